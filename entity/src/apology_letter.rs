@@ -1,0 +1,19 @@
+//! Apology letters (thư xin lỗi) for late dossiers, each with a new appointment date.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "apology_letter")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub dossier_id: i64,
+    pub seq: i32,
+    pub issued_at: i64,
+    pub reason: String,
+    pub new_due_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

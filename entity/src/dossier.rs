@@ -1,0 +1,53 @@
+//! Dossiers (hồ sơ). Personal data is sealed (encrypted) and hashed, never stored in clear. The columns after
+//! `status_at` are derived from the event history and supplements on every write, so that the indicator
+//! aggregates need no joins.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "dossier")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    #[sea_orm(unique)]
+    pub code: String,
+    pub procedure_id: i64,
+    pub unit_id: i64,
+    pub channel: String,
+    pub applicant_kind: String,
+    pub applicant_name: String,
+    pub applicant_id_hash: String,
+    pub applicant_id_sealed: String,
+    pub applicant_id_masked: String,
+    pub applicant_phone_sealed: Option<String>,
+    pub applicant_phone_masked: Option<String>,
+    pub applicant_email_sealed: Option<String>,
+    pub applicant_email_masked: Option<String>,
+    pub vneid_verified: bool,
+    pub submitted_at: Option<i64>,
+    pub received_at: i64,
+    pub due_at: i64,
+    pub inputs_digitized: bool,
+    pub reused_data: bool,
+    pub from_citizen_storage: bool,
+    pub result_electronic: bool,
+    pub result_to_citizen_storage: bool,
+    pub synced_at: Option<i64>,
+    /// Status of the latest event (by time, then by order), if any.
+    pub status: Option<String>,
+    pub status_at: Option<i64>,
+    pub not_accepted_at: Option<i64>,
+    pub resolved_at: Option<i64>,
+    pub other_end_at: Option<i64>,
+    pub other_end_status: Option<String>,
+    pub first_supplement_requested_at: Option<i64>,
+    pub first_supplement_received_at: Option<i64>,
+    pub second_supplement_requested_at: Option<i64>,
+    pub negative_feedback_at: Option<i64>,
+    pub version: i32,
+    pub content_hash: String,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,32 @@
+//! Citizens' feedback: complaints and recommendations (PAKN), ratings and questions.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "feedback")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    #[sea_orm(unique)]
+    pub code: String,
+    pub kind: String,
+    pub channel: String,
+    pub unit_id: i64,
+    pub dossier_id: Option<i64>,
+    pub received_at: i64,
+    pub due_at: Option<i64>,
+    pub answered_at: Option<i64>,
+    pub answer: Option<String>,
+    pub rating: Option<String>,
+    pub likes: i32,
+    pub dislikes: i32,
+    pub repeat_of_id: Option<i64>,
+    pub content: Option<String>,
+    pub recorded_by: Option<String>,
+    pub version: i32,
+    pub content_hash: String,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

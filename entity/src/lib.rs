@@ -1,0 +1,19 @@
+//! sea-orm entities, one module per table. They mirror the schema of the `migration` crate.
+//!
+//! Instants are `i64` microseconds since the Unix epoch (see the migration for why); the `db` layer of the
+//! gateway turns them into `chrono` values. Enumerations are stored as their interchange names (`"ONLINE"`,
+//! `"RESOLVED"`, …) and parsed into domain enums by the gateway.
+
+pub mod apology_letter;
+pub mod data_change;
+pub mod dossier;
+pub mod dossier_event;
+pub mod feedback;
+pub mod holiday;
+pub mod procedure;
+pub mod receipt;
+pub mod sector;
+pub mod supplement_request;
+pub mod unit;
+
+pub use sea_orm;

@@ -1,0 +1,38 @@
+//! Administrative procedures (thủ tục hành chính) as announced by a province or ministry.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "procedure")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    #[sea_orm(unique)]
+    pub code: String,
+    pub name: String,
+    pub sector_id: i64,
+    pub authority_id: i64,
+    pub level: String,
+    pub online_level: String,
+    pub fee: i64,
+    pub processing_days: Option<f64>,
+    /// Comma-separated applicant kinds, in interchange order.
+    pub applicant_types: String,
+    /// Whether `applicant_types` contains CITIZEN (kept as a column for the VNEID_PROCEDURES aggregate).
+    pub accepts_citizens: bool,
+    pub returns_paper_result: bool,
+    pub status: String,
+    pub legal_effective_on: Option<Date>,
+    pub announced_on: Option<Date>,
+    pub published_on: Option<Date>,
+    /// Comma-separated content parts present, in interchange order.
+    pub content: String,
+    /// Whether all seven content parts are present.
+    pub content_full: bool,
+    pub national_portal_integrated: bool,
+    pub content_hash: String,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,85 @@
+//! The services one gateway process shares between requests: the database, the unit tree kept in step with
+//! the data generation, the personal-data vault, the token verifier and the status-change feed.
+
+use std::sync::Arc;
+
+use sea_orm::{DatabaseConnection, DbErr};
+use tokio::sync::{RwLock, broadcast};
+
+use crate::auth::Verifier;
+use crate::config::{DEV_PII_KEY, Settings};
+use crate::db;
+use crate::domain::DossierStatus;
+use crate::domain::scope::UnitTree;
+use crate::domain::time::Calendar;
+use crate::pii::Vault;
+
+/// A dossier's status changed (sent to `dossierStatusChanged` subscribers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChanged {
+    pub code: String,
+    pub status: DossierStatus,
+}
+
+/// Reference data loaded at one data generation.
+struct Snapshot {
+    generation: i64,
+    units: Arc<UnitTree>,
+    calendar: Arc<Calendar>,
+}
+
+/// Everything a request handler needs.
+#[derive(Clone)]
+pub struct App {
+    pub db: DatabaseConnection,
+    pub settings: Arc<Settings>,
+    pub vault: Vault,
+    pub verifier: Arc<Verifier>,
+    pub status_feed: broadcast::Sender<StatusChanged>,
+    snapshot: Arc<RwLock<Option<Snapshot>>>,
+}
+
+impl App {
+    pub fn new(db: DatabaseConnection, settings: Settings) -> Result<Self, crate::auth::KeyError> {
+        let verifier = Verifier::new(&settings.jwt)?;
+        let vault = Vault::new(settings.pii_key.as_deref().unwrap_or(DEV_PII_KEY));
+        let (status_feed, _) = broadcast::channel(1024);
+        Ok(App {
+            db,
+            settings: Arc::new(settings),
+            vault,
+            verifier: Arc::new(verifier),
+            status_feed,
+            snapshot: Arc::new(RwLock::new(None)),
+        })
+    }
+
+    async fn snapshot(&self) -> Result<(Arc<UnitTree>, Arc<Calendar>), DbErr> {
+        let generation = db::generation(&self.db).await?;
+        if let Some(s) = self.snapshot.read().await.as_ref()
+            && s.generation == generation
+        {
+            return Ok((s.units.clone(), s.calendar.clone()));
+        }
+        let units = Arc::new(db::load_units(&self.db).await?);
+        let calendar = Arc::new(db::load_calendar(&self.db).await?);
+        *self.snapshot.write().await =
+            Some(Snapshot { generation, units: units.clone(), calendar: calendar.clone() });
+        Ok((units, calendar))
+    }
+
+    /// The unit tree as of the latest write (reloaded when the data generation moved).
+    pub async fn units(&self) -> Result<Arc<UnitTree>, DbErr> {
+        Ok(self.snapshot().await?.0)
+    }
+
+    /// The holiday calendar as of the latest write.
+    pub async fn calendar(&self) -> Result<Arc<Calendar>, DbErr> {
+        Ok(self.snapshot().await?.1)
+    }
+
+    /// Announces a status change to subscribers (nobody listening is fine).
+    pub fn announce(&self, change: StatusChanged) {
+        let _ = self.status_feed.send(change);
+    }
+}

@@ -1,0 +1,192 @@
+//! The command line: `serve`, `migrate`, `import`, `export`, `token`, `schema`, `generate`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio::io::{AsyncWriteExt, BufReader};
+
+use crate::app::App;
+use crate::auth::{Role, Signer};
+use crate::config::Settings;
+use crate::db;
+use crate::interchange::{export, import};
+
+/// GraphQL API gateway for Vietnam's public-service data.
+#[derive(Parser)]
+#[command(name = "dvc-gateway", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (migrating the database first).
+    Serve {
+        /// Load the bundled demo data set into an empty database.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply migrations and exit.
+    Migrate,
+    /// Import JSON Lines (`-` reads standard input).
+    Import {
+        file: String,
+        /// Keep the valid lines instead of writing nothing when a line is bad.
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Where to write the bad lines (with --skip-invalid).
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+    },
+    /// Write JSON Lines to standard output.
+    Export {
+        /// Only this unit's scope (with what its records refer to).
+        #[arg(long)]
+        unit: Option<String>,
+    },
+    /// Print a signed token with the configured key.
+    Token {
+        #[arg(long)]
+        role: Role,
+        #[arg(long)]
+        unit: Option<String>,
+        #[arg(long)]
+        sub: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+    },
+    /// Print the GraphQL schema (SDL).
+    Schema,
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Runs the command line.
+pub async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::from_env()?;
+    init_logging(settings.log_json);
+    match cli.command {
+        Command::Schema => {
+            print!("{}", crate::graphql::sdl());
+            Ok(())
+        }
+        Command::Token { role, unit, sub, ttl } => {
+            let signer = Signer::new(&settings.jwt)?;
+            println!("{}", signer.sign(&sub, role, unit.as_deref(), ttl)?);
+            Ok(())
+        }
+        Command::Migrate => {
+            let conn = db::connect(&settings.database_url, None).await?;
+            db::migrate(&conn).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Import { file, skip_invalid, rejects } => {
+            let conn = db::connect(&settings.database_url, None).await?;
+            db::migrate(&conn).await?;
+            let app = App::new(conn, settings)?;
+            let opts = import::ImportOptions { skip_invalid, ..Default::default() };
+            let mut rejects_file = match &rejects {
+                Some(p) => Some(
+                    tokio::fs::File::create(p)
+                        .await
+                        .with_context(|| format!("cannot create {}", p.display()))?,
+                ),
+                None => None,
+            };
+            let sink: import::Rejects<'_> =
+                rejects_file.as_mut().map(|f| f as &mut (dyn tokio::io::AsyncWrite + Unpin + Send));
+            let report = if file == "-" {
+                import::import(&app.db, &app.vault, BufReader::new(tokio::io::stdin()), opts, sink).await?
+            } else {
+                let f = tokio::fs::File::open(&file).await.with_context(|| format!("cannot open {file}"))?;
+                import::import(&app.db, &app.vault, BufReader::with_capacity(1 << 16, f), opts, sink).await?
+            };
+            if !skip_invalid {
+                for e in &report.errors {
+                    eprintln!("{e}");
+                }
+            }
+            eprintln!(
+                "lines: {}, written: {}, unchanged: {}, rejected: {}{}",
+                report.lines,
+                report.written,
+                report.unchanged,
+                report.rejected,
+                if report.committed { "" } else { " — nothing was written" }
+            );
+            if report.committed {
+                Ok(())
+            } else {
+                anyhow::bail!("import refused: {} bad line(s)", report.rejected)
+            }
+        }
+        Command::Export { unit } => {
+            let conn = db::connect(&settings.database_url, None).await?;
+            db::migrate(&conn).await?;
+            let app = App::new(conn, settings)?;
+            let mut out = tokio::io::BufWriter::new(tokio::io::stdout());
+            let report = export::export(&app.db, &app.vault, unit.as_deref(), &mut out).await?;
+            out.flush().await?;
+            tracing::info!(records = report.records, "export done");
+            Ok(())
+        }
+        Command::Serve { demo } => {
+            if settings.jwt.secret.is_none() && settings.jwt.alg == crate::config::JwtAlg::Hs256 {
+                tracing::warn!(
+                    "JWT_SECRET is not set: using the development secret; never do this in production"
+                );
+            }
+            if settings.pii_key.is_none() {
+                tracing::warn!("PII_KEY is not set: personal data is sealed with the development key");
+            }
+            let conn = db::connect(&settings.database_url, None).await?;
+            db::migrate(&conn).await?;
+            let listener = std::net::TcpListener::bind(settings.bind_addr)
+                .with_context(|| format!("cannot bind {}", settings.bind_addr))?;
+            let app = App::new(conn, settings)?;
+            if demo {
+                load_demo(&app).await?;
+            }
+            let running = crate::startup::run(app, listener)?;
+            tracing::info!(addr = %running.addr, "dvc-gateway listening; GraphiQL at /graphiql");
+            running.server.await?;
+            Ok(())
+        }
+    }
+}
+
+/// The bundled reference data set (units merged in 2025, a ministry, holidays, 500 dossiers with receipts and
+/// feedback), loaded by `serve --demo` into an empty database through the real import path.
+const DEMO_DATA: &str = include_str!("../tests/fixtures/sample.jsonl");
+
+/// Loads the demo data set into an empty database.
+async fn load_demo(app: &App) -> anyhow::Result<()> {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let existing = entity::dossier::Entity::find().count(&app.db).await?;
+    if existing > 0 {
+        tracing::info!(dossiers = existing, "the database already holds dossiers: demo data not loaded");
+        return Ok(());
+    }
+    let report =
+        import::import(&app.db, &app.vault, DEMO_DATA.as_bytes(), import::ImportOptions::default(), None)
+            .await?;
+    if !report.committed {
+        anyhow::bail!("the demo data did not import: {:?}", report.errors.first());
+    }
+    tracing::info!(records = report.written, "demo data loaded");
+    Ok(())
+}

@@ -1,0 +1,617 @@
+//! Writes made through the API. Each is one transaction that starts with a guarded version bump (so that of
+//! two conflicting concurrent writes exactly one wins and the other gets `Conflict`), appends to the dossier's
+//! history where the dossier changes, refreshes the derived facts and the data generation, then commits.
+
+use chrono::Duration;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+};
+
+use super::convert::{opt_status, parse};
+use super::read::Visibility;
+use super::write::{bump_version, refresh_negative_feedback};
+use crate::domain::lifecycle::{Event, Supplement, check_transition, derive_facts};
+use crate::domain::time::{Calendar, Micros, date_of, from_micros, start_of};
+use crate::domain::*;
+use crate::interchange::validate::check_applicant_id;
+use crate::pii::{Vault, mask_email, mask_id, mask_phone};
+
+use entity::{apology_letter, dossier, dossier_event, feedback, receipt, supplement_request};
+
+/// Why a write was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+impl WriteError {
+    /// A unique-key violation is a conflict with another write, not an internal fault.
+    fn from_db(e: DbErr) -> Self {
+        match e.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+                WriteError::Conflict("the key is already taken".into())
+            }
+            _ => WriteError::Db(e),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, WriteError>;
+
+fn stale() -> WriteError {
+    WriteError::Conflict("the record was changed by another write; read it again and retry".into())
+}
+
+/// Loads a visible dossier (outside any transaction), or `NotFound`.
+async fn visible_dossier(db: &DatabaseConnection, vis: &Visibility, code: &str) -> Result<dossier::Model> {
+    super::read::dossier(db, vis, code).await?.ok_or(WriteError::NotFound)
+}
+
+/// Recomputes a dossier's derived columns from its stored history and supplements.
+pub async fn refresh_facts(conn: &impl ConnectionTrait, id: i64) -> std::result::Result<(), DbErr> {
+    let events: Vec<Event> = dossier_event::Entity::find()
+        .filter(dossier_event::Column::DossierId.eq(id))
+        .order_by_asc(dossier_event::Column::Seq)
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter_map(|e| Some(Event { status: parse(&e.status).ok()?, at: e.at }))
+        .collect();
+    let sups: Vec<Supplement> = supplement_request::Entity::find()
+        .filter(supplement_request::Column::DossierId.eq(id))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|s| Supplement { requested_at: s.requested_at, received_at: s.received_at })
+        .collect();
+    let f = derive_facts(&events, &sups);
+    let m = dossier::ActiveModel {
+        id: Set(id),
+        status: Set(f.status.map(|s| s.to_string())),
+        status_at: Set(f.status_at),
+        not_accepted_at: Set(f.not_accepted_at),
+        resolved_at: Set(f.resolved_at),
+        other_end_at: Set(f.other_end_at),
+        other_end_status: Set(f.other_end_status.map(|s| s.to_string())),
+        first_supplement_requested_at: Set(f.first_supplement_requested_at),
+        first_supplement_received_at: Set(f.first_supplement_received_at),
+        second_supplement_requested_at: Set(f.second_supplement_requested_at),
+        ..Default::default()
+    };
+    m.update(conn).await?;
+    Ok(())
+}
+
+async fn append_event(
+    conn: &impl ConnectionTrait,
+    id: i64,
+    status: DossierStatus,
+    at: Micros,
+    note: Option<String>,
+) -> std::result::Result<(), DbErr> {
+    let seq =
+        dossier_event::Entity::find().filter(dossier_event::Column::DossierId.eq(id)).count(conn).await?
+            as i32;
+    dossier_event::ActiveModel {
+        id: NotSet,
+        dossier_id: Set(id),
+        seq: Set(seq),
+        status: Set(status.to_string()),
+        at: Set(at),
+        note: Set(note),
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
+}
+
+/// Runs `body` in a transaction opened by bumping the dossier's version from `expected`.
+async fn with_dossier<F, T>(
+    db: &DatabaseConnection,
+    d: &dossier::Model,
+    expected: Option<i32>,
+    body: F,
+) -> Result<T>
+where
+    F: for<'c> FnOnce(
+            &'c sea_orm::DatabaseTransaction,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'c>>
+        + Send,
+    T: Send,
+{
+    let txn = db.begin().await?;
+    if !bump_version::<dossier::Entity>(&txn, d.id, expected.unwrap_or(d.version)).await? {
+        txn.rollback().await?;
+        return Err(stale());
+    }
+    let out = body(&txn).await?;
+    refresh_facts(&txn, d.id).await?;
+    super::bump_generation(&txn).await?;
+    txn.commit().await?;
+    Ok(out)
+}
+
+/// A new dossier received at a one-stop desk.
+#[derive(Debug, Clone)]
+pub struct NewDossier {
+    pub procedure_code: String,
+    pub unit_code: String,
+    pub channel: Channel,
+    pub applicant_id_number: String,
+    pub applicant_name: String,
+    pub applicant_kind: ApplicantKind,
+    pub applicant_phone: Option<String>,
+    pub applicant_email: Option<String>,
+    pub vneid_verified: bool,
+    pub submitted_at: Option<Micros>,
+    /// Defaults to the procedure's processing time in working days from now.
+    pub due_at: Option<Micros>,
+    pub inputs_digitized: bool,
+    pub reused_data: bool,
+    pub from_citizen_storage: bool,
+}
+
+/// Receives a dossier: a new code, a RECEIVED event at the server's clock.
+pub async fn receive_dossier(
+    db: &DatabaseConnection,
+    vault: &Vault,
+    vis: &Visibility,
+    tree: &crate::domain::scope::UnitTree,
+    calendar: &Calendar,
+    input: NewDossier,
+    now: Micros,
+) -> Result<dossier::Model> {
+    let unit = tree.get(&input.unit_code).filter(|u| vis.covers_unit(u.id)).ok_or(WriteError::NotFound)?;
+    let proc = super::read::procedure_by_code(db, &input.procedure_code)
+        .await?
+        .ok_or_else(|| WriteError::Validation(format!("unknown procedure `{}`", input.procedure_code)))?;
+    check_applicant_id(input.applicant_kind, &input.applicant_id_number)
+        .map_err(|e| WriteError::Validation(e.into()))?;
+    if input.applicant_name.trim().is_empty() {
+        return Err(WriteError::Validation("the applicant's name must not be empty".into()));
+    }
+    let due_at = match input.due_at {
+        Some(d) if d < now => return Err(WriteError::Validation("dueAt must not be before now".into())),
+        Some(d) => d,
+        None => {
+            let days = proc.processing_days.unwrap_or(0.0).ceil() as i32;
+            let end = calendar.add_working_days(date_of(now), days);
+            let time_of_day = now - start_of(date_of(now));
+            start_of(end) + time_of_day
+        }
+    };
+    let day = from_micros(now).format("%y%m%d").to_string();
+    let txn = db.begin().await?;
+    let prefix = format!("000.00.{}-{}-", unit.code, day);
+    let taken =
+        dossier::Entity::find().filter(dossier::Column::Code.starts_with(&prefix)).count(&txn).await?;
+    let code = format!("{prefix}{:05}", taken + 1);
+    let m = dossier::ActiveModel {
+        id: NotSet,
+        code: Set(code),
+        procedure_id: Set(proc.id),
+        unit_id: Set(unit.id),
+        channel: Set(input.channel.to_string()),
+        applicant_kind: Set(input.applicant_kind.to_string()),
+        applicant_name: Set(input.applicant_name.clone()),
+        applicant_id_hash: Set(vault.hash(&input.applicant_id_number)),
+        applicant_id_sealed: Set(vault.seal(&input.applicant_id_number)),
+        applicant_id_masked: Set(mask_id(&input.applicant_id_number)),
+        applicant_phone_sealed: Set(input.applicant_phone.as_deref().map(|p| vault.seal(p))),
+        applicant_phone_masked: Set(input.applicant_phone.as_deref().map(mask_phone)),
+        applicant_email_sealed: Set(input.applicant_email.as_deref().map(|p| vault.seal(p))),
+        applicant_email_masked: Set(input.applicant_email.as_deref().map(mask_email)),
+        vneid_verified: Set(input.vneid_verified),
+        submitted_at: Set(input.submitted_at),
+        received_at: Set(now),
+        due_at: Set(due_at),
+        inputs_digitized: Set(input.inputs_digitized),
+        reused_data: Set(input.reused_data),
+        from_citizen_storage: Set(input.from_citizen_storage),
+        result_electronic: Set(false),
+        result_to_citizen_storage: Set(false),
+        synced_at: Set(None),
+        status: Set(None),
+        status_at: Set(None),
+        not_accepted_at: Set(None),
+        resolved_at: Set(None),
+        other_end_at: Set(None),
+        other_end_status: Set(None),
+        first_supplement_requested_at: Set(None),
+        first_supplement_received_at: Set(None),
+        second_supplement_requested_at: Set(None),
+        negative_feedback_at: Set(None),
+        version: Set(1),
+        content_hash: Set(String::new()),
+    };
+    let saved = m.insert(&txn).await.map_err(WriteError::from_db)?;
+    if let Some(sub) = input.submitted_at {
+        append_event(&txn, saved.id, DossierStatus::Registered, sub, None).await?;
+    }
+    append_event(&txn, saved.id, DossierStatus::Received, now, None).await?;
+    refresh_facts(&txn, saved.id).await?;
+    super::bump_generation(&txn).await?;
+    txn.commit().await?;
+    dossier::Entity::find_by_id(saved.id).one(db).await?.ok_or(WriteError::NotFound)
+}
+
+/// Moves a dossier to a new status, following the allowed transitions.
+pub async fn change_status(
+    db: &DatabaseConnection,
+    vis: &Visibility,
+    code: &str,
+    to: DossierStatus,
+    note: Option<String>,
+    expected: Option<i32>,
+    now: Micros,
+) -> Result<dossier::Model> {
+    let d = visible_dossier(db, vis, code).await?;
+    let id = d.id;
+    with_dossier(db, &d, expected, move |txn| {
+        Box::pin(async move {
+            let current = dossier::Entity::find_by_id(id).one(txn).await?.ok_or(WriteError::NotFound)?;
+            check_transition(opt_status(&current.status)?, to)
+                .map_err(|e| WriteError::Validation(e.to_string()))?;
+            if to == DossierStatus::SupplementRequested {
+                return Err(WriteError::Validation("use requestSupplement to ask for documents".into()));
+            }
+            append_event(txn, id, to, now.max(current.status_at.unwrap_or(now)), note).await?;
+            Ok(())
+        })
+    })
+    .await?;
+    reload(db, id).await
+}
+
+/// Asks the applicant for documents: a supplement request and a SUPPLEMENT_REQUESTED event.
+pub async fn request_supplement(
+    db: &DatabaseConnection,
+    vis: &Visibility,
+    code: &str,
+    reason: String,
+    expected: Option<i32>,
+    now: Micros,
+) -> Result<dossier::Model> {
+    let d = visible_dossier(db, vis, code).await?;
+    let id = d.id;
+    with_dossier(db, &d, expected, move |txn| {
+        Box::pin(async move {
+            let current = dossier::Entity::find_by_id(id).one(txn).await?.ok_or(WriteError::NotFound)?;
+            check_transition(opt_status(&current.status)?, DossierStatus::SupplementRequested)
+                .map_err(|e| WriteError::Validation(e.to_string()))?;
+            let seq = supplement_request::Entity::find()
+                .filter(supplement_request::Column::DossierId.eq(id))
+                .count(txn)
+                .await? as i32;
+            supplement_request::ActiveModel {
+                id: NotSet,
+                dossier_id: Set(id),
+                seq: Set(seq),
+                requested_at: Set(now),
+                received_at: Set(None),
+                reason: Set(Some(reason.clone())),
+            }
+            .insert(txn)
+            .await?;
+            append_event(txn, id, DossierStatus::SupplementRequested, now, Some(reason)).await?;
+            Ok(())
+        })
+    })
+    .await?;
+    reload(db, id).await
+}
+
+/// Records the applicant's answer to the open supplement request; processing resumes.
+pub async fn answer_supplement(
+    db: &DatabaseConnection,
+    vis: &Visibility,
+    code: &str,
+    expected: Option<i32>,
+    now: Micros,
+) -> Result<dossier::Model> {
+    let d = visible_dossier(db, vis, code).await?;
+    let id = d.id;
+    with_dossier(db, &d, expected, move |txn| {
+        Box::pin(async move {
+            let open = supplement_request::Entity::find()
+                .filter(supplement_request::Column::DossierId.eq(id))
+                .filter(supplement_request::Column::ReceivedAt.is_null())
+                .order_by_desc(supplement_request::Column::Seq)
+                .one(txn)
+                .await?
+                .ok_or_else(|| WriteError::Validation("the dossier has no open supplement request".into()))?;
+            let mut m = open.into_active_model();
+            m.received_at = Set(Some(now));
+            m.update(txn).await?;
+            let current = dossier::Entity::find_by_id(id).one(txn).await?.ok_or(WriteError::NotFound)?;
+            if opt_status(&current.status)? == Some(DossierStatus::SupplementRequested) {
+                append_event(txn, id, DossierStatus::Processing, now, Some("supplement received".into()))
+                    .await?;
+            }
+            Ok(())
+        })
+    })
+    .await?;
+    reload(db, id).await
+}
+
+/// Issues an apology letter with a new appointment date (the due date used by the indicators stays).
+pub async fn issue_apology(
+    db: &DatabaseConnection,
+    vis: &Visibility,
+    code: &str,
+    reason: String,
+    new_due_at: Micros,
+    expected: Option<i32>,
+    now: Micros,
+) -> Result<dossier::Model> {
+    if reason.trim().is_empty() {
+        return Err(WriteError::Validation("an apology needs a reason".into()));
+    }
+    if new_due_at <= now {
+        return Err(WriteError::Validation("the new appointment must be in the future".into()));
+    }
+    let d = visible_dossier(db, vis, code).await?;
+    let id = d.id;
+    with_dossier(db, &d, expected, move |txn| {
+        Box::pin(async move {
+            let seq = apology_letter::Entity::find()
+                .filter(apology_letter::Column::DossierId.eq(id))
+                .count(txn)
+                .await? as i32;
+            apology_letter::ActiveModel {
+                id: NotSet,
+                dossier_id: Set(id),
+                seq: Set(seq),
+                issued_at: Set(now),
+                reason: Set(reason),
+                new_due_at: Set(new_due_at),
+            }
+            .insert(txn)
+            .await?;
+            Ok(())
+        })
+    })
+    .await?;
+    reload(db, id).await
+}
+
+async fn reload(db: &DatabaseConnection, id: i64) -> Result<dossier::Model> {
+    dossier::Entity::find_by_id(id).one(db).await?.ok_or(WriteError::NotFound)
+}
+
+/// A receipt to issue.
+#[derive(Debug, Clone)]
+pub struct NewReceipt {
+    pub series: String,
+    pub number: i64,
+    pub template: Option<String>,
+    pub dossier_code: String,
+    pub payer_name: String,
+    pub payer_tax_code: Option<String>,
+    pub amount: i64,
+    pub kind: ReceiptKind,
+    pub payment_channel: PaymentChannel,
+    pub method: Option<PaymentMethod>,
+    pub transaction_ref: Option<String>,
+}
+
+/// Issues an e-receipt; a taken (series, number) is a conflict.
+pub async fn issue_receipt(
+    db: &DatabaseConnection,
+    vis: &Visibility,
+    r: NewReceipt,
+    now: Micros,
+) -> Result<receipt::Model> {
+    if r.amount <= 0 {
+        return Err(WriteError::Validation("amount must be greater than 0".into()));
+    }
+    if r.number <= 0 {
+        return Err(WriteError::Validation("number must be a positive integer".into()));
+    }
+    if r.series.trim().is_empty() || r.payer_name.trim().is_empty() {
+        return Err(WriteError::Validation("series and payerName must not be empty".into()));
+    }
+    let d = visible_dossier(db, vis, &r.dossier_code).await?;
+    let txn = db.begin().await?;
+    let saved = receipt::ActiveModel {
+        id: NotSet,
+        series: Set(r.series),
+        number: Set(r.number),
+        template: Set(r.template),
+        dossier_id: Set(d.id),
+        payer_name: Set(r.payer_name),
+        payer_tax_code: Set(r.payer_tax_code),
+        amount: Set(r.amount),
+        kind: Set(r.kind.to_string()),
+        payment_channel: Set(r.payment_channel.to_string()),
+        method: Set(r.method.map(|m| m.to_string())),
+        transaction_ref: Set(r.transaction_ref),
+        issued_at: Set(now),
+        status: Set(ReceiptStatus::Issued.to_string()),
+        cancelled_at: Set(None),
+        cancel_reason: Set(None),
+        version: Set(1),
+        content_hash: Set(String::new()),
+    }
+    .insert(&txn)
+    .await
+    .map_err(WriteError::from_db)?;
+    super::bump_generation(&txn).await?;
+    txn.commit().await?;
+    Ok(saved)
+}
+
+/// Cancels a receipt with a reason.
+pub async fn cancel_receipt(
+    db: &DatabaseConnection,
+    vis: &Visibility,
+    series: &str,
+    number: i64,
+    reason: String,
+    expected: Option<i32>,
+    now: Micros,
+) -> Result<receipt::Model> {
+    if reason.trim().is_empty() {
+        return Err(WriteError::Validation("a cancellation needs a reason".into()));
+    }
+    let r = super::read::receipt(db, vis, series, number).await?.ok_or(WriteError::NotFound)?;
+    let txn = db.begin().await?;
+    if !bump_version::<receipt::Entity>(&txn, r.id, expected.unwrap_or(r.version)).await? {
+        txn.rollback().await?;
+        return Err(stale());
+    }
+    let current = receipt::Entity::find_by_id(r.id).one(&txn).await?.ok_or(WriteError::NotFound)?;
+    if current.status == ReceiptStatus::Cancelled.as_str() {
+        return Err(WriteError::Validation("the receipt is already cancelled".into()));
+    }
+    let mut m = current.into_active_model();
+    m.status = Set(ReceiptStatus::Cancelled.to_string());
+    m.cancelled_at = Set(Some(now));
+    m.cancel_reason = Set(Some(reason));
+    let saved = m.update(&txn).await?;
+    super::bump_generation(&txn).await?;
+    txn.commit().await?;
+    Ok(saved)
+}
+
+/// Feedback to record.
+#[derive(Debug, Clone)]
+pub struct NewFeedback {
+    pub kind: FeedbackKind,
+    pub channel: FeedbackChannel,
+    pub unit_code: String,
+    pub dossier_code: Option<String>,
+    pub content: String,
+    pub rating: Option<Rating>,
+    pub due_at: Option<Micros>,
+    pub repeat_of: Option<String>,
+    pub recorded_by: String,
+}
+
+/// Records feedback at the server's clock. Citizens may only give feedback on their own dossiers (the
+/// visibility passed in decides); staff only for units in scope.
+pub async fn record_feedback(
+    db: &DatabaseConnection,
+    vis: &Visibility,
+    tree: &crate::domain::scope::UnitTree,
+    f: NewFeedback,
+    now: Micros,
+) -> Result<feedback::Model> {
+    let unit = tree.get(&f.unit_code).ok_or(WriteError::NotFound)?;
+    let dossier = match &f.dossier_code {
+        Some(code) => Some(visible_dossier(db, vis, code).await?),
+        None => None,
+    };
+    match vis {
+        Visibility::Units(..) if !vis.covers_unit(unit.id) => return Err(WriteError::NotFound),
+        Visibility::Applicant(_) if dossier.is_none() => {
+            return Err(WriteError::Validation(
+                "a citizen gives feedback on one of their dossiers: give dossierCode".into(),
+            ));
+        }
+        Visibility::Nothing => return Err(WriteError::NotFound),
+        _ => {}
+    }
+    if let Some(d) = &dossier
+        && matches!(vis, Visibility::Applicant(_))
+        && d.unit_id != unit.id
+    {
+        return Err(WriteError::Validation("unitCode must be the dossier's unit".into()));
+    }
+    if f.content.trim().is_empty() {
+        return Err(WriteError::Validation("content must not be empty".into()));
+    }
+    if f.kind == FeedbackKind::Rating && f.rating.is_none() {
+        return Err(WriteError::Validation("a RATING needs a rating".into()));
+    }
+    // PAKN are due in 10 working days unless the caller says otherwise.
+    let due_at = match (f.kind.is_pakn(), f.due_at) {
+        (true, Some(d)) if d < now => {
+            return Err(WriteError::Validation("dueAt must not be before now".into()));
+        }
+        (true, Some(d)) => Some(d),
+        (true, None) => Some(now + Duration::days(14).num_microseconds().unwrap_or(0)),
+        (false, d) => d,
+    };
+    let repeat_of = match &f.repeat_of {
+        Some(code) => Some(
+            super::read::feedback(db, vis, code)
+                .await?
+                .ok_or_else(|| WriteError::Validation(format!("unknown feedback `{code}`")))?
+                .id,
+        ),
+        None => None,
+    };
+    let txn = db.begin().await?;
+    let n = feedback::Entity::find().count(&txn).await?;
+    let code = format!("PAKN-{}-{:06}", from_micros(now).format("%y%m%d"), n + 1);
+    let saved = feedback::ActiveModel {
+        id: NotSet,
+        code: Set(code),
+        kind: Set(f.kind.to_string()),
+        channel: Set(f.channel.to_string()),
+        unit_id: Set(unit.id),
+        dossier_id: Set(dossier.as_ref().map(|d| d.id)),
+        received_at: Set(now),
+        due_at: Set(due_at),
+        answered_at: Set(None),
+        answer: Set(None),
+        rating: Set(f.rating.map(|r| r.to_string())),
+        likes: Set(0),
+        dislikes: Set(0),
+        repeat_of_id: Set(repeat_of),
+        content: Set(Some(f.content)),
+        recorded_by: Set(Some(f.recorded_by)),
+        version: Set(1),
+        content_hash: Set(String::new()),
+    }
+    .insert(&txn)
+    .await
+    .map_err(WriteError::from_db)?;
+    if let Some(d) = &dossier {
+        refresh_negative_feedback(&txn, &[d.id]).await?;
+    }
+    super::bump_generation(&txn).await?;
+    txn.commit().await?;
+    Ok(saved)
+}
+
+/// Answers feedback.
+pub async fn answer_feedback(
+    db: &DatabaseConnection,
+    vis: &Visibility,
+    code: &str,
+    answer: String,
+    expected: Option<i32>,
+    now: Micros,
+) -> Result<feedback::Model> {
+    if answer.trim().is_empty() {
+        return Err(WriteError::Validation("the answer must not be empty".into()));
+    }
+    let f = super::read::feedback(db, vis, code).await?.ok_or(WriteError::NotFound)?;
+    let txn = db.begin().await?;
+    if !bump_version::<feedback::Entity>(&txn, f.id, expected.unwrap_or(f.version)).await? {
+        txn.rollback().await?;
+        return Err(stale());
+    }
+    let current = feedback::Entity::find_by_id(f.id).one(&txn).await?.ok_or(WriteError::NotFound)?;
+    if current.answered_at.is_some() {
+        return Err(WriteError::Validation("the feedback is already answered".into()));
+    }
+    let mut m = current.into_active_model();
+    m.answered_at = Set(Some(now));
+    m.answer = Set(Some(answer));
+    let saved = m.update(&txn).await?;
+    super::bump_generation(&txn).await?;
+    txn.commit().await?;
+    Ok(saved)
+}

@@ -1,0 +1,413 @@
+//! Reads behind the API, always filtered by what the caller may see. An object outside the caller's scope is
+//! simply not found, exactly like a missing one.
+
+use chrono::{DateTime, FixedOffset};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use crate::auth::Caller;
+use crate::domain::scope::{Scope, UnitTree};
+use crate::domain::time::{Micros, to_micros};
+use crate::domain::*;
+use crate::pii::Vault;
+
+use entity::{dossier, feedback, procedure, receipt};
+
+/// What a caller may read.
+#[derive(Debug, Clone)]
+pub enum Visibility {
+    /// Nothing personal (anonymous callers).
+    Nothing,
+    /// Dossiers whose applicant has this identity-number hash (a citizen).
+    Applicant(String),
+    /// Records of these units (staff); for a ministry also the dossiers of the procedures it announces.
+    Units(Scope, Announcer),
+}
+
+impl Visibility {
+    pub fn of(caller: &Caller, tree: &UnitTree, vault: &Vault, now: Micros) -> Self {
+        match caller {
+            Caller::Anonymous => Visibility::Nothing,
+            Caller::Citizen { sub } => Visibility::Applicant(vault.hash(sub)),
+            Caller::Staff { unit, .. } => {
+                let ministry = tree.get(unit).is_some_and(|u| u.level == UnitLevel::Ministry);
+                Visibility::Units(
+                    tree.scope_at(unit, now),
+                    if ministry { Announcer::Ministry } else { Announcer::No },
+                )
+            }
+        }
+    }
+
+    /// Whether staff of this visibility may act on records of `unit_id`.
+    pub fn covers_unit(&self, unit_id: i64) -> bool {
+        matches!(self, Visibility::Units(s, _) if s.contains(unit_id))
+    }
+
+    /// The condition on `dossier` rows.
+    pub fn dossiers(&self) -> Condition {
+        match self {
+            Visibility::Nothing => Condition::all().add(Expr::val(1).eq(0)),
+            Visibility::Applicant(h) => Condition::all().add(dossier::Column::ApplicantIdHash.eq(h.clone())),
+            Visibility::Units(s, _) if s.whole_tree => Condition::all(),
+            Visibility::Units(s, Announcer::No) => {
+                Condition::all().add(dossier::Column::UnitId.is_in(s.sorted_ids()))
+            }
+            Visibility::Units(s, Announcer::Ministry) => {
+                let ids = s.sorted_ids();
+                Condition::any().add(dossier::Column::UnitId.is_in(ids.clone())).add(
+                    dossier::Column::ProcedureId.in_subquery(
+                        Query::select()
+                            .column(procedure::Column::Id)
+                            .from(procedure::Entity)
+                            .and_where(procedure::Column::AuthorityId.is_in(ids))
+                            .to_owned(),
+                    ),
+                )
+            }
+        }
+    }
+
+    /// The condition on `receipt` rows: receipts of visible dossiers.
+    pub fn receipts(&self) -> Condition {
+        Condition::all().add(receipt::Column::DossierId.in_subquery(self.dossier_ids()))
+    }
+
+    /// The condition on `feedback` rows: feedback of the scope's units, or on visible dossiers.
+    pub fn feedback(&self) -> Condition {
+        match self {
+            Visibility::Nothing => Condition::all().add(Expr::val(1).eq(0)),
+            Visibility::Applicant(_) => {
+                Condition::all().add(feedback::Column::DossierId.in_subquery(self.dossier_ids()))
+            }
+            Visibility::Units(s, _) if s.whole_tree => Condition::all(),
+            Visibility::Units(s, _) => Condition::any()
+                .add(feedback::Column::UnitId.is_in(s.sorted_ids()))
+                .add(feedback::Column::DossierId.in_subquery(self.dossier_ids())),
+        }
+    }
+
+    fn dossier_ids(&self) -> sea_orm::sea_query::SelectStatement {
+        Query::select()
+            .column(dossier::Column::Id)
+            .from(dossier::Entity)
+            .cond_where(self.dossiers())
+            .to_owned()
+    }
+}
+
+/// Whether a staff scope also covers the dossiers of the procedures its units announce (ministries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Announcer {
+    Ministry,
+    No,
+}
+
+/// Filters of the `dossiers` list.
+#[derive(Debug, Clone, Default)]
+pub struct DossierFilter {
+    /// Only this unit's scope (as of now).
+    pub unit_code: Option<String>,
+    pub procedure_code: Option<String>,
+    pub sector_code: Option<String>,
+    pub status: Option<DossierStatus>,
+    pub channel: Option<Channel>,
+    pub received_from: Option<DateTime<FixedOffset>>,
+    pub received_to: Option<DateTime<FixedOffset>>,
+    /// Still open and past its due time (true), or not (false).
+    pub overdue: Option<bool>,
+}
+
+/// One page of a keyset-paginated list, newest first.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub has_next: bool,
+}
+
+fn open_condition() -> Condition {
+    Condition::all()
+        .add(dossier::Column::ResolvedAt.is_null())
+        .add(dossier::Column::OtherEndAt.is_null())
+        .add(dossier::Column::NotAcceptedAt.is_null())
+}
+
+/// Lists dossiers visible to the caller, newest first, `first` at a time after the cursor id `after`.
+pub async fn dossiers(
+    conn: &impl ConnectionTrait,
+    vis: &Visibility,
+    tree: &UnitTree,
+    f: &DossierFilter,
+    now: Micros,
+    first: u64,
+    after: Option<i64>,
+) -> Result<Page<dossier::Model>, DbErr> {
+    let mut q = dossier::Entity::find().filter(vis.dossiers());
+    if let Some(code) = &f.unit_code {
+        let scope = tree.scope_at(code, now);
+        if !scope.whole_tree {
+            q = q.filter(dossier::Column::UnitId.is_in(scope.sorted_ids()));
+        }
+    }
+    if let Some(code) = &f.procedure_code {
+        q = q.filter(
+            dossier::Column::ProcedureId.in_subquery(
+                Query::select()
+                    .column(procedure::Column::Id)
+                    .from(procedure::Entity)
+                    .and_where(procedure::Column::Code.eq(code.clone()))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(code) = &f.sector_code {
+        q = q.filter(
+            dossier::Column::ProcedureId.in_subquery(
+                Query::select()
+                    .column(procedure::Column::Id)
+                    .from(procedure::Entity)
+                    .and_where(
+                        procedure::Column::SectorId.in_subquery(
+                            Query::select()
+                                .column(entity::sector::Column::Id)
+                                .from(entity::sector::Entity)
+                                .and_where(entity::sector::Column::Code.eq(code.clone()))
+                                .to_owned(),
+                        ),
+                    )
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(s) = f.status {
+        q = q.filter(dossier::Column::Status.eq(s.as_str()));
+    }
+    if let Some(c) = f.channel {
+        q = q.filter(dossier::Column::Channel.eq(c.as_str()));
+    }
+    if let Some(t) = f.received_from {
+        q = q.filter(dossier::Column::ReceivedAt.gte(to_micros(t)));
+    }
+    if let Some(t) = f.received_to {
+        q = q.filter(dossier::Column::ReceivedAt.lt(to_micros(t)));
+    }
+    match f.overdue {
+        Some(true) => q = q.filter(open_condition().add(dossier::Column::DueAt.lt(now))),
+        Some(false) => q = q.filter(open_condition().add(dossier::Column::DueAt.lt(now)).not()),
+        None => {}
+    }
+    if let Some(a) = after {
+        q = q.filter(dossier::Column::Id.lt(a));
+    }
+    let mut items = q.order_by_desc(dossier::Column::Id).limit(first + 1).all(conn).await?;
+    let has_next = items.len() as u64 > first;
+    items.truncate(first as usize);
+    Ok(Page { items, has_next })
+}
+
+/// One dossier by code, if visible.
+pub async fn dossier(
+    conn: &impl ConnectionTrait,
+    vis: &Visibility,
+    code: &str,
+) -> Result<Option<dossier::Model>, DbErr> {
+    dossier::Entity::find().filter(vis.dossiers()).filter(dossier::Column::Code.eq(code)).one(conn).await
+}
+
+/// One dossier by code, whoever asks (public status only).
+pub async fn dossier_public(
+    conn: &impl ConnectionTrait,
+    code: &str,
+) -> Result<Option<dossier::Model>, DbErr> {
+    dossier::Entity::find().filter(dossier::Column::Code.eq(code)).one(conn).await
+}
+
+/// Filters of the receipts list.
+#[derive(Debug, Clone, Default)]
+pub struct ReceiptFilter {
+    pub dossier_code: Option<String>,
+    pub series: Option<String>,
+    pub status: Option<ReceiptStatus>,
+}
+
+pub async fn receipts(
+    conn: &impl ConnectionTrait,
+    vis: &Visibility,
+    f: &ReceiptFilter,
+    first: u64,
+    after: Option<i64>,
+) -> Result<Page<receipt::Model>, DbErr> {
+    let mut q = receipt::Entity::find().filter(vis.receipts());
+    if let Some(code) = &f.dossier_code {
+        q = q.filter(
+            receipt::Column::DossierId.in_subquery(
+                Query::select()
+                    .column(dossier::Column::Id)
+                    .from(dossier::Entity)
+                    .and_where(dossier::Column::Code.eq(code.clone()))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(s) = &f.series {
+        q = q.filter(receipt::Column::Series.eq(s.clone()));
+    }
+    if let Some(s) = f.status {
+        q = q.filter(receipt::Column::Status.eq(s.as_str()));
+    }
+    if let Some(a) = after {
+        q = q.filter(receipt::Column::Id.lt(a));
+    }
+    let mut items = q.order_by_desc(receipt::Column::Id).limit(first + 1).all(conn).await?;
+    let has_next = items.len() as u64 > first;
+    items.truncate(first as usize);
+    Ok(Page { items, has_next })
+}
+
+pub async fn receipt(
+    conn: &impl ConnectionTrait,
+    vis: &Visibility,
+    series: &str,
+    number: i64,
+) -> Result<Option<receipt::Model>, DbErr> {
+    receipt::Entity::find()
+        .filter(vis.receipts())
+        .filter(receipt::Column::Series.eq(series))
+        .filter(receipt::Column::Number.eq(number))
+        .one(conn)
+        .await
+}
+
+/// Filters of the feedback list.
+#[derive(Debug, Clone, Default)]
+pub struct FeedbackFilter {
+    pub unit_code: Option<String>,
+    pub dossier_code: Option<String>,
+    pub kind: Option<FeedbackKind>,
+    /// Only unanswered (true) or answered (false).
+    pub open: Option<bool>,
+}
+
+pub async fn feedbacks(
+    conn: &impl ConnectionTrait,
+    vis: &Visibility,
+    tree: &UnitTree,
+    f: &FeedbackFilter,
+    now: Micros,
+    first: u64,
+    after: Option<i64>,
+) -> Result<Page<feedback::Model>, DbErr> {
+    let mut q = feedback::Entity::find().filter(vis.feedback());
+    if let Some(code) = &f.unit_code {
+        let scope = tree.scope_at(code, now);
+        if !scope.whole_tree {
+            q = q.filter(feedback::Column::UnitId.is_in(scope.sorted_ids()));
+        }
+    }
+    if let Some(code) = &f.dossier_code {
+        q = q.filter(
+            feedback::Column::DossierId.in_subquery(
+                Query::select()
+                    .column(dossier::Column::Id)
+                    .from(dossier::Entity)
+                    .and_where(dossier::Column::Code.eq(code.clone()))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(k) = f.kind {
+        q = q.filter(feedback::Column::Kind.eq(k.as_str()));
+    }
+    match f.open {
+        Some(true) => q = q.filter(feedback::Column::AnsweredAt.is_null()),
+        Some(false) => q = q.filter(feedback::Column::AnsweredAt.is_not_null()),
+        None => {}
+    }
+    if let Some(a) = after {
+        q = q.filter(feedback::Column::Id.lt(a));
+    }
+    let mut items = q.order_by_desc(feedback::Column::Id).limit(first + 1).all(conn).await?;
+    let has_next = items.len() as u64 > first;
+    items.truncate(first as usize);
+    Ok(Page { items, has_next })
+}
+
+pub async fn feedback(
+    conn: &impl ConnectionTrait,
+    vis: &Visibility,
+    code: &str,
+) -> Result<Option<feedback::Model>, DbErr> {
+    feedback::Entity::find().filter(vis.feedback()).filter(feedback::Column::Code.eq(code)).one(conn).await
+}
+
+/// Filters of the procedure catalog.
+#[derive(Debug, Clone, Default)]
+pub struct ProcedureFilter {
+    pub sector_code: Option<String>,
+    pub authority_code: Option<String>,
+    pub level: Option<ProcedureLevel>,
+    pub online_level: Option<OnlineLevel>,
+    /// Case-sensitive part of the name or code.
+    pub search: Option<String>,
+    pub include_abolished: bool,
+}
+
+pub async fn procedures(
+    conn: &impl ConnectionTrait,
+    tree: &UnitTree,
+    f: &ProcedureFilter,
+    first: u64,
+    after: Option<i64>,
+) -> Result<Page<procedure::Model>, DbErr> {
+    let mut q = procedure::Entity::find();
+    if let Some(code) = &f.sector_code {
+        q = q.filter(
+            procedure::Column::SectorId.in_subquery(
+                Query::select()
+                    .column(entity::sector::Column::Id)
+                    .from(entity::sector::Entity)
+                    .and_where(entity::sector::Column::Code.eq(code.clone()))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(code) = &f.authority_code {
+        q = q.filter(procedure::Column::AuthorityId.eq(tree.get(code).map_or(-1, |u| u.id)));
+    }
+    if let Some(l) = f.level {
+        q = q.filter(procedure::Column::Level.eq(l.as_str()));
+    }
+    if let Some(l) = f.online_level {
+        q = q.filter(procedure::Column::OnlineLevel.eq(l.as_str()));
+    }
+    if let Some(s) = &f.search {
+        q = q.filter(
+            Condition::any()
+                .add(procedure::Column::Name.contains(s))
+                .add(procedure::Column::Code.contains(s)),
+        );
+    }
+    if !f.include_abolished {
+        q = q.filter(procedure::Column::Status.eq(ProcedureStatus::Published.as_str()));
+    }
+    if let Some(a) = after {
+        q = q.filter(procedure::Column::Id.gt(a));
+    }
+    let mut items = q.order_by_asc(procedure::Column::Id).limit(first + 1).all(conn).await?;
+    let has_next = items.len() as u64 > first;
+    items.truncate(first as usize);
+    Ok(Page { items, has_next })
+}
+
+pub async fn procedure_by_code(
+    conn: &impl ConnectionTrait,
+    code: &str,
+) -> Result<Option<procedure::Model>, DbErr> {
+    procedure::Entity::find().filter(procedure::Column::Code.eq(code)).one(conn).await
+}
+
+pub async fn sectors(conn: &impl ConnectionTrait) -> Result<Vec<entity::sector::Model>, DbErr> {
+    entity::sector::Entity::find().order_by_asc(entity::sector::Column::Code).all(conn).await
+}

@@ -1,0 +1,326 @@
+//! Writes shared by the importer and the API mutations. Every function runs inside the caller's transaction.
+
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    Set, Statement,
+};
+use sha2::{Digest, Sha256};
+
+use crate::domain::lifecycle::{DerivedFacts, Event, Supplement, derive_facts};
+use crate::domain::time::to_micros;
+use crate::interchange::records::*;
+use crate::pii::{Vault, mask_email, mask_id, mask_phone};
+
+use super::convert::join_list;
+
+/// A short digest of a record's canonical JSON: equal records give equal digests, so re-importing an
+/// unchanged record writes nothing.
+pub fn content_hash(record: &Record) -> String {
+    use base64::Engine;
+    let digest = Sha256::digest(record.to_line().as_bytes());
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(&digest[..18])
+}
+
+/// Rows per multi-row INSERT, sized so that every statement stays under SQLite's and PostgreSQL's limits on
+/// bound parameters.
+pub fn rows_per_insert(columns: usize) -> usize {
+    (30_000 / columns.max(1)).max(1)
+}
+
+/// Inserts many rows, in statements of bounded size.
+pub async fn insert_chunked<A>(conn: &impl ConnectionTrait, rows: Vec<A>, columns: usize) -> Result<(), DbErr>
+where
+    A: ActiveModelTrait + Send,
+{
+    let per = rows_per_insert(columns);
+    let mut rows = rows;
+    while !rows.is_empty() {
+        let rest = if rows.len() > per { rows.split_off(per) } else { Vec::new() };
+        <A::Entity as EntityTrait>::insert_many(rows).exec_without_returning(conn).await?;
+        rows = rest;
+    }
+    Ok(())
+}
+
+pub fn unit_model(r: &UnitRec, hash: String) -> entity::unit::ActiveModel {
+    entity::unit::ActiveModel {
+        id: NotSet,
+        code: Set(r.code.clone()),
+        name: Set(r.name.clone()),
+        level: Set(r.level.to_string()),
+        parent_code: Set(r.parent.clone()),
+        valid_from: Set(r.valid_from),
+        valid_to: Set(r.valid_to),
+        successor_code: Set(r.successor.clone()),
+        offers_e_certified_copy: Set(r.offers_e_certified_copy),
+        content_hash: Set(hash),
+    }
+}
+
+pub fn sector_model(r: &SectorRec, hash: String) -> entity::sector::ActiveModel {
+    entity::sector::ActiveModel {
+        id: NotSet,
+        code: Set(r.code.clone()),
+        name: Set(r.name.clone()),
+        content_hash: Set(hash),
+    }
+}
+
+pub fn procedure_model(
+    r: &ProcedureRec,
+    sector_id: i64,
+    authority_id: i64,
+    hash: String,
+) -> entity::procedure::ActiveModel {
+    use crate::domain::{ApplicantKind, ContentPart};
+    entity::procedure::ActiveModel {
+        id: NotSet,
+        code: Set(r.code.clone()),
+        name: Set(r.name.clone()),
+        sector_id: Set(sector_id),
+        authority_id: Set(authority_id),
+        level: Set(r.level.to_string()),
+        online_level: Set(r.online_level.to_string()),
+        fee: Set(r.fee),
+        processing_days: Set(r.processing_days),
+        applicant_types: Set(join_list(&r.applicant_types)),
+        accepts_citizens: Set(r.applicant_types.contains(&ApplicantKind::Citizen)),
+        returns_paper_result: Set(r.returns_paper_result),
+        status: Set(r.status.0.to_string()),
+        legal_effective_on: Set(r.legal_effective_on),
+        announced_on: Set(r.announced_on),
+        published_on: Set(r.published_on),
+        content: Set(join_list(&r.content)),
+        content_full: Set(ContentPart::ALL.iter().all(|p| r.content.contains(p))),
+        national_portal_integrated: Set(r.national_portal_integrated),
+        content_hash: Set(hash),
+    }
+}
+
+/// The domain view of a dossier record's history.
+pub fn facts_of(r: &DossierRec) -> DerivedFacts {
+    let events: Vec<Event> =
+        r.events.iter().map(|e| Event { status: e.status, at: to_micros(e.at) }).collect();
+    let supplements: Vec<Supplement> = r
+        .supplements
+        .iter()
+        .map(|s| Supplement {
+            requested_at: to_micros(s.requested_at),
+            received_at: s.received_at.map(to_micros),
+        })
+        .collect();
+    derive_facts(&events, &supplements)
+}
+
+/// A dossier row from its record. Personal data is sealed, hashed and masked here and nowhere else.
+pub fn dossier_model(
+    r: &DossierRec,
+    procedure_id: i64,
+    unit_id: i64,
+    vault: &Vault,
+    hash: String,
+) -> entity::dossier::ActiveModel {
+    let f = facts_of(r);
+    let a = &r.applicant;
+    entity::dossier::ActiveModel {
+        id: NotSet,
+        code: Set(r.code.clone()),
+        procedure_id: Set(procedure_id),
+        unit_id: Set(unit_id),
+        channel: Set(r.channel.to_string()),
+        applicant_kind: Set(a.kind.0.to_string()),
+        applicant_name: Set(a.name.clone()),
+        applicant_id_hash: Set(vault.hash(&a.id_number)),
+        applicant_id_sealed: Set(vault.seal(&a.id_number)),
+        applicant_id_masked: Set(mask_id(&a.id_number)),
+        applicant_phone_sealed: Set(a.phone.as_deref().map(|p| vault.seal(p))),
+        applicant_phone_masked: Set(a.phone.as_deref().map(mask_phone)),
+        applicant_email_sealed: Set(a.email.as_deref().map(|e| vault.seal(e))),
+        applicant_email_masked: Set(a.email.as_deref().map(mask_email)),
+        vneid_verified: Set(a.vneid_verified),
+        submitted_at: Set(r.submitted_at.map(to_micros)),
+        received_at: Set(to_micros(r.received_at)),
+        due_at: Set(to_micros(r.due_at)),
+        inputs_digitized: Set(r.inputs_digitized),
+        reused_data: Set(r.reused_data),
+        from_citizen_storage: Set(r.from_citizen_storage),
+        result_electronic: Set(r.result_electronic),
+        result_to_citizen_storage: Set(r.result_to_citizen_storage),
+        synced_at: Set(r.synced_at.map(to_micros)),
+        status: Set(f.status.map(|s| s.to_string())),
+        status_at: Set(f.status_at),
+        not_accepted_at: Set(f.not_accepted_at),
+        resolved_at: Set(f.resolved_at),
+        other_end_at: Set(f.other_end_at),
+        other_end_status: Set(f.other_end_status.map(|s| s.to_string())),
+        first_supplement_requested_at: Set(f.first_supplement_requested_at),
+        first_supplement_received_at: Set(f.first_supplement_received_at),
+        second_supplement_requested_at: Set(f.second_supplement_requested_at),
+        negative_feedback_at: Set(None),
+        version: Set(1),
+        content_hash: Set(hash),
+    }
+}
+
+/// Rows of a dossier's history, supplements and apologies.
+pub struct DossierChildren {
+    pub events: Vec<entity::dossier_event::ActiveModel>,
+    pub supplements: Vec<entity::supplement_request::ActiveModel>,
+    pub apologies: Vec<entity::apology_letter::ActiveModel>,
+}
+
+impl DossierChildren {
+    pub fn new() -> Self {
+        DossierChildren { events: Vec::new(), supplements: Vec::new(), apologies: Vec::new() }
+    }
+
+    pub fn add(&mut self, dossier_id: i64, r: &DossierRec) {
+        for (i, e) in r.events.iter().enumerate() {
+            self.events.push(entity::dossier_event::ActiveModel {
+                id: NotSet,
+                dossier_id: Set(dossier_id),
+                seq: Set(i as i32),
+                status: Set(e.status.to_string()),
+                at: Set(to_micros(e.at)),
+                note: Set(e.note.clone()),
+            });
+        }
+        for (i, s) in r.supplements.iter().enumerate() {
+            self.supplements.push(entity::supplement_request::ActiveModel {
+                id: NotSet,
+                dossier_id: Set(dossier_id),
+                seq: Set(i as i32),
+                requested_at: Set(to_micros(s.requested_at)),
+                received_at: Set(s.received_at.map(to_micros)),
+                reason: Set(s.reason.clone()),
+            });
+        }
+        for (i, a) in r.apologies.iter().enumerate() {
+            self.apologies.push(entity::apology_letter::ActiveModel {
+                id: NotSet,
+                dossier_id: Set(dossier_id),
+                seq: Set(i as i32),
+                issued_at: Set(to_micros(a.issued_at)),
+                reason: Set(a.reason.clone()),
+                new_due_at: Set(to_micros(a.new_due_at)),
+            });
+        }
+    }
+
+    pub async fn insert(self, conn: &impl ConnectionTrait) -> Result<(), DbErr> {
+        insert_chunked(conn, self.events, 5).await?;
+        insert_chunked(conn, self.supplements, 5).await?;
+        insert_chunked(conn, self.apologies, 5).await?;
+        Ok(())
+    }
+}
+
+impl Default for DossierChildren {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Removes a dossier's history, supplements and apologies before they are written anew.
+pub async fn delete_children(conn: &impl ConnectionTrait, dossier_id: i64) -> Result<(), DbErr> {
+    entity::dossier_event::Entity::delete_many()
+        .filter(entity::dossier_event::Column::DossierId.eq(dossier_id))
+        .exec(conn)
+        .await?;
+    entity::supplement_request::Entity::delete_many()
+        .filter(entity::supplement_request::Column::DossierId.eq(dossier_id))
+        .exec(conn)
+        .await?;
+    entity::apology_letter::Entity::delete_many()
+        .filter(entity::apology_letter::Column::DossierId.eq(dossier_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+pub fn receipt_model(r: &ReceiptRec, dossier_id: i64, hash: String) -> entity::receipt::ActiveModel {
+    entity::receipt::ActiveModel {
+        id: NotSet,
+        series: Set(r.series.clone()),
+        number: Set(r.number),
+        template: Set(r.template.clone()),
+        dossier_id: Set(dossier_id),
+        payer_name: Set(r.payer_name.clone()),
+        payer_tax_code: Set(r.payer_tax_code.clone()),
+        amount: Set(r.amount),
+        kind: Set(r.kind.to_string()),
+        payment_channel: Set(r.payment_channel.to_string()),
+        method: Set(r.method.map(|m| m.to_string())),
+        transaction_ref: Set(r.transaction_ref.clone()),
+        issued_at: Set(to_micros(r.issued_at)),
+        status: Set(r.status.0.to_string()),
+        cancelled_at: Set(r.cancelled_at.map(to_micros)),
+        cancel_reason: Set(r.cancel_reason.clone()),
+        version: Set(1),
+        content_hash: Set(hash),
+    }
+}
+
+pub fn feedback_model(
+    r: &FeedbackRec,
+    unit_id: i64,
+    dossier_id: Option<i64>,
+    repeat_of_id: Option<i64>,
+    hash: String,
+) -> entity::feedback::ActiveModel {
+    entity::feedback::ActiveModel {
+        id: NotSet,
+        code: Set(r.code.clone()),
+        kind: Set(r.kind.to_string()),
+        channel: Set(r.channel.to_string()),
+        unit_id: Set(unit_id),
+        dossier_id: Set(dossier_id),
+        received_at: Set(to_micros(r.received_at)),
+        due_at: Set(r.due_at.map(to_micros)),
+        answered_at: Set(r.answered_at.map(to_micros)),
+        answer: Set(r.answer.clone()),
+        rating: Set(r.rating.map(|x| x.to_string())),
+        likes: Set(r.likes),
+        dislikes: Set(r.dislikes),
+        repeat_of_id: Set(repeat_of_id),
+        content: Set(r.content.clone()),
+        recorded_by: Set(r.recorded_by.clone()),
+        version: Set(1),
+        content_hash: Set(hash),
+    }
+}
+
+/// Recomputes `negative_feedback_at` (the earliest complaint or unsatisfied rating linked to the dossier) for
+/// the given dossiers.
+pub async fn refresh_negative_feedback(
+    conn: &impl ConnectionTrait,
+    dossier_ids: &[i64],
+) -> Result<(), DbErr> {
+    for chunk in dossier_ids.chunks(500) {
+        let list = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let sql = format!(
+            "UPDATE dossier SET negative_feedback_at = (SELECT MIN(f.received_at) FROM feedback f \
+             WHERE f.dossier_id = dossier.id AND (f.kind = 'COMPLAINT' OR (f.kind = 'RATING' AND f.rating IN \
+             ('UNSATISFIED', 'VERY_UNSATISFIED')))) WHERE id IN ({list})"
+        );
+        conn.execute_raw(Statement::from_string(conn.get_database_backend(), sql)).await?;
+    }
+    Ok(())
+}
+
+/// Bumps a row's version when it still has `expected`; false when another write got there first.
+pub async fn bump_version<E>(conn: &impl ConnectionTrait, id: i64, expected: i32) -> Result<bool, DbErr>
+where
+    E: EntityTrait,
+{
+    let table = E::default();
+    let stmt = Query::update()
+        .table(table)
+        .value(Alias::new("version"), Expr::col(Alias::new("version")).add(1))
+        .and_where(Expr::col(Alias::new("id")).eq(id))
+        .and_where(Expr::col(Alias::new("version")).eq(expected))
+        .to_owned();
+    let res = conn.execute(&stmt).await?;
+    Ok(res.rows_affected() == 1)
+}

@@ -1,0 +1,168 @@
+//! The dossier lifecycle: which status changes an officer may make, and the facts the indicator rules need,
+//! derived from a dossier's events and supplement requests whenever they are written.
+
+use super::enums::DossierStatus;
+use super::time::Micros;
+
+/// One entry of a dossier's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub status: DossierStatus,
+    pub at: Micros,
+}
+
+/// A supplement request and, once the applicant answered, the time of the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Supplement {
+    pub requested_at: Micros,
+    pub received_at: Option<Micros>,
+}
+
+/// Facts about a dossier that do not depend on the evaluation instant, stored beside it so that the indicator
+/// aggregates evaluate "as of T" with plain column comparisons (see `indicators.md`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DerivedFacts {
+    /// Latest event by time (the last listed among equal times).
+    pub status: Option<DossierStatus>,
+    pub status_at: Option<Micros>,
+    /// Earliest NOT_ACCEPTED event.
+    pub not_accepted_at: Option<Micros>,
+    /// Earliest RESOLVED event.
+    pub resolved_at: Option<Micros>,
+    /// Earliest RETURNED, STOPPED or WITHDRAWN event (at equal instants, in that order).
+    pub other_end_at: Option<Micros>,
+    pub other_end_status: Option<DossierStatus>,
+    /// The earliest supplement request (by request time) and its answer.
+    pub first_supplement_requested_at: Option<Micros>,
+    pub first_supplement_received_at: Option<Micros>,
+    /// The second-earliest request: once it is at or before T the dossier is late.
+    pub second_supplement_requested_at: Option<Micros>,
+}
+
+fn end_rank(s: DossierStatus) -> Option<u8> {
+    match s {
+        DossierStatus::Returned => Some(0),
+        DossierStatus::Stopped => Some(1),
+        DossierStatus::Withdrawn => Some(2),
+        _ => None,
+    }
+}
+
+/// Derives the stored facts from a dossier's history.
+pub fn derive_facts(events: &[Event], supplements: &[Supplement]) -> DerivedFacts {
+    let mut f = DerivedFacts::default();
+    let mut other_end: Option<(Micros, u8, DossierStatus)> = None;
+    for e in events {
+        if f.status_at.is_none_or(|at| e.at >= at) {
+            f.status = Some(e.status);
+            f.status_at = Some(e.at);
+        }
+        match e.status {
+            DossierStatus::NotAccepted => f.not_accepted_at = min_opt(f.not_accepted_at, e.at),
+            DossierStatus::Resolved => f.resolved_at = min_opt(f.resolved_at, e.at),
+            s => {
+                if let Some(rank) = end_rank(s)
+                    && other_end.is_none_or(|(at, r, _)| (e.at, rank) < (at, r))
+                {
+                    other_end = Some((e.at, rank, s));
+                }
+            }
+        }
+    }
+    f.other_end_at = other_end.map(|(at, _, _)| at);
+    f.other_end_status = other_end.map(|(_, _, s)| s);
+    let mut sorted: Vec<&Supplement> = supplements.iter().collect();
+    sorted.sort_by_key(|s| s.requested_at);
+    if let Some(first) = sorted.first() {
+        f.first_supplement_requested_at = Some(first.requested_at);
+        f.first_supplement_received_at = first.received_at;
+    }
+    f.second_supplement_requested_at = sorted.get(1).map(|s| s.requested_at);
+    f
+}
+
+fn min_opt(a: Option<Micros>, b: Micros) -> Option<Micros> {
+    Some(a.map_or(b, |a| a.min(b)))
+}
+
+/// A status change the lifecycle does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a dossier in status {from} cannot move to {to}")]
+pub struct TransitionError {
+    pub from: String,
+    pub to: DossierStatus,
+}
+
+/// The status changes an officer may make through the API, following the national portal's flow:
+/// registered online → received (or not accepted) → processing, with detours for supplements and payment →
+/// resolved → returned; withdrawal and stopping end a dossier early.
+pub fn allowed_next(from: Option<DossierStatus>) -> &'static [DossierStatus] {
+    use DossierStatus::*;
+    match from {
+        None => &[Registered, Received],
+        Some(Registered) => &[Received, NotAccepted, Withdrawn],
+        Some(Received) => &[Processing, SupplementRequested, PaymentRequested, Resolved, Withdrawn, Stopped],
+        Some(Processing) => &[SupplementRequested, PaymentRequested, Resolved, Withdrawn, Stopped],
+        Some(SupplementRequested) => &[Processing, Withdrawn, Stopped],
+        Some(PaymentRequested) => &[Processing, Resolved, Withdrawn, Stopped],
+        Some(Resolved) => &[Returned],
+        Some(NotAccepted) | Some(Withdrawn) | Some(Stopped) | Some(Returned) => &[],
+    }
+}
+
+/// Checks one status change.
+pub fn check_transition(from: Option<DossierStatus>, to: DossierStatus) -> Result<(), TransitionError> {
+    if allowed_next(from).contains(&to) {
+        Ok(())
+    } else {
+        Err(TransitionError { from: from.map_or_else(|| "(none)".to_owned(), |s| s.to_string()), to })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use DossierStatus::*;
+
+    fn ev(status: DossierStatus, at: Micros) -> Event {
+        Event { status, at }
+    }
+
+    #[test]
+    fn resolved_is_kept_beside_an_earlier_returned() {
+        let f = derive_facts(&[ev(Received, 1), ev(Returned, 5), ev(Resolved, 7)], &[]);
+        assert_eq!(f.resolved_at, Some(7));
+        assert_eq!(f.other_end_at, Some(5));
+        assert_eq!(f.other_end_status, Some(Returned));
+        assert_eq!(f.status, Some(Resolved));
+    }
+
+    #[test]
+    fn equal_end_instants_prefer_returned_then_stopped_then_withdrawn() {
+        let f = derive_facts(&[ev(Withdrawn, 5), ev(Stopped, 5)], &[]);
+        assert_eq!(f.other_end_status, Some(Stopped));
+        let f = derive_facts(&[ev(Withdrawn, 5), ev(Returned, 5), ev(Stopped, 4)], &[]);
+        assert_eq!((f.other_end_at, f.other_end_status), (Some(4), Some(Stopped)));
+    }
+
+    #[test]
+    fn supplements_are_ordered_by_request_time() {
+        let s = [
+            Supplement { requested_at: 9, received_at: None },
+            Supplement { requested_at: 3, received_at: Some(4) },
+        ];
+        let f = derive_facts(&[], &s);
+        assert_eq!(f.first_supplement_requested_at, Some(3));
+        assert_eq!(f.first_supplement_received_at, Some(4));
+        assert_eq!(f.second_supplement_requested_at, Some(9));
+    }
+
+    #[test]
+    fn transitions_follow_the_portal_flow() {
+        assert!(check_transition(Some(Received), Processing).is_ok());
+        assert!(check_transition(Some(Resolved), Returned).is_ok());
+        assert!(check_transition(Some(Returned), Processing).is_err());
+        assert!(check_transition(Some(Processing), Received).is_err());
+        assert!(check_transition(None, Received).is_ok());
+    }
+}

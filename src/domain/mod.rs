@@ -1,0 +1,9 @@
+//! The rules that matter, free of any framework: enumerations of the interchange format, instants and periods
+//! in Vietnam time, working days, unit scopes, the dossier lifecycle and the indicator formulas.
+
+pub mod enums;
+pub mod lifecycle;
+pub mod scope;
+pub mod time;
+
+pub use enums::*;

@@ -1,0 +1,218 @@
+//! Administrative units and the scope of a unit at an instant (indicators.md, "Time, periods, scope").
+//!
+//! The whole unit tree is small (about twelve thousand units for the country), so it is held in memory and
+//! scopes are computed here; the database is then asked for the records of a set of unit ids.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDate;
+
+use super::enums::UnitLevel;
+use super::time::{Micros, start_of};
+
+/// One administrative unit as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitInfo {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub level: UnitLevel,
+    pub parent_code: Option<String>,
+    pub valid_from: Option<NaiveDate>,
+    pub valid_to: Option<NaiveDate>,
+    pub successor_code: Option<String>,
+    pub offers_e_certified_copy: bool,
+}
+
+impl UnitInfo {
+    /// `valid_from` missing or ≤ T, and `valid_to` missing or T < `valid_to`.
+    pub fn valid_at(&self, t: Micros) -> bool {
+        self.valid_from.is_none_or(|d| start_of(d) <= t) && self.valid_to.is_none_or(|d| t < start_of(d))
+    }
+
+    /// Merged away by T: `valid_to ≤ T`.
+    fn merged_by(&self, t: Micros) -> bool {
+        self.valid_to.is_some_and(|d| start_of(d) <= t)
+    }
+}
+
+/// The unit tree, indexed for scope computations.
+#[derive(Debug, Clone, Default)]
+pub struct UnitTree {
+    units: Vec<UnitInfo>,
+    by_code: HashMap<String, usize>,
+    by_id: HashMap<i64, usize>,
+    children: HashMap<String, Vec<usize>>,
+    predecessors: HashMap<String, Vec<usize>>,
+}
+
+impl UnitTree {
+    pub fn new(units: Vec<UnitInfo>) -> Self {
+        let mut tree = UnitTree::default();
+        for (i, u) in units.iter().enumerate() {
+            tree.by_code.insert(u.code.clone(), i);
+            tree.by_id.insert(u.id, i);
+            if let Some(p) = &u.parent_code {
+                tree.children.entry(p.clone()).or_default().push(i);
+            }
+            if let Some(s) = &u.successor_code {
+                tree.predecessors.entry(s.clone()).or_default().push(i);
+            }
+        }
+        tree.units = units;
+        tree
+    }
+
+    pub fn get(&self, code: &str) -> Option<&UnitInfo> {
+        self.by_code.get(code).map(|&i| &self.units[i])
+    }
+
+    pub fn by_id(&self, id: i64) -> Option<&UnitInfo> {
+        self.by_id.get(&id).map(|&i| &self.units[i])
+    }
+
+    pub fn all(&self) -> &[UnitInfo] {
+        &self.units
+    }
+
+    /// The scope of `code` at `t`: the unit, every unit whose parent is in the scope, and every unit merged away
+    /// by `t` whose successor is in the scope. Empty when the unit does not exist.
+    pub fn scope_at(&self, code: &str, t: Micros) -> Scope {
+        let mut ids = HashSet::new();
+        let Some(&root) = self.by_code.get(code) else {
+            return Scope { ids, whole_tree: false };
+        };
+        let mut stack = vec![root];
+        while let Some(i) = stack.pop() {
+            let u = &self.units[i];
+            if !ids.insert(u.id) {
+                continue;
+            }
+            if let Some(kids) = self.children.get(&u.code) {
+                stack.extend(kids.iter().copied());
+            }
+            if let Some(preds) = self.predecessors.get(&u.code) {
+                stack.extend(preds.iter().copied().filter(|&p| self.units[p].merged_by(t)));
+            }
+        }
+        let whole_tree = ids.len() == self.units.len();
+        Scope { ids, whole_tree }
+    }
+
+    /// The nearest PROVINCE or MINISTRY at or above `code` (the unit itself when there is none).
+    pub fn authority_of(&self, code: &str) -> Option<&UnitInfo> {
+        let start = self.get(code)?;
+        let mut cur = start;
+        let mut seen = HashSet::new();
+        loop {
+            if matches!(cur.level, UnitLevel::Province | UnitLevel::Ministry) {
+                return Some(cur);
+            }
+            if !seen.insert(cur.code.clone()) {
+                return Some(start);
+            }
+            match cur.parent_code.as_deref().and_then(|p| self.get(p)) {
+                Some(parent) => cur = parent,
+                None => return Some(start),
+            }
+        }
+    }
+
+    /// Whether `code` is `ancestor` or lies below it by `parent` links.
+    pub fn is_within(&self, code: &str, ancestor: &str) -> bool {
+        let mut cur = Some(code);
+        let mut steps = 0;
+        while let Some(c) = cur {
+            if c == ancestor {
+                return true;
+            }
+            steps += 1;
+            if steps > self.units.len() {
+                return false;
+            }
+            cur = self.get(c).and_then(|u| u.parent_code.as_deref());
+        }
+        false
+    }
+}
+
+/// A set of unit ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub ids: HashSet<i64>,
+    /// The scope covers every unit, so queries need no unit filter.
+    pub whole_tree: bool,
+}
+
+impl Scope {
+    pub fn contains(&self, unit_id: i64) -> bool {
+        self.whole_tree || self.ids.contains(&unit_id)
+    }
+
+    /// The ids in ascending order (stable SQL text, stable cache keys).
+    pub fn sorted_ids(&self) -> Vec<i64> {
+        let mut v: Vec<i64> = self.ids.iter().copied().collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(
+        id: i64,
+        code: &str,
+        level: UnitLevel,
+        parent: Option<&str>,
+        valid_to: Option<&str>,
+        successor: Option<&str>,
+    ) -> UnitInfo {
+        UnitInfo {
+            id,
+            code: code.into(),
+            name: code.into(),
+            level,
+            parent_code: parent.map(Into::into),
+            valid_from: None,
+            valid_to: valid_to.and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()),
+            successor_code: successor.map(Into::into),
+            offers_e_certified_copy: false,
+        }
+    }
+
+    fn tree() -> UnitTree {
+        use UnitLevel::*;
+        UnitTree::new(vec![
+            unit(1, "VN", National, None, None, None),
+            unit(2, "48", Province, Some("VN"), None, None),
+            unit(3, "49", Province, Some("VN"), Some("2025-07-01"), Some("48")),
+            unit(4, "502", District, Some("49"), Some("2025-07-01"), None),
+            unit(5, "20000", Commune, Some("502"), Some("2025-07-01"), Some("20500")),
+            unit(6, "20500", Commune, Some("48"), None, None),
+        ])
+    }
+
+    #[test]
+    fn merged_units_join_their_successor_after_the_merger() {
+        let t = tree();
+        let before = start_of(NaiveDate::from_ymd_opt(2025, 6, 30).unwrap());
+        let after = start_of(NaiveDate::from_ymd_opt(2025, 7, 1).unwrap());
+        assert_eq!(t.scope_at("48", before).sorted_ids(), vec![2, 6]);
+        assert_eq!(t.scope_at("48", after).sorted_ids(), vec![2, 3, 4, 5, 6]);
+        assert_eq!(t.scope_at("20500", after).sorted_ids(), vec![5, 6]);
+        assert_eq!(t.scope_at("49", after).sorted_ids(), vec![3, 4, 5]);
+        assert!(t.scope_at("VN", before).whole_tree);
+        assert!(t.scope_at("nope", before).ids.is_empty());
+    }
+
+    #[test]
+    fn authority_is_the_nearest_province_or_ministry() {
+        let t = tree();
+        assert_eq!(t.authority_of("20000").map(|u| u.code.as_str()), Some("49"));
+        assert_eq!(t.authority_of("VN").map(|u| u.code.as_str()), Some("VN"));
+        assert!(t.is_within("20000", "49"));
+        assert!(!t.is_within("20000", "48"));
+    }
+}

@@ -1,0 +1,43 @@
+//! Subscriptions (served over `graphql-transport-ws`).
+
+use async_graphql::{Context, Subscription};
+use futures_util::Stream;
+use futures_util::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+
+use super::types::PublicDossierStatus;
+use super::{IntoGql, app};
+use crate::db::read;
+
+/// Root of every subscription.
+pub struct Subscription;
+
+#[Subscription]
+impl Subscription {
+    /// The public status of one dossier, each time it changes (no token needed, no personal data).
+    async fn dossier_status_changed(
+        &self,
+        ctx: &Context<'_>,
+        code: String,
+    ) -> async_graphql::Result<impl Stream<Item = PublicDossierStatus>> {
+        let app = app(ctx).clone();
+        // Unknown codes are refused up front rather than waiting forever.
+        read::dossier_public(&app.db, &code)
+            .await
+            .gql()?
+            .ok_or(super::ApiError::NotFound)
+            .map_err(|e| async_graphql::ErrorExtensions::extend(&e))?;
+        let rx = app.status_feed.subscribe();
+        Ok(BroadcastStream::new(rx).filter_map(move |msg| {
+            let app = app.clone();
+            let code = code.clone();
+            async move {
+                let change = msg.ok()?;
+                if change.code != code {
+                    return None;
+                }
+                read::dossier_public(&app.db, &code).await.ok().flatten().map(PublicDossierStatus)
+            }
+        }))
+    }
+}

@@ -1,0 +1,247 @@
+//! The HTTP edge: GraphQL over HTTP (POST JSON for everything, GET for queries only), the WebSocket endpoint
+//! for subscriptions, health, readiness, metrics and GraphiQL. Tokens are verified here, once, and handed to the
+//! schema as a typed [`Caller`].
+
+pub mod metrics;
+
+use std::time::Instant;
+
+use actix_web::http::header::{self, ContentType};
+use actix_web::{HttpRequest, HttpResponse, web};
+use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::OperationType;
+use async_graphql_actix_web::GraphQLSubscription;
+use serde::Deserialize;
+
+use crate::app::App;
+use crate::auth::Caller;
+use crate::graphql::{GatewaySchema, Loaders};
+pub use metrics::Metrics;
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+/// Everything the HTTP handlers share.
+#[derive(Clone)]
+pub struct Edge {
+    pub app: App,
+    pub schema: GatewaySchema,
+    pub metrics: Metrics,
+}
+
+/// Routes of the gateway.
+pub fn routes(cfg: &mut web::ServiceConfig, edge: Edge) {
+    let limit = edge.app.settings.limits.max_body_bytes;
+    let graphiql = edge.app.settings.graphiql;
+    cfg.app_data(web::Data::new(edge))
+        .app_data(web::PayloadConfig::new(limit))
+        .service(
+            web::resource("/graphql").route(web::post().to(graphql_post)).route(web::get().to(graphql_get)),
+        )
+        .service(web::resource("/graphql/ws").route(web::get().to(graphql_ws)))
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+    if graphiql {
+        cfg.route("/graphiql", web::get().to(graphiql_page));
+    }
+}
+
+fn error_body(message: &str, code: &str) -> serde_json::Value {
+    serde_json::json!({ "errors": [ { "message": message, "extensions": { "code": code } } ] })
+}
+
+fn wants_graphql_response(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains(GRAPHQL_RESPONSE))
+}
+
+fn request_error(
+    req: &HttpRequest,
+    status: actix_web::http::StatusCode,
+    message: &str,
+    code: &str,
+) -> HttpResponse {
+    let ct = if wants_graphql_response(req) { GRAPHQL_RESPONSE } else { "application/json" };
+    HttpResponse::build(status).insert_header((header::CONTENT_TYPE, ct)).json(error_body(message, code))
+}
+
+/// Verifies the bearer token, if any.
+fn caller(edge: &Edge, req: &HttpRequest) -> Result<Caller, Box<HttpResponse>> {
+    let header = req.headers().get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("\u{0}"));
+    edge.app.verifier.caller_from_header(header).map_err(|e| {
+        edge.metrics.errors.with_label_values(&["UNAUTHENTICATED"]).inc();
+        let mut r =
+            request_error(req, actix_web::http::StatusCode::UNAUTHORIZED, &e.to_string(), "UNAUTHENTICATED");
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        Box::new(r)
+    })
+}
+
+async fn execute(edge: &Edge, req: &HttpRequest, request: async_graphql::Request, get: bool) -> HttpResponse {
+    let caller = match caller(edge, req) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    // GraphQL over HTTP: a GET request may only carry a query.
+    if get && let Ok(doc) = async_graphql::parser::parse_query(&request.query) {
+        {
+            let op = match &request.operation_name {
+                Some(name) => doc
+                    .operations
+                    .iter()
+                    .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str()))
+                    .map(|(_, o)| o.node.ty),
+                None => doc.operations.iter().next().map(|(_, o)| o.node.ty),
+            };
+            if matches!(op, Some(OperationType::Mutation) | Some(OperationType::Subscription)) {
+                let mut r = request_error(
+                    req,
+                    actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+                    "only queries may be sent with GET; use POST",
+                    "METHOD_NOT_ALLOWED",
+                );
+                r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+                return r;
+            }
+        }
+    }
+    let operation = request.operation_name.clone().unwrap_or_else(|| "anonymous".to_owned());
+    let started = Instant::now();
+    let request = request.data(caller).data(Loaders::new(&edge.app.db));
+    let response = edge.schema.execute(request).await;
+    edge.metrics.latency.with_label_values(&[&operation]).observe(started.elapsed().as_secs_f64());
+    let outcome = if response.errors.is_empty() { "ok" } else { "error" };
+    edge.metrics.requests.with_label_values(&[&operation, outcome]).inc();
+    for e in &response.errors {
+        let code = e
+            .extensions
+            .as_ref()
+            .and_then(|x| x.get("code"))
+            .map(|v| v.to_string().trim_matches('"').to_owned());
+        edge.metrics.errors.with_label_values(&[code.as_deref().unwrap_or("GRAPHQL")]).inc();
+    }
+    let graphql_response = wants_graphql_response(req);
+    // With the GraphQL response media type, a request that failed before execution (no data) is a 400.
+    let status =
+        if graphql_response && response.data == async_graphql::Value::Null && !response.errors.is_empty() {
+            actix_web::http::StatusCode::BAD_REQUEST
+        } else {
+            actix_web::http::StatusCode::OK
+        };
+    let ct = if graphql_response { GRAPHQL_RESPONSE } else { "application/json" };
+    HttpResponse::build(status).insert_header((header::CONTENT_TYPE, ct)).json(response)
+}
+
+async fn graphql_post(edge: web::Data<Edge>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return request_error(
+            &req,
+            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send a JSON body with Content-Type: application/json",
+            "UNSUPPORTED_MEDIA_TYPE",
+        );
+    }
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(_) => {
+            return request_error(
+                &req,
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "the body is not a GraphQL request in JSON",
+                "BAD_REQUEST",
+            );
+        }
+    };
+    execute(&edge, &req, request, false).await
+}
+
+#[derive(Deserialize)]
+struct GetParams {
+    query: String,
+    #[serde(rename = "operationName")]
+    operation_name: Option<String>,
+    variables: Option<String>,
+}
+
+async fn graphql_get(edge: web::Data<Edge>, req: HttpRequest) -> HttpResponse {
+    let params: GetParams = match web::Query::<GetParams>::from_query(req.query_string()) {
+        Ok(p) => p.into_inner(),
+        Err(_) => {
+            return request_error(
+                &req,
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "GET needs a `query` parameter",
+                "BAD_REQUEST",
+            );
+        }
+    };
+    let mut request = async_graphql::Request::new(params.query);
+    if let Some(name) = params.operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(vars) = params.variables {
+        match serde_json::from_str::<serde_json::Value>(&vars) {
+            Ok(v) => request = request.variables(async_graphql::Variables::from_json(v)),
+            Err(_) => {
+                return request_error(
+                    &req,
+                    actix_web::http::StatusCode::BAD_REQUEST,
+                    "`variables` must be JSON",
+                    "BAD_REQUEST",
+                );
+            }
+        }
+    }
+    execute(&edge, &req, request, true).await
+}
+
+async fn graphql_ws(
+    edge: web::Data<Edge>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> actix_web::Result<HttpResponse> {
+    let mut data = async_graphql::Data::default();
+    data.insert(Caller::Anonymous);
+    data.insert(Loaders::new(&edge.app.db));
+    GraphQLSubscription::new(edge.schema.clone()).with_data(data).start(&req, payload)
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type(ContentType::plaintext()).body("ok")
+}
+
+async fn readyz(edge: web::Data<Edge>) -> HttpResponse {
+    let database = crate::db::ping(&edge.app.db).await;
+    let body = serde_json::json!({ "database": if database { "ok" } else { "down" } });
+    if database { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+}
+
+async fn metrics(edge: web::Data<Edge>) -> HttpResponse {
+    let (open, idle) = match edge.app.db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            let p = edge.app.db.get_postgres_connection_pool();
+            (p.size(), p.num_idle())
+        }
+        _ => {
+            let p = edge.app.db.get_sqlite_connection_pool();
+            (p.size(), p.num_idle())
+        }
+    };
+    edge.metrics.pool.with_label_values(&["open"]).set(i64::from(open));
+    edge.metrics.pool.with_label_values(&["idle"]).set(idle as i64);
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(edge.metrics.render())
+}
+
+async fn graphiql_page() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::html())
+        .body(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish())
+}

@@ -1,0 +1,435 @@
+//! Streaming export to JSON Lines, in an order an import accepts: units (parents and successors first),
+//! holidays, sectors, procedures, dossiers, receipts, feedback (a repeated feedback before its repeats).
+//! `import(export(x))` reproduces `x`; instants are written at +07:00.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use super::records::*;
+use crate::db::convert::{instant, opt_instant, parse, parse_list, unit_record};
+use crate::domain::time::now;
+use crate::pii::Vault;
+
+/// Why an export stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("writing the output failed: {0}")]
+    Write(#[from] std::io::Error),
+    #[error("database error during export")]
+    Db(#[from] DbErr),
+    #[error("unknown unit `{0}`")]
+    UnknownUnit(String),
+    #[error("stored personal data could not be opened with the configured PII_KEY")]
+    Seal,
+}
+
+/// Counts of what was written.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ExportReport {
+    pub records: u64,
+}
+
+const PAGE: u64 = 1000;
+
+struct Out<'a, W: AsyncWrite + Unpin> {
+    w: &'a mut W,
+    count: u64,
+}
+
+impl<W: AsyncWrite + Unpin> Out<'_, W> {
+    async fn put(&mut self, r: Record) -> std::io::Result<()> {
+        self.w.write_all(r.to_line().as_bytes()).await?;
+        self.w.write_all(b"\n").await?;
+        self.count += 1;
+        Ok(())
+    }
+}
+
+/// Writes every record, or with `unit` the records of that unit's scope (as of now) together with the units,
+/// sectors, procedures and feedback they refer to, so that the file imports into an empty database.
+pub async fn export<W: AsyncWrite + Unpin>(
+    conn: &impl ConnectionTrait,
+    vault: &Vault,
+    unit: Option<&str>,
+    w: &mut W,
+) -> Result<ExportReport, ExportError> {
+    let units = entity::unit::Entity::find().order_by_asc(entity::unit::Column::Id).all(conn).await?;
+    let tree = crate::db::load_units(conn).await?;
+    let scope = match unit {
+        Some(code) => {
+            if tree.get(code).is_none() {
+                return Err(ExportError::UnknownUnit(code.to_owned()));
+            }
+            Some(tree.scope_at(code, now()).ids)
+        }
+        None => None,
+    };
+    let in_scope = |id: i64| scope.as_ref().is_none_or(|s| s.contains(&id));
+    let mut out = Out { w, count: 0 };
+
+    // Which dossiers, procedures and feedback go out.
+    let feedback_ids = feedback_order(conn, &scope).await?;
+    let mut extra_dossiers: BTreeSet<i64> = BTreeSet::new();
+    if scope.is_some() {
+        for chunk in feedback_ids.chunks(900) {
+            let ids: Vec<Option<i64>> = entity::feedback::Entity::find()
+                .select_only()
+                .column(entity::feedback::Column::DossierId)
+                .filter(entity::feedback::Column::Id.is_in(chunk.iter().copied()))
+                .into_tuple()
+                .all(conn)
+                .await?;
+            extra_dossiers.extend(ids.into_iter().flatten());
+        }
+    }
+    let dossier_filter = |q: sea_orm::Select<entity::dossier::Entity>| match &scope {
+        None => q,
+        Some(s) => q.filter(
+            sea_orm::Condition::any()
+                .add(entity::dossier::Column::UnitId.is_in(s.iter().copied()))
+                .add(entity::dossier::Column::Id.is_in(extra_dossiers.iter().copied())),
+        ),
+    };
+    let procedures =
+        entity::procedure::Entity::find().order_by_asc(entity::procedure::Column::Id).all(conn).await?;
+    let used_procedures: HashSet<i64> = match &scope {
+        None => procedures.iter().map(|p| p.id).collect(),
+        Some(_) => {
+            let ids: Vec<i64> = dossier_filter(entity::dossier::Entity::find())
+                .select_only()
+                .column(entity::dossier::Column::ProcedureId)
+                .distinct()
+                .into_tuple()
+                .all(conn)
+                .await?;
+            let mut set: HashSet<i64> = ids.into_iter().collect();
+            set.extend(procedures.iter().filter(|p| in_scope(p.authority_id)).map(|p| p.id));
+            set
+        }
+    };
+    let procedures: Vec<_> = procedures.into_iter().filter(|p| used_procedures.contains(&p.id)).collect();
+
+    // Units: the scope, plus every unit referred to (authorities, dossier and feedback units, parents,
+    // successors), closed under parent and successor links, written parents and successors first.
+    let by_id: HashMap<i64, &entity::unit::Model> = units.iter().map(|u| (u.id, u)).collect();
+    let by_code: HashMap<&str, &entity::unit::Model> = units.iter().map(|u| (u.code.as_str(), u)).collect();
+    let mut wanted: HashSet<i64> = match &scope {
+        None => units.iter().map(|u| u.id).collect(),
+        Some(s) => s.clone(),
+    };
+    wanted.extend(procedures.iter().map(|p| p.authority_id));
+    if scope.is_some() {
+        for chunk in extra_dossiers.iter().copied().collect::<Vec<_>>().chunks(900) {
+            let ids: Vec<i64> = entity::dossier::Entity::find()
+                .select_only()
+                .column(entity::dossier::Column::UnitId)
+                .filter(entity::dossier::Column::Id.is_in(chunk.iter().copied()))
+                .into_tuple()
+                .all(conn)
+                .await?;
+            wanted.extend(ids);
+        }
+    }
+    let mut order: Vec<i64> = Vec::new();
+    let mut placed: HashSet<i64> = HashSet::new();
+    let mut start: Vec<i64> = wanted.iter().copied().collect();
+    start.sort_unstable();
+    for id in start {
+        place_unit(id, &by_id, &by_code, &mut placed, &mut order, 0);
+    }
+    for id in order {
+        if let Some(u) = by_id.get(&id) {
+            out.put(Record::Unit(unit_record(u)?)).await?;
+        }
+    }
+
+    for h in entity::holiday::Entity::find().order_by_asc(entity::holiday::Column::Date).all(conn).await? {
+        out.put(Record::Holiday(HolidayRec { date: h.date, name: h.name })).await?;
+    }
+    let sectors = entity::sector::Entity::find().order_by_asc(entity::sector::Column::Id).all(conn).await?;
+    let used_sectors: HashSet<i64> = procedures.iter().map(|p| p.sector_id).collect();
+    let sector_code: HashMap<i64, String> = sectors.iter().map(|s| (s.id, s.code.clone())).collect();
+    for s in sectors {
+        if scope.is_none() || used_sectors.contains(&s.id) {
+            out.put(Record::Sector(SectorRec { code: s.code, name: s.name })).await?;
+        }
+    }
+    let unit_code = |id: i64| by_id.get(&id).map(|u| u.code.clone()).unwrap_or_default();
+    let mut procedure_code: HashMap<i64, String> = HashMap::new();
+    for p in procedures {
+        procedure_code.insert(p.id, p.code.clone());
+        out.put(Record::Procedure(ProcedureRec {
+            code: p.code,
+            name: p.name,
+            sector: sector_code.get(&p.sector_id).cloned().unwrap_or_default(),
+            authority: unit_code(p.authority_id),
+            level: parse(&p.level)?,
+            online_level: parse(&p.online_level)?,
+            fee: p.fee,
+            processing_days: p.processing_days,
+            applicant_types: parse_list(&p.applicant_types)?,
+            returns_paper_result: p.returns_paper_result,
+            status: ProcedureStatusOrDefault(parse(&p.status)?),
+            legal_effective_on: p.legal_effective_on,
+            announced_on: p.announced_on,
+            published_on: p.published_on,
+            content: parse_list(&p.content)?,
+            national_portal_integrated: p.national_portal_integrated,
+        }))
+        .await?;
+    }
+
+    // Dossiers, a page at a time with their children.
+    let mut exported_dossiers: HashMap<i64, String> = HashMap::new();
+    let mut after = 0i64;
+    loop {
+        let page = dossier_filter(entity::dossier::Entity::find())
+            .filter(entity::dossier::Column::Id.gt(after))
+            .order_by_asc(entity::dossier::Column::Id)
+            .limit(PAGE)
+            .all(conn)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        let ids: Vec<i64> = page.iter().map(|d| d.id).collect();
+        let mut events: HashMap<i64, Vec<EventRec>> = HashMap::new();
+        for e in entity::dossier_event::Entity::find()
+            .filter(entity::dossier_event::Column::DossierId.is_in(ids.clone()))
+            .order_by_asc(entity::dossier_event::Column::DossierId)
+            .order_by_asc(entity::dossier_event::Column::Seq)
+            .all(conn)
+            .await?
+        {
+            events.entry(e.dossier_id).or_default().push(EventRec {
+                status: parse(&e.status)?,
+                at: instant(e.at),
+                note: e.note,
+            });
+        }
+        let mut sups: HashMap<i64, Vec<SupplementRec>> = HashMap::new();
+        for s in entity::supplement_request::Entity::find()
+            .filter(entity::supplement_request::Column::DossierId.is_in(ids.clone()))
+            .order_by_asc(entity::supplement_request::Column::DossierId)
+            .order_by_asc(entity::supplement_request::Column::Seq)
+            .all(conn)
+            .await?
+        {
+            sups.entry(s.dossier_id).or_default().push(SupplementRec {
+                requested_at: instant(s.requested_at),
+                received_at: opt_instant(s.received_at),
+                reason: s.reason,
+            });
+        }
+        let mut apologies: HashMap<i64, Vec<ApologyRec>> = HashMap::new();
+        for a in entity::apology_letter::Entity::find()
+            .filter(entity::apology_letter::Column::DossierId.is_in(ids.clone()))
+            .order_by_asc(entity::apology_letter::Column::DossierId)
+            .order_by_asc(entity::apology_letter::Column::Seq)
+            .all(conn)
+            .await?
+        {
+            apologies.entry(a.dossier_id).or_default().push(ApologyRec {
+                issued_at: instant(a.issued_at),
+                reason: a.reason,
+                new_due_at: instant(a.new_due_at),
+            });
+        }
+        for d in page {
+            let open = |s: &str| vault.open(s).map_err(|_| ExportError::Seal);
+            let rec = DossierRec {
+                code: d.code.clone(),
+                procedure: procedure_code.get(&d.procedure_id).cloned().unwrap_or_default(),
+                unit: unit_code(d.unit_id),
+                channel: parse(&d.channel)?,
+                applicant: ApplicantRec {
+                    id_number: open(&d.applicant_id_sealed)?,
+                    name: d.applicant_name,
+                    kind: ApplicantKindOrDefault(parse(&d.applicant_kind)?),
+                    phone: d.applicant_phone_sealed.as_deref().map(open).transpose()?,
+                    email: d.applicant_email_sealed.as_deref().map(open).transpose()?,
+                    vneid_verified: d.vneid_verified,
+                },
+                submitted_at: opt_instant(d.submitted_at),
+                received_at: instant(d.received_at),
+                due_at: instant(d.due_at),
+                events: events.remove(&d.id).unwrap_or_default(),
+                supplements: sups.remove(&d.id).unwrap_or_default(),
+                apologies: apologies.remove(&d.id).unwrap_or_default(),
+                inputs_digitized: d.inputs_digitized,
+                reused_data: d.reused_data,
+                from_citizen_storage: d.from_citizen_storage,
+                result_electronic: d.result_electronic,
+                result_to_citizen_storage: d.result_to_citizen_storage,
+                synced_at: opt_instant(d.synced_at),
+            };
+            exported_dossiers.insert(d.id, d.code);
+            out.put(Record::Dossier(rec)).await?;
+        }
+    }
+
+    // Receipts of the exported dossiers.
+    let mut after = 0i64;
+    loop {
+        let mut q = entity::receipt::Entity::find().filter(entity::receipt::Column::Id.gt(after));
+        if let Some(s) = &scope {
+            let _ = s;
+            q = q.filter(
+                entity::receipt::Column::DossierId
+                    .is_in(exported_dossiers.keys().copied().collect::<Vec<_>>()),
+            );
+        }
+        let page = q.order_by_asc(entity::receipt::Column::Id).limit(PAGE).all(conn).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        let missing: Vec<i64> =
+            page.iter().map(|r| r.dossier_id).filter(|id| !exported_dossiers.contains_key(id)).collect();
+        let codes = dossier_codes(conn, &missing).await?;
+        for r in page {
+            let dossier = exported_dossiers
+                .get(&r.dossier_id)
+                .or_else(|| codes.get(&r.dossier_id))
+                .cloned()
+                .unwrap_or_default();
+            out.put(Record::Receipt(ReceiptRec {
+                series: r.series,
+                number: r.number,
+                template: r.template,
+                dossier,
+                payer_name: r.payer_name,
+                payer_tax_code: r.payer_tax_code,
+                amount: r.amount,
+                kind: parse(&r.kind)?,
+                payment_channel: parse(&r.payment_channel)?,
+                method: r.method.as_deref().map(parse).transpose()?,
+                transaction_ref: r.transaction_ref,
+                issued_at: instant(r.issued_at),
+                status: ReceiptStatusOrDefault(parse(&r.status)?),
+                cancelled_at: opt_instant(r.cancelled_at),
+                cancel_reason: r.cancel_reason,
+            }))
+            .await?;
+        }
+    }
+
+    // Feedback, repeated ones before their repeats.
+    let mut feedback_code: HashMap<i64, String> = HashMap::new();
+    for chunk in feedback_ids.chunks(PAGE as usize) {
+        let rows = entity::feedback::Entity::find()
+            .filter(entity::feedback::Column::Id.is_in(chunk.iter().copied()))
+            .all(conn)
+            .await?;
+        let mut by: HashMap<i64, entity::feedback::Model> = rows.into_iter().map(|f| (f.id, f)).collect();
+        let dossier_ids: Vec<i64> = by
+            .values()
+            .filter_map(|f| f.dossier_id)
+            .filter(|id| !exported_dossiers.contains_key(id))
+            .collect();
+        let codes = dossier_codes(conn, &dossier_ids).await?;
+        for id in chunk {
+            let Some(f) = by.remove(id) else { continue };
+            feedback_code.insert(f.id, f.code.clone());
+            let dossier =
+                f.dossier_id.and_then(|d| exported_dossiers.get(&d).or_else(|| codes.get(&d)).cloned());
+            out.put(Record::Feedback(FeedbackRec {
+                code: f.code,
+                kind: parse(&f.kind)?,
+                channel: parse(&f.channel)?,
+                unit: unit_code(f.unit_id),
+                dossier,
+                received_at: instant(f.received_at),
+                due_at: opt_instant(f.due_at),
+                answered_at: opt_instant(f.answered_at),
+                answer: f.answer,
+                rating: f.rating.as_deref().map(parse).transpose()?,
+                likes: f.likes,
+                dislikes: f.dislikes,
+                repeat_of: f.repeat_of_id.and_then(|r| feedback_code.get(&r).cloned()),
+                content: f.content,
+                recorded_by: f.recorded_by,
+            }))
+            .await?;
+        }
+    }
+    out.w.flush().await?;
+    Ok(ExportReport { records: out.count })
+}
+
+fn place_unit(
+    id: i64,
+    by_id: &HashMap<i64, &entity::unit::Model>,
+    by_code: &HashMap<&str, &entity::unit::Model>,
+    placed: &mut HashSet<i64>,
+    order: &mut Vec<i64>,
+    depth: usize,
+) {
+    if depth > 64 || !placed.insert(id) {
+        return;
+    }
+    let Some(u) = by_id.get(&id) else { return };
+    for r in [&u.parent_code, &u.successor_code].into_iter().flatten() {
+        if let Some(dep) = by_code.get(r.as_str()) {
+            place_unit(dep.id, by_id, by_code, placed, order, depth + 1);
+        }
+    }
+    order.push(id);
+}
+
+async fn dossier_codes(conn: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, String>, DbErr> {
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(900) {
+        let rows: Vec<(i64, String)> = entity::dossier::Entity::find()
+            .select_only()
+            .columns([entity::dossier::Column::Id, entity::dossier::Column::Code])
+            .filter(entity::dossier::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// Feedback ids in an order where every `repeat_of` target comes before the feedback naming it. With a scope,
+/// the feedback of the scope's units and the feedback they repeat.
+async fn feedback_order(
+    conn: &impl ConnectionTrait,
+    scope: &Option<HashSet<i64>>,
+) -> Result<Vec<i64>, DbErr> {
+    let all: Vec<(i64, i64, Option<i64>)> = entity::feedback::Entity::find()
+        .select_only()
+        .columns([
+            entity::feedback::Column::Id,
+            entity::feedback::Column::UnitId,
+            entity::feedback::Column::RepeatOfId,
+        ])
+        .order_by_asc(entity::feedback::Column::Id)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let repeat_of: HashMap<i64, Option<i64>> = all.iter().map(|(id, _, r)| (*id, *r)).collect();
+    let mut placed: HashSet<i64> = HashSet::new();
+    let mut order = Vec::new();
+    for (id, unit, _) in &all {
+        if scope.as_ref().is_some_and(|s| !s.contains(unit)) {
+            continue;
+        }
+        // Walk up the repeat chain, then place from the top down.
+        let mut chain = vec![*id];
+        let mut cur = repeat_of.get(id).copied().flatten();
+        while let Some(c) = cur {
+            if placed.contains(&c) || chain.contains(&c) {
+                break;
+            }
+            chain.push(c);
+            cur = repeat_of.get(&c).copied().flatten();
+        }
+        for c in chain.into_iter().rev() {
+            if placed.insert(c) {
+                order.push(c);
+            }
+        }
+    }
+    Ok(order)
+}

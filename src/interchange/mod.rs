@@ -1,0 +1,9 @@
+//! The JSON Lines interchange format (interchange.md): record types, the rules a record must satisfy on its
+//! own, and streaming import and export.
+
+pub mod export;
+pub mod import;
+pub mod records;
+pub mod validate;
+
+pub use records::Record;

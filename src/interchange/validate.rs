@@ -1,0 +1,306 @@
+//! Parsing one line and the rules a record must satisfy on its own. Rules that need other records
+//! (references, cycles) are checked by the importer.
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use super::records::*;
+use crate::domain::*;
+
+/// Longest line accepted, in bytes.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// One broken rule on one line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LineError {
+    pub line: u64,
+    /// The record's natural key, when it could be read.
+    pub key: Option<String>,
+    /// The field at fault (a JSON path such as `events[2].at`), or `-` for the line as a whole.
+    pub field: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {}: key {}: field {}: {}",
+            self.line,
+            self.key.as_deref().unwrap_or("-"),
+            self.field,
+            self.reason
+        )
+    }
+}
+
+fn err(line: u64, key: Option<&str>, field: &str, reason: impl Into<String>) -> LineError {
+    LineError { line, key: key.map(str::to_owned), field: field.to_owned(), reason: reason.into() }
+}
+
+/// Parses one line (without its newline) and checks the rules that need no other record.
+pub fn parse_line(bytes: &[u8], line: u64) -> Result<Record, Vec<LineError>> {
+    if bytes.len() > MAX_LINE_BYTES {
+        return Err(vec![err(line, None, "-", format!("line longer than {MAX_LINE_BYTES} bytes"))]);
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| vec![err(line, None, "-", "invalid UTF-8")])?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| vec![err(line, None, "-", format!("invalid JSON: {e}"))])?;
+    let Value::Object(mut map) = value else {
+        return Err(vec![err(line, None, "-", "a line must be a JSON object")]);
+    };
+    let key = natural_key(&map);
+    let ty = match map.remove("type") {
+        Some(Value::String(t)) => t,
+        Some(_) => return Err(vec![err(line, key.as_deref(), "type", "must be a string")]),
+        None => return Err(vec![err(line, key.as_deref(), "type", "missing")]),
+    };
+    let record = match ty.as_str() {
+        "unit" => typed(map, line, &key).map(Record::Unit),
+        "holiday" => typed(map, line, &key).map(Record::Holiday),
+        "sector" => typed(map, line, &key).map(Record::Sector),
+        "procedure" => typed(map, line, &key).map(Record::Procedure),
+        "dossier" => typed(map, line, &key).map(Record::Dossier),
+        "receipt" => typed(map, line, &key).map(Record::Receipt),
+        "feedback" => typed(map, line, &key).map(Record::Feedback),
+        other => Err(err(line, key.as_deref(), "type", format!("unknown type `{other}`"))),
+    }
+    .map_err(|e| vec![e])?;
+    let errors = check(&record, line);
+    if errors.is_empty() { Ok(record) } else { Err(errors) }
+}
+
+fn natural_key(map: &Map<String, Value>) -> Option<String> {
+    let s = |k: &str| map.get(k).and_then(Value::as_str).map(str::to_owned);
+    s("code").or_else(|| s("date")).or_else(|| {
+        let series = s("series")?;
+        Some(format!("{series}/{}", map.get("number").map(Value::to_string).unwrap_or_default()))
+    })
+}
+
+fn typed<T: DeserializeOwned>(
+    map: Map<String, Value>,
+    line: u64,
+    key: &Option<String>,
+) -> Result<T, LineError> {
+    serde_path_to_error::deserialize(Value::Object(map)).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "-".to_owned() } else { path };
+        err(line, key.as_deref(), &field, e.into_inner().to_string())
+    })
+}
+
+/// A citizen's identity number: 9 digits (old identity card) or 12 (citizen identity number).
+pub fn valid_citizen_id(id: &str) -> bool {
+    (id.len() == 9 || id.len() == 12) && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A tax code: 10 digits, or 10 digits, a hyphen and 3 digits (a branch).
+pub fn valid_tax_code(id: &str) -> bool {
+    let b = id.as_bytes();
+    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    match b.len() {
+        10 => digits(b),
+        14 => digits(&b[..10]) && b[10] == b'-' && digits(&b[11..]),
+        _ => false,
+    }
+}
+
+/// Checks an applicant's identity number against their kind.
+pub fn check_applicant_id(kind: ApplicantKind, id: &str) -> Result<(), &'static str> {
+    match kind {
+        ApplicantKind::Citizen if !valid_citizen_id(id) => Err("a citizen's id_number has 9 or 12 digits"),
+        ApplicantKind::Business | ApplicantKind::Organization if !valid_tax_code(id) => {
+            Err("a tax code has 10 digits, or 10 digits, a hyphen and 3 digits")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The rules of interchange.md that a record satisfies on its own.
+pub fn check(record: &Record, line: u64) -> Vec<LineError> {
+    let key = record.key();
+    let k = Some(key.as_str());
+    let mut out = Vec::new();
+    let mut nonblank = |field: &str, v: &str| {
+        if v.trim().is_empty() {
+            out.push(err(line, k, field, "must not be empty"));
+        }
+    };
+    match record {
+        Record::Unit(u) => {
+            nonblank("code", &u.code);
+            nonblank("name", &u.name);
+            if u.parent.as_deref() == Some(u.code.as_str()) {
+                out.push(err(line, k, "parent", "a unit cannot be its own parent"));
+            }
+            if u.successor.as_deref() == Some(u.code.as_str()) {
+                out.push(err(line, k, "successor", "a unit cannot be its own successor"));
+            }
+            if let (Some(f), Some(t)) = (u.valid_from, u.valid_to)
+                && f >= t
+            {
+                out.push(err(line, k, "valid_to", "must be after valid_from"));
+            }
+        }
+        Record::Holiday(h) => nonblank("name", &h.name),
+        Record::Sector(s) => {
+            nonblank("code", &s.code);
+            nonblank("name", &s.name);
+        }
+        Record::Procedure(p) => {
+            nonblank("code", &p.code);
+            nonblank("name", &p.name);
+            if p.fee < 0 {
+                out.push(err(line, k, "fee", "must not be negative"));
+            }
+            if p.processing_days.is_some_and(|d| !(d >= 0.0 && d.is_finite())) {
+                out.push(err(line, k, "processing_days", "must be a non-negative number"));
+            }
+        }
+        Record::Dossier(d) => {
+            nonblank("code", &d.code);
+            nonblank("applicant.name", &d.applicant.name);
+            if let Err(reason) = check_applicant_id(d.applicant.kind.0, &d.applicant.id_number) {
+                out.push(err(line, k, "applicant.id_number", reason));
+            }
+            if d.due_at < d.received_at {
+                out.push(err(line, k, "due_at", "must not be before received_at"));
+            }
+            for (i, e) in d.events.iter().enumerate() {
+                if e.at < d.received_at && e.status != DossierStatus::Registered {
+                    out.push(err(line, k, &format!("events[{i}].at"), "must not be before received_at"));
+                }
+            }
+            for (i, s) in d.supplements.iter().enumerate() {
+                if s.requested_at < d.received_at {
+                    out.push(err(
+                        line,
+                        k,
+                        &format!("supplements[{i}].requested_at"),
+                        "must not be before received_at",
+                    ));
+                }
+                if s.received_at.is_some_and(|r| r < s.requested_at) {
+                    out.push(err(
+                        line,
+                        k,
+                        &format!("supplements[{i}].received_at"),
+                        "must not be before requested_at",
+                    ));
+                }
+            }
+            for (i, a) in d.apologies.iter().enumerate() {
+                nonblank_owned(&mut out, line, k, &format!("apologies[{i}].reason"), &a.reason);
+            }
+        }
+        Record::Receipt(r) => {
+            nonblank("series", &r.series);
+            nonblank("payer_name", &r.payer_name);
+            if r.number <= 0 {
+                out.push(err(line, k, "number", "must be a positive integer"));
+            }
+            if r.amount <= 0 {
+                out.push(err(line, k, "amount", "must be greater than 0"));
+            }
+            let cancelled = r.status.0 == ReceiptStatus::Cancelled;
+            if cancelled != r.cancelled_at.is_some() {
+                out.push(err(line, k, "cancelled_at", "given exactly when status is CANCELLED"));
+            }
+            if cancelled != r.cancel_reason.is_some() {
+                out.push(err(line, k, "cancel_reason", "given exactly when status is CANCELLED"));
+            }
+            if r.cancelled_at.is_some_and(|c| c < r.issued_at) {
+                out.push(err(line, k, "cancelled_at", "must not be before issued_at"));
+            }
+        }
+        Record::Feedback(f) => {
+            nonblank("code", &f.code);
+            if f.kind.is_pakn() && f.due_at.is_none() {
+                out.push(err(line, k, "due_at", "required for COMPLAINT and RECOMMENDATION"));
+            }
+            if f.kind == FeedbackKind::Rating && f.rating.is_none() {
+                out.push(err(line, k, "rating", "required for RATING"));
+            }
+            if f.repeat_of.as_deref() == Some(f.code.as_str()) {
+                out.push(err(line, k, "repeat_of", "must name another feedback"));
+            }
+            if f.likes < 0 {
+                out.push(err(line, k, "likes", "must not be negative"));
+            }
+            if f.dislikes < 0 {
+                out.push(err(line, k, "dislikes", "must not be negative"));
+            }
+            if f.due_at.is_some_and(|d| d < f.received_at) {
+                out.push(err(line, k, "due_at", "must not be before received_at"));
+            }
+            if f.answered_at.is_some_and(|a| a < f.received_at) {
+                out.push(err(line, k, "answered_at", "must not be before received_at"));
+            }
+        }
+    }
+    out
+}
+
+fn nonblank_owned(out: &mut Vec<LineError>, line: u64, k: Option<&str>, field: &str, v: &str) {
+    if v.trim().is_empty() {
+        out.push(err(line, k, field, "must not be empty"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(line: &str) -> Vec<String> {
+        match parse_line(line.as_bytes(), 7) {
+            Ok(_) => vec![],
+            Err(errs) => {
+                errs.into_iter().map(|e| format!("{}|{}", e.key.unwrap_or_default(), e.field)).collect()
+            }
+        }
+    }
+
+    const DOSSIER: &str = r#"{"type":"dossier","code":"D1","procedure":"P","unit":"U","channel":"ONLINE","applicant":{"id_number":"012345678901","name":"A"},"received_at":"2024-01-02T08:00:00+07:00","due_at":"2024-01-05T08:00:00+07:00","events":[{"status":"REGISTERED","at":"2024-01-01T08:00:00+07:00"}]}"#;
+
+    #[test]
+    fn a_valid_dossier_parses_with_defaults() {
+        let Ok(Record::Dossier(d)) = parse_line(DOSSIER.as_bytes(), 1) else { panic!("expected a dossier") };
+        assert_eq!(d.applicant.kind.0, ApplicantKind::Citizen);
+        assert!(d.supplements.is_empty());
+        assert!(!d.inputs_digitized);
+    }
+
+    #[test]
+    fn each_broken_rule_names_its_field() {
+        assert_eq!(fields(&DOSSIER.replace("\"A\"}", "\"A\",\"age\":3}")), vec!["D1|applicant.age"]);
+        assert_eq!(fields(&DOSSIER.replace("ONLINE", "FAX")), vec!["D1|channel"]);
+        assert_eq!(fields(&DOSSIER.replace("012345678901", "01234")), vec!["D1|applicant.id_number"]);
+        assert_eq!(fields(&DOSSIER.replace("2024-01-05", "2024-01-01")), vec!["D1|due_at"]);
+        assert_eq!(fields(&DOSSIER.replace("REGISTERED", "PROCESSING")), vec!["D1|events[0].at"]);
+        assert_eq!(fields(&DOSSIER.replace("\"type\":\"dossier\"", "\"type\":\"parcel\"")), vec!["D1|type"]);
+        assert_eq!(fields("{\"type\":"), vec!["|-"]);
+        assert_eq!(
+            fields(
+                r#"{"type":"receipt","series":"S","number":0,"dossier":"D","payer_name":"P","amount":0,"kind":"FEE","payment_channel":"COUNTER","issued_at":"2024-01-01T00:00:00Z","status":"CANCELLED"}"#
+            ),
+            vec!["S/0|number", "S/0|amount", "S/0|cancelled_at", "S/0|cancel_reason"]
+        );
+        assert_eq!(
+            fields(
+                r#"{"type":"feedback","code":"F","kind":"COMPLAINT","channel":"SMS","unit":"U","received_at":"2024-01-01T00:00:00Z","repeat_of":"F"}"#
+            ),
+            vec!["F|due_at", "F|repeat_of"]
+        );
+        assert_eq!(parse_line(b"\xff\xfe", 3).unwrap_err()[0].reason, "invalid UTF-8");
+    }
+
+    #[test]
+    fn tax_codes_and_identity_numbers() {
+        assert!(valid_citizen_id("123456789"));
+        assert!(!valid_citizen_id("1234567890"));
+        assert!(valid_tax_code("0101234567"));
+        assert!(valid_tax_code("0101234567-001"));
+        assert!(!valid_tax_code("0101234567_001"));
+    }
+}

@@ -1,0 +1,15 @@
+//! dvc-gateway: a GraphQL API gateway for Vietnam's public-service data.
+//!
+//! Layers (see ARCHITECTURE.md): `http` → `graphql` → `domain` ← `db` / `cache`.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod graphql;
+pub mod http;
+pub mod interchange;
+pub mod pii;
+pub mod startup;

@@ -1,0 +1,30 @@
+//! Builds the app and binds the listener (port 0 in tests).
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::{App as ActixApp, HttpServer};
+use tracing_actix_web::TracingLogger;
+
+use crate::app::App;
+use crate::graphql::build_schema;
+use crate::http::{Edge, Metrics, routes};
+
+/// A bound, not yet awaited server and the address it listens on.
+pub struct Running {
+    pub server: Server,
+    pub addr: std::net::SocketAddr,
+}
+
+/// Binds `listener` and serves the gateway on it.
+pub fn run(app: App, listener: TcpListener) -> std::io::Result<Running> {
+    let addr = listener.local_addr()?;
+    let edge = Edge { schema: build_schema(app.clone()), app, metrics: Metrics::new() };
+    let server = HttpServer::new(move || {
+        let edge = edge.clone();
+        ActixApp::new().wrap(TracingLogger::default()).configure(move |cfg| routes(cfg, edge))
+    })
+    .listen(listener)?
+    .run();
+    Ok(Running { server, addr })
+}

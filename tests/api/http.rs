@@ -1,0 +1,103 @@
+//! Over real HTTP: status codes, headers, body limits, GET rules, tokens.
+
+use dvc_gateway::auth::Role;
+use serde_json::json;
+
+use crate::support::*;
+
+async fn serve(app: dvc_gateway::app::App) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let running = dvc_gateway::startup::run(app, listener).unwrap();
+    let addr = running.addr;
+    tokio::spawn(running.server);
+    format!("http://{addr}")
+}
+
+#[actix_web::test]
+async fn the_http_edge_follows_graphql_over_http() {
+    let (_db, app) = sample_app(Backend::Sqlite).await;
+    let base = serve(app).await;
+    let c = reqwest::Client::new();
+
+    let r = c.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Queries by POST and GET.
+    let q = json!({"query": "{ dossierStatus(code: \"000.00.20022-250514-00000\") { status } }"});
+    let r = c.post(format!("{base}/graphql")).json(&q).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["data"]["dossierStatus"]["status"], "RETURNED");
+    let r =
+        c.get(format!("{base}/graphql")).query(&[("query", "{ sectors { code } }")]).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Mutations only by POST.
+    let r = c
+        .get(format!("{base}/graphql"))
+        .query(&[("query", "mutation { answerFeedback(code: \"x\", answer: \"y\") { code } }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "POST");
+
+    // JSON bodies only, bounded in size.
+    let r = c
+        .post(format!("{base}/graphql"))
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let big = json!({"query": format!("{{ sectors {{ code }} }} #{}", "x".repeat(400_000))});
+    let r = c.post(format!("{base}/graphql")).json(&big).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    let r = c
+        .post(format!("{base}/graphql"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // A bad or expired token is a 401, never anonymous access.
+    let r = c.post(format!("{base}/graphql")).bearer_auth("abc.def.ghi").json(&q).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r =
+        c.post(format!("{base}/graphql")).header("authorization", "Token x").json(&q).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let good = token(Role::Leader, Some("49"), "leader-1");
+    let r = c
+        .post(format!("{base}/graphql"))
+        .bearer_auth(&good)
+        .json(&json!({"query": "{ viewer { role unitCode } }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["data"]["viewer"]["role"], "LEADER");
+
+    // Depth is bounded.
+    let deep = json!({"query": "{ units { children { children { children { children { children { children { children { children { children { children { children { code } } } } } } } } } } } } }"});
+    let r = c.post(format!("{base}/graphql")).json(&deep).send().await.unwrap();
+    let v = r.json::<serde_json::Value>().await.unwrap();
+    assert!(v["errors"][0]["message"].as_str().unwrap().contains("nested too deep"), "{v}");
+
+    // Errors never carry SQL or driver text.
+    let r = c
+        .post(format!("{base}/graphql"))
+        .bearer_auth(&good)
+        .json(&json!({"query": "{ dossiers(first: 5, after: \"%%%\") { edges { cursor } } }"}))
+        .send()
+        .await
+        .unwrap();
+    let body = r.text().await.unwrap();
+    assert!(body.contains("VALIDATION") && !body.to_lowercase().contains("sql"), "{body}");
+
+    // Metrics count operations.
+    let m = c.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(m.contains("graphql_requests_total") && m.contains("db_pool_connections"), "{m}");
+}

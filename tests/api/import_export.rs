@@ -1,0 +1,136 @@
+//! Import and export (interchange.md) on both databases.
+
+use dvc_gateway::interchange::export::export;
+use sea_orm::{EntityTrait, PaginatorTrait};
+
+use crate::support::*;
+
+async fn export_string(app: &dvc_gateway::app::App, unit: Option<&str>) -> String {
+    let mut out: Vec<u8> = Vec::new();
+    export(&app.db, &app.vault, unit, &mut out).await.expect("export");
+    String::from_utf8(out).expect("utf-8")
+}
+
+#[tokio::test]
+async fn sample_imports_idempotently_and_round_trips() {
+    for backend in BACKENDS {
+        let (_db, app) = sample_app(backend).await;
+        assert_eq!(entity::dossier::Entity::find().count(&app.db).await.unwrap(), 500, "{backend:?}");
+        assert_eq!(entity::receipt::Entity::find().count(&app.db).await.unwrap(), 264);
+        assert_eq!(entity::feedback::Entity::find().count(&app.db).await.unwrap(), 41);
+        assert_eq!(entity::dossier_event::Entity::find().count(&app.db).await.unwrap(), 1771);
+
+        // A second import of the same file changes nothing.
+        let again = import_str(&app, SAMPLE, false).await;
+        assert_eq!((again.written, again.unchanged, again.rejected), (0, 903, 0), "{backend:?}");
+
+        // import(export(x)) reproduces x: the export of a fresh import of the export is the same text.
+        let first = export_string(&app, None).await;
+        assert_eq!(first.lines().count(), 903);
+        let db2 = TestDb::new(backend).await;
+        let app2 = crate::support::app(&db2);
+        let r = import_str(&app2, &first, false).await;
+        assert!(r.committed && r.rejected == 0, "{:?}", r.errors.first());
+        assert_eq!(export_string(&app2, None).await, first, "{backend:?}");
+
+        // Every record of the sample survives with the same content.
+        let original: Vec<serde_json::Value> =
+            SAMPLE.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let exported: Vec<serde_json::Value> =
+            first.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        for rec in original.iter().filter(|r| r["type"] == "dossier").take(50) {
+            let back = exported
+                .iter()
+                .find(|e| e["type"] == "dossier" && e["code"] == rec["code"])
+                .expect("exported");
+            assert_eq!(back["applicant"]["id_number"], rec["applicant"]["id_number"]);
+            assert_eq!(back["events"].as_array().map(Vec::len), rec["events"].as_array().map(Vec::len));
+            let instant =
+                |v: &serde_json::Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+            assert_eq!(instant(&back["received_at"]), instant(&rec["received_at"]));
+        }
+    }
+}
+
+#[tokio::test]
+async fn personal_data_is_not_stored_in_clear() {
+    let (_db, app) = sample_app(Backend::Sqlite).await;
+    let d = entity::dossier::Entity::find().one(&app.db).await.unwrap().unwrap();
+    let json = format!("{d:?}");
+    let id = app.vault.open(&d.applicant_id_sealed).unwrap();
+    assert!(!json.contains(&id), "identity number in clear: {json}");
+    assert!(d.applicant_id_masked.ends_with(&id[id.len() - 3..]));
+    assert!(d.applicant_id_masked.starts_with('*'));
+}
+
+#[tokio::test]
+async fn a_bad_line_writes_nothing_and_every_bad_line_is_reported() {
+    for backend in BACKENDS {
+        let db = TestDb::new(backend).await;
+        let app = crate::support::app(&db);
+        let mut lines: Vec<String> = SAMPLE.lines().map(str::to_owned).collect();
+        lines[70] = lines[70].replace("\"fee\": ", "\"fees\": ");
+        lines[5] = "{not json".to_owned();
+        let n = lines.len();
+        lines[n - 1] = lines[n - 1].replace("\"unit\": \"", "\"unit\": \"X");
+        let text = lines.join("\n");
+        let r = import_str(&app, &text, false).await;
+        assert!(!r.committed);
+        let where_: Vec<(u64, String)> = r.errors.iter().map(|e| (e.line, e.field.clone())).collect();
+        assert!(where_.contains(&(6, "-".into())), "{where_:?}");
+        assert!(where_.contains(&(71, "-".into())) || where_.iter().any(|(l, _)| *l == 71), "{where_:?}");
+        assert!(where_.contains(&(n as u64, "unit".into())), "{where_:?}");
+        assert_eq!(
+            entity::unit::Entity::find().count(&app.db).await.unwrap(),
+            0,
+            "nothing written on {backend:?}"
+        );
+
+        // With skip-invalid the good lines are kept and the bad ones go to the rejects sink.
+        let mut rejects: Vec<u8> = Vec::new();
+        let r = dvc_gateway::interchange::import::import(
+            &app.db,
+            &app.vault,
+            text.as_bytes(),
+            dvc_gateway::interchange::import::ImportOptions { skip_invalid: true, ..Default::default() },
+            Some(&mut rejects),
+        )
+        .await
+        .unwrap();
+        assert!(r.committed);
+        assert!(r.rejected >= 3, "{r:?}");
+        let rejected: Vec<serde_json::Value> =
+            String::from_utf8(rejects).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(rejected.len() as u64, r.rejected);
+        assert!(rejected.iter().any(|j| j["line"] == 6 && j["text"] == "{not json"));
+        assert!(entity::dossier::Entity::find().count(&app.db).await.unwrap() > 400);
+    }
+}
+
+#[tokio::test]
+async fn references_must_come_earlier_and_unit_chains_must_not_cycle() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = crate::support::app(&db);
+    let text = [
+        r#"{"type":"unit","code":"A","name":"A","level":"PROVINCE","parent":"B"}"#,
+        r#"{"type":"unit","code":"B","name":"B","level":"NATIONAL"}"#,
+        r#"{"type":"unit","code":"C","name":"C","level":"PROVINCE","parent":"B"}"#,
+        r#"{"type":"unit","code":"B","name":"B","level":"NATIONAL","parent":"C"}"#,
+    ]
+    .join("\n");
+    let r = import_str(&app, &text, false).await;
+    let got: Vec<(u64, String)> = r.errors.iter().map(|e| (e.line, e.field.clone())).collect();
+    assert_eq!(got, vec![(1, "parent".to_owned()), (4, "parent".to_owned())]);
+}
+
+#[tokio::test]
+async fn export_of_one_unit_imports_into_an_empty_database() {
+    let (_db, app) = sample_app(Backend::Sqlite).await;
+    let text = export_string(&app, Some("49")).await;
+    assert!(text.lines().any(|l| l.contains("\"code\":\"49\"")));
+    assert!(!text.lines().any(|l| l.contains("\"type\":\"dossier\"") && l.contains("\"unit\":\"8000\"")));
+    let db2 = TestDb::new(Backend::Sqlite).await;
+    let app2 = crate::support::app(&db2);
+    let r = import_str(&app2, &text, false).await;
+    assert!(r.committed, "{:?}", r.errors.first());
+}

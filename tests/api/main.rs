@@ -1,0 +1,9 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The one integration-test binary. Every test gets its own database (a fresh SQLite file, or a fresh
+//! PostgreSQL schema) so tests never see each other's data. PostgreSQL tests fail, never skip, when the
+//! server is missing.
+
+mod api;
+mod http;
+mod import_export;
+mod support;

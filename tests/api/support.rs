@@ -1,0 +1,118 @@
+//! Test harness: databases, apps, tokens, in-process GraphQL execution.
+
+use dvc_gateway::app::App;
+use dvc_gateway::auth::{Caller, Role, Signer};
+use dvc_gateway::config::Settings;
+use dvc_gateway::db;
+use dvc_gateway::graphql::{GatewaySchema, Loaders, build_schema};
+use dvc_gateway::interchange::import::{ImportOptions, ImportReport, import};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+
+pub const SAMPLE: &str = include_str!("../fixtures/sample.jsonl");
+
+/// The database engines every data test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
+
+/// A fresh, migrated database. SQLite files live in a temporary folder removed on drop; a PostgreSQL schema
+/// is created for the test.
+pub struct TestDb {
+    pub conn: DatabaseConnection,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub fn postgres_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
+                let conn = db::connect(&url, None).await.expect("sqlite connects");
+                db::migrate(&conn).await.expect("migrations run on SQLite");
+                TestDb { conn, _dir: Some(dir) }
+            }
+            Backend::Postgres => {
+                let url = postgres_url();
+                let admin = db::connect(&url, None)
+                    .await
+                    .unwrap_or_else(|e| panic!("PostgreSQL at {url} must be running: {e}"));
+                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+                admin.execute_unprepared(&format!("CREATE SCHEMA {schema}")).await.expect("create schema");
+                admin.close().await.ok();
+                let conn = db::connect(&url, Some(&schema)).await.expect("connect to schema");
+                db::migrate(&conn).await.expect("migrations run on PostgreSQL");
+                TestDb { conn, _dir: None }
+            }
+        }
+    }
+}
+
+pub fn settings() -> Settings {
+    Settings::from_lookup(|k| match k {
+        "JWT_SECRET" => Some("test-secret".to_owned()),
+        "PII_KEY" => Some("test-pii-key".to_owned()),
+        _ => None,
+    })
+    .expect("settings")
+}
+
+pub fn app(db: &TestDb) -> App {
+    App::new(db.conn.clone(), settings()).expect("app")
+}
+
+pub async fn import_str(app: &App, text: &str, skip_invalid: bool) -> ImportReport {
+    import(&app.db, &app.vault, text.as_bytes(), ImportOptions { skip_invalid, ..Default::default() }, None)
+        .await
+        .expect("import runs")
+}
+
+/// A test app with the sample data loaded.
+pub async fn sample_app(backend: Backend) -> (TestDb, App) {
+    let db = TestDb::new(backend).await;
+    let app = app(&db);
+    let report = import_str(&app, SAMPLE, false).await;
+    assert!(report.committed, "sample imports: {:?}", report.errors.first());
+    (db, app)
+}
+
+pub fn token(role: Role, unit: Option<&str>, sub: &str) -> String {
+    Signer::new(&settings().jwt).expect("signer").sign(sub, role, unit, 600).expect("token")
+}
+
+/// Runs one GraphQL request in process as `caller`.
+pub async fn run(
+    schema: &GatewaySchema,
+    app: &App,
+    caller: Caller,
+    query: &str,
+    vars: serde_json::Value,
+) -> serde_json::Value {
+    let req = async_graphql::Request::new(query)
+        .variables(async_graphql::Variables::from_json(vars))
+        .data(caller)
+        .data(Loaders::new(&app.db));
+    serde_json::to_value(schema.execute(req).await).expect("json")
+}
+
+pub fn schema(app: &App) -> GatewaySchema {
+    build_schema(app.clone())
+}
+
+pub fn staff(role: Role, unit: &str) -> Caller {
+    Caller::Staff { sub: format!("{role:?}-{unit}"), role, unit: unit.to_owned() }
+}
+
+/// The `extensions.code` of the first error.
+pub fn error_code(v: &serde_json::Value) -> Option<String> {
+    v["errors"][0]["extensions"]["code"].as_str().map(str::to_owned)
+}
