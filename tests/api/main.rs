@@ -4,6 +4,8 @@
 //! server is missing.
 
 mod api;
+mod auth;
 mod http;
 mod import_export;
+mod roles;
 mod support;
