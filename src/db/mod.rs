@@ -2,6 +2,7 @@
 //! into domain values here; nothing above this layer sees sea-orm.
 
 pub mod convert;
+pub mod indicators;
 pub mod lifecycle;
 pub mod read;
 pub mod write;

@@ -2,6 +2,7 @@
 //! in Vietnam time, working days, unit scopes, the dossier lifecycle and the indicator formulas.
 
 pub mod enums;
+pub mod indicators;
 pub mod lifecycle;
 pub mod scope;
 pub mod time;

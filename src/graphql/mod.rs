@@ -3,13 +3,14 @@
 
 pub mod enums;
 pub mod error;
+pub mod indicators;
 pub mod loaders;
 pub mod mutation;
 pub mod query;
 pub mod subscription;
 pub mod types;
 
-use async_graphql::{Context, Schema};
+use async_graphql::{Context, MergedObject, Schema};
 
 use crate::app::App;
 use crate::auth::{Caller, Role};
@@ -18,13 +19,17 @@ use crate::domain::time::now;
 pub use error::{ApiError, IntoGql};
 pub use loaders::Loaders;
 
+/// Root of every query.
+#[derive(MergedObject, Default)]
+pub struct Query(query::CoreQuery, indicators::IndicatorQuery);
+
 /// The schema type.
-pub type GatewaySchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
+pub type GatewaySchema = Schema<Query, mutation::Mutation, subscription::Subscription>;
 
 /// Builds the schema with the request limits of the settings.
 pub fn build_schema(app: App) -> GatewaySchema {
     let limits = app.settings.limits;
-    Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
+    Schema::build(Query::default(), mutation::Mutation, subscription::Subscription)
         .data(app)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
@@ -35,7 +40,7 @@ pub fn build_schema(app: App) -> GatewaySchema {
 
 /// The SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(query::Query, mutation::Mutation, subscription::Subscription).finish().sdl()
+    Schema::build(Query::default(), mutation::Mutation, subscription::Subscription).finish().sdl()
 }
 
 pub(crate) fn app<'a>(ctx: &Context<'a>) -> &'a App {

@@ -129,11 +129,12 @@ where
     c
 }
 
-/// Root of every query.
-pub struct Query;
+/// Dossiers, receipts, feedback, the catalog and units.
+#[derive(Default)]
+pub struct CoreQuery;
 
 #[Object]
-impl Query {
+impl CoreQuery {
     /// Who the caller is, as the gateway understood the token.
     async fn viewer(&self, ctx: &Context<'_>) -> Viewer {
         match caller(ctx) {

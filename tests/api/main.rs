@@ -7,5 +7,6 @@ mod api;
 mod auth;
 mod http;
 mod import_export;
+mod indicators;
 mod roles;
 mod support;

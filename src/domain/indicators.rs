@@ -1,0 +1,362 @@
+//! Decision 766/QĐ-TTg service-quality indicators, formula version `qd766-portal-2024` (indicators.md): the 19
+//! metrics, their groups, scoring and grades. Counting happens in the database; this module turns counts into
+//! scores with exact rational arithmetic.
+
+use std::cmp::Ordering;
+
+/// The formula version every report carries.
+pub const FORMULA_VERSION: &str = "qd766-portal-2024";
+
+/// An exact non-negative rational number.
+#[derive(Debug, Clone, Copy)]
+pub struct Ratio {
+    num: i128,
+    den: i128,
+}
+
+fn gcd(a: i128, b: i128) -> i128 {
+    if b == 0 { a.abs().max(1) } else { gcd(b, a % b) }
+}
+
+impl Ratio {
+    pub fn new(num: i128, den: i128) -> Self {
+        let g = gcd(num, den);
+        Ratio { num: num / g, den: den / g }
+    }
+
+    pub fn zero() -> Self {
+        Ratio { num: 0, den: 1 }
+    }
+
+    pub fn int(n: i128) -> Self {
+        Ratio { num: n, den: 1 }
+    }
+
+    pub fn plus(self, o: Ratio) -> Ratio {
+        Ratio::new(self.num * o.den + o.num * self.den, self.den * o.den)
+    }
+
+    pub fn times(self, o: Ratio) -> Ratio {
+        Ratio::new(self.num * o.num, self.den * o.den)
+    }
+
+    pub fn min(self, o: Ratio) -> Ratio {
+        if self.cmp_to(&o) == Ordering::Greater { o } else { self }
+    }
+
+    fn cmp_to(&self, o: &Ratio) -> Ordering {
+        (self.num * o.den).cmp(&(o.num * self.den))
+    }
+
+    /// Rounded to two decimals, half away from zero.
+    pub fn round2(self) -> f64 {
+        let scaled_num = self.num * 100;
+        let q = scaled_num / self.den;
+        let r = scaled_num % self.den;
+        let rounded = if 2 * r.abs() >= self.den { q + scaled_num.signum() } else { q };
+        rounded as f64 / 100.0
+    }
+
+    pub fn to_f64(self) -> f64 {
+        self.num as f64 / self.den as f64
+    }
+}
+
+/// The six groups as the national portal scores them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GroupKey {
+    Transparency,
+    Progress,
+    OnlineService,
+    OnlinePayment,
+    Satisfaction,
+    Digitization,
+}
+
+impl GroupKey {
+    pub const ALL: [GroupKey; 6] = [
+        GroupKey::Transparency,
+        GroupKey::Progress,
+        GroupKey::OnlineService,
+        GroupKey::OnlinePayment,
+        GroupKey::Satisfaction,
+        GroupKey::Digitization,
+    ];
+
+    pub fn max_score(self) -> i128 {
+        match self {
+            GroupKey::Transparency => 18,
+            GroupKey::Progress => 20,
+            GroupKey::OnlineService => 12,
+            GroupKey::OnlinePayment => 10,
+            GroupKey::Satisfaction => 18,
+            GroupKey::Digitization => 22,
+        }
+    }
+}
+
+/// How a metric turns its ratio into points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scoring {
+    /// `max × R`.
+    Linear,
+    /// `max × min(1, R / t)` with `t = num / den`.
+    Target(i128, i128),
+    /// Linear, with full points when there is nothing to count.
+    LinearFullWhenNone,
+}
+
+/// The 19 metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MetricKey {
+    PublishOnTime,
+    PublicUpdateOnTime,
+    PublicContentFull,
+    DossierSync,
+    OnTimeProcessing,
+    FullOnlineDossiers,
+    PaidOnlineDossiers,
+    ProceduresPaidOnline,
+    ProceduresWithReceipts,
+    DossierSatisfaction,
+    PaknOnTime,
+    PaknSatisfaction,
+    ElectronicResult,
+    DigitizedDossiers,
+    ElectronicCertifiedCopy,
+    ReusedDigitizedData,
+    SharedToCitizenStorage,
+    VneidDossiers,
+    VneidProcedures,
+}
+
+impl MetricKey {
+    /// Every metric, grouped and in the order of indicators.md.
+    pub const ALL: [MetricKey; 19] = [
+        MetricKey::PublishOnTime,
+        MetricKey::PublicUpdateOnTime,
+        MetricKey::PublicContentFull,
+        MetricKey::DossierSync,
+        MetricKey::OnTimeProcessing,
+        MetricKey::FullOnlineDossiers,
+        MetricKey::PaidOnlineDossiers,
+        MetricKey::ProceduresPaidOnline,
+        MetricKey::ProceduresWithReceipts,
+        MetricKey::DossierSatisfaction,
+        MetricKey::PaknOnTime,
+        MetricKey::PaknSatisfaction,
+        MetricKey::ElectronicResult,
+        MetricKey::DigitizedDossiers,
+        MetricKey::ElectronicCertifiedCopy,
+        MetricKey::ReusedDigitizedData,
+        MetricKey::SharedToCitizenStorage,
+        MetricKey::VneidDossiers,
+        MetricKey::VneidProcedures,
+    ];
+
+    pub fn group(self) -> GroupKey {
+        use MetricKey::*;
+        match self {
+            PublishOnTime | PublicUpdateOnTime | PublicContentFull | DossierSync => GroupKey::Transparency,
+            OnTimeProcessing => GroupKey::Progress,
+            FullOnlineDossiers => GroupKey::OnlineService,
+            PaidOnlineDossiers | ProceduresPaidOnline | ProceduresWithReceipts => GroupKey::OnlinePayment,
+            DossierSatisfaction | PaknOnTime | PaknSatisfaction => GroupKey::Satisfaction,
+            _ => GroupKey::Digitization,
+        }
+    }
+
+    pub fn max_score(self) -> i128 {
+        use MetricKey::*;
+        match self {
+            PublishOnTime => 6,
+            PublicUpdateOnTime => 4,
+            PublicContentFull => 2,
+            DossierSync => 6,
+            OnTimeProcessing => 20,
+            FullOnlineDossiers => 12,
+            PaidOnlineDossiers => 6,
+            ProceduresPaidOnline | ProceduresWithReceipts => 2,
+            DossierSatisfaction | PaknOnTime | PaknSatisfaction => 6,
+            ElectronicResult => 6,
+            DigitizedDossiers => 4,
+            ElectronicCertifiedCopy | ReusedDigitizedData => 2,
+            SharedToCitizenStorage => 4,
+            VneidDossiers | VneidProcedures => 2,
+        }
+    }
+
+    pub fn scoring(self) -> Scoring {
+        use MetricKey::*;
+        match self {
+            ProceduresPaidOnline | ProceduresWithReceipts | ReusedDigitizedData => Scoring::Target(4, 5),
+            DossierSatisfaction => Scoring::Target(9, 10),
+            PaknOnTime | PaknSatisfaction => Scoring::LinearFullWhenNone,
+            _ => Scoring::Linear,
+        }
+    }
+}
+
+/// A numerator and denominator.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Count {
+    pub num: i64,
+    pub den: i64,
+}
+
+/// One scored metric.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricScore {
+    pub key: MetricKey,
+    pub count: Count,
+    pub ratio: Option<f64>,
+    pub score: Ratio,
+    pub max: i128,
+}
+
+/// Scores one metric.
+pub fn score(key: MetricKey, c: Count) -> MetricScore {
+    let max = Ratio::int(key.max_score());
+    let (ratio, score) = if c.den == 0 {
+        let s = if key.scoring() == Scoring::LinearFullWhenNone { max } else { Ratio::zero() };
+        (None, s)
+    } else {
+        let r = Ratio::new(i128::from(c.num), i128::from(c.den));
+        let s = match key.scoring() {
+            Scoring::Linear | Scoring::LinearFullWhenNone => max.times(r),
+            Scoring::Target(tn, td) => max.times(r.times(Ratio::new(td, tn)).min(Ratio::int(1))),
+        };
+        (Some(c.num as f64 / c.den as f64), s)
+    };
+    MetricScore { key, count: c, ratio, score, max: key.max_score() }
+}
+
+/// Grades of a rounded total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grade {
+    Excellent,
+    Good,
+    Fair,
+    Average,
+    Weak,
+}
+
+pub fn grade(rounded_total: f64) -> Grade {
+    if rounded_total >= 90.0 {
+        Grade::Excellent
+    } else if rounded_total >= 80.0 {
+        Grade::Good
+    } else if rounded_total >= 70.0 {
+        Grade::Fair
+    } else if rounded_total >= 50.0 {
+        Grade::Average
+    } else {
+        Grade::Weak
+    }
+}
+
+/// A group with its metrics.
+#[derive(Debug, Clone)]
+pub struct GroupScore {
+    pub key: GroupKey,
+    pub score: Ratio,
+    pub metrics: Vec<MetricScore>,
+}
+
+/// A whole report: the groups, the exact total and its grade.
+#[derive(Debug, Clone)]
+pub struct Scored {
+    pub groups: Vec<GroupScore>,
+    pub total: Ratio,
+    pub grade: Grade,
+}
+
+/// Scores a full set of counts (`counts(key)` for each of the 19 metrics).
+pub fn score_all(counts: impl Fn(MetricKey) -> Count) -> Scored {
+    let mut groups = Vec::new();
+    let mut total = Ratio::zero();
+    for g in GroupKey::ALL {
+        let metrics: Vec<MetricScore> =
+            MetricKey::ALL.iter().filter(|m| m.group() == g).map(|&m| score(m, counts(m))).collect();
+        let s = metrics.iter().fold(Ratio::zero(), |acc, m| acc.plus(m.score));
+        total = total.plus(s);
+        groups.push(GroupScore { key: g, score: s, metrics });
+    }
+    Scored { groups, grade: grade(total.round2()), total }
+}
+
+/// Competition ranks (1, 2, 2, 4) of `(code, rounded total)` pairs: highest total first, ties by code.
+pub fn rank<T>(mut entries: Vec<(String, f64, T)>) -> Vec<(u32, String, f64, T)> {
+    entries.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(Ordering::Equal).then_with(|| a.0.cmp(&b.0)));
+    let mut out = Vec::with_capacity(entries.len());
+    let mut rank = 0u32;
+    let mut prev: Option<f64> = None;
+    for (i, (code, total, extra)) in entries.into_iter().enumerate() {
+        if prev != Some(total) {
+            rank = i as u32 + 1;
+            prev = Some(total);
+        }
+        out.push((rank, code, total, extra));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scoring_matches_the_published_phu_tho_figures() {
+        // progress 528,684 / 597,918 → 17.68 of 20
+        assert_eq!(
+            score(MetricKey::OnTimeProcessing, Count { num: 528_684, den: 597_918 }).score.round2(),
+            17.68
+        );
+        // dossier satisfaction 528,464 / 597,918 → 5.89 of 6 (target 90 %)
+        assert_eq!(
+            score(MetricKey::DossierSatisfaction, Count { num: 528_464, den: 597_918 }).score.round2(),
+            5.89
+        );
+        // PAKN on time 296 / 570 → 3.12 of 6
+        assert_eq!(score(MetricKey::PaknOnTime, Count { num: 296, den: 570 }).score.round2(), 3.12);
+    }
+
+    #[test]
+    fn empty_denominators() {
+        let s = score(MetricKey::PaknSatisfaction, Count::default());
+        assert_eq!((s.ratio, s.score.round2()), (None, 6.0));
+        let s = score(MetricKey::DossierSync, Count::default());
+        assert_eq!((s.ratio, s.score.round2()), (None, 0.0));
+        // Target scoring caps at the maximum.
+        assert_eq!(score(MetricKey::ReusedDigitizedData, Count { num: 9, den: 10 }).score.round2(), 2.0);
+        assert_eq!(score(MetricKey::ReusedDigitizedData, Count { num: 1, den: 5 }).score.round2(), 0.5);
+    }
+
+    #[test]
+    fn rounding_is_half_away_from_zero_and_exact() {
+        assert_eq!(Ratio::new(1, 200).round2(), 0.01);
+        assert_eq!(Ratio::new(1, 201).round2(), 0.0);
+        assert_eq!(Ratio::new(2005, 1000).round2(), 2.01);
+    }
+
+    #[test]
+    fn competition_ranking_with_ties_by_code() {
+        let r = rank(vec![
+            ("b".into(), 50.0, ()),
+            ("a".into(), 50.0, ()),
+            ("c".into(), 70.0, ()),
+            ("d".into(), 10.0, ()),
+        ]);
+        let got: Vec<(u32, &str)> = r.iter().map(|(k, c, _, _)| (*k, c.as_str())).collect();
+        assert_eq!(got, vec![(1, "c"), (2, "a"), (2, "b"), (4, "d")]);
+    }
+
+    #[test]
+    fn grades() {
+        assert_eq!(grade(90.0), Grade::Excellent);
+        assert_eq!(grade(89.99), Grade::Good);
+        assert_eq!(grade(70.0), Grade::Fair);
+        assert_eq!(grade(50.0), Grade::Average);
+        assert_eq!(grade(49.99), Grade::Weak);
+    }
+}

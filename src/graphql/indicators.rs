@@ -1,0 +1,263 @@
+//! Decision 766 indicators and rankings: public by law, so no token is needed.
+
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
+use chrono::{DateTime, FixedOffset};
+
+use super::enums::UnitLevel;
+use super::types::Date;
+use super::{ApiError, IntoGql, app};
+use crate::db::indicators::{self as ind, IndicatorError, Window};
+use crate::domain::indicators as dom;
+use crate::domain::time::{PeriodSpec, from_micros, now, to_micros};
+
+/// A period: `year` alone, `year` with `quarter` or `month`, or `from` and `to` (dates, `to` exclusive), in
+/// Vietnam time.
+#[derive(InputObject, Default, Clone, Copy)]
+pub struct PeriodInput {
+    /// Calendar year.
+    pub year: Option<i32>,
+    /// Quarter 1–4 of `year`.
+    pub quarter: Option<u32>,
+    /// Month 1–12 of `year`.
+    pub month: Option<u32>,
+    /// First day of a date range.
+    pub from: Option<Date>,
+    /// Day after the last day of a date range.
+    pub to: Option<Date>,
+}
+
+impl PeriodInput {
+    pub fn spec(&self) -> PeriodSpec {
+        PeriodSpec {
+            year: self.year,
+            quarter: self.quarter,
+            month: self.month,
+            from: self.from.map(|d| d.0),
+            to: self.to.map(|d| d.0),
+        }
+    }
+}
+
+/// Grade of a rounded total.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::indicators::Grade", rename_items = "SCREAMING_SNAKE_CASE")]
+pub enum Grade {
+    /// ≥ 90 (xuất sắc).
+    Excellent,
+    /// 80 – < 90 (tốt).
+    Good,
+    /// 70 – < 80 (khá).
+    Fair,
+    /// 50 – < 70 (trung bình).
+    Average,
+    /// < 50 (yếu).
+    Weak,
+}
+
+/// The six groups as the national portal scores them.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::indicators::GroupKey", rename_items = "SCREAMING_SNAKE_CASE")]
+pub enum IndicatorGroupKey {
+    /// Transparency (18 points).
+    Transparency,
+    /// Progress (20).
+    Progress,
+    /// Online service (12).
+    OnlineService,
+    /// Online payment (10).
+    OnlinePayment,
+    /// Satisfaction (18).
+    Satisfaction,
+    /// Digitization (22).
+    Digitization,
+}
+
+/// The 19 metrics of indicators.md.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::indicators::MetricKey", rename_items = "SCREAMING_SNAKE_CASE")]
+#[allow(missing_docs)]
+pub enum MetricKey {
+    PublishOnTime,
+    PublicUpdateOnTime,
+    PublicContentFull,
+    DossierSync,
+    OnTimeProcessing,
+    FullOnlineDossiers,
+    PaidOnlineDossiers,
+    ProceduresPaidOnline,
+    ProceduresWithReceipts,
+    DossierSatisfaction,
+    PaknOnTime,
+    PaknSatisfaction,
+    ElectronicResult,
+    DigitizedDossiers,
+    ElectronicCertifiedCopy,
+    ReusedDigitizedData,
+    SharedToCitizenStorage,
+    VneidDossiers,
+    VneidProcedures,
+}
+
+/// One metric: its counts, ratio and points.
+#[derive(SimpleObject)]
+pub struct Metric {
+    /// Which metric.
+    pub key: MetricKey,
+    /// What satisfies the metric.
+    pub numerator: i64,
+    /// What the metric counts.
+    pub denominator: i64,
+    /// numerator / denominator; null when nothing is counted.
+    pub ratio: Option<f64>,
+    /// Points, rounded to 2 decimals (half away from zero).
+    pub score: f64,
+    /// The metric's maximum.
+    pub max_score: f64,
+}
+
+/// One group of metrics.
+#[derive(SimpleObject)]
+pub struct IndicatorGroup {
+    /// Which group.
+    pub key: IndicatorGroupKey,
+    /// Sum of the metrics' exact points, rounded to 2 decimals.
+    pub score: f64,
+    /// The group's maximum.
+    pub max_score: f64,
+    /// The metrics.
+    pub metrics: Vec<Metric>,
+}
+
+/// A unit's indicator report for a period.
+#[derive(SimpleObject)]
+pub struct IndicatorReport {
+    /// The unit.
+    pub unit_code: String,
+    /// The formula version that produced the numbers.
+    pub formula_version: String,
+    /// Start of the period (inclusive).
+    pub period_start: DateTime<FixedOffset>,
+    /// End of the period (exclusive).
+    pub period_end: DateTime<FixedOffset>,
+    /// The evaluation instant: the earlier of the period's end and `asOf`.
+    pub as_of: DateTime<FixedOffset>,
+    /// Total of 100 points, rounded to 2 decimals.
+    pub total: f64,
+    /// Grade of the rounded total.
+    pub grade: Grade,
+    /// The six groups.
+    pub groups: Vec<IndicatorGroup>,
+}
+
+/// A unit's place in a ranking.
+#[derive(SimpleObject)]
+pub struct RankingEntry {
+    /// Competition rank (1, 2, 2, 4).
+    pub rank: i32,
+    /// Number of peers.
+    pub of: i32,
+    /// The unit.
+    pub unit_code: String,
+    /// Its name.
+    pub unit_name: String,
+    /// Its rounded total.
+    pub total: f64,
+    /// Its grade.
+    pub grade: Grade,
+}
+
+impl From<IndicatorError> for ApiError {
+    fn from(e: IndicatorError) -> Self {
+        match e {
+            IndicatorError::UnknownUnit(_) => ApiError::NotFound,
+            IndicatorError::Period(p) => ApiError::Validation(p.to_string()),
+            IndicatorError::Db(d) => ApiError::internal(d),
+        }
+    }
+}
+
+fn to_report(unit_code: String, w: &Window, s: dom::Scored) -> IndicatorReport {
+    IndicatorReport {
+        unit_code,
+        formula_version: dom::FORMULA_VERSION.to_owned(),
+        period_start: from_micros(w.s),
+        period_end: from_micros(w.e),
+        as_of: from_micros(w.t),
+        total: s.total.round2(),
+        grade: s.grade.into(),
+        groups: s
+            .groups
+            .into_iter()
+            .map(|g| IndicatorGroup {
+                key: g.key.into(),
+                score: g.score.round2(),
+                max_score: g.key.max_score() as f64,
+                metrics: g
+                    .metrics
+                    .into_iter()
+                    .map(|m| Metric {
+                        key: m.key.into(),
+                        numerator: m.count.num,
+                        denominator: m.count.den,
+                        ratio: m.ratio,
+                        score: m.score.round2(),
+                        max_score: m.max as f64,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// Indicator queries.
+#[derive(Default)]
+pub struct IndicatorQuery;
+
+#[Object]
+impl IndicatorQuery {
+    /// The Decision 766 indicators of a unit (its scope: the units below it and those merged into it) for a
+    /// period, evaluated at `asOf` (default now; never after the period's end).
+    async fn indicators(
+        &self,
+        ctx: &Context<'_>,
+        unit_code: String,
+        period: PeriodInput,
+        as_of: Option<DateTime<FixedOffset>>,
+    ) -> async_graphql::Result<IndicatorReport> {
+        let app = app(ctx);
+        let w = ind::window(&period.spec(), as_of.map(to_micros), now()).gql()?;
+        let tree = app.units().await.gql()?;
+        let cal = app.calendar().await.gql()?;
+        let scored = ind::report(&app.db, &tree, &cal, &unit_code, &w).await.gql()?;
+        Ok(to_report(unit_code, &w, scored))
+    }
+
+    /// The units of one level, valid at the evaluation instant and within `parentCode`'s scope (the parent
+    /// excluded), ranked by total.
+    async fn ranking(
+        &self,
+        ctx: &Context<'_>,
+        level: UnitLevel,
+        parent_code: Option<String>,
+        period: PeriodInput,
+        as_of: Option<DateTime<FixedOffset>>,
+    ) -> async_graphql::Result<Vec<RankingEntry>> {
+        let app = app(ctx);
+        let w = ind::window(&period.spec(), as_of.map(to_micros), now()).gql()?;
+        let tree = app.units().await.gql()?;
+        let cal = app.calendar().await.gql()?;
+        let ranked =
+            ind::ranking(&app.db, &tree, &cal, level.into(), parent_code.as_deref(), &w).await.gql()?;
+        Ok(ranked
+            .into_iter()
+            .map(|r| RankingEntry {
+                rank: r.rank as i32,
+                of: r.of as i32,
+                unit_code: r.code,
+                unit_name: r.name,
+                total: r.total,
+                grade: r.grade.into(),
+            })
+            .collect())
+    }
+}
