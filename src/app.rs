@@ -7,12 +7,22 @@ use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::{RwLock, broadcast};
 
 use crate::auth::Verifier;
+use crate::cache::AggregateCache;
 use crate::config::{DEV_PII_KEY, Settings};
 use crate::db;
 use crate::domain::DossierStatus;
 use crate::domain::scope::UnitTree;
 use crate::domain::time::Calendar;
 use crate::pii::Vault;
+
+/// Why the services could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Key(#[from] crate::auth::KeyError),
+    #[error("REDIS_URL: {0}")]
+    Redis(#[from] redis::RedisError),
+}
 
 /// A dossier's status changed (sent to `dossierStatusChanged` subscribers).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,12 +46,14 @@ pub struct App {
     pub vault: Vault,
     pub verifier: Arc<Verifier>,
     pub status_feed: broadcast::Sender<StatusChanged>,
+    pub cache: AggregateCache,
     snapshot: Arc<RwLock<Option<Snapshot>>>,
 }
 
 impl App {
-    pub fn new(db: DatabaseConnection, settings: Settings) -> Result<Self, crate::auth::KeyError> {
+    pub fn new(db: DatabaseConnection, settings: Settings) -> Result<Self, StartError> {
         let verifier = Verifier::new(&settings.jwt)?;
+        let cache = AggregateCache::new(settings.redis_url.as_deref(), &settings.redis_prefix)?;
         let vault = Vault::new(settings.pii_key.as_deref().unwrap_or(DEV_PII_KEY));
         let (status_feed, _) = broadcast::channel(1024);
         Ok(App {
@@ -50,6 +62,7 @@ impl App {
             vault,
             verifier: Arc::new(verifier),
             status_feed,
+            cache,
             snapshot: Arc::new(RwLock::new(None)),
         })
     }

@@ -4,12 +4,14 @@
 
 pub mod app;
 pub mod auth;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod graphql;
 pub mod http;
+pub mod indicators;
 pub mod interchange;
 pub mod pii;
 pub mod startup;

@@ -239,21 +239,6 @@ pub fn window(
     Ok(Window { s: p.start, e: p.end, t: p.end.min(as_of.unwrap_or(now)) })
 }
 
-/// A scored report for one unit.
-pub async fn report(
-    conn: &impl ConnectionTrait,
-    tree: &UnitTree,
-    calendar: &Calendar,
-    unit_code: &str,
-    w: &Window,
-) -> Result<crate::domain::indicators::Scored, IndicatorError> {
-    if tree.get(unit_code).is_none() {
-        return Err(IndicatorError::UnknownUnit(unit_code.to_owned()));
-    }
-    let c = counts(conn, tree, calendar, unit_code, w).await?;
-    Ok(crate::domain::indicators::score_all(|k| c.get(k)))
-}
-
 /// One ranked unit.
 #[derive(Debug, Clone)]
 pub struct Ranked {
@@ -265,37 +250,34 @@ pub struct Ranked {
     pub grade: crate::domain::indicators::Grade,
 }
 
-/// The units of `level` valid at T within `parent`'s scope (the parent itself excluded; every unit of the
-/// level without a parent), by rounded total, competition-ranked.
-pub async fn ranking(
-    conn: &impl ConnectionTrait,
-    tree: &UnitTree,
-    calendar: &Calendar,
+/// The peers of a ranking: the units of `level` valid at `t` within `parent`'s scope (the parent itself
+/// excluded), or every unit of the level valid at `t` without a parent.
+pub fn peers<'a>(
+    tree: &'a UnitTree,
     level: UnitLevel,
     parent: Option<&str>,
-    w: &Window,
-) -> Result<Vec<Ranked>, IndicatorError> {
-    let peers: Vec<&crate::domain::scope::UnitInfo> = match parent {
+    t: Micros,
+) -> Result<Vec<&'a crate::domain::scope::UnitInfo>, IndicatorError> {
+    Ok(match parent {
         Some(p) => {
             let parent_unit = tree.get(p).ok_or_else(|| IndicatorError::UnknownUnit(p.to_owned()))?;
-            let scope = tree.scope_at(p, w.t);
+            let scope = tree.scope_at(p, t);
             tree.all()
                 .iter()
                 .filter(|u| {
-                    u.level == level && u.valid_at(w.t) && u.id != parent_unit.id && scope.contains(u.id)
+                    u.level == level && u.valid_at(t) && u.id != parent_unit.id && scope.contains(u.id)
                 })
                 .collect()
         }
-        None => tree.all().iter().filter(|u| u.level == level && u.valid_at(w.t)).collect(),
-    };
-    let mut entries = Vec::with_capacity(peers.len());
-    for u in &peers {
-        let scored = report(conn, tree, calendar, &u.code, w).await?;
-        entries.push((u.code.clone(), scored.total.round2(), (u.name.clone(), scored.grade)));
-    }
+        None => tree.all().iter().filter(|u| u.level == level && u.valid_at(t)).collect(),
+    })
+}
+
+/// Competition-ranks `(code, rounded total, (name, grade))` entries.
+pub fn ranked(entries: Vec<(String, f64, (String, crate::domain::indicators::Grade))>) -> Vec<Ranked> {
     let of = entries.len() as u32;
-    Ok(crate::domain::indicators::rank(entries)
+    crate::domain::indicators::rank(entries)
         .into_iter()
         .map(|(rank, code, total, (name, grade))| Ranked { rank, of, code, name, total, grade })
-        .collect())
+        .collect()
 }

@@ -134,7 +134,7 @@ where
     }
     let out = body(&txn).await?;
     refresh_facts(&txn, d.id).await?;
-    super::bump_generation(&txn).await?;
+    super::touch(&txn, [d.unit_id]).await?;
     txn.commit().await?;
     Ok(out)
 }
@@ -238,7 +238,7 @@ pub async fn receive_dossier(
     }
     append_event(&txn, saved.id, DossierStatus::Received, now, None).await?;
     refresh_facts(&txn, saved.id).await?;
-    super::bump_generation(&txn).await?;
+    super::touch(&txn, [saved.unit_id]).await?;
     txn.commit().await?;
     dossier::Entity::find_by_id(saved.id).one(db).await?.ok_or(WriteError::NotFound)
 }
@@ -445,7 +445,7 @@ pub async fn issue_receipt(
     .insert(&txn)
     .await
     .map_err(WriteError::from_db)?;
-    super::bump_generation(&txn).await?;
+    super::touch(&txn, [d.unit_id]).await?;
     txn.commit().await?;
     Ok(saved)
 }
@@ -478,7 +478,8 @@ pub async fn cancel_receipt(
     m.cancelled_at = Set(Some(now));
     m.cancel_reason = Set(Some(reason));
     let saved = m.update(&txn).await?;
-    super::bump_generation(&txn).await?;
+    let unit = dossier::Entity::find_by_id(saved.dossier_id).one(&txn).await?.map(|d| d.unit_id);
+    super::touch(&txn, unit).await?;
     txn.commit().await?;
     Ok(saved)
 }
@@ -580,7 +581,7 @@ pub async fn record_feedback(
     if let Some(d) = &dossier {
         refresh_negative_feedback(&txn, &[d.id]).await?;
     }
-    super::bump_generation(&txn).await?;
+    super::touch(&txn, [saved.unit_id]).await?;
     txn.commit().await?;
     Ok(saved)
 }
@@ -611,7 +612,7 @@ pub async fn answer_feedback(
     m.answered_at = Set(Some(now));
     m.answer = Set(Some(answer));
     let saved = m.update(&txn).await?;
-    super::bump_generation(&txn).await?;
+    super::touch(&txn, [saved.unit_id]).await?;
     txn.commit().await?;
     Ok(saved)
 }

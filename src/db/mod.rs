@@ -74,18 +74,49 @@ pub async fn load_calendar(conn: &impl ConnectionTrait) -> Result<Calendar, DbEr
     Ok(Calendar::new(rows.into_iter().map(|h| h.date)))
 }
 
-/// Marks that data changed, inside the writing transaction, so that every cache can tell.
-pub async fn bump_generation(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
-    conn.execute_unprepared("UPDATE data_change SET generation = generation + 1 WHERE id = 0").await?;
+/// The change counter of reference data (units, holidays, sectors, procedures); the other rows of
+/// `data_change` are keyed by unit id.
+pub const REFERENCE_DATA: i64 = 0;
+
+/// Marks, inside the writing transaction, that records of these units (or, with [`REFERENCE_DATA`], the
+/// reference data) changed, so that every cache in every process can tell.
+pub async fn touch(conn: &impl ConnectionTrait, ids: impl IntoIterator<Item = i64>) -> Result<(), DbErr> {
+    let mut ids: Vec<i64> = ids.into_iter().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for chunk in ids.chunks(500) {
+        let values = chunk.iter().map(|id| format!("({id}, 1)")).collect::<Vec<_>>().join(", ");
+        conn.execute_unprepared(&format!(
+            "INSERT INTO data_change (id, generation) VALUES {values} \
+             ON CONFLICT (id) DO UPDATE SET generation = data_change.generation + 1"
+        ))
+        .await?;
+    }
     Ok(())
 }
 
-/// The current data generation.
+/// The reference-data generation.
 pub async fn generation(conn: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    generation_of(conn, &crate::domain::scope::Scope { ids: Default::default(), whole_tree: false }).await
+}
+
+/// A number that grows whenever the records of any unit of `scope`, or the reference data, change: the sum of
+/// their counters (each only ever grows).
+pub async fn generation_of(
+    conn: &impl ConnectionTrait,
+    scope: &crate::domain::scope::Scope,
+) -> Result<i64, DbErr> {
+    let filter = if scope.whole_tree {
+        String::new()
+    } else {
+        let mut ids = scope.sorted_ids();
+        ids.push(REFERENCE_DATA);
+        format!(" WHERE id IN ({})", ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","))
+    };
     let row = conn
         .query_one_raw(Statement::from_string(
             conn.get_database_backend(),
-            "SELECT generation FROM data_change WHERE id = 0",
+            format!("SELECT CAST(COALESCE(SUM(generation), 0) AS BIGINT) FROM data_change{filter}"),
         ))
         .await?;
     Ok(row.and_then(|r| r.try_get_by_index::<i64>(0).ok()).unwrap_or(0))

@@ -224,12 +224,9 @@ impl IndicatorQuery {
         period: PeriodInput,
         as_of: Option<DateTime<FixedOffset>>,
     ) -> async_graphql::Result<IndicatorReport> {
-        let app = app(ctx);
         let w = ind::window(&period.spec(), as_of.map(to_micros), now()).gql()?;
-        let tree = app.units().await.gql()?;
-        let cal = app.calendar().await.gql()?;
-        let scored = ind::report(&app.db, &tree, &cal, &unit_code, &w).await.gql()?;
-        Ok(to_report(unit_code, &w, scored))
+        let r = crate::indicators::report(app(ctx), &unit_code, &w).await.gql()?;
+        Ok(to_report(unit_code, &r.window, r.scored))
     }
 
     /// The units of one level, valid at the evaluation instant and within `parentCode`'s scope (the parent
@@ -242,12 +239,9 @@ impl IndicatorQuery {
         period: PeriodInput,
         as_of: Option<DateTime<FixedOffset>>,
     ) -> async_graphql::Result<Vec<RankingEntry>> {
-        let app = app(ctx);
         let w = ind::window(&period.spec(), as_of.map(to_micros), now()).gql()?;
-        let tree = app.units().await.gql()?;
-        let cal = app.calendar().await.gql()?;
         let ranked =
-            ind::ranking(&app.db, &tree, &cal, level.into(), parent_code.as_deref(), &w).await.gql()?;
+            crate::indicators::ranking(app(ctx), level.into(), parent_code.as_deref(), &w).await.gql()?;
         Ok(ranked
             .into_iter()
             .map(|r| RankingEntry {

@@ -220,7 +220,10 @@ async fn healthz() -> HttpResponse {
 
 async fn readyz(edge: web::Data<Edge>) -> HttpResponse {
     let database = crate::db::ping(&edge.app.db).await;
-    let body = serde_json::json!({ "database": if database { "ok" } else { "down" } });
+    // A degraded cache still serves (answers are computed directly), so it does not make the instance unready.
+    let cache = edge.app.cache.health().await;
+    let body =
+        serde_json::json!({ "database": if database { "ok" } else { "down" }, "cache": cache.as_str() });
     if database { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }
 

@@ -173,6 +173,8 @@ struct Importer<'a, C> {
     vault: &'a Vault,
     refs: Refs,
     report: ImportReport,
+    /// Units whose records were written (and [`db::REFERENCE_DATA`]), for the change counters.
+    touched: HashSet<i64>,
 }
 
 /// A line that passed its own checks, waiting for its batch.
@@ -297,6 +299,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                             if let Some(r) = self.refs.units.get_mut(&u.code) {
                                 r.id = id;
                             }
+                            self.touched.insert(db::REFERENCE_DATA);
                             self.report.written += 1;
                         }
                     }
@@ -307,10 +310,12 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                         Some(old) if old.name == h.name => self.report.unchanged += 1,
                         Some(_) => {
                             model.update(self.conn).await?;
+                            self.touched.insert(db::REFERENCE_DATA);
                             self.report.written += 1;
                         }
                         None => {
                             model.insert(self.conn).await?;
+                            self.touched.insert(db::REFERENCE_DATA);
                             self.report.written += 1;
                         }
                     }
@@ -326,11 +331,13 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                             let mut m = sector_model(&s, hash);
                             m.id = Set(old.id);
                             m.update(self.conn).await?;
+                            self.touched.insert(db::REFERENCE_DATA);
                             self.report.written += 1;
                         }
                         None => {
                             let id = sector_model(&s, hash).insert(self.conn).await?.id;
                             self.refs.sectors.insert(s.code.clone(), id);
+                            self.touched.insert(db::REFERENCE_DATA);
                             self.report.written += 1;
                         }
                     }
@@ -469,11 +476,52 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
             }
         }
 
+        // The units whose records change: before the writes (a record may move to another unit) and after.
+        let ids = |v: Vec<i64>| v.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let changed_d: Vec<i64> = changed_dossiers.iter().map(|(id, _, _)| *id).collect();
+        let changed_f: Vec<i64> = changed_feedback.iter().map(|(id, _, _)| *id).collect();
+        let changed_r: Vec<i64> = changed_receipts.iter().map(|(id, _, _)| *id).collect();
+        if !changed_d.is_empty() {
+            self.touch_sql(format!("SELECT unit_id FROM dossier WHERE id IN ({})", ids(changed_d))).await?;
+        }
+        if !changed_f.is_empty() {
+            self.touch_sql(format!("SELECT unit_id FROM feedback WHERE id IN ({})", ids(changed_f))).await?;
+        }
+        if !changed_r.is_empty() {
+            self.touch_sql(format!(
+                "SELECT d.unit_id FROM receipt r JOIN dossier d ON d.id = r.dossier_id WHERE r.id IN ({})",
+                ids(changed_r)
+            ))
+            .await?;
+        }
+        for (d, _) in &new_dossiers {
+            self.touched.extend(self.refs.units.get(&d.unit).map(|u| u.id));
+        }
+        for (_, d, _) in &changed_dossiers {
+            self.touched.extend(self.refs.units.get(&d.unit).map(|u| u.id));
+        }
+        for (f, _) in &new_feedback {
+            self.touched.extend(self.refs.units.get(&f.unit).map(|u| u.id));
+        }
+        for (_, f, _) in &changed_feedback {
+            self.touched.extend(self.refs.units.get(&f.unit).map(|u| u.id));
+        }
+        let receipt_dossiers: HashSet<&str> = new_receipts
+            .iter()
+            .map(|(r, _)| r.dossier.as_str())
+            .chain(changed_receipts.iter().map(|(_, r, _)| r.dossier.as_str()))
+            .collect();
+
         self.write_dossiers(new_dossiers, changed_dossiers).await?;
         let codes: HashSet<&str> =
             dossier_codes.iter().copied().chain(touched_dossiers.iter().map(String::as_str)).collect();
         let dossier_ids = self.stored_dossiers(&codes).await?;
         let id_of = |code: &str| dossier_ids.get(code).and_then(|s| s.as_ref().map(|s| s.id));
+        let receipt_dossier_ids: Vec<i64> = receipt_dossiers.iter().filter_map(|c| id_of(c)).collect();
+        if !receipt_dossier_ids.is_empty() {
+            self.touch_sql(format!("SELECT unit_id FROM dossier WHERE id IN ({})", ids(receipt_dossier_ids)))
+                .await?;
+        }
 
         let mut rows = Vec::new();
         for (r, hash) in &new_receipts {
@@ -533,6 +581,18 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
             touched_dossiers.iter().filter_map(|c| id_of(c)).collect::<HashSet<_>>().into_iter().collect();
         refresh_negative_feedback(self.conn, &touched).await?;
         Ok(bad)
+    }
+
+    /// Adds the unit ids a query returns to the touched set.
+    async fn touch_sql(&mut self, sql: String) -> Result<(), DbErr> {
+        let rows = self
+            .conn
+            .query_all_raw(sea_orm::Statement::from_string(self.conn.get_database_backend(), sql))
+            .await?;
+        for r in rows {
+            self.touched.insert(r.try_get_by_index::<i64>(0)?);
+        }
+        Ok(())
     }
 
     async fn write_dossiers(
@@ -657,7 +717,8 @@ where
 {
     let txn = conn.begin().await?;
     let refs = Refs::load(&txn).await?;
-    let mut imp = Importer { conn: &txn, vault, refs, report: ImportReport::default() };
+    let mut imp =
+        Importer { conn: &txn, vault, refs, report: ImportReport::default(), touched: HashSet::new() };
     let mut input = input;
     let mut buf = Vec::with_capacity(4096);
     let mut line_no = 0u64;
@@ -711,15 +772,14 @@ where
             break;
         }
     }
+    let touched = std::mem::take(&mut imp.touched);
     let mut report = imp.report;
     if report.rejected > 0 && !opts.skip_invalid {
         txn.rollback().await?;
         report.written = 0;
         report.unchanged = 0;
     } else {
-        if report.written > 0 {
-            db::bump_generation(&txn).await?;
-        }
+        db::touch(&txn, touched).await?;
         txn.commit().await?;
         report.committed = true;
     }

@@ -5,6 +5,7 @@
 
 mod api;
 mod auth;
+mod cache;
 mod http;
 mod import_export;
 mod indicators;

@@ -116,3 +116,27 @@ pub fn staff(role: Role, unit: &str) -> Caller {
 pub fn error_code(v: &serde_json::Value) -> Option<String> {
     v["errors"][0]["extensions"]["code"].as_str().map(str::to_owned)
 }
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// An app on `db` whose aggregate cache is the Redis at `url`, under a key prefix of its own.
+pub fn app_with_redis(db: &TestDb, url: &str, prefix: &str) -> App {
+    let url = url.to_owned();
+    let prefix = prefix.to_owned();
+    let settings = Settings::from_lookup(move |k| match k {
+        "JWT_SECRET" => Some("test-secret".to_owned()),
+        "PII_KEY" => Some("test-pii-key".to_owned()),
+        "REDIS_URL" => Some(url.clone()),
+        "REDIS_PREFIX" => Some(prefix.clone()),
+        _ => None,
+    })
+    .expect("settings");
+    App::new(db.conn.clone(), settings).expect("app")
+}
+
+/// A fresh key prefix.
+pub fn prefix() -> String {
+    format!("test-{}", uuid::Uuid::new_v4().simple())
+}

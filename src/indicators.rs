@@ -1,0 +1,83 @@
+//! The indicator service: a unit and a period → scope → data generation → cache → counts → scores. Counting
+//! is `db::indicators`; scoring is `domain::indicators`; this module only wires them to the cache.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::app::App;
+use crate::cache::IndicatorKey;
+use crate::db::indicators::{self as ind, IndicatorError, Ranked, Window};
+use crate::domain::UnitLevel;
+use crate::domain::indicators::{Count, FORMULA_VERSION, MetricKey, Scored, score_all};
+
+/// How long an answer for a period still open may be reused (the data generation still has to match).
+const OPEN_BUCKET_MICROS: i64 = 60_000_000;
+
+/// What the cache keeps: the counts and the instant they were evaluated at.
+#[derive(Serialize, Deserialize)]
+struct Cached {
+    t: i64,
+    counts: Vec<(i64, i64)>,
+}
+
+/// A scored report and the instant it was evaluated at.
+pub struct Report {
+    pub window: Window,
+    pub scored: Scored,
+}
+
+/// The report of `unit_code` for window `w`, from the cache when the unit's data has not changed.
+pub async fn report(app: &App, unit_code: &str, w: &Window) -> Result<Report, IndicatorError> {
+    let tree = app.units().await?;
+    if tree.get(unit_code).is_none() {
+        return Err(IndicatorError::UnknownUnit(unit_code.to_owned()));
+    }
+    let scope = tree.scope_at(unit_code, w.t);
+    let generation = crate::db::generation_of(&app.db, &scope).await?;
+    let closed = w.t == w.e;
+    let key = IndicatorKey {
+        formula_version: FORMULA_VERSION,
+        unit: unit_code.to_owned(),
+        start: w.s,
+        end: w.e,
+        bucket: if closed { w.e } else { w.t - w.t.rem_euclid(OPEN_BUCKET_MICROS) },
+        generation,
+    };
+    let ttl = if closed { Duration::from_secs(24 * 3600) } else { Duration::from_secs(60) };
+    let text = app
+        .cache
+        .get_or_compute(&key, ttl, || async {
+            let calendar = app.calendar().await?;
+            let c = ind::counts(&app.db, &tree, &calendar, unit_code, w).await?;
+            let counts = MetricKey::ALL.iter().map(|&k| c.get(k)).map(|c| (c.num, c.den)).collect();
+            serde_json::to_string(&Cached { t: w.t, counts })
+                .map_err(|e| sea_orm::DbErr::Custom(e.to_string()))
+        })
+        .await
+        .map_err(|e| IndicatorError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
+    let cached: Cached =
+        serde_json::from_str(&text).map_err(|e| IndicatorError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
+    let scored = score_all(|k| {
+        let i = MetricKey::ALL.iter().position(|&m| m == k).unwrap_or(0);
+        cached.counts.get(i).map(|&(num, den)| Count { num, den }).unwrap_or_default()
+    });
+    Ok(Report { window: Window { t: cached.t, ..*w }, scored })
+}
+
+/// The ranking of the units of `level` within `parent` (indicators.md, "Ranking"), each from the cache.
+pub async fn ranking(
+    app: &App,
+    level: UnitLevel,
+    parent: Option<&str>,
+    w: &Window,
+) -> Result<Vec<Ranked>, IndicatorError> {
+    let tree = app.units().await?;
+    let peers = ind::peers(&tree, level, parent, w.t)?;
+    let mut entries = Vec::with_capacity(peers.len());
+    for u in peers {
+        let r = report(app, &u.code, w).await?;
+        entries.push((u.code.clone(), r.scored.total.round2(), (u.name.clone(), r.scored.grade)));
+    }
+    Ok(ind::ranked(entries))
+}

@@ -1,0 +1,204 @@
+//! The indicator cache against a real Redis: sharing between instances, freshness after writes from anywhere,
+//! coalesced misses, and an outage in the middle of a test.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use dvc_gateway::auth::{Caller, Role};
+use dvc_gateway::cache::{AggregateCache, CacheHealth, IndicatorKey};
+use serde_json::json;
+
+use crate::support::*;
+
+const Q: &str = "query($u: String!) { indicators(unitCode: $u, period: { year: 2024 }) { total groups { metrics { key numerator denominator } } } }";
+
+fn on_time_den(v: &serde_json::Value) -> i64 {
+    v["data"]["indicators"]["groups"][1]["metrics"][0]["denominator"].as_i64().unwrap_or(-1)
+}
+
+async fn redis_keys(url: &str, prefix: &str) -> Vec<String> {
+    let client = redis::Client::open(url).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut c).await.unwrap()
+}
+
+const EXTRA_DOSSIER: &str = r#"{"type": "dossier", "code": "EXTRA-0001", "procedure": "2.004001", "unit": "20000", "channel": "DIRECT", "applicant": {"id_number": "012345678901", "name": "Phạm D"}, "received_at": "2024-05-06T08:00:00+07:00", "due_at": "2024-05-10T08:00:00+07:00", "events": [{"status": "RECEIVED", "at": "2024-05-06T08:00:00+07:00"}]}"#;
+
+#[tokio::test]
+async fn answers_are_shared_through_redis_and_include_every_acknowledged_write() {
+    for backend in BACKENDS {
+        let db = TestDb::new(backend).await;
+        let p = prefix();
+        let a = app_with_redis(&db, &redis_url(), &p);
+        let b = app_with_redis(&db, &redis_url(), &p);
+        assert!(import_str(&a, SAMPLE, false).await.committed);
+        let (sa, sb) = (schema(&a), schema(&b));
+
+        let first = run(&sa, &a, Caller::Anonymous, Q, json!({"u": "49"})).await;
+        assert_eq!(on_time_den(&first), 120, "{first}");
+        assert_eq!(redis_keys(&redis_url(), &p).await.len(), 1, "the answer is in Redis");
+        // Another instance gets the same answer from Redis.
+        assert_eq!(run(&sb, &b, Caller::Anonymous, Q, json!({"u": "49"})).await, first);
+
+        // A write by an import (as from another process) shows in the very next answer of every instance.
+        let other = crate::support::app(&db);
+        assert!(import_str(&other, EXTRA_DOSSIER, false).await.committed);
+        assert_eq!(on_time_den(&run(&sa, &a, Caller::Anonymous, Q, json!({"u": "49"})).await), 121);
+        assert_eq!(on_time_den(&run(&sb, &b, Caller::Anonymous, Q, json!({"u": "49"})).await), 121);
+
+        // A write through the API of one instance shows on the other.
+        let v = run(
+            &sa,
+            &a,
+            staff(Role::Officer, "49"),
+            "mutation { changeDossierStatus(code: \"EXTRA-0001\", status: PROCESSING) { status } }",
+            json!({}),
+        )
+        .await;
+        assert!(v["errors"].is_null(), "{v}");
+        let keys_before = redis_keys(&redis_url(), &p).await.len();
+        run(&sb, &b, Caller::Anonymous, Q, json!({"u": "49"})).await;
+        assert_eq!(
+            redis_keys(&redis_url(), &p).await.len(),
+            keys_before + 1,
+            "a new generation is a new key"
+        );
+
+        // Data of another province does not touch Quảng Nam's cached answer.
+        assert!(
+            import_str(
+                &other,
+                &EXTRA_DOSSIER.replace("EXTRA-0001", "EXTRA-0002").replace("\"20000\"", "\"8000\""),
+                false
+            )
+            .await
+            .committed
+        );
+        let keys_before = redis_keys(&redis_url(), &p).await.len();
+        run(&sa, &a, Caller::Anonymous, Q, json!({"u": "49"})).await;
+        assert_eq!(
+            redis_keys(&redis_url(), &p).await.len(),
+            keys_before,
+            "closed periods stay cached until their data changes"
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_misses_for_one_key_compute_once() {
+    let cache = AggregateCache::new(Some(&redis_url()), &prefix()).unwrap();
+    let key =
+        IndicatorKey { formula_version: "v", unit: "49".into(), start: 0, end: 1, bucket: 1, generation: 7 };
+    let computed = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let calls = (0..50).map(|_| {
+        let (computed, gate, cache, key) = (computed.clone(), gate.clone(), cache.clone(), key.clone());
+        async move {
+            cache
+                .get_or_compute(&key, Duration::from_secs(60), || async move {
+                    computed.fetch_add(1, Ordering::SeqCst);
+                    gate.notified().await;
+                    Ok::<_, std::io::Error>("42".to_owned())
+                })
+                .await
+        }
+    });
+    let (results, ()) = tokio::join!(futures_util::future::join_all(calls), async {
+        // Every call has been polled once by now; let the single computation finish.
+        while computed.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        gate.notify_waiters();
+    });
+    assert!(results.iter().all(|r| r.as_ref().is_ok_and(|v| v.as_str() == "42")));
+    assert_eq!(computed.load(Ordering::SeqCst), 1);
+}
+
+/// A private Redis server on a free port, stopped on drop.
+struct PrivateRedis {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    fn start(port: u16) -> Self {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed");
+        PrivateRedis { port, child: Some(child) }
+    }
+
+    async fn wait_ready(&self) {
+        let client = redis::Client::open(self.url()).unwrap();
+        for _ in 0..200 {
+            if let Ok(mut c) = client.get_multiplexed_async_connection().await
+                && redis::cmd("PING").query_async::<String>(&mut c).await.is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("private redis did not start");
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test]
+async fn a_redis_outage_degrades_to_direct_answers_and_caching_resumes() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut redis = PrivateRedis::start(port);
+    redis.wait_ready().await;
+    let (db, _) = sample_app(Backend::Sqlite).await;
+    let p = prefix();
+    let app = app_with_redis(&db, &redis.url(), &p);
+    let s = schema(&app);
+    let expected = run(&s, &app, Caller::Anonymous, Q, json!({"u": "49"})).await;
+    assert_eq!(on_time_den(&expected), 120);
+    assert_eq!(app.cache.health().await, CacheHealth::Ok);
+    assert_eq!(redis_keys(&redis.url(), &p).await.len(), 1);
+
+    redis.stop();
+    app.cache.clear_local();
+    // Answers keep coming, computed directly, and readiness reports the degradation.
+    for unit in ["49", "48", "25"] {
+        let v = run(&s, &app, Caller::Anonymous, Q, json!({"u": unit})).await;
+        assert!(v["errors"].is_null(), "{v}");
+    }
+    assert_eq!(run(&s, &app, Caller::Anonymous, Q, json!({"u": "49"})).await, expected);
+    assert_eq!(app.cache.health().await, CacheHealth::Degraded);
+
+    // Redis returns on the same port: caching resumes by itself.
+    let redis2 = PrivateRedis::start(port);
+    redis2.wait_ready().await;
+    let mut resumed = false;
+    for _ in 0..100 {
+        if app.cache.health().await == CacheHealth::Ok {
+            resumed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(resumed, "the cache reconnects");
+    app.cache.clear_local();
+    run(&s, &app, Caller::Anonymous, Q, json!({"u": "51"})).await;
+    assert_eq!(redis_keys(&redis2.url(), &p).await.len(), 1, "new answers are cached in Redis again");
+}
