@@ -43,83 +43,264 @@ fn unit_filter(column: &str, scope: &Scope) -> String {
     }
 }
 
+/// The dossier rules of indicators.md as SQL conditions over `dossier d JOIN procedure p`, evaluated at T.
+/// The aggregate and the drill-down lists use the same text, so a list always holds what a count counted.
+struct DossierRules {
+    /// Received by T: the base condition of every dossier metric.
+    received: String,
+    in_scope: String,
+    on_time: String,
+    no_negative: String,
+    rip: String,
+    synced: String,
+    full: &'static str,
+    online: &'static str,
+    fee: &'static str,
+    paid_online: String,
+    paid_any: String,
+    er: String,
+}
+
+impl DossierRules {
+    fn new(w: &Window) -> Self {
+        let (t, s) = (w.t, w.s);
+        let ended_res = format!("(d.resolved_at IS NOT NULL AND d.resolved_at <= {t})");
+        let ended_other = format!("(d.other_end_at IS NOT NULL AND d.other_end_at <= {t})");
+        let end_event =
+            format!("(CASE WHEN {ended_res} THEN d.resolved_at WHEN {ended_other} THEN d.other_end_at END)");
+        let two_sup = format!(
+            "(d.second_supplement_requested_at IS NOT NULL AND d.second_supplement_requested_at <= {t})"
+        );
+        let one_sup = format!(
+            "(d.first_supplement_requested_at IS NOT NULL AND d.first_supplement_requested_at <= {t})"
+        );
+        let answered =
+            format!("(d.first_supplement_received_at IS NOT NULL AND d.first_supplement_received_at <= {t})");
+        // One unanswered request and no end: the request time is the end, for every rule.
+        let end_t = format!(
+            "COALESCE({end_event}, CASE WHEN {one_sup} AND NOT {two_sup} AND NOT {answered} THEN d.first_supplement_requested_at END)"
+        );
+        // One answered request pauses the clock; two or more make the dossier late whatever its dates.
+        let paused = format!(
+            "(CASE WHEN {one_sup} AND NOT {two_sup} AND {answered} THEN d.first_supplement_received_at - d.first_supplement_requested_at ELSE 0 END)"
+        );
+        let receipt = |online: bool| {
+            format!(
+                "EXISTS (SELECT 1 FROM receipt r WHERE r.dossier_id = d.id AND r.issued_at <= {t} AND (r.cancelled_at IS NULL OR r.cancelled_at > {t}){})",
+                if online {
+                    " AND r.payment_channel IN ('NATIONAL_PORTAL', 'PROVINCIAL_PORTAL')"
+                } else {
+                    ""
+                }
+            )
+        };
+        DossierRules {
+            received: format!(
+                "d.received_at < {t} AND (d.not_accepted_at IS NULL OR d.not_accepted_at > {t})"
+            ),
+            on_time: format!("(NOT {two_sup} AND COALESCE({end_t}, {t}) - {paused} <= d.due_at)"),
+            in_scope: format!("({end_t} IS NULL OR {end_t} >= {s})"),
+            rip: format!("(d.received_at >= {s})"),
+            no_negative: format!("(d.negative_feedback_at IS NULL OR d.negative_feedback_at > {t})"),
+            synced: format!("(d.synced_at IS NOT NULL AND d.synced_at <= {t})"),
+            full: "(p.online_level = 'FULL')",
+            online: "(d.channel = 'ONLINE')",
+            fee: "(p.fee > 0)",
+            paid_online: receipt(true),
+            paid_any: receipt(false),
+            er: format!(
+                "({end_event} IS NOT NULL AND {end_event} >= {s} AND {end_event} < {t} AND ({ended_res} OR d.other_end_status = 'RETURNED') AND p.returns_paper_result)"
+            ),
+        }
+    }
+
+    /// The denominator and numerator conditions of a dossier metric (for procedure metrics, the dossiers that
+    /// put a procedure in the denominator and in the numerator); `None` for metrics that do not count dossiers.
+    fn metric(&self, k: MetricKey) -> Option<(String, String)> {
+        let DossierRules {
+            in_scope,
+            on_time,
+            no_negative,
+            rip,
+            synced,
+            full,
+            online,
+            fee,
+            paid_online,
+            paid_any,
+            er,
+            ..
+        } = self;
+        use MetricKey::*;
+        Some(match k {
+            OnTimeProcessing => (in_scope.clone(), on_time.clone()),
+            DossierSatisfaction => (in_scope.clone(), format!("{on_time} AND {no_negative}")),
+            DossierSync => (rip.clone(), synced.clone()),
+            FullOnlineDossiers => (format!("{rip} AND {full}"), online.to_string()),
+            PaidOnlineDossiers | ProceduresPaidOnline => (format!("{rip} AND {fee}"), paid_online.clone()),
+            ProceduresWithReceipts => (format!("{rip} AND {fee}"), paid_any.clone()),
+            ElectronicResult => (er.clone(), "d.result_electronic".into()),
+            DigitizedDossiers => (
+                rip.clone(),
+                "(d.inputs_digitized AND (NOT p.returns_paper_result OR d.result_electronic))".into(),
+            ),
+            ReusedDigitizedData => (rip.clone(), "d.reused_data".into()),
+            SharedToCitizenStorage => {
+                (rip.clone(), "(d.from_citizen_storage OR d.result_to_citizen_storage)".into())
+            }
+            VneidDossiers => (rip.clone(), "d.vneid_verified".into()),
+            VneidProcedures => (format!("{rip} AND p.accepts_citizens"), "d.vneid_verified".into()),
+            PublishOnTime
+            | PublicUpdateOnTime
+            | PublicContentFull
+            | ElectronicCertifiedCopy
+            | PaknOnTime
+            | PaknSatisfaction => return None,
+        })
+    }
+}
+
 /// The per-procedure dossier aggregate (see indicators.md, "Dossier rules").
 fn dossier_sql(w: &Window, scope: &Scope) -> String {
-    let (t, s) = (w.t, w.s);
-    let ended_res = format!("(d.resolved_at IS NOT NULL AND d.resolved_at <= {t})");
-    let ended_other = format!("(d.other_end_at IS NOT NULL AND d.other_end_at <= {t})");
-    let end_event =
-        format!("(CASE WHEN {ended_res} THEN d.resolved_at WHEN {ended_other} THEN d.other_end_at END)");
-    let two_sup =
-        format!("(d.second_supplement_requested_at IS NOT NULL AND d.second_supplement_requested_at <= {t})");
-    let one_sup =
-        format!("(d.first_supplement_requested_at IS NOT NULL AND d.first_supplement_requested_at <= {t})");
-    let answered =
-        format!("(d.first_supplement_received_at IS NOT NULL AND d.first_supplement_received_at <= {t})");
-    let end_t = format!(
-        "COALESCE({end_event}, CASE WHEN {one_sup} AND NOT {two_sup} AND NOT {answered} THEN d.first_supplement_requested_at END)"
-    );
-    let paused = format!(
-        "(CASE WHEN {one_sup} AND NOT {two_sup} AND {answered} THEN d.first_supplement_received_at - d.first_supplement_requested_at ELSE 0 END)"
-    );
-    let on_time = format!("(NOT {two_sup} AND COALESCE({end_t}, {t}) - {paused} <= d.due_at)");
-    let in_scope = format!("({end_t} IS NULL OR {end_t} >= {s})");
-    let rip = format!("(d.received_at >= {s})");
-    let no_negative = format!("(d.negative_feedback_at IS NULL OR d.negative_feedback_at > {t})");
-    let receipt = |online: bool| {
-        format!(
-            "EXISTS (SELECT 1 FROM receipt r WHERE r.dossier_id = d.id AND r.issued_at <= {t} AND (r.cancelled_at IS NULL OR r.cancelled_at > {t}){})",
-            if online { " AND r.payment_channel IN ('NATIONAL_PORTAL', 'PROVINCIAL_PORTAL')" } else { "" }
-        )
-    };
-    let fee = "(p.fee > 0)";
-    let full = "(p.online_level = 'FULL')";
-    let er = format!(
-        "({end_event} IS NOT NULL AND {end_event} >= {s} AND {end_event} < {t} AND ({ended_res} OR d.other_end_status = 'RETURNED') AND p.returns_paper_result)"
-    );
+    let r = DossierRules::new(w);
     let n = |cond: String| format!("SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)");
-    let cols = [
-        n(in_scope.clone()),
-        n(format!("{in_scope} AND {on_time}")),
-        n(format!("{in_scope} AND {on_time} AND {no_negative}")),
-        n(rip.clone()),
-        n(format!("{rip} AND d.synced_at IS NOT NULL AND d.synced_at <= {t}")),
-        n(format!("{rip} AND {full}")),
-        n(format!("{rip} AND {full} AND d.channel = 'ONLINE'")),
-        n(format!("{rip} AND {fee}")),
-        n(format!("{rip} AND {fee} AND {}", receipt(true))),
-        n(format!("{rip} AND {fee} AND {}", receipt(false))),
-        n(er.clone()),
-        n(format!("{er} AND d.result_electronic")),
-        n(format!("{rip} AND d.inputs_digitized AND (NOT p.returns_paper_result OR d.result_electronic)")),
-        n(format!("{rip} AND d.reused_data")),
-        n(format!("{rip} AND (d.from_citizen_storage OR d.result_to_citizen_storage)")),
-        n(format!("{rip} AND d.vneid_verified")),
-    ];
+    let both = |k: MetricKey| r.metric(k).map(|(den, num)| (n(den.clone()), n(format!("{den} AND {num}"))));
+    let mut cols = Vec::new();
+    for k in [
+        MetricKey::OnTimeProcessing,
+        MetricKey::DossierSatisfaction,
+        MetricKey::DossierSync,
+        MetricKey::FullOnlineDossiers,
+        MetricKey::PaidOnlineDossiers,
+        MetricKey::ProceduresWithReceipts,
+        MetricKey::ElectronicResult,
+        MetricKey::DigitizedDossiers,
+        MetricKey::ReusedDigitizedData,
+        MetricKey::SharedToCitizenStorage,
+        MetricKey::VneidDossiers,
+    ] {
+        if let Some((den, num)) = both(k) {
+            cols.push(den);
+            cols.push(num);
+        }
+    }
     format!(
         "SELECT p.id, CAST(MAX(CASE WHEN p.fee > 0 THEN 1 ELSE 0 END) AS BIGINT), CAST(MAX(CASE WHEN p.accepts_citizens THEN 1 ELSE 0 END) AS BIGINT), {} \
-         FROM dossier d JOIN procedure p ON p.id = d.procedure_id \
-         WHERE d.received_at < {t} AND (d.not_accepted_at IS NULL OR d.not_accepted_at > {t}){} \
-         GROUP BY p.id",
+         FROM dossier d JOIN procedure p ON p.id = d.procedure_id WHERE {}{} GROUP BY p.id",
         cols.join(", "),
+        r.received,
         unit_filter("d.unit_id", scope)
     )
 }
 
-fn pakn_sql(w: &Window, scope: &Scope) -> String {
+/// The PAKN rules as SQL conditions over `feedback f`, evaluated at T: (in scope, on time, satisfied).
+fn pakn_rules(w: &Window) -> (String, String, String) {
     let (t, s) = (w.t, w.s);
+    let in_scope = format!(
+        "f.kind IN ('COMPLAINT', 'RECOMMENDATION') AND f.received_at < {t} AND (f.answered_at IS NULL OR f.answered_at > {t} OR f.answered_at >= {s})"
+    );
     let on_time = format!(
         "((f.answered_at IS NOT NULL AND f.answered_at <= {t} AND f.answered_at <= f.due_at) OR \
          ((f.answered_at IS NULL OR f.answered_at > {t}) AND {t} <= f.due_at))"
     );
+    let satisfied = format!(
+        "({on_time} AND f.dislikes <= f.likes AND NOT EXISTS (SELECT 1 FROM feedback f2 WHERE f2.repeat_of_id = f.id AND f2.received_at <= {t}))"
+    );
+    (in_scope, on_time, satisfied)
+}
+
+fn pakn_sql(w: &Window, scope: &Scope) -> String {
+    let (in_scope, on_time, satisfied) = pakn_rules(w);
     format!(
         "SELECT COUNT(*), COALESCE(SUM(CASE WHEN {on_time} THEN 1 ELSE 0 END), 0), \
-         COALESCE(SUM(CASE WHEN {on_time} AND f.dislikes <= f.likes AND NOT EXISTS (SELECT 1 FROM feedback f2 \
-         WHERE f2.repeat_of_id = f.id AND f2.received_at <= {t}) THEN 1 ELSE 0 END), 0) \
-         FROM feedback f WHERE f.kind IN ('COMPLAINT', 'RECOMMENDATION') AND f.received_at < {t} \
-         AND (f.answered_at IS NULL OR f.answered_at > {t} OR f.answered_at >= {s}){}",
+         COALESCE(SUM(CASE WHEN {satisfied} THEN 1 ELSE 0 END), 0) FROM feedback f WHERE {in_scope}{}",
         unit_filter("f.unit_id", scope)
     )
+}
+
+/// Which records of a metric a drill-down lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// In the denominator, not in the numerator: where the points go.
+    Failing,
+    /// In the numerator.
+    Passing,
+    /// The whole denominator.
+    All,
+}
+
+/// One page of a drill-down list: the records behind `metric` with this `outcome`, newest first.
+#[derive(Debug, Clone, Copy)]
+pub struct DrillQuery {
+    pub metric: MetricKey,
+    pub outcome: Outcome,
+    /// Only dossiers of procedures of this sector.
+    pub sector_id: Option<i64>,
+    /// Only dossiers of this procedure.
+    pub procedure_id: Option<i64>,
+    pub first: u64,
+    /// Only ids below this cursor.
+    pub after: Option<i64>,
+}
+
+/// Why a drill-down was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DrillError {
+    #[error("{0:?} does not count dossiers")]
+    NotDossierMetric(MetricKey),
+    #[error("{0:?} does not count PAKN")]
+    NotPaknMetric(MetricKey),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+fn outcome_condition(outcome: Outcome, num: &str) -> String {
+    match outcome {
+        Outcome::Failing => format!(" AND NOT ({num})"),
+        Outcome::Passing => format!(" AND ({num})"),
+        Outcome::All => String::new(),
+    }
+}
+
+/// Ids of the dossiers behind a dossier metric, `first + 1` at most (the caller pages).
+pub async fn drill_dossiers(conn: &impl ConnectionTrait, scope: &Scope, w: &Window, q: &DrillQuery) -> Result<Vec<i64>, DrillError> {
+    let r = DossierRules::new(w);
+    let (den, num) = r.metric(q.metric).ok_or(DrillError::NotDossierMetric(q.metric))?;
+    let mut sql = format!(
+        "SELECT d.id FROM dossier d JOIN procedure p ON p.id = d.procedure_id WHERE {} AND {den}{}{}",
+        r.received,
+        outcome_condition(q.outcome, &num),
+        unit_filter("d.unit_id", scope)
+    );
+    if let Some(id) = q.sector_id {
+        sql.push_str(&format!(" AND p.sector_id = {id}"));
+    }
+    if let Some(id) = q.procedure_id {
+        sql.push_str(&format!(" AND p.id = {id}"));
+    }
+    if let Some(a) = q.after {
+        sql.push_str(&format!(" AND d.id < {a}"));
+    }
+    sql.push_str(&format!(" ORDER BY d.id DESC LIMIT {}", q.first + 1));
+    let rows = conn.query_all_raw(Statement::from_string(conn.get_database_backend(), sql)).await?;
+    rows.iter().map(|row| row.try_get_by_index::<i64>(0).map_err(DrillError::from)).collect()
+}
+
+/// Ids of the PAKN behind PAKN_ON_TIME or PAKN_SATISFACTION, `first + 1` at most.
+pub async fn drill_pakn(conn: &impl ConnectionTrait, scope: &Scope, w: &Window, q: &DrillQuery) -> Result<Vec<i64>, DrillError> {
+    let (in_scope, on_time, satisfied) = pakn_rules(w);
+    let num = match q.metric {
+        MetricKey::PaknOnTime => on_time,
+        MetricKey::PaknSatisfaction => satisfied,
+        other => return Err(DrillError::NotPaknMetric(other)),
+    };
+    let mut sql = format!("SELECT f.id FROM feedback f WHERE {in_scope}{}{}", outcome_condition(q.outcome, &num), unit_filter("f.unit_id", scope));
+    if let Some(a) = q.after {
+        sql.push_str(&format!(" AND f.id < {a}"));
+    }
+    sql.push_str(&format!(" ORDER BY f.id DESC LIMIT {}", q.first + 1));
+    let rows = conn.query_all_raw(Statement::from_string(conn.get_database_backend(), sql)).await?;
+    rows.iter().map(|row| row.try_get_by_index::<i64>(0).map_err(DrillError::from)).collect()
 }
 
 fn get(row: &QueryResult, i: usize) -> Result<i64, DbErr> {
@@ -146,25 +327,37 @@ pub async fn counts(
 
     let rows = conn.query_all_raw(Statement::from_string(backend, dossier_sql(w, &scope))).await?;
     for row in &rows {
-        let v: Vec<i64> = (1..19).map(|i| get(row, i)).collect::<Result<_, _>>()?;
+        let v: Vec<i64> = (1..25).map(|i| get(row, i)).collect::<Result<_, _>>()?;
         let (fee_bearing, citizens) = (v[0] > 0, v[1] > 0);
-        let x = &v[2..];
-        add(MetricKey::OnTimeProcessing, x[1], x[0]);
-        add(MetricKey::DossierSatisfaction, x[2], x[0]);
-        add(MetricKey::DossierSync, x[4], x[3]);
-        add(MetricKey::FullOnlineDossiers, x[6], x[5]);
-        add(MetricKey::PaidOnlineDossiers, x[8], x[7]);
-        if fee_bearing && x[3] > 0 {
-            add(MetricKey::ProceduresPaidOnline, i64::from(x[8] > 0), 1);
-            add(MetricKey::ProceduresWithReceipts, i64::from(x[9] > 0), 1);
+        // (denominator, numerator) pairs in the order of `dossier_sql`.
+        let pair = |i: usize| (v[2 + 2 * i], v[3 + 2 * i]);
+        let (in_scope, on_time) = pair(0);
+        let (_, satisfied) = pair(1);
+        let (rip, synced) = pair(2);
+        let (full, full_online) = pair(3);
+        let (fee_rip, paid_online) = pair(4);
+        let (_, paid_any) = pair(5);
+        let (er, er_num) = pair(6);
+        let (_, digitized) = pair(7);
+        let (_, reused) = pair(8);
+        let (_, shared) = pair(9);
+        let (_, vneid) = pair(10);
+        add(MetricKey::OnTimeProcessing, on_time, in_scope);
+        add(MetricKey::DossierSatisfaction, satisfied, in_scope);
+        add(MetricKey::DossierSync, synced, rip);
+        add(MetricKey::FullOnlineDossiers, full_online, full);
+        add(MetricKey::PaidOnlineDossiers, paid_online, fee_rip);
+        if fee_bearing && rip > 0 {
+            add(MetricKey::ProceduresPaidOnline, i64::from(paid_online > 0), 1);
+            add(MetricKey::ProceduresWithReceipts, i64::from(paid_any > 0), 1);
         }
-        add(MetricKey::ElectronicResult, x[11], x[10]);
-        add(MetricKey::DigitizedDossiers, x[12], x[3]);
-        add(MetricKey::ReusedDigitizedData, x[13], x[3]);
-        add(MetricKey::SharedToCitizenStorage, x[14], x[3]);
-        add(MetricKey::VneidDossiers, x[15], x[3]);
-        if citizens && x[3] > 0 {
-            add(MetricKey::VneidProcedures, i64::from(x[15] > 0), 1);
+        add(MetricKey::ElectronicResult, er_num, er);
+        add(MetricKey::DigitizedDossiers, digitized, rip);
+        add(MetricKey::ReusedDigitizedData, reused, rip);
+        add(MetricKey::SharedToCitizenStorage, shared, rip);
+        add(MetricKey::VneidDossiers, vneid, rip);
+        if citizens && rip > 0 {
+            add(MetricKey::VneidProcedures, i64::from(vneid > 0), 1);
         }
     }
 

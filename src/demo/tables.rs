@@ -215,7 +215,11 @@ pub(super) const SECTORS: &[SectorSpec] = &[
                 "Thanh toán thù lao cho hòa giải viên",
                 "Công nhận tổ trưởng tổ hòa giải",
             ],
-            &["Công nhận hòa giải viên", "Thôi làm hòa giải viên", "Thực hiện hỗ trợ khi hòa giải viên gặp tai nạn"],
+            &[
+                "Công nhận hòa giải viên",
+                "Thôi làm hòa giải viên",
+                "Thực hiện hỗ trợ khi hòa giải viên gặp tai nạn",
+            ],
         ],
         objects: &[
             "thẻ công chứng viên",
@@ -471,7 +475,9 @@ pub(super) const SECTORS: &[SectorSpec] = &[
                 "Cấp giấy chứng nhận đủ điều kiện kinh doanh dược",
                 "Cấp chứng chỉ hành nghề dược",
             ],
-            &["Cấp giấy chứng nhận cơ sở đủ điều kiện an toàn thực phẩm đối với cơ sở kinh doanh dịch vụ ăn uống"],
+            &[
+                "Cấp giấy chứng nhận cơ sở đủ điều kiện an toàn thực phẩm đối với cơ sở kinh doanh dịch vụ ăn uống",
+            ],
             &["Cấp giấy chứng sinh tại trạm y tế xã"],
         ],
         objects: &[
@@ -611,7 +617,10 @@ pub(super) const SECTORS: &[SectorSpec] = &[
                 "Công nhận ban vận động thành lập hội",
                 "Đăng ký hoạt động tín ngưỡng",
             ],
-            &["Tặng Giấy khen của Chủ tịch Ủy ban nhân dân cấp huyện", "Thông báo danh mục hoạt động tôn giáo"],
+            &[
+                "Tặng Giấy khen của Chủ tịch Ủy ban nhân dân cấp huyện",
+                "Thông báo danh mục hoạt động tôn giáo",
+            ],
             &[
                 "Tặng Giấy khen của Chủ tịch Ủy ban nhân dân cấp xã",
                 "Đăng ký sinh hoạt tôn giáo tập trung",
@@ -693,9 +702,23 @@ pub(super) const DEPARTMENTS: &[DepartmentSpec] = &[
         sectors: &[("DKKD", 0.77), ("TCKH", 0.23)],
         late: 2.0,
     },
-    DepartmentSpec { code: "H49.04", name: "Sở Tài chính", share: 0.02, sectors: &[("TCKH", 1.0)], late: 3.0 },
-    DepartmentSpec { code: "H49.05", name: "Sở Xây dựng", share: 0.04, sectors: &[("XD", 1.0)], late: 1.5 },
-    DepartmentSpec { code: "H49.06", name: "Sở Giao thông vận tải", share: 0.22, sectors: &[("GTVT", 1.0)], late: 0.5 },
+    DepartmentSpec {
+        code: "H49.04",
+        name: "Sở Tài chính",
+        share: 0.02,
+        sectors: &[("TCKH", 1.0)],
+        late: 3.0,
+    },
+    DepartmentSpec {
+        code: "H49.05", name: "Sở Xây dựng", share: 0.04, sectors: &[("XD", 1.0)], late: 1.5
+    },
+    DepartmentSpec {
+        code: "H49.06",
+        name: "Sở Giao thông vận tải",
+        share: 0.22,
+        sectors: &[("GTVT", 1.0)],
+        late: 0.5,
+    },
     DepartmentSpec {
         code: "H49.07",
         name: "Sở Lao động - Thương binh và Xã hội",
@@ -703,9 +726,21 @@ pub(super) const DEPARTMENTS: &[DepartmentSpec] = &[
         sectors: &[("LDTBXH", 1.0)],
         late: 0.5,
     },
-    DepartmentSpec { code: "H49.08", name: "Sở Giáo dục và Đào tạo", share: 0.03, sectors: &[("GDDT", 1.0)], late: 0.3 },
+    DepartmentSpec {
+        code: "H49.08",
+        name: "Sở Giáo dục và Đào tạo",
+        share: 0.03,
+        sectors: &[("GDDT", 1.0)],
+        late: 0.3,
+    },
     DepartmentSpec { code: "H49.09", name: "Sở Y tế", share: 0.05, sectors: &[("YT", 1.0)], late: 0.5 },
-    DepartmentSpec { code: "H49.10", name: "Sở Công Thương", share: 0.02, sectors: &[("CT", 1.0)], late: 0.3 },
+    DepartmentSpec {
+        code: "H49.10",
+        name: "Sở Công Thương",
+        share: 0.02,
+        sectors: &[("CT", 1.0)],
+        late: 0.3,
+    },
     DepartmentSpec {
         code: "H49.11",
         name: "Sở Nông nghiệp và Phát triển nông thôn",
@@ -720,7 +755,9 @@ pub(super) const DEPARTMENTS: &[DepartmentSpec] = &[
         sectors: &[("VHTTDL", 1.0)],
         late: 0.3,
     },
-    DepartmentSpec { code: "H49.13", name: "Sở Nội vụ", share: 0.015, sectors: &[("NV", 1.0)], late: 0.3 },
+    DepartmentSpec {
+        code: "H49.13", name: "Sở Nội vụ", share: 0.015, sectors: &[("NV", 1.0)], late: 0.3
+    },
 ];
 
 /// The provincial public administration centre: it receives the departments' dossiers (which belong to the
@@ -1232,16 +1269,21 @@ pub(super) const FAMILY: &[(&str, u32)] = &[
     ("Lý", 1),
 ];
 /// Co Tu family names, common in Tây Giang, Đông Giang and Nam Giang.
-pub(super) const FAMILY_HIGHLAND: &[&str] = &["Alăng", "Bh'riu", "Zơrâm", "Briu", "Pơloong", "Clâu", "Arất", "Ating", "Coor", "Bling"];
-pub(super) const MIDDLE_MALE: &[&str] = &["Văn", "Văn", "Văn", "Đức", "Minh", "Quang", "Hữu", "Công", "Thanh", "Ngọc", "Xuân", "Tấn"];
-pub(super) const MIDDLE_FEMALE: &[&str] = &["Thị", "Thị", "Thị", "Thị", "Ngọc", "Thanh", "Thu", "Kim", "Mỹ", "Hoài", "Phương"];
+pub(super) const FAMILY_HIGHLAND: &[&str] =
+    &["Alăng", "Bh'riu", "Zơrâm", "Briu", "Pơloong", "Clâu", "Arất", "Ating", "Coor", "Bling"];
+pub(super) const MIDDLE_MALE: &[&str] =
+    &["Văn", "Văn", "Văn", "Đức", "Minh", "Quang", "Hữu", "Công", "Thanh", "Ngọc", "Xuân", "Tấn"];
+pub(super) const MIDDLE_FEMALE: &[&str] =
+    &["Thị", "Thị", "Thị", "Thị", "Ngọc", "Thanh", "Thu", "Kim", "Mỹ", "Hoài", "Phương"];
 pub(super) const GIVEN_MALE: &[&str] = &[
-    "An", "Bình", "Cường", "Dũng", "Hùng", "Hải", "Hiếu", "Huy", "Khánh", "Long", "Minh", "Nam", "Phúc", "Quân", "Sơn",
-    "Tài", "Thắng", "Thành", "Trung", "Tuấn", "Việt", "Vinh", "Đạt", "Lộc", "Phong", "Tâm", "Toàn", "Hưng",
+    "An", "Bình", "Cường", "Dũng", "Hùng", "Hải", "Hiếu", "Huy", "Khánh", "Long", "Minh", "Nam", "Phúc",
+    "Quân", "Sơn", "Tài", "Thắng", "Thành", "Trung", "Tuấn", "Việt", "Vinh", "Đạt", "Lộc", "Phong", "Tâm",
+    "Toàn", "Hưng",
 ];
 pub(super) const GIVEN_FEMALE: &[&str] = &[
-    "Anh", "Chi", "Dung", "Giang", "Hà", "Hạnh", "Hằng", "Hoa", "Hương", "Lan", "Linh", "Mai", "My", "Nga", "Ngân",
-    "Nhung", "Oanh", "Phương", "Quyên", "Thảo", "Trang", "Tuyết", "Vân", "Yến", "Hiền", "Liên", "Thủy",
+    "Anh", "Chi", "Dung", "Giang", "Hà", "Hạnh", "Hằng", "Hoa", "Hương", "Lan", "Linh", "Mai", "My", "Nga",
+    "Ngân", "Nhung", "Oanh", "Phương", "Quyên", "Thảo", "Trang", "Tuyết", "Vân", "Yến", "Hiền", "Liên",
+    "Thủy",
 ];
 
 /// Parts of synthetic business and organization names.
@@ -1254,8 +1296,24 @@ pub(super) const BUSINESS_FORMS: &[&str] = &[
     "Công ty Cổ phần Đầu tư Xây dựng",
 ];
 pub(super) const BUSINESS_WORDS: &[&str] = &[
-    "Thành Đạt", "Phú Quý", "Hưng Thịnh", "Minh Phát", "An Khang", "Trường Sơn", "Kim Long", "Hoàng Gia", "Đại Phát",
-    "Sao Mai", "Thu Bồn", "Ngọc Linh", "Quảng Việt", "Phước An", "Tân Tiến", "Hòa Bình", "Biển Xanh", "Cửa Việt",
+    "Thành Đạt",
+    "Phú Quý",
+    "Hưng Thịnh",
+    "Minh Phát",
+    "An Khang",
+    "Trường Sơn",
+    "Kim Long",
+    "Hoàng Gia",
+    "Đại Phát",
+    "Sao Mai",
+    "Thu Bồn",
+    "Ngọc Linh",
+    "Quảng Việt",
+    "Phước An",
+    "Tân Tiến",
+    "Hòa Bình",
+    "Biển Xanh",
+    "Cửa Việt",
 ];
 pub(super) const ORGANIZATION_FORMS: &[&str] = &[
     "Trường Tiểu học",
@@ -1281,7 +1339,8 @@ pub(super) const APOLOGY_REASONS: &[&str] = &[
     "Hệ thống phần mềm gặp sự cố trong thời gian xử lý",
     "Phải lấy ý kiến cơ quan thuế về nghĩa vụ tài chính",
 ];
-pub(super) const WITHDRAW_NOTES: &[&str] = &["Công dân xin rút hồ sơ", "Tổ chức đề nghị rút hồ sơ để bổ sung sau"];
+pub(super) const WITHDRAW_NOTES: &[&str] =
+    &["Công dân xin rút hồ sơ", "Tổ chức đề nghị rút hồ sơ để bổ sung sau"];
 pub(super) const STOP_NOTES: &[&str] =
     &["Dừng xử lý do hồ sơ không đủ điều kiện giải quyết", "Dừng xử lý theo đề nghị của cơ quan phối hợp"];
 pub(super) const REFUSAL_NOTES: &[&str] = &[
