@@ -263,7 +263,12 @@ fn outcome_condition(outcome: Outcome, num: &str) -> String {
 }
 
 /// Ids of the dossiers behind a dossier metric, `first + 1` at most (the caller pages).
-pub async fn drill_dossiers(conn: &impl ConnectionTrait, scope: &Scope, w: &Window, q: &DrillQuery) -> Result<Vec<i64>, DrillError> {
+pub async fn drill_dossiers(
+    conn: &impl ConnectionTrait,
+    scope: &Scope,
+    w: &Window,
+    q: &DrillQuery,
+) -> Result<Vec<i64>, DrillError> {
     let r = DossierRules::new(w);
     let (den, num) = r.metric(q.metric).ok_or(DrillError::NotDossierMetric(q.metric))?;
     let mut sql = format!(
@@ -287,14 +292,23 @@ pub async fn drill_dossiers(conn: &impl ConnectionTrait, scope: &Scope, w: &Wind
 }
 
 /// Ids of the PAKN behind PAKN_ON_TIME or PAKN_SATISFACTION, `first + 1` at most.
-pub async fn drill_pakn(conn: &impl ConnectionTrait, scope: &Scope, w: &Window, q: &DrillQuery) -> Result<Vec<i64>, DrillError> {
+pub async fn drill_pakn(
+    conn: &impl ConnectionTrait,
+    scope: &Scope,
+    w: &Window,
+    q: &DrillQuery,
+) -> Result<Vec<i64>, DrillError> {
     let (in_scope, on_time, satisfied) = pakn_rules(w);
     let num = match q.metric {
         MetricKey::PaknOnTime => on_time,
         MetricKey::PaknSatisfaction => satisfied,
         other => return Err(DrillError::NotPaknMetric(other)),
     };
-    let mut sql = format!("SELECT f.id FROM feedback f WHERE {in_scope}{}{}", outcome_condition(q.outcome, &num), unit_filter("f.unit_id", scope));
+    let mut sql = format!(
+        "SELECT f.id FROM feedback f WHERE {in_scope}{}{}",
+        outcome_condition(q.outcome, &num),
+        unit_filter("f.unit_id", scope)
+    );
     if let Some(a) = q.after {
         sql.push_str(&format!(" AND f.id < {a}"));
     }

@@ -411,3 +411,33 @@ pub async fn procedure_by_code(
 pub async fn sectors(conn: &impl ConnectionTrait) -> Result<Vec<entity::sector::Model>, DbErr> {
     entity::sector::Entity::find().order_by_asc(entity::sector::Column::Code).all(conn).await
 }
+
+/// Dossiers by id, in the order of `ids`.
+pub async fn dossiers_by_ids(conn: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<dossier::Model>, DbErr> {
+    let rows =
+        dossier::Entity::find().filter(dossier::Column::Id.is_in(ids.iter().copied())).all(conn).await?;
+    let mut by: std::collections::HashMap<i64, dossier::Model> =
+        rows.into_iter().map(|d| (d.id, d)).collect();
+    Ok(ids.iter().filter_map(|id| by.remove(id)).collect())
+}
+
+/// Feedback by id, in the order of `ids`.
+pub async fn feedback_by_ids(
+    conn: &impl ConnectionTrait,
+    ids: &[i64],
+) -> Result<Vec<feedback::Model>, DbErr> {
+    let rows =
+        feedback::Entity::find().filter(feedback::Column::Id.is_in(ids.iter().copied())).all(conn).await?;
+    let mut by: std::collections::HashMap<i64, feedback::Model> =
+        rows.into_iter().map(|d| (d.id, d)).collect();
+    Ok(ids.iter().filter_map(|id| by.remove(id)).collect())
+}
+
+/// A sector's id by code.
+pub async fn sector_id(conn: &impl ConnectionTrait, code: &str) -> Result<Option<i64>, DbErr> {
+    Ok(entity::sector::Entity::find()
+        .filter(entity::sector::Column::Code.eq(code))
+        .one(conn)
+        .await?
+        .map(|s| s.id))
+}

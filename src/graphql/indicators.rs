@@ -1,12 +1,16 @@
 //! Decision 766 indicators and rankings: public by law, so no token is needed.
 
-use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
+use async_graphql::connection::{Connection, EmptyFields};
+use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Object, SimpleObject};
 use chrono::{DateTime, FixedOffset};
 
 use super::enums::UnitLevel;
-use super::types::Date;
+use super::query::{connection, cursor, page_size};
+use super::types::{Date, Dossier, Feedback};
 use super::{ApiError, IntoGql, app};
+use crate::auth::Role as AuthRole;
 use crate::db::indicators::{self as ind, IndicatorError, Window};
+use crate::db::read;
 use crate::domain::indicators as dom;
 use crate::domain::time::{PeriodSpec, from_micros, now, to_micros};
 
@@ -36,6 +40,18 @@ impl PeriodInput {
             to: self.to.map(|d| d.0),
         }
     }
+}
+
+/// Which records of a metric a drill-down lists.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::db::indicators::Outcome", rename_items = "SCREAMING_SNAKE_CASE")]
+pub enum MetricOutcome {
+    /// Counted in the denominator but not the numerator: where the points go.
+    Failing,
+    /// Counted in the numerator.
+    Passing,
+    /// The whole denominator.
+    All,
 }
 
 /// Grade of a rounded total.
@@ -166,6 +182,26 @@ pub struct RankingEntry {
     pub grade: Grade,
 }
 
+impl From<ind::DrillError> for ApiError {
+    fn from(e: ind::DrillError) -> Self {
+        match e {
+            ind::DrillError::Db(d) => ApiError::internal(d),
+            other => ApiError::Validation(other.to_string()),
+        }
+    }
+}
+
+/// Checks that a LEADER or ADMIN asks about a unit in their scope; anything else is not found.
+async fn drill_scope(ctx: &Context<'_>, unit_code: &str) -> async_graphql::Result<()> {
+    super::require(ctx, &[AuthRole::Leader, AuthRole::Admin])?;
+    let tree = app(ctx).units().await.gql()?;
+    let unit = tree.get(unit_code).ok_or(ApiError::NotFound).map_err(|e| e.extend())?;
+    match super::caller(ctx).staff_scope(&tree, now()) {
+        Some(scope) if scope.contains(unit.id) => Ok(()),
+        _ => Err(ApiError::NotFound.extend()),
+    }
+}
+
 impl From<IndicatorError> for ApiError {
     fn from(e: IndicatorError) -> Self {
         match e {
@@ -176,7 +212,7 @@ impl From<IndicatorError> for ApiError {
     }
 }
 
-fn to_report(unit_code: String, w: &Window, s: dom::Scored) -> IndicatorReport {
+pub(crate) fn to_report(unit_code: String, w: &Window, s: dom::Scored) -> IndicatorReport {
     IndicatorReport {
         unit_code,
         formula_version: dom::FORMULA_VERSION.to_owned(),
@@ -253,5 +289,87 @@ impl IndicatorQuery {
                 grade: r.grade.into(),
             })
             .collect())
+    }
+
+    /// The dossiers behind a dossier metric of `indicators` (by default those that cost points), newest first,
+    /// filterable by sector and procedure. LEADER and ADMIN, for units in their scope.
+    #[allow(clippy::too_many_arguments)] // each argument is a GraphQL argument
+    async fn indicator_dossiers(
+        &self,
+        ctx: &Context<'_>,
+        unit_code: String,
+        period: PeriodInput,
+        as_of: Option<DateTime<FixedOffset>>,
+        metric: MetricKey,
+        #[graphql(default_with = "MetricOutcome::Failing")] outcome: MetricOutcome,
+        sector_code: Option<String>,
+        procedure_code: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Dossier, EmptyFields, EmptyFields>> {
+        drill_scope(ctx, &unit_code).await?;
+        let app = app(ctx);
+        let w = ind::window(&period.spec(), as_of.map(to_micros), now()).gql()?;
+        let tree = app.units().await.gql()?;
+        let scope = tree.scope_at(&unit_code, w.t);
+        let sector_id = match &sector_code {
+            Some(c) => Some(read::sector_id(&app.db, c).await.gql()?.unwrap_or(-1)),
+            None => None,
+        };
+        let procedure_id = match &procedure_code {
+            Some(c) => Some(read::procedure_by_code(&app.db, c).await.gql()?.map_or(-1, |p| p.id)),
+            None => None,
+        };
+        let n = page_size(ctx, first)?;
+        let had = after.is_some();
+        let q = ind::DrillQuery {
+            metric: metric.into(),
+            outcome: outcome.into(),
+            sector_id,
+            procedure_id,
+            first: n,
+            after: cursor(after)?,
+        };
+        let mut ids = ind::drill_dossiers(&app.db, &scope, &w, &q).await.gql()?;
+        let has_next = ids.len() as u64 > n;
+        ids.truncate(n as usize);
+        let items = read::dossiers_by_ids(&app.db, &ids).await.gql()?;
+        Ok(connection(read::Page { items, has_next }, |d| d.id, Dossier, had))
+    }
+
+    /// The PAKN behind PAKN_ON_TIME or PAKN_SATISFACTION (by default those that cost points), newest first.
+    /// LEADER and ADMIN, for units in their scope.
+    #[allow(clippy::too_many_arguments)] // each argument is a GraphQL argument
+    async fn indicator_feedback(
+        &self,
+        ctx: &Context<'_>,
+        unit_code: String,
+        period: PeriodInput,
+        as_of: Option<DateTime<FixedOffset>>,
+        metric: MetricKey,
+        #[graphql(default_with = "MetricOutcome::Failing")] outcome: MetricOutcome,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Feedback, EmptyFields, EmptyFields>> {
+        drill_scope(ctx, &unit_code).await?;
+        let app = app(ctx);
+        let w = ind::window(&period.spec(), as_of.map(to_micros), now()).gql()?;
+        let tree = app.units().await.gql()?;
+        let scope = tree.scope_at(&unit_code, w.t);
+        let n = page_size(ctx, first)?;
+        let had = after.is_some();
+        let q = ind::DrillQuery {
+            metric: metric.into(),
+            outcome: outcome.into(),
+            sector_id: None,
+            procedure_id: None,
+            first: n,
+            after: cursor(after)?,
+        };
+        let mut ids = ind::drill_pakn(&app.db, &scope, &w, &q).await.gql()?;
+        let has_next = ids.len() as u64 > n;
+        ids.truncate(n as usize);
+        let items = read::feedback_by_ids(&app.db, &ids).await.gql()?;
+        Ok(connection(read::Page { items, has_next }, |f| f.id, Feedback, had))
     }
 }

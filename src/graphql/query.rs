@@ -87,7 +87,7 @@ pub struct Viewer {
     pub unit_code: Option<String>,
 }
 
-fn page_size(ctx: &Context<'_>, first: Option<i32>) -> async_graphql::Result<u64> {
+pub(crate) fn page_size(ctx: &Context<'_>, first: Option<i32>) -> async_graphql::Result<u64> {
     let max = app(ctx).settings.limits.max_page_size;
     match first {
         None => Ok(max.min(20) as u64),
@@ -98,7 +98,7 @@ fn page_size(ctx: &Context<'_>, first: Option<i32>) -> async_graphql::Result<u64
     }
 }
 
-fn cursor(after: Option<String>) -> async_graphql::Result<Option<i64>> {
+pub(crate) fn cursor(after: Option<String>) -> async_graphql::Result<Option<i64>> {
     after
         .map(|c| {
             use base64::Engine;
@@ -110,12 +110,12 @@ fn cursor(after: Option<String>) -> async_graphql::Result<Option<i64>> {
         .transpose()
 }
 
-fn encode_cursor(id: i64) -> String {
+pub(crate) fn encode_cursor(id: i64) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("id:{id}"))
 }
 
-fn connection<M, T>(
+pub(crate) fn connection<M, T>(
     page: read::Page<M>,
     id: impl Fn(&M) -> i64,
     wrap: impl Fn(M) -> T,

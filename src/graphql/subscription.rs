@@ -5,9 +5,15 @@ use futures_util::Stream;
 use futures_util::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
+use super::indicators::{IndicatorReport, PeriodInput, to_report};
 use super::types::PublicDossierStatus;
 use super::{IntoGql, app};
+use crate::db::indicators as ind;
 use crate::db::read;
+use crate::domain::time::now;
+
+/// How often a report subscription looks for changed data.
+const REPORT_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Root of every subscription.
 pub struct Subscription;
@@ -41,5 +47,41 @@ impl Subscription {
             }
         });
         Ok(futures_util::stream::once(async move { PublicDossierStatus(current) }).chain(changes))
+    }
+
+    /// A unit's indicator report for a period: first as it stands, then each time the data in its scope changes
+    /// (written by any process; checked every two seconds).
+    async fn indicator_report_changed(
+        &self,
+        ctx: &Context<'_>,
+        unit_code: String,
+        period: PeriodInput,
+    ) -> async_graphql::Result<impl Stream<Item = IndicatorReport>> {
+        let app = app(ctx).clone();
+        let spec = period.spec();
+        ind::window(&spec, None, now()).gql()?;
+        if app.units().await.gql()?.get(&unit_code).is_none() {
+            return Err(super::ApiError::NotFound.extend());
+        }
+        Ok(futures_util::stream::unfold(
+            (app, unit_code, spec, None::<i64>),
+            |(app, unit, spec, mut last)| async move {
+                loop {
+                    if last.is_some() {
+                        tokio::time::sleep(REPORT_POLL).await;
+                    }
+                    let w = ind::window(&spec, None, now()).ok()?;
+                    let tree = app.units().await.ok()?;
+                    let generation =
+                        crate::db::generation_of(&app.db, &tree.scope_at(&unit, w.t)).await.ok()?;
+                    if last != Some(generation) {
+                        let r = crate::indicators::report(&app, &unit, &w).await.ok()?;
+                        let report = to_report(unit.clone(), &r.window, r.scored);
+                        return Some((report, (app, unit, spec, Some(generation))));
+                    }
+                    last = Some(generation);
+                }
+            },
+        ))
     }
 }

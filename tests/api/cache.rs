@@ -202,3 +202,31 @@ async fn a_redis_outage_degrades_to_direct_answers_and_caching_resumes() {
     run(&s, &app, Caller::Anonymous, Q, json!({"u": "51"})).await;
     assert_eq!(redis_keys(&redis2.url(), &p).await.len(), 1, "new answers are cached in Redis again");
 }
+
+#[tokio::test]
+async fn report_subscribers_get_a_new_report_when_the_data_changes() {
+    use futures_util::StreamExt;
+    let (db, app) = sample_app(Backend::Sqlite).await;
+    let s = schema(&app);
+    let q = "subscription { indicatorReportChanged(unitCode: \"49\", period: { year: 2024 }) { groups { metrics { key denominator } } } }";
+    let req = async_graphql::Request::new(q)
+        .data(Caller::Anonymous)
+        .data(dvc_gateway::graphql::Loaders::new(&app.db));
+    let mut stream = s.execute_stream(req);
+    let first = serde_json::to_value(stream.next().await.unwrap()).unwrap();
+    assert_eq!(
+        on_time_den(&json!({"data": {"indicators": first["data"]["indicatorReportChanged"]}})),
+        120,
+        "{first}"
+    );
+    // A write from another process: the next report includes it.
+    assert!(import_str(&crate::support::app(&db), EXTRA_DOSSIER, false).await.committed);
+    let next =
+        tokio::time::timeout(Duration::from_secs(15), stream.next()).await.expect("a new report").unwrap();
+    let next = serde_json::to_value(next).unwrap();
+    assert_eq!(
+        on_time_den(&json!({"data": {"indicators": next["data"]["indicatorReportChanged"]}})),
+        121,
+        "{next}"
+    );
+}

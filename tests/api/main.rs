@@ -10,4 +10,5 @@ mod http;
 mod import_export;
 mod indicators;
 mod roles;
+mod rules;
 mod support;

@@ -1,0 +1,502 @@
+//! The indicator rules that are easy to get wrong, each on a small hand-made data set. Per-dossier outcomes are
+//! read back through the drill-down lists, so each case names exactly which dossiers count and how.
+
+use std::collections::BTreeSet;
+
+use dvc_gateway::auth::{Caller, Role};
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const BASE: &str = r#"{"type":"unit","code":"VN","name":"Việt Nam","level":"NATIONAL"}
+{"type":"unit","code":"P1","name":"Tỉnh Một","level":"PROVINCE","parent":"VN"}
+{"type":"unit","code":"C1","name":"Xã Một","level":"COMMUNE","parent":"P1","offers_e_certified_copy":true}
+{"type":"unit","code":"C2","name":"Xã Hai","level":"COMMUNE","parent":"P1","offers_e_certified_copy":true}
+{"type":"unit","code":"C3","name":"Xã Ba","level":"COMMUNE","parent":"P1"}
+{"type":"unit","code":"P2","name":"Tỉnh Hai","level":"PROVINCE","parent":"VN"}
+{"type":"holiday","date":"2024-02-08","name":"Tết"}
+{"type":"holiday","date":"2024-02-09","name":"Tết"}
+{"type":"holiday","date":"2024-02-12","name":"Tết"}
+{"type":"holiday","date":"2024-02-13","name":"Tết"}
+{"type":"holiday","date":"2024-02-14","name":"Tết"}
+{"type":"holiday","date":"2024-04-30","name":"30/4"}
+{"type":"sector","code":"S","name":"Đất đai"}
+{"type":"sector","code":"T","name":"Hộ tịch"}
+{"type":"procedure","code":"X","name":"Thủ tục X","sector":"S","authority":"P1","level":"COMMUNE","online_level":"FULL","fee":10000,"applicant_types":["CITIZEN"],"returns_paper_result":true,"content":["name","sequence","method","components","time_limit","applicants","agency"]}
+{"type":"procedure","code":"Y","name":"Thủ tục Y","sector":"T","authority":"P1","level":"COMMUNE","online_level":"PARTIAL","fee":0}"#;
+
+fn at(s: &str) -> String {
+    format!("2024-{s}:00+07:00")
+}
+
+/// A dossier line: `events` and `supplements` as (status, MM-DDTHH:MM) and (requested, answered).
+fn dossier(
+    code: &str,
+    unit: &str,
+    received: &str,
+    due: &str,
+    events: &[(&str, &str)],
+    sups: &[(&str, Option<&str>)],
+) -> String {
+    json!({
+        "type": "dossier", "code": code, "procedure": "X", "unit": unit, "channel": "ONLINE",
+        "applicant": {"id_number": "012345678901", "name": "A"},
+        "received_at": at(received), "due_at": at(due),
+        "events": events.iter().map(|(s, t)| json!({"status": s, "at": at(t)})).collect::<Vec<_>>(),
+        "supplements": sups.iter().map(|(r, a)| json!({"requested_at": at(r), "received_at": a.map(at)})).collect::<Vec<_>>(),
+    })
+    .to_string()
+}
+
+async fn load(extra: &[String]) -> (TestDb, dvc_gateway::app::App) {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = crate::support::app(&db);
+    let text = format!("{BASE}\n{}", extra.join("\n"));
+    let r = import_str(&app, &text, false).await;
+    assert!(r.committed, "{:?}", r.errors);
+    (db, app)
+}
+
+async fn codes(
+    app: &dvc_gateway::app::App,
+    unit: &str,
+    period: Value,
+    as_of: Option<&str>,
+    metric: &str,
+    outcome: &str,
+) -> BTreeSet<String> {
+    let q = "query($u: String!, $p: PeriodInput!, $a: DateTime, $m: MetricKey!, $o: MetricOutcome!) {
+      indicatorDossiers(unitCode: $u, period: $p, asOf: $a, metric: $m, outcome: $o, first: 100) { edges { node { code } } } }";
+    let v = run(
+        &schema(app),
+        app,
+        staff(Role::Leader, "VN"),
+        q,
+        json!({"u": unit, "p": period, "a": as_of, "m": metric, "o": outcome}),
+    )
+    .await;
+    assert!(v["errors"].is_null(), "{v}");
+    v["data"]["indicatorDossiers"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+async fn metric(
+    app: &dvc_gateway::app::App,
+    unit: &str,
+    period: Value,
+    as_of: Option<&str>,
+    key: &str,
+) -> Value {
+    let q = "query($u: String!, $p: PeriodInput!, $a: DateTime) { indicators(unitCode: $u, period: $p, asOf: $a) {
+      groups { metrics { key numerator denominator ratio score } } } }";
+    let v = run(&schema(app), app, Caller::Anonymous, q, json!({"u": unit, "p": period, "a": as_of})).await;
+    assert!(v["errors"].is_null(), "{v}");
+    v["data"]["indicators"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["metrics"].as_array().unwrap().clone())
+        .find(|m| m["key"] == key)
+        .unwrap()
+}
+
+const Q1: fn() -> Value = || json!({"year": 2024, "quarter": 1});
+
+#[tokio::test]
+async fn supplements_ends_and_the_evaluation_instant() {
+    let (_db, app) = load(&[
+        // Two requests: late, whatever the dates.
+        dossier(
+            "TWO",
+            "C1",
+            "01-02T08:00",
+            "01-20T08:00",
+            &[("RECEIVED", "01-02T08:00"), ("RESOLVED", "01-05T08:00")],
+            &[("01-03T08:00", Some("01-03T09:00")), ("01-04T08:00", Some("01-04T09:00"))],
+        ),
+        // One unanswered request and no end: the request ends the clock (before the due time: on time)…
+        dossier(
+            "WAIT-OK",
+            "C1",
+            "01-02T08:00",
+            "01-05T08:00",
+            &[("RECEIVED", "01-02T08:00")],
+            &[("01-04T08:00", None)],
+        ),
+        // …after the due time: late.
+        dossier(
+            "WAIT-LATE",
+            "C1",
+            "01-02T08:00",
+            "01-05T08:00",
+            &[("RECEIVED", "01-02T08:00")],
+            &[("01-06T08:00", None)],
+        ),
+        // One answered request pauses the clock: resolved two days after due, but paused three days.
+        dossier(
+            "PAUSED",
+            "C1",
+            "01-02T08:00",
+            "01-05T08:00",
+            &[("RECEIVED", "01-02T08:00"), ("RESOLVED", "01-07T08:00")],
+            &[("01-03T08:00", Some("01-06T08:00"))],
+        ),
+        // Ended exactly at the due time: on time.
+        dossier(
+            "AT-DUE",
+            "C1",
+            "01-02T08:00",
+            "01-05T08:00",
+            &[("RECEIVED", "01-02T08:00"), ("RESOLVED", "01-05T08:00")],
+            &[],
+        ),
+        // A RESOLVED event is preferred over an earlier RETURNED one.
+        dossier(
+            "RES-OVER-RET",
+            "C1",
+            "01-02T08:00",
+            "01-05T08:00",
+            &[("RECEIVED", "01-02T08:00"), ("RETURNED", "01-04T08:00"), ("RESOLVED", "01-10T08:00")],
+            &[],
+        ),
+        // Not accepted: never counts.
+        dossier(
+            "REFUSED",
+            "C1",
+            "01-02T08:00",
+            "01-05T08:00",
+            &[("RECEIVED", "01-02T08:00"), ("NOT_ACCEPTED", "01-02T09:00")],
+            &[],
+        ),
+        // Open at the end of the period: judged at T (due before T: late).
+        dossier("OPEN-LATE", "C1", "03-01T08:00", "03-10T08:00", &[("RECEIVED", "03-01T08:00")], &[]),
+        // Resolved after the period: at T it is open and not yet due.
+        dossier(
+            "OPEN-OK",
+            "C1",
+            "03-25T08:00",
+            "04-10T08:00",
+            &[("RECEIVED", "03-25T08:00"), ("RESOLVED", "04-05T08:00")],
+            &[],
+        ),
+    ])
+    .await;
+    let on_time = codes(&app, "P1", Q1(), None, "ON_TIME_PROCESSING", "PASSING").await;
+    let late = codes(&app, "P1", Q1(), None, "ON_TIME_PROCESSING", "FAILING").await;
+    assert_eq!(on_time, set(&["WAIT-OK", "PAUSED", "AT-DUE", "OPEN-OK"]));
+    assert_eq!(late, set(&["TWO", "WAIT-LATE", "RES-OVER-RET", "OPEN-LATE"]));
+    let m = metric(&app, "P1", Q1(), None, "ON_TIME_PROCESSING").await;
+    assert_eq!((m["numerator"].as_i64(), m["denominator"].as_i64()), (Some(4), Some(8)));
+
+    // Judged at an earlier instant: events after T are ignored. On 4 January at noon, TWO has one request
+    // (answered) and no end yet and is on time; RES-OVER-RET ended with RETURNED on time; WAIT-LATE has no
+    // request yet and is not yet due; dossiers received later do not count.
+    let t = "2024-01-04T12:00:00+07:00";
+    let on_time = codes(&app, "P1", Q1(), Some(t), "ON_TIME_PROCESSING", "PASSING").await;
+    let late = codes(&app, "P1", Q1(), Some(t), "ON_TIME_PROCESSING", "FAILING").await;
+    assert_eq!(late, set(&["TWO"]), "two requests by T make it late");
+    assert_eq!(on_time, set(&["WAIT-OK", "WAIT-LATE", "PAUSED", "AT-DUE", "RES-OVER-RET"]));
+    // A dossier whose one unanswered request ended it before a later period leaves that period's scope.
+    let feb = json!({"year": 2024, "month": 2});
+    let in_feb: BTreeSet<String> = codes(&app, "P1", feb, None, "ON_TIME_PROCESSING", "ALL").await;
+    assert!(
+        !in_feb.contains("WAIT-OK") && !in_feb.contains("WAIT-LATE") && !in_feb.contains("AT-DUE"),
+        "{in_feb:?}"
+    );
+}
+
+#[tokio::test]
+async fn pakn_repeats_dislikes_and_units_without_pakn() {
+    let fb = |code: &str, extra: Value| {
+        let mut v = json!({"type": "feedback", "code": code, "kind": "COMPLAINT", "channel": "HOTLINE", "unit": "C1",
+            "received_at": at("01-10T08:00"), "due_at": at("01-20T08:00")});
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        v.to_string()
+    };
+    let (_db, app) = load(&[
+        fb("GOOD", json!({"answered_at": at("01-15T08:00"), "likes": 3, "dislikes": 1})),
+        fb("DISLIKED", json!({"answered_at": at("01-15T08:00"), "likes": 1, "dislikes": 2})),
+        fb("REPEATED", json!({"answered_at": at("01-15T08:00")})),
+        fb("LATE", json!({"answered_at": at("01-25T08:00")})),
+        fb("OPEN", json!({})),
+        fb("REPEAT", json!({"kind": "RECOMMENDATION", "received_at": at("03-01T08:00"), "due_at": at("04-10T08:00"), "repeat_of": "REPEATED"})),
+    ])
+    .await;
+    // At the end of Q1: OPEN is past due; REPEAT is open and not yet due.
+    let on_time = metric(&app, "P1", Q1(), None, "PAKN_ON_TIME").await;
+    assert_eq!((on_time["numerator"].as_i64(), on_time["denominator"].as_i64()), (Some(4), Some(6)));
+    let satisfied = metric(&app, "P1", Q1(), None, "PAKN_SATISFACTION").await;
+    assert_eq!(
+        satisfied["numerator"].as_i64(),
+        Some(2),
+        "GOOD and REPEAT: DISLIKED is disliked, REPEATED is repeated"
+    );
+    // Before the repeat was recorded, REPEATED was not repeated.
+    let feb = metric(&app, "P1", Q1(), Some("2024-02-01T00:00:00+07:00"), "PAKN_SATISFACTION").await;
+    assert_eq!((feb["numerator"].as_i64(), feb["denominator"].as_i64()), (Some(2), Some(5)));
+    // A unit without PAKN has full points and no ratio.
+    let none = metric(&app, "P2", Q1(), None, "PAKN_ON_TIME").await;
+    assert_eq!(
+        (none["denominator"].as_i64(), none["ratio"].clone(), none["score"].as_f64()),
+        (Some(0), Value::Null, Some(6.0))
+    );
+}
+
+#[tokio::test]
+async fn receipts_cancelled_before_and_after_t() {
+    let receipt = |n: i64, dossier: &str, channel: &str, cancelled: Option<&str>| {
+        let mut v = json!({"type": "receipt", "series": "R", "number": n, "dossier": dossier, "payer_name": "A", "amount": 10000,
+            "kind": "FEE", "payment_channel": channel, "issued_at": at("01-03T08:00")});
+        if let Some(c) = cancelled {
+            v["status"] = json!("CANCELLED");
+            v["cancelled_at"] = json!(at(c));
+            v["cancel_reason"] = json!("nhầm");
+        }
+        v.to_string()
+    };
+    let ev = [("RECEIVED", "01-02T08:00")];
+    let (_db, app) = load(&[
+        dossier("PAID", "C1", "01-02T08:00", "01-09T08:00", &ev, &[]),
+        dossier("CANCELLED-BEFORE", "C1", "01-02T08:00", "01-09T08:00", &ev, &[]),
+        dossier("CANCELLED-AFTER", "C1", "01-02T08:00", "01-09T08:00", &ev, &[]),
+        dossier("COUNTER", "C1", "01-02T08:00", "01-09T08:00", &ev, &[]),
+        receipt(1, "PAID", "NATIONAL_PORTAL", None),
+        receipt(2, "CANCELLED-BEFORE", "PROVINCIAL_PORTAL", Some("02-01T08:00")),
+        receipt(3, "CANCELLED-AFTER", "NATIONAL_PORTAL", Some("05-01T08:00")),
+        receipt(4, "COUNTER", "COUNTER", None),
+    ])
+    .await;
+    let paid = codes(&app, "P1", Q1(), None, "PAID_ONLINE_DOSSIERS", "PASSING").await;
+    assert_eq!(paid, set(&["PAID", "CANCELLED-AFTER"]));
+    let with_receipts = codes(&app, "P1", Q1(), None, "PROCEDURES_WITH_RECEIPTS", "PASSING").await;
+    assert_eq!(with_receipts, set(&["PAID", "CANCELLED-AFTER", "COUNTER"]));
+    // Before the first cancellation every online receipt counted.
+    let jan =
+        codes(&app, "P1", Q1(), Some("2024-01-31T00:00:00+07:00"), "PAID_ONLINE_DOSSIERS", "PASSING").await;
+    assert_eq!(jan, set(&["PAID", "CANCELLED-BEFORE", "CANCELLED-AFTER"]));
+}
+
+#[tokio::test]
+async fn working_days_across_tet_and_procedures_with_missing_dates() {
+    let p = |code: &str, legal: Option<&str>, announced: Option<&str>, published: Option<&str>| {
+        let mut v = json!({"type": "procedure", "code": code, "name": code, "sector": "S", "authority": "P1", "level": "COMMUNE",
+            "online_level": "NONE", "fee": 0, "content": ["name"]});
+        for (k, d) in
+            [("legal_effective_on", legal), ("announced_on", announced), ("published_on", published)]
+        {
+            if let Some(d) = d {
+                v[k] = json!(d);
+            }
+        }
+        v.to_string()
+    };
+    let (_db, app) = load(&[
+        // Legal effect on Friday 16 Feb: 5 working days back jump Tết (8–14 Feb) and two weekends to Friday 2 Feb.
+        p("TET-OK", Some("2024-02-16"), Some("2024-02-02"), Some("2024-02-15")),
+        p("TET-LATE", Some("2024-02-16"), Some("2024-02-05"), Some("2024-02-23")),
+        // Announced Wednesday 7 Feb: 5 working days on is Wednesday 21 Feb; published on the 21st is on time,
+        // on the 22nd late.
+        p("PUB-OK", Some("2024-03-29"), Some("2024-02-07"), Some("2024-02-21")),
+        p("PUB-LATE", Some("2024-03-29"), Some("2024-02-07"), Some("2024-02-22")),
+        // No legal date, no publication: neither on time.
+        p("NO-DATES", None, Some("2024-03-01"), None),
+        // Not announced in the period: not counted.
+        p("OLD", Some("2023-05-01"), Some("2023-04-01"), Some("2023-04-02")),
+    ])
+    .await;
+    let publish = metric(&app, "C1", Q1(), None, "PUBLISH_ON_TIME").await;
+    assert_eq!(
+        (publish["numerator"].as_i64(), publish["denominator"].as_i64()),
+        (Some(3), Some(5)),
+        "TET-OK, PUB-OK, PUB-LATE"
+    );
+    let update = metric(&app, "C1", Q1(), None, "PUBLIC_UPDATE_ON_TIME").await;
+    assert_eq!(
+        (update["numerator"].as_i64(), update["denominator"].as_i64()),
+        (Some(2), Some(5)),
+        "TET-OK and PUB-OK"
+    );
+    // Content: PUBLISHED and published before T (the base procedures X and Y have no publication date).
+    let content = metric(&app, "C1", Q1(), None, "PUBLIC_CONTENT_FULL").await;
+    assert_eq!((content["numerator"].as_i64(), content["denominator"].as_i64()), (Some(0), Some(5)));
+}
+
+#[tokio::test]
+async fn periods_are_years_quarters_months_and_ranges_in_vietnam_time() {
+    let (_db, app) = load(&[
+        // 31 March 23:30 in Vietnam is 16:30 UTC: March, Q1.
+        dossier("MARCH", "C1", "03-31T23:30", "04-05T08:00", &[("RECEIVED", "03-31T23:30")], &[]),
+        // 1 April 00:30 in Vietnam is still 31 March in UTC: April, Q2.
+        dossier("APRIL", "C1", "04-01T00:30", "04-05T08:00", &[("RECEIVED", "04-01T00:30")], &[]),
+    ])
+    .await;
+    let received = |m: Value| m["denominator"].as_i64().unwrap_or(-1);
+    assert_eq!(
+        received(metric(&app, "P1", json!({"year": 2024, "month": 3}), None, "DOSSIER_SYNC").await),
+        1
+    );
+    assert_eq!(
+        received(metric(&app, "P1", json!({"year": 2024, "month": 4}), None, "DOSSIER_SYNC").await),
+        1
+    );
+    assert_eq!(
+        received(metric(&app, "P1", json!({"year": 2024, "quarter": 1}), None, "DOSSIER_SYNC").await),
+        1
+    );
+    assert_eq!(received(metric(&app, "P1", json!({"year": 2024}), None, "DOSSIER_SYNC").await), 2);
+    assert_eq!(
+        received(
+            metric(&app, "P1", json!({"from": "2024-03-31", "to": "2024-04-01"}), None, "DOSSIER_SYNC").await
+        ),
+        1
+    );
+    assert_eq!(
+        codes(&app, "P1", json!({"from": "2024-04-01", "to": "2024-04-02"}), None, "DOSSIER_SYNC", "ALL")
+            .await,
+        set(&["APRIL"])
+    );
+    // A malformed period is a validation error.
+    let v = run(
+        &schema(&app),
+        &app,
+        Caller::Anonymous,
+        "{ indicators(unitCode: \"P1\", period: { year: 2024, quarter: 5 }) { total } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(error_code(&v).as_deref(), Some("VALIDATION"));
+}
+
+#[tokio::test]
+async fn ranking_ties_share_a_rank_and_are_ordered_by_code() {
+    let ev = |t: &'static str| [("RECEIVED", "01-02T08:00"), ("RESOLVED", t)];
+    let (_db, app) = load(&[
+        dossier("A1", "C1", "01-02T08:00", "01-05T08:00", &ev("01-03T08:00"), &[]),
+        dossier("B1", "C2", "01-02T08:00", "01-05T08:00", &ev("01-03T08:00"), &[]),
+        dossier("C1X", "C3", "01-02T08:00", "01-05T08:00", &ev("01-09T08:00"), &[]),
+    ])
+    .await;
+    let q = "{ ranking(level: COMMUNE, parentCode: \"P1\", period: { year: 2024, quarter: 1 }) { rank of unitCode total } }";
+    let v = run(&schema(&app), &app, Caller::Anonymous, q, json!({})).await;
+    let got: Vec<(i64, i64, String)> = v["data"]["ranking"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["rank"].as_i64().unwrap(),
+                e["of"].as_i64().unwrap(),
+                e["unitCode"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(got, vec![(1, 3, "C1".into()), (1, 3, "C2".into()), (3, 3, "C3".into())]);
+    // ELECTRONIC_CERTIFIED_COPY counts communes valid at T.
+    let m = metric(&app, "P1", Q1(), None, "ELECTRONIC_CERTIFIED_COPY").await;
+    assert_eq!((m["numerator"].as_i64(), m["denominator"].as_i64()), (Some(2), Some(3)));
+}
+
+#[tokio::test]
+async fn the_quang_nam_merger_before_across_and_after() {
+    let (_db, app) = sample_app(Backend::Sqlite).await;
+    // Count the sample's dossiers by unit tree and received year, independently of the gateway.
+    let units: Vec<Value> = SAMPLE
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["type"] == "unit")
+        .collect();
+    let under = |root: &str| -> BTreeSet<String> {
+        let mut set = BTreeSet::from([root.to_owned()]);
+        loop {
+            let before = set.len();
+            for u in &units {
+                if u["parent"].as_str().is_some_and(|p| set.contains(p)) {
+                    set.insert(u["code"].as_str().unwrap().to_owned());
+                }
+            }
+            if set.len() == before {
+                return set;
+            }
+        }
+    };
+    let (qn, dn) = (under("49"), under("48"));
+    let received = |tree: &BTreeSet<String>, from: &str, to: &str| {
+        SAMPLE
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|v| v["type"] == "dossier" && tree.contains(v["unit"].as_str().unwrap()))
+            .filter(|v| {
+                let t = chrono::DateTime::parse_from_rfc3339(v["received_at"].as_str().unwrap()).unwrap();
+                let lo = chrono::DateTime::parse_from_rfc3339(&format!("{from}T00:00:00+07:00")).unwrap();
+                let hi = chrono::DateTime::parse_from_rfc3339(&format!("{to}T00:00:00+07:00")).unwrap();
+                t >= lo
+                    && t < hi
+                    && !v["events"].as_array().unwrap().iter().any(|e| e["status"] == "NOT_ACCEPTED")
+            })
+            .count() as i64
+    };
+    let den = |m: Value| m["denominator"].as_i64().unwrap();
+    // Before: Đà Nẵng's 2024 excludes Quảng Nam.
+    assert_eq!(
+        den(metric(&app, "48", json!({"year": 2024}), None, "DOSSIER_SYNC").await),
+        received(&dn, "2024-01-01", "2025-01-01")
+    );
+    // Across: Đà Nẵng's 2025 includes Quảng Nam's January to June.
+    assert_eq!(
+        den(metric(&app, "48", json!({"year": 2025}), None, "DOSSIER_SYNC").await),
+        received(&dn, "2025-01-01", "2026-01-01") + received(&qn, "2025-01-01", "2026-01-01")
+    );
+    // …but evaluated before the merger, it does not.
+    assert_eq!(
+        den(metric(&app, "48", json!({"year": 2025}), Some("2025-06-30T00:00:00+07:00"), "DOSSIER_SYNC")
+            .await),
+        received(&dn, "2025-01-01", "2025-06-30")
+    );
+    // After: Quảng Nam is not ranked in 2025, and is in 2024.
+    for (year, ranked) in [(2024, true), (2025, false)] {
+        let q = format!(
+            "{{ ranking(level: PROVINCE, parentCode: \"VN\", period: {{ year: {year} }}) {{ unitCode }} }}"
+        );
+        let v = run(&schema(&app), &app, Caller::Anonymous, &q, json!({})).await;
+        let codes: BTreeSet<String> = v["data"]["ranking"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["unitCode"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(codes.contains("49"), ranked, "{year}");
+    }
+}
+
+#[tokio::test]
+async fn drill_down_needs_a_leader_or_admin_in_scope() {
+    let (_db, app) = sample_app(Backend::Sqlite).await;
+    let s = schema(&app);
+    let q = "{ indicatorDossiers(unitCode: \"49\", period: { year: 2024 }, metric: ON_TIME_PROCESSING) { edges { node { code } } } }";
+    let v = run(&s, &app, Caller::Anonymous, q, json!({})).await;
+    assert_eq!(error_code(&v).as_deref(), Some("UNAUTHENTICATED"));
+    let v = run(&s, &app, staff(Role::Officer, "49"), q, json!({})).await;
+    assert_eq!(error_code(&v).as_deref(), Some("FORBIDDEN"));
+    let v = run(&s, &app, staff(Role::Leader, "25"), q, json!({})).await;
+    assert_eq!(error_code(&v).as_deref(), Some("NOT_FOUND"));
+    let v = run(&s, &app, staff(Role::Leader, "49"), q, json!({})).await;
+    let late = v["data"]["indicatorDossiers"]["edges"].as_array().unwrap().len();
+    // 120 in scope, 59 on time: the first page of the 61 late ones.
+    assert_eq!(late, 20, "{v}");
+    let q = "{ indicatorDossiers(unitCode: \"49\", period: { year: 2024 }, metric: PUBLISH_ON_TIME) { edges { cursor } } }";
+    let v = run(&s, &app, staff(Role::Admin, "VN"), q, json!({})).await;
+    assert_eq!(error_code(&v).as_deref(), Some("VALIDATION"));
+    let q = "{ indicatorFeedback(unitCode: \"49\", period: { year: 2024 }, metric: PAKN_SATISFACTION, outcome: ALL) { edges { node { code } } } }";
+    let v = run(&s, &app, staff(Role::Leader, "49"), q, json!({})).await;
+    assert_eq!(v["data"]["indicatorFeedback"]["edges"].as_array().unwrap().len(), 2, "{v}");
+}
