@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Indicator benchmark against a loaded database (DATABASE_URL): a cold report for one province and year, a cold
+# ranking, then cached answers under 200 concurrent clients (wrk), with the server-side latency read from the
+# gateway's own Prometheus histogram and the peak resident memory of the gateway process.
+#   DATABASE_URL=postgres://…/dvc_bench scripts/bench-indicators.sh [UNIT] [YEAR] [RANK_LEVEL]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+unit=${1:-49}; year=${2:-2024}; level=${3:-DISTRICT}
+cargo build --release --quiet
+addr=127.0.0.1:18090
+BIND_ADDR=$addr LOG_FORMAT=json RUST_LOG=warn target/release/dvc-gateway serve > /tmp/bench-indicators.log 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null' EXIT
+for _ in $(seq 1 100); do curl -sf "http://$addr/healthz" >/dev/null && break; sleep 0.1; done
+
+report="{\"query\":\"query Report { indicators(unitCode: \\\"$unit\\\", period: { year: $year }) { total grade groups { score metrics { numerator denominator score } } } }\",\"operationName\":\"Report\"}"
+ranking="{\"query\":\"query Ranking { ranking(level: $level, parentCode: \\\"$unit\\\", period: { year: $year }) { rank unitCode total } }\",\"operationName\":\"Ranking\"}"
+post() { curl -s -o /dev/null -w '%{time_total}' "http://$addr/graphql" -H 'content-type: application/json' -d "$1"; }
+
+echo "cold report ($unit, $year): $(post "$report") s"
+echo "warm report:               $(post "$report") s"
+echo "cold ranking ($level in $unit): $(post "$ranking") s"
+
+printf 'wrk.method = "POST"\nwrk.body = [[%s]]\nwrk.headers["Content-Type"] = "application/json"\n' "$report" > /tmp/bench-report.lua
+wrk -t2 -c200 -d15s --latency -s /tmp/bench-report.lua "http://$addr/graphql" | grep -E "Latency|50%|90%|99%|Requests/sec|Non-2xx"
+
+# Server-side latency of the cached answers: the histogram of operation "Report".
+curl -s "http://$addr/metrics" | awk '/graphql_request_duration_seconds_bucket\{operation="Report",le="0.002"\}/ {le2=$2}
+  /graphql_request_duration_seconds_bucket\{operation="Report",le="0.001"\}/ {le1=$2}
+  /graphql_request_duration_seconds_count\{operation="Report"\}/ {n=$2}
+  END { printf "server side: %d requests, %.3f %% within 1 ms, %.3f %% within 2 ms\n", n, 100*le1/n, 100*le2/n }'
+echo "peak RSS of the gateway: $(grep VmHWM /proc/$pid/status | awk '{print $2/1024 " MB"}')"
