@@ -283,12 +283,7 @@ pub async fn drill_dossiers(
     if let Some(id) = q.procedure_id {
         sql.push_str(&format!(" AND p.id = {id}"));
     }
-    if let Some(a) = q.after {
-        sql.push_str(&format!(" AND d.id < {a}"));
-    }
-    sql.push_str(&format!(" ORDER BY d.id DESC LIMIT {}", q.first + 1));
-    let rows = conn.query_all_raw(Statement::from_string(conn.get_database_backend(), sql)).await?;
-    rows.iter().map(|row| row.try_get_by_index::<i64>(0).map_err(DrillError::from)).collect()
+    page_ids(conn, sql, "d.id", q).await
 }
 
 /// Ids of the PAKN behind PAKN_ON_TIME or PAKN_SATISFACTION, `first + 1` at most.
@@ -304,15 +299,26 @@ pub async fn drill_pakn(
         MetricKey::PaknSatisfaction => satisfied,
         other => return Err(DrillError::NotPaknMetric(other)),
     };
-    let mut sql = format!(
+    let sql = format!(
         "SELECT f.id FROM feedback f WHERE {in_scope}{}{}",
         outcome_condition(q.outcome, &num),
         unit_filter("f.unit_id", scope)
     );
+    page_ids(conn, sql, "f.id", q).await
+}
+
+/// Runs a drill-down query: ids below the cursor, newest first, one more than the page to tell whether another
+/// page follows.
+async fn page_ids(
+    conn: &impl ConnectionTrait,
+    mut sql: String,
+    id: &str,
+    q: &DrillQuery,
+) -> Result<Vec<i64>, DrillError> {
     if let Some(a) = q.after {
-        sql.push_str(&format!(" AND f.id < {a}"));
+        sql.push_str(&format!(" AND {id} < {a}"));
     }
-    sql.push_str(&format!(" ORDER BY f.id DESC LIMIT {}", q.first + 1));
+    sql.push_str(&format!(" ORDER BY {id} DESC LIMIT {}", q.first + 1));
     let rows = conn.query_all_raw(Statement::from_string(conn.get_database_backend(), sql)).await?;
     rows.iter().map(|row| row.try_get_by_index::<i64>(0).map_err(DrillError::from)).collect()
 }

@@ -191,15 +191,24 @@ impl From<ind::DrillError> for ApiError {
     }
 }
 
-/// Checks that a LEADER or ADMIN asks about a unit in their scope; anything else is not found.
-async fn drill_scope(ctx: &Context<'_>, unit_code: &str) -> async_graphql::Result<()> {
+/// The common part of a drill-down: a LEADER or ADMIN asks about a unit in their scope (anything else is not
+/// found); returns the window, the unit's scope at its evaluation instant and the page size.
+async fn drill_start(
+    ctx: &Context<'_>,
+    unit_code: &str,
+    period: &PeriodInput,
+    as_of: Option<DateTime<FixedOffset>>,
+    first: Option<i32>,
+) -> async_graphql::Result<(Window, crate::domain::scope::Scope, u64)> {
     super::require(ctx, &[AuthRole::Leader, AuthRole::Admin])?;
     let tree = app(ctx).units().await.gql()?;
     let unit = tree.get(unit_code).ok_or(ApiError::NotFound).map_err(|e| e.extend())?;
     match super::caller(ctx).staff_scope(&tree, now()) {
-        Some(scope) if scope.contains(unit.id) => Ok(()),
-        _ => Err(ApiError::NotFound.extend()),
+        Some(scope) if scope.contains(unit.id) => {}
+        _ => return Err(ApiError::NotFound.extend()),
     }
+    let w = ind::window(&period.spec(), as_of.map(to_micros), now()).gql()?;
+    Ok((w, tree.scope_at(unit_code, w.t), page_size(ctx, first)?))
 }
 
 impl From<IndicatorError> for ApiError {
@@ -307,11 +316,8 @@ impl IndicatorQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Dossier, EmptyFields, EmptyFields>> {
-        drill_scope(ctx, &unit_code).await?;
+        let (w, scope, n) = drill_start(ctx, &unit_code, &period, as_of, first).await?;
         let app = app(ctx);
-        let w = ind::window(&period.spec(), as_of.map(to_micros), now()).gql()?;
-        let tree = app.units().await.gql()?;
-        let scope = tree.scope_at(&unit_code, w.t);
         let sector_id = match &sector_code {
             Some(c) => Some(read::sector_id(&app.db, c).await.gql()?.unwrap_or(-1)),
             None => None,
@@ -320,7 +326,6 @@ impl IndicatorQuery {
             Some(c) => Some(read::procedure_by_code(&app.db, c).await.gql()?.map_or(-1, |p| p.id)),
             None => None,
         };
-        let n = page_size(ctx, first)?;
         let had = after.is_some();
         let q = ind::DrillQuery {
             metric: metric.into(),
@@ -351,12 +356,8 @@ impl IndicatorQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Feedback, EmptyFields, EmptyFields>> {
-        drill_scope(ctx, &unit_code).await?;
+        let (w, scope, n) = drill_start(ctx, &unit_code, &period, as_of, first).await?;
         let app = app(ctx);
-        let w = ind::window(&period.spec(), as_of.map(to_micros), now()).gql()?;
-        let tree = app.units().await.gql()?;
-        let scope = tree.scope_at(&unit_code, w.t);
-        let n = page_size(ctx, first)?;
         let had = after.is_some();
         let q = ind::DrillQuery {
             metric: metric.into(),
