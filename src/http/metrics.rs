@@ -4,10 +4,15 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+/// How many distinct operation names get a label of their own.
+pub const MAX_OPERATIONS: usize = 200;
+
 /// The gateway's metrics, registered once per process (tests build one per app).
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
+    /// Operation names seen so far: clients choose them, so their number is capped to keep the label set bounded.
+    operations: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     pub requests: IntCounterVec,
     pub latency: HistogramVec,
     pub errors: IntCounterVec,
@@ -48,7 +53,23 @@ impl Metrics {
         ] {
             registry.register(c).expect("unique metric");
         }
-        Metrics { registry, requests, latency, errors, pool }
+        Metrics { registry, operations: Default::default(), requests, latency, errors, pool }
+    }
+
+    /// The label for a client's operation name: the name itself while it is a plain GraphQL name and fewer than
+    /// [`MAX_OPERATIONS`] names have been seen, `other` after that.
+    pub fn operation_label(&self, name: Option<&str>) -> String {
+        let Some(name) = name else { return "anonymous".to_owned() };
+        let plain = name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !plain {
+            return "other".to_owned();
+        }
+        let Ok(mut seen) = self.operations.lock() else { return "other".to_owned() };
+        if seen.contains(name) || (seen.len() < MAX_OPERATIONS && seen.insert(name.to_owned())) {
+            name.to_owned()
+        } else {
+            "other".to_owned()
+        }
     }
 
     /// The text exposition format.
@@ -62,5 +83,23 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_labels_are_bounded() {
+        let m = Metrics::new();
+        assert_eq!(m.operation_label(None), "anonymous");
+        assert_eq!(m.operation_label(Some("Report")), "Report");
+        assert_eq!(m.operation_label(Some("drop table; --")), "other");
+        for i in 0..MAX_OPERATIONS {
+            m.operation_label(Some(&format!("Op{i}")));
+        }
+        assert_eq!(m.operation_label(Some("Report")), "Report", "names seen before keep their label");
+        assert_eq!(m.operation_label(Some("Brand_new")), "other");
     }
 }

@@ -107,13 +107,15 @@ async fn execute(edge: &Edge, req: &HttpRequest, request: async_graphql::Request
             }
         }
     }
-    let operation = request.operation_name.clone().unwrap_or_else(|| "anonymous".to_owned());
+    let operation = edge.metrics.operation_label(request.operation_name.as_deref());
     let started = Instant::now();
     let request = request.data(caller).data(Loaders::new(&edge.app.db));
     let response = edge.schema.execute(request).await;
     edge.metrics.latency.with_label_values(&[&operation]).observe(started.elapsed().as_secs_f64());
     let outcome = if response.errors.is_empty() { "ok" } else { "error" };
     edge.metrics.requests.with_label_values(&[&operation, outcome]).inc();
+    // Logged inside the request's span, so the line carries its request id.
+    tracing::info!(operation = %operation, outcome, ms = started.elapsed().as_secs_f64() * 1000.0, "graphql request");
     for e in &response.errors {
         let code = e
             .extensions

@@ -273,8 +273,7 @@ pub async fn export<W: AsyncWrite + Unpin>(
     let mut after = 0i64;
     loop {
         let mut q = entity::receipt::Entity::find().filter(entity::receipt::Column::Id.gt(after));
-        if let Some(s) = &scope {
-            let _ = s;
+        if scope.is_some() {
             q = q.filter(
                 entity::receipt::Column::DossierId
                     .is_in(exported_dossiers.keys().copied().collect::<Vec<_>>()),
