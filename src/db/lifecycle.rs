@@ -128,15 +128,34 @@ where
     T: Send,
 {
     let txn = db.begin().await?;
-    if !bump_version::<dossier::Entity>(&txn, d.id, expected.unwrap_or(d.version)).await? {
-        txn.rollback().await?;
-        return Err(stale());
+    let result = async {
+        if !bump_version::<dossier::Entity>(&txn, d.id, expected.unwrap_or(d.version)).await? {
+            return Err(stale());
+        }
+        let out = body(&txn).await?;
+        refresh_facts(&txn, d.id).await?;
+        super::touch(&txn, [d.unit_id]).await?;
+        Ok(out)
     }
-    let out = body(&txn).await?;
-    refresh_facts(&txn, d.id).await?;
-    super::touch(&txn, [d.unit_id]).await?;
-    txn.commit().await?;
-    Ok(out)
+    .await;
+    finish(txn, result).await
+}
+
+/// Commits when the work succeeded; otherwise rolls back at once, because a transaction merely dropped keeps
+/// its locks until its pooled connection is used again.
+async fn finish<T>(txn: sea_orm::DatabaseTransaction, result: Result<T>) -> Result<T> {
+    match result {
+        Ok(v) => {
+            txn.commit().await?;
+            Ok(v)
+        }
+        Err(e) => {
+            if let Err(rollback) = txn.rollback().await {
+                tracing::warn!(error = %rollback, "rollback failed");
+            }
+            Err(e)
+        }
+    }
 }
 
 /// A new dossier received at a one-stop desk.
@@ -190,56 +209,60 @@ pub async fn receive_dossier(
     };
     let day = from_micros(now).format("%y%m%d").to_string();
     let txn = db.begin().await?;
-    let prefix = format!("000.00.{}-{}-", unit.code, day);
-    let taken =
-        dossier::Entity::find().filter(dossier::Column::Code.starts_with(&prefix)).count(&txn).await?;
-    let code = format!("{prefix}{:05}", taken + 1);
-    let m = dossier::ActiveModel {
-        id: NotSet,
-        code: Set(code),
-        procedure_id: Set(proc.id),
-        unit_id: Set(unit.id),
-        channel: Set(input.channel.to_string()),
-        applicant_kind: Set(input.applicant_kind.to_string()),
-        applicant_name: Set(input.applicant_name.clone()),
-        applicant_id_hash: Set(vault.hash(&input.applicant_id_number)),
-        applicant_id_sealed: Set(vault.seal(&input.applicant_id_number)),
-        applicant_id_masked: Set(mask_id(&input.applicant_id_number)),
-        applicant_phone_sealed: Set(input.applicant_phone.as_deref().map(|p| vault.seal(p))),
-        applicant_phone_masked: Set(input.applicant_phone.as_deref().map(mask_phone)),
-        applicant_email_sealed: Set(input.applicant_email.as_deref().map(|p| vault.seal(p))),
-        applicant_email_masked: Set(input.applicant_email.as_deref().map(mask_email)),
-        vneid_verified: Set(input.vneid_verified),
-        submitted_at: Set(input.submitted_at),
-        received_at: Set(now),
-        due_at: Set(due_at),
-        inputs_digitized: Set(input.inputs_digitized),
-        reused_data: Set(input.reused_data),
-        from_citizen_storage: Set(input.from_citizen_storage),
-        result_electronic: Set(false),
-        result_to_citizen_storage: Set(false),
-        synced_at: Set(None),
-        status: Set(None),
-        status_at: Set(None),
-        not_accepted_at: Set(None),
-        resolved_at: Set(None),
-        other_end_at: Set(None),
-        other_end_status: Set(None),
-        first_supplement_requested_at: Set(None),
-        first_supplement_received_at: Set(None),
-        second_supplement_requested_at: Set(None),
-        negative_feedback_at: Set(None),
-        version: Set(1),
-        content_hash: Set(String::new()),
-    };
-    let saved = m.insert(&txn).await.map_err(WriteError::from_db)?;
-    if let Some(sub) = input.submitted_at {
-        append_event(&txn, saved.id, DossierStatus::Registered, sub, None).await?;
+    let result = async {
+        let prefix = format!("000.00.{}-{}-", unit.code, day);
+        let taken =
+            dossier::Entity::find().filter(dossier::Column::Code.starts_with(&prefix)).count(&txn).await?;
+        let code = format!("{prefix}{:05}", taken + 1);
+        let m = dossier::ActiveModel {
+            id: NotSet,
+            code: Set(code),
+            procedure_id: Set(proc.id),
+            unit_id: Set(unit.id),
+            channel: Set(input.channel.to_string()),
+            applicant_kind: Set(input.applicant_kind.to_string()),
+            applicant_name: Set(input.applicant_name.clone()),
+            applicant_id_hash: Set(vault.hash(&input.applicant_id_number)),
+            applicant_id_sealed: Set(vault.seal(&input.applicant_id_number)),
+            applicant_id_masked: Set(mask_id(&input.applicant_id_number)),
+            applicant_phone_sealed: Set(input.applicant_phone.as_deref().map(|p| vault.seal(p))),
+            applicant_phone_masked: Set(input.applicant_phone.as_deref().map(mask_phone)),
+            applicant_email_sealed: Set(input.applicant_email.as_deref().map(|p| vault.seal(p))),
+            applicant_email_masked: Set(input.applicant_email.as_deref().map(mask_email)),
+            vneid_verified: Set(input.vneid_verified),
+            submitted_at: Set(input.submitted_at),
+            received_at: Set(now),
+            due_at: Set(due_at),
+            inputs_digitized: Set(input.inputs_digitized),
+            reused_data: Set(input.reused_data),
+            from_citizen_storage: Set(input.from_citizen_storage),
+            result_electronic: Set(false),
+            result_to_citizen_storage: Set(false),
+            synced_at: Set(None),
+            status: Set(None),
+            status_at: Set(None),
+            not_accepted_at: Set(None),
+            resolved_at: Set(None),
+            other_end_at: Set(None),
+            other_end_status: Set(None),
+            first_supplement_requested_at: Set(None),
+            first_supplement_received_at: Set(None),
+            second_supplement_requested_at: Set(None),
+            negative_feedback_at: Set(None),
+            version: Set(1),
+            content_hash: Set(String::new()),
+        };
+        let saved = m.insert(&txn).await.map_err(WriteError::from_db)?;
+        if let Some(sub) = input.submitted_at {
+            append_event(&txn, saved.id, DossierStatus::Registered, sub, None).await?;
+        }
+        append_event(&txn, saved.id, DossierStatus::Received, now, None).await?;
+        refresh_facts(&txn, saved.id).await?;
+        super::touch(&txn, [saved.unit_id]).await?;
+        Ok(saved)
     }
-    append_event(&txn, saved.id, DossierStatus::Received, now, None).await?;
-    refresh_facts(&txn, saved.id).await?;
-    super::touch(&txn, [saved.unit_id]).await?;
-    txn.commit().await?;
+    .await;
+    let saved = finish(txn, result).await?;
     dossier::Entity::find_by_id(saved.id).one(db).await?.ok_or(WriteError::NotFound)
 }
 
@@ -422,32 +445,35 @@ pub async fn issue_receipt(
     }
     let d = visible_dossier(db, vis, &r.dossier_code).await?;
     let txn = db.begin().await?;
-    let saved = receipt::ActiveModel {
-        id: NotSet,
-        series: Set(r.series),
-        number: Set(r.number),
-        template: Set(r.template),
-        dossier_id: Set(d.id),
-        payer_name: Set(r.payer_name),
-        payer_tax_code: Set(r.payer_tax_code),
-        amount: Set(r.amount),
-        kind: Set(r.kind.to_string()),
-        payment_channel: Set(r.payment_channel.to_string()),
-        method: Set(r.method.map(|m| m.to_string())),
-        transaction_ref: Set(r.transaction_ref),
-        issued_at: Set(now),
-        status: Set(ReceiptStatus::Issued.to_string()),
-        cancelled_at: Set(None),
-        cancel_reason: Set(None),
-        version: Set(1),
-        content_hash: Set(String::new()),
+    let result = async {
+        let saved = receipt::ActiveModel {
+            id: NotSet,
+            series: Set(r.series),
+            number: Set(r.number),
+            template: Set(r.template),
+            dossier_id: Set(d.id),
+            payer_name: Set(r.payer_name),
+            payer_tax_code: Set(r.payer_tax_code),
+            amount: Set(r.amount),
+            kind: Set(r.kind.to_string()),
+            payment_channel: Set(r.payment_channel.to_string()),
+            method: Set(r.method.map(|m| m.to_string())),
+            transaction_ref: Set(r.transaction_ref),
+            issued_at: Set(now),
+            status: Set(ReceiptStatus::Issued.to_string()),
+            cancelled_at: Set(None),
+            cancel_reason: Set(None),
+            version: Set(1),
+            content_hash: Set(String::new()),
+        }
+        .insert(&txn)
+        .await
+        .map_err(WriteError::from_db)?;
+        super::touch(&txn, [d.unit_id]).await?;
+        Ok(saved)
     }
-    .insert(&txn)
-    .await
-    .map_err(WriteError::from_db)?;
-    super::touch(&txn, [d.unit_id]).await?;
-    txn.commit().await?;
-    Ok(saved)
+    .await;
+    finish(txn, result).await
 }
 
 /// Cancels a receipt with a reason.
@@ -465,23 +491,25 @@ pub async fn cancel_receipt(
     }
     let r = super::read::receipt(db, vis, series, number).await?.ok_or(WriteError::NotFound)?;
     let txn = db.begin().await?;
-    if !bump_version::<receipt::Entity>(&txn, r.id, expected.unwrap_or(r.version)).await? {
-        txn.rollback().await?;
-        return Err(stale());
+    let result = async {
+        if !bump_version::<receipt::Entity>(&txn, r.id, expected.unwrap_or(r.version)).await? {
+            return Err(stale());
+        }
+        let current = receipt::Entity::find_by_id(r.id).one(&txn).await?.ok_or(WriteError::NotFound)?;
+        if current.status == ReceiptStatus::Cancelled.as_str() {
+            return Err(WriteError::Validation("the receipt is already cancelled".into()));
+        }
+        let mut m = current.into_active_model();
+        m.status = Set(ReceiptStatus::Cancelled.to_string());
+        m.cancelled_at = Set(Some(now));
+        m.cancel_reason = Set(Some(reason));
+        let saved = m.update(&txn).await?;
+        let unit = dossier::Entity::find_by_id(saved.dossier_id).one(&txn).await?.map(|d| d.unit_id);
+        super::touch(&txn, unit).await?;
+        Ok(saved)
     }
-    let current = receipt::Entity::find_by_id(r.id).one(&txn).await?.ok_or(WriteError::NotFound)?;
-    if current.status == ReceiptStatus::Cancelled.as_str() {
-        return Err(WriteError::Validation("the receipt is already cancelled".into()));
-    }
-    let mut m = current.into_active_model();
-    m.status = Set(ReceiptStatus::Cancelled.to_string());
-    m.cancelled_at = Set(Some(now));
-    m.cancel_reason = Set(Some(reason));
-    let saved = m.update(&txn).await?;
-    let unit = dossier::Entity::find_by_id(saved.dossier_id).one(&txn).await?.map(|d| d.unit_id);
-    super::touch(&txn, unit).await?;
-    txn.commit().await?;
-    Ok(saved)
+    .await;
+    finish(txn, result).await
 }
 
 /// Feedback to record.
@@ -553,37 +581,40 @@ pub async fn record_feedback(
         None => None,
     };
     let txn = db.begin().await?;
-    let n = feedback::Entity::find().count(&txn).await?;
-    let code = format!("PAKN-{}-{:06}", from_micros(now).format("%y%m%d"), n + 1);
-    let saved = feedback::ActiveModel {
-        id: NotSet,
-        code: Set(code),
-        kind: Set(f.kind.to_string()),
-        channel: Set(f.channel.to_string()),
-        unit_id: Set(unit.id),
-        dossier_id: Set(dossier.as_ref().map(|d| d.id)),
-        received_at: Set(now),
-        due_at: Set(due_at),
-        answered_at: Set(None),
-        answer: Set(None),
-        rating: Set(f.rating.map(|r| r.to_string())),
-        likes: Set(0),
-        dislikes: Set(0),
-        repeat_of_id: Set(repeat_of),
-        content: Set(Some(f.content)),
-        recorded_by: Set(Some(f.recorded_by)),
-        version: Set(1),
-        content_hash: Set(String::new()),
+    let result = async {
+        let n = feedback::Entity::find().count(&txn).await?;
+        let code = format!("PAKN-{}-{:06}", from_micros(now).format("%y%m%d"), n + 1);
+        let saved = feedback::ActiveModel {
+            id: NotSet,
+            code: Set(code),
+            kind: Set(f.kind.to_string()),
+            channel: Set(f.channel.to_string()),
+            unit_id: Set(unit.id),
+            dossier_id: Set(dossier.as_ref().map(|d| d.id)),
+            received_at: Set(now),
+            due_at: Set(due_at),
+            answered_at: Set(None),
+            answer: Set(None),
+            rating: Set(f.rating.map(|r| r.to_string())),
+            likes: Set(0),
+            dislikes: Set(0),
+            repeat_of_id: Set(repeat_of),
+            content: Set(Some(f.content)),
+            recorded_by: Set(Some(f.recorded_by)),
+            version: Set(1),
+            content_hash: Set(String::new()),
+        }
+        .insert(&txn)
+        .await
+        .map_err(WriteError::from_db)?;
+        if let Some(d) = &dossier {
+            refresh_negative_feedback(&txn, &[d.id]).await?;
+        }
+        super::touch(&txn, [saved.unit_id]).await?;
+        Ok(saved)
     }
-    .insert(&txn)
-    .await
-    .map_err(WriteError::from_db)?;
-    if let Some(d) = &dossier {
-        refresh_negative_feedback(&txn, &[d.id]).await?;
-    }
-    super::touch(&txn, [saved.unit_id]).await?;
-    txn.commit().await?;
-    Ok(saved)
+    .await;
+    finish(txn, result).await
 }
 
 /// Answers feedback.
@@ -600,19 +631,21 @@ pub async fn answer_feedback(
     }
     let f = super::read::feedback(db, vis, code).await?.ok_or(WriteError::NotFound)?;
     let txn = db.begin().await?;
-    if !bump_version::<feedback::Entity>(&txn, f.id, expected.unwrap_or(f.version)).await? {
-        txn.rollback().await?;
-        return Err(stale());
+    let result = async {
+        if !bump_version::<feedback::Entity>(&txn, f.id, expected.unwrap_or(f.version)).await? {
+            return Err(stale());
+        }
+        let current = feedback::Entity::find_by_id(f.id).one(&txn).await?.ok_or(WriteError::NotFound)?;
+        if current.answered_at.is_some() {
+            return Err(WriteError::Validation("the feedback is already answered".into()));
+        }
+        let mut m = current.into_active_model();
+        m.answered_at = Set(Some(now));
+        m.answer = Set(Some(answer));
+        let saved = m.update(&txn).await?;
+        super::touch(&txn, [saved.unit_id]).await?;
+        Ok(saved)
     }
-    let current = feedback::Entity::find_by_id(f.id).one(&txn).await?.ok_or(WriteError::NotFound)?;
-    if current.answered_at.is_some() {
-        return Err(WriteError::Validation("the feedback is already answered".into()));
-    }
-    let mut m = current.into_active_model();
-    m.answered_at = Set(Some(now));
-    m.answer = Set(Some(answer));
-    let saved = m.update(&txn).await?;
-    super::touch(&txn, [saved.unit_id]).await?;
-    txn.commit().await?;
-    Ok(saved)
+    .await;
+    finish(txn, result).await
 }

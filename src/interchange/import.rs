@@ -716,64 +716,75 @@ where
     R: AsyncBufRead + Unpin,
 {
     let txn = conn.begin().await?;
-    let refs = Refs::load(&txn).await?;
-    let mut imp =
-        Importer { conn: &txn, vault, refs, report: ImportReport::default(), touched: HashSet::new() };
-    let mut input = input;
-    let mut buf = Vec::with_capacity(4096);
-    let mut line_no = 0u64;
-    let mut batch: Vec<Pending> = Vec::with_capacity(opts.batch_size);
-    // Original text of this batch's lines, kept only to copy bad ones into the rejects file.
-    let mut texts: HashMap<u64, String> = HashMap::new();
-    let keep_text = opts.skip_invalid && rejects.is_some();
-    loop {
-        let next = read_line(&mut input, &mut buf).await?;
-        let eof = next.is_none();
-        if let Some(too_long) = next {
-            line_no += 1;
-            if !too_long && buf.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            imp.report.lines += 1;
-            let parsed = if too_long {
-                Err(vec![LineError {
-                    line: line_no,
-                    key: None,
-                    field: "-".into(),
-                    reason: format!("line longer than {MAX_LINE_BYTES} bytes"),
-                }])
-            } else {
-                parse_line(&buf, line_no)
-            };
-            match parsed {
-                Ok(record) => {
-                    if keep_text {
-                        texts.insert(line_no, String::from_utf8_lossy(&buf).into_owned());
+    let result: Result<(ImportReport, HashSet<i64>), ImportError> = async {
+        let refs = Refs::load(&txn).await?;
+        let mut imp =
+            Importer { conn: &txn, vault, refs, report: ImportReport::default(), touched: HashSet::new() };
+        let mut input = input;
+        let mut buf = Vec::with_capacity(4096);
+        let mut line_no = 0u64;
+        let mut batch: Vec<Pending> = Vec::with_capacity(opts.batch_size);
+        // Original text of this batch's lines, kept only to copy bad ones into the rejects file.
+        let mut texts: HashMap<u64, String> = HashMap::new();
+        let keep_text = opts.skip_invalid && rejects.is_some();
+        loop {
+            let next = read_line(&mut input, &mut buf).await?;
+            let eof = next.is_none();
+            if let Some(too_long) = next {
+                line_no += 1;
+                if !too_long && buf.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                imp.report.lines += 1;
+                let parsed = if too_long {
+                    Err(vec![LineError {
+                        line: line_no,
+                        key: None,
+                        field: "-".into(),
+                        reason: format!("line longer than {MAX_LINE_BYTES} bytes"),
+                    }])
+                } else {
+                    parse_line(&buf, line_no)
+                };
+                match parsed {
+                    Ok(record) => {
+                        if keep_text {
+                            texts.insert(line_no, String::from_utf8_lossy(&buf).into_owned());
+                        }
+                        batch.push(Pending { line: line_no, record });
                     }
-                    batch.push(Pending { line: line_no, record });
-                }
-                Err(errors) => {
-                    let errors = imp.reject(errors);
-                    let text =
-                        if too_long { String::new() } else { String::from_utf8_lossy(&buf).into_owned() };
-                    write_reject(&mut rejects, line_no, &errors, &text).await?;
+                    Err(errors) => {
+                        let errors = imp.reject(errors);
+                        let text =
+                            if too_long { String::new() } else { String::from_utf8_lossy(&buf).into_owned() };
+                        write_reject(&mut rejects, line_no, &errors, &text).await?;
+                    }
                 }
             }
-        }
-        if batch.len() >= opts.batch_size || (eof && !batch.is_empty()) {
-            let bad = imp.apply(std::mem::take(&mut batch)).await?;
-            for (line, errors) in bad {
-                let text = texts.remove(&line).unwrap_or_default();
-                write_reject(&mut rejects, line, &errors, &text).await?;
+            if batch.len() >= opts.batch_size || (eof && !batch.is_empty()) {
+                let bad = imp.apply(std::mem::take(&mut batch)).await?;
+                for (line, errors) in bad {
+                    let text = texts.remove(&line).unwrap_or_default();
+                    write_reject(&mut rejects, line, &errors, &text).await?;
+                }
+                texts.clear();
             }
-            texts.clear();
+            if eof {
+                break;
+            }
         }
-        if eof {
-            break;
-        }
+        let touched = std::mem::take(&mut imp.touched);
+        Ok((imp.report, touched))
     }
-    let touched = std::mem::take(&mut imp.touched);
-    let mut report = imp.report;
+    .await;
+    // Roll back at once on a fault: a transaction merely dropped keeps its locks until its connection is reused.
+    let (mut report, touched) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = txn.rollback().await;
+            return Err(e);
+        }
+    };
     if report.rejected > 0 && !opts.skip_invalid {
         txn.rollback().await?;
         report.written = 0;

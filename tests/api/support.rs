@@ -23,7 +23,28 @@ pub const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
 /// is created for the test.
 pub struct TestDb {
     pub conn: DatabaseConnection,
+    /// The PostgreSQL schema to drop when the test ends.
+    schema: Option<String>,
     _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(schema) = self.schema.take() else { return };
+        // Dropping is async and Drop is not: a short-lived runtime on a thread of its own does it, so that test
+        // schemas do not pile up in the shared database.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                if let Ok(admin) = db::connect(&postgres_url(), None).await {
+                    let _ =
+                        admin.execute_unprepared(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
+                    admin.close().await.ok();
+                }
+            });
+        })
+        .join();
+    }
 }
 
 pub fn postgres_url() -> String {
@@ -39,7 +60,7 @@ impl TestDb {
                 let url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
                 let conn = db::connect(&url, None).await.expect("sqlite connects");
                 db::migrate(&conn).await.expect("migrations run on SQLite");
-                TestDb { conn, _dir: Some(dir) }
+                TestDb { conn, schema: None, _dir: Some(dir) }
             }
             Backend::Postgres => {
                 let url = postgres_url();
@@ -51,7 +72,7 @@ impl TestDb {
                 admin.close().await.ok();
                 let conn = db::connect(&url, Some(&schema)).await.expect("connect to schema");
                 db::migrate(&conn).await.expect("migrations run on PostgreSQL");
-                TestDb { conn, _dir: None }
+                TestDb { conn, schema: Some(schema), _dir: None }
             }
         }
     }
