@@ -15,7 +15,7 @@ use crate::domain::lifecycle::{Event, Supplement, check_transition, derive_facts
 use crate::domain::time::{Calendar, Micros, date_of, from_micros, start_of};
 use crate::domain::*;
 use crate::interchange::validate::check_applicant_id;
-use crate::pii::{Vault, mask_email, mask_id, mask_phone};
+use crate::pii::Vault;
 
 use entity::{apology_letter, dossier, dossier_event, feedback, receipt, supplement_request};
 
@@ -214,44 +214,34 @@ pub async fn receive_dossier(
         let taken =
             dossier::Entity::find().filter(dossier::Column::Code.starts_with(&prefix)).count(&txn).await?;
         let code = format!("{prefix}{:05}", taken + 1);
-        let m = dossier::ActiveModel {
-            id: NotSet,
-            code: Set(code),
-            procedure_id: Set(proc.id),
-            unit_id: Set(unit.id),
-            channel: Set(input.channel.to_string()),
-            applicant_kind: Set(input.applicant_kind.to_string()),
-            applicant_name: Set(input.applicant_name.clone()),
-            applicant_id_hash: Set(vault.hash(&input.applicant_id_number)),
-            applicant_id_sealed: Set(vault.seal(&input.applicant_id_number)),
-            applicant_id_masked: Set(mask_id(&input.applicant_id_number)),
-            applicant_phone_sealed: Set(input.applicant_phone.as_deref().map(|p| vault.seal(p))),
-            applicant_phone_masked: Set(input.applicant_phone.as_deref().map(mask_phone)),
-            applicant_email_sealed: Set(input.applicant_email.as_deref().map(|p| vault.seal(p))),
-            applicant_email_masked: Set(input.applicant_email.as_deref().map(mask_email)),
-            vneid_verified: Set(input.vneid_verified),
-            submitted_at: Set(input.submitted_at),
-            received_at: Set(now),
-            due_at: Set(due_at),
-            inputs_digitized: Set(input.inputs_digitized),
-            reused_data: Set(input.reused_data),
-            from_citizen_storage: Set(input.from_citizen_storage),
-            result_electronic: Set(false),
-            result_to_citizen_storage: Set(false),
-            synced_at: Set(None),
-            status: Set(None),
-            status_at: Set(None),
-            not_accepted_at: Set(None),
-            resolved_at: Set(None),
-            other_end_at: Set(None),
-            other_end_status: Set(None),
-            first_supplement_requested_at: Set(None),
-            first_supplement_received_at: Set(None),
-            second_supplement_requested_at: Set(None),
-            negative_feedback_at: Set(None),
-            version: Set(1),
-            content_hash: Set(String::new()),
+        // The same row builder as the importer's, so personal data is sealed, hashed and masked in one place.
+        let record = crate::interchange::records::DossierRec {
+            code,
+            procedure: proc.code.clone(),
+            unit: unit.code.clone(),
+            channel: input.channel,
+            applicant: crate::interchange::records::ApplicantRec {
+                id_number: input.applicant_id_number.clone(),
+                name: input.applicant_name.clone(),
+                kind: crate::interchange::records::ApplicantKindOrDefault(input.applicant_kind),
+                phone: input.applicant_phone.clone(),
+                email: input.applicant_email.clone(),
+                vneid_verified: input.vneid_verified,
+            },
+            submitted_at: input.submitted_at.map(from_micros),
+            received_at: from_micros(now),
+            due_at: from_micros(due_at),
+            events: Vec::new(),
+            supplements: Vec::new(),
+            apologies: Vec::new(),
+            inputs_digitized: input.inputs_digitized,
+            reused_data: input.reused_data,
+            from_citizen_storage: input.from_citizen_storage,
+            result_electronic: false,
+            result_to_citizen_storage: false,
+            synced_at: None,
         };
+        let m = super::write::dossier_model(&record, proc.id, unit.id, vault, String::new());
         let saved = m.insert(&txn).await.map_err(WriteError::from_db)?;
         if let Some(sub) = input.submitted_at {
             append_event(&txn, saved.id, DossierStatus::Registered, sub, None).await?;
