@@ -4,9 +4,9 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "apology_letter")]
 pub struct Model {
-    #[sea_orm(primary_key)]
-    pub id: i64,
+    #[sea_orm(primary_key, auto_increment = false)]
     pub dossier_id: i64,
+    #[sea_orm(primary_key, auto_increment = false)]
     pub seq: i32,
     pub issued_at: i64,
     pub reason: String,

@@ -4,9 +4,9 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "dossier_event")]
 pub struct Model {
-    #[sea_orm(primary_key)]
-    pub id: i64,
+    #[sea_orm(primary_key, auto_increment = false)]
     pub dossier_id: i64,
+    #[sea_orm(primary_key, auto_increment = false)]
     pub seq: i32,
     pub status: String,
     pub at: i64,

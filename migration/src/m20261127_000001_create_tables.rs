@@ -109,7 +109,6 @@ enum Dossier {
 #[derive(DeriveIden)]
 enum DossierEvent {
     Table,
-    Id,
     DossierId,
     Seq,
     Status,
@@ -120,7 +119,6 @@ enum DossierEvent {
 #[derive(DeriveIden)]
 enum SupplementRequest {
     Table,
-    Id,
     DossierId,
     Seq,
     RequestedAt,
@@ -131,7 +129,6 @@ enum SupplementRequest {
 #[derive(DeriveIden)]
 enum ApologyLetter {
     Table,
-    Id,
     DossierId,
     Seq,
     IssuedAt,
@@ -366,12 +363,12 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(DossierEvent::Table)
-                    .col(big_pk_auto(DossierEvent::Id))
                     .col(big_integer(DossierEvent::DossierId))
                     .col(integer(DossierEvent::Seq))
                     .col(string(DossierEvent::Status))
                     .col(big_integer(DossierEvent::At))
                     .col(text_null(DossierEvent::Note))
+                    .primary_key(Index::create().col(DossierEvent::DossierId).col(DossierEvent::Seq))
                     .foreign_key(&mut fk(
                         "fk_event_dossier",
                         (DossierEvent::Table, DossierEvent::DossierId),
@@ -381,24 +378,19 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                index("idx_event_dossier_seq", DossierEvent::Table, &["dossier_id", "seq"])
-                    .unique()
-                    .to_owned(),
-            )
-            .await?;
 
         manager
             .create_table(
                 Table::create()
                     .table(SupplementRequest::Table)
-                    .col(big_pk_auto(SupplementRequest::Id))
                     .col(big_integer(SupplementRequest::DossierId))
                     .col(integer(SupplementRequest::Seq))
                     .col(big_integer(SupplementRequest::RequestedAt))
                     .col(big_integer_null(SupplementRequest::ReceivedAt))
                     .col(text_null(SupplementRequest::Reason))
+                    .primary_key(
+                        Index::create().col(SupplementRequest::DossierId).col(SupplementRequest::Seq),
+                    )
                     .foreign_key(&mut fk(
                         "fk_supplement_dossier",
                         (SupplementRequest::Table, SupplementRequest::DossierId),
@@ -408,37 +400,23 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                index("idx_supplement_dossier_seq", SupplementRequest::Table, &["dossier_id", "seq"])
-                    .unique()
-                    .to_owned(),
-            )
-            .await?;
 
         manager
             .create_table(
                 Table::create()
                     .table(ApologyLetter::Table)
-                    .col(big_pk_auto(ApologyLetter::Id))
                     .col(big_integer(ApologyLetter::DossierId))
                     .col(integer(ApologyLetter::Seq))
                     .col(big_integer(ApologyLetter::IssuedAt))
                     .col(text(ApologyLetter::Reason))
                     .col(big_integer(ApologyLetter::NewDueAt))
+                    .primary_key(Index::create().col(ApologyLetter::DossierId).col(ApologyLetter::Seq))
                     .foreign_key(&mut fk(
                         "fk_apology_dossier",
                         (ApologyLetter::Table, ApologyLetter::DossierId),
                         (Dossier::Table, Dossier::Id),
                         ForeignKeyAction::Cascade,
                     ))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                index("idx_apology_dossier_seq", ApologyLetter::Table, &["dossier_id", "seq"])
-                    .unique()
                     .to_owned(),
             )
             .await?;

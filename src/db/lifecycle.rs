@@ -101,7 +101,6 @@ async fn append_event(
         dossier_event::Entity::find().filter(dossier_event::Column::DossierId.eq(id)).count(conn).await?
             as i32;
     dossier_event::ActiveModel {
-        id: NotSet,
         dossier_id: Set(id),
         seq: Set(seq),
         status: Set(status.to_string()),
@@ -305,7 +304,6 @@ pub async fn request_supplement(
                 .count(txn)
                 .await? as i32;
             supplement_request::ActiveModel {
-                id: NotSet,
                 dossier_id: Set(id),
                 seq: Set(seq),
                 requested_at: Set(now),
@@ -381,7 +379,6 @@ pub async fn issue_apology(
                 .count(txn)
                 .await? as i32;
             apology_letter::ActiveModel {
-                id: NotSet,
                 dossier_id: Set(id),
                 seq: Set(seq),
                 issued_at: Set(now),

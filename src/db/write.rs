@@ -178,7 +178,6 @@ impl DossierChildren {
     pub fn add(&mut self, dossier_id: i64, r: &DossierRec) {
         for (i, e) in r.events.iter().enumerate() {
             self.events.push(entity::dossier_event::ActiveModel {
-                id: NotSet,
                 dossier_id: Set(dossier_id),
                 seq: Set(i as i32),
                 status: Set(e.status.to_string()),
@@ -188,7 +187,6 @@ impl DossierChildren {
         }
         for (i, s) in r.supplements.iter().enumerate() {
             self.supplements.push(entity::supplement_request::ActiveModel {
-                id: NotSet,
                 dossier_id: Set(dossier_id),
                 seq: Set(i as i32),
                 requested_at: Set(to_micros(s.requested_at)),
@@ -198,7 +196,6 @@ impl DossierChildren {
         }
         for (i, a) in r.apologies.iter().enumerate() {
             self.apologies.push(entity::apology_letter::ActiveModel {
-                id: NotSet,
                 dossier_id: Set(dossier_id),
                 seq: Set(i as i32),
                 issued_at: Set(to_micros(a.issued_at)),
@@ -323,4 +320,40 @@ where
         .to_owned();
     let res = conn.execute(&stmt).await?;
     Ok(res.rows_affected() == 1)
+}
+
+/// Reserves `n` fresh ids of `table` (whose `id` is the auto-incremented key) for rows the caller is about to
+/// insert with those ids, so that it never has to read them back. On PostgreSQL they come from the table's
+/// sequence; on SQLite from the largest id in use, which is safe because the caller's transaction holds the
+/// database's write lock (see [`hold_write_lock`]).
+pub async fn reserve_ids(conn: &impl ConnectionTrait, table: &str, n: usize) -> Result<Vec<i64>, DbErr> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let backend = conn.get_database_backend();
+    if backend == sea_orm::DbBackend::Postgres {
+        let sql = format!(
+            "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence('{table}', 'id')::regclass AS seq) \
+             SELECT nextval(s.seq) FROM s, generate_series(1, {n})"
+        );
+        let rows = conn.query_all_raw(Statement::from_string(backend, sql)).await?;
+        return rows.iter().map(|r| r.try_get_by_index::<i64>(0)).collect();
+    }
+    let sql = format!(
+        "SELECT MAX(COALESCE((SELECT MAX(id) FROM {table}), 0), \
+         COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0))"
+    );
+    let row = conn.query_one_raw(Statement::from_string(backend, sql)).await?;
+    let max = row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?.unwrap_or(0);
+    Ok((max + 1..=max + n as i64).collect())
+}
+
+/// On SQLite, makes the caller's (deferred) transaction take the database's write lock now, with a statement
+/// that writes nothing, so that no other connection writes until it ends. PostgreSQL locks rows, not the
+/// database, and needs nothing.
+pub async fn hold_write_lock(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
+    if conn.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        conn.execute_unprepared("DELETE FROM data_change WHERE id < 0").await?;
+    }
+    Ok(())
 }

@@ -160,11 +160,13 @@ impl Refs {
     }
 }
 
-/// A stored row's id and content digest.
+/// A stored row's id, content digest and unit.
 #[derive(Clone)]
 struct Stored {
     id: i64,
     hash: String,
+    /// The unit the stored record belongs to (a receipt's: its dossier's).
+    unit_id: i64,
 }
 
 /// The importer's state across batches.
@@ -181,6 +183,78 @@ struct Importer<'a, C> {
 struct Pending {
     line: u64,
     record: Record,
+    hash: String,
+}
+
+/// One batch as read: the lines that parsed, and the lines that did not (with their errors and text).
+#[derive(Default)]
+struct ReadBatch {
+    batch: Vec<Pending>,
+    parse_errors: Vec<(u64, Vec<LineError>, String)>,
+    /// Original text of the batch's good lines, kept only to copy lines found bad later into the rejects file.
+    texts: HashMap<u64, String>,
+    eof: bool,
+}
+
+/// Reads the input a batch at a time.
+struct BatchReader<R> {
+    input: R,
+    buf: Vec<u8>,
+    line_no: u64,
+    keep_text: bool,
+}
+
+impl<R: AsyncBufRead + Unpin> BatchReader<R> {
+    /// Reads and parses lines until `size` of them parsed or the input ends. Yields to the runtime now and then,
+    /// so that the writes of the previous batch, awaited beside it, go on as soon as the server answers.
+    async fn read(&mut self, size: usize) -> std::io::Result<ReadBatch> {
+        let mut out = ReadBatch::default();
+        let mut since_yield = 0;
+        while out.batch.len() < size {
+            let Some(too_long) = read_line(&mut self.input, &mut self.buf).await? else {
+                out.eof = true;
+                break;
+            };
+            self.line_no += 1;
+            let line = self.line_no;
+            if !too_long && self.buf.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let parsed = if too_long {
+                Err(vec![LineError {
+                    line,
+                    key: None,
+                    field: "-".into(),
+                    reason: format!("line longer than {MAX_LINE_BYTES} bytes"),
+                }])
+            } else {
+                parse_line(&self.buf, line)
+            };
+            match parsed {
+                Ok(record) => {
+                    if self.keep_text {
+                        out.texts.insert(line, String::from_utf8_lossy(&self.buf).into_owned());
+                    }
+                    let hash = content_hash(&record);
+                    out.batch.push(Pending { line, record, hash });
+                }
+                Err(errors) => {
+                    let text = if too_long {
+                        String::new()
+                    } else {
+                        String::from_utf8_lossy(&self.buf).into_owned()
+                    };
+                    out.parse_errors.push((line, errors, text));
+                }
+            }
+            since_yield += 1;
+            if since_yield == 64 {
+                since_yield = 0;
+                tokio::task::yield_now().await;
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl<'a, C: ConnectionTrait> Importer<'a, C> {
@@ -230,18 +304,17 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
         // Records of this batch by key, last one winning, in the order of first appearance.
         let mut new_dossiers: Vec<(DossierRec, String)> = Vec::new();
         let mut new_dossier_index: HashMap<String, usize> = HashMap::new();
-        let mut changed_dossiers: Vec<(i64, DossierRec, String)> = Vec::new();
+        let mut changed_dossiers: HashMap<i64, (DossierRec, String)> = HashMap::new();
         let mut new_receipts: Vec<(ReceiptRec, String)> = Vec::new();
         let mut new_receipt_index: HashMap<(String, i64), usize> = HashMap::new();
-        let mut changed_receipts: Vec<(i64, ReceiptRec, String)> = Vec::new();
+        let mut changed_receipts: HashMap<i64, (ReceiptRec, String)> = HashMap::new();
         let mut new_feedback: Vec<(FeedbackRec, String)> = Vec::new();
         let mut new_feedback_index: HashMap<String, usize> = HashMap::new();
-        let mut changed_feedback: Vec<(i64, FeedbackRec, String)> = Vec::new();
+        let mut changed_feedback: HashMap<i64, (FeedbackRec, String)> = HashMap::new();
         let mut touched_dossiers: Vec<String> = Vec::new();
 
-        for Pending { line, record } in batch {
+        for Pending { line, record, hash } in batch {
             let key = record.key();
-            let hash = content_hash(&record);
             let mut errs: Vec<LineError> = Vec::new();
             let mut missing = |field: &str, what: &str, code: &str| {
                 errs.push(LineError {
@@ -382,10 +455,14 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                     }
                     if errs.is_empty() {
                         match dossiers.get(&d.code) {
-                            Some(Some(s)) if s.hash == hash => self.report.unchanged += 1,
+                            Some(Some(s)) if s.hash == hash => {
+                                // Stored as is: a change on an earlier line of this batch is undone.
+                                changed_dossiers.remove(&s.id);
+                                self.report.unchanged += 1
+                            }
                             Some(Some(s)) => {
                                 touched_dossiers.push(d.code.clone());
-                                changed_dossiers.push((s.id, d, hash));
+                                changed_dossiers.insert(s.id, (d, hash));
                                 self.report.written += 1;
                             }
                             _ => {
@@ -410,9 +487,12 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                     if errs.is_empty() {
                         let k = (r.series.clone(), r.number);
                         match receipts.get(&k) {
-                            Some(s) if s.hash == hash => self.report.unchanged += 1,
+                            Some(s) if s.hash == hash => {
+                                changed_receipts.remove(&s.id);
+                                self.report.unchanged += 1
+                            }
                             Some(s) => {
-                                changed_receipts.push((s.id, r, hash));
+                                changed_receipts.insert(s.id, (r, hash));
                                 self.report.written += 1;
                             }
                             None => {
@@ -447,12 +527,15 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                             touched_dossiers.push(d.clone());
                         }
                         match feedbacks.get(&f.code) {
-                            Some(Some(s)) if s.hash == hash => self.report.unchanged += 1,
+                            Some(Some(s)) if s.hash == hash => {
+                                changed_feedback.remove(&s.id);
+                                self.report.unchanged += 1
+                            }
                             Some(Some(s)) => {
                                 if let Some(d) = &f.dossier {
                                     touched_dossiers.push(d.clone());
                                 }
-                                changed_feedback.push((s.id, f, hash));
+                                changed_feedback.insert(s.id, (f, hash));
                                 self.report.written += 1;
                             }
                             _ => {
@@ -476,24 +559,22 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
             }
         }
 
+        fn flat<T>(m: HashMap<i64, (T, String)>) -> Vec<(i64, T, String)> {
+            m.into_iter().map(|(id, (r, h))| (id, r, h)).collect()
+        }
+        let changed_dossiers: Vec<(i64, DossierRec, String)> = flat(changed_dossiers);
+        let changed_receipts: Vec<(i64, ReceiptRec, String)> = flat(changed_receipts);
+        let changed_feedback: Vec<(i64, FeedbackRec, String)> = flat(changed_feedback);
         // The units whose records change: before the writes (a record may move to another unit) and after.
-        let ids = |v: Vec<i64>| v.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-        let changed_d: Vec<i64> = changed_dossiers.iter().map(|(id, _, _)| *id).collect();
-        let changed_f: Vec<i64> = changed_feedback.iter().map(|(id, _, _)| *id).collect();
-        let changed_r: Vec<i64> = changed_receipts.iter().map(|(id, _, _)| *id).collect();
-        if !changed_d.is_empty() {
-            self.touch_sql(format!("SELECT unit_id FROM dossier WHERE id IN ({})", ids(changed_d))).await?;
+        fn changed_ids<T>(v: &[(i64, T, String)]) -> HashSet<i64> {
+            v.iter().map(|(id, _, _)| *id).collect()
         }
-        if !changed_f.is_empty() {
-            self.touch_sql(format!("SELECT unit_id FROM feedback WHERE id IN ({})", ids(changed_f))).await?;
-        }
-        if !changed_r.is_empty() {
-            self.touch_sql(format!(
-                "SELECT d.unit_id FROM receipt r JOIN dossier d ON d.id = r.dossier_id WHERE r.id IN ({})",
-                ids(changed_r)
-            ))
-            .await?;
-        }
+        let (changed_d, changed_f) = (changed_ids(&changed_dossiers), changed_ids(&changed_feedback));
+        let changed_r = changed_ids(&changed_receipts);
+        let before = dossiers.values().flatten().filter(|s| changed_d.contains(&s.id));
+        let before = before.chain(feedbacks.values().flatten().filter(|s| changed_f.contains(&s.id)));
+        let before = before.chain(receipts.values().filter(|s| changed_r.contains(&s.id)));
+        self.touched.extend(before.map(|s| s.unit_id));
         for (d, _) in &new_dossiers {
             self.touched.extend(self.refs.units.get(&d.unit).map(|u| u.id));
         }
@@ -506,22 +587,33 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
         for (_, f, _) in &changed_feedback {
             self.touched.extend(self.refs.units.get(&f.unit).map(|u| u.id));
         }
-        let receipt_dossiers: HashSet<&str> = new_receipts
-            .iter()
-            .map(|(r, _)| r.dossier.as_str())
-            .chain(changed_receipts.iter().map(|(_, r, _)| r.dossier.as_str()))
-            .collect();
 
-        self.write_dossiers(new_dossiers, changed_dossiers).await?;
-        let codes: HashSet<&str> =
-            dossier_codes.iter().copied().chain(touched_dossiers.iter().map(String::as_str)).collect();
-        let dossier_ids = self.stored_dossiers(&codes).await?;
-        let id_of = |code: &str| dossier_ids.get(code).and_then(|s| s.as_ref().map(|s| s.id));
-        let receipt_dossier_ids: Vec<i64> = receipt_dossiers.iter().filter_map(|c| id_of(c)).collect();
-        if !receipt_dossier_ids.is_empty() {
-            self.touch_sql(format!("SELECT unit_id FROM dossier WHERE id IN ({})", ids(receipt_dossier_ids)))
-                .await?;
+        // Every dossier this batch names, by code: stored ones and new ones (with ids reserved here, so that
+        // nothing has to be read back after the writes).
+        let new_ids = reserve_ids(self.conn, "dossier", new_dossiers.len()).await?;
+        let mut dossier_ids: HashMap<String, (i64, Option<i64>)> = HashMap::new();
+        for (code, s) in &dossiers {
+            if let Some(s) = s {
+                dossier_ids.insert(code.clone(), (s.id, Some(s.unit_id)));
+            }
         }
+        for ((d, _), id) in new_dossiers.iter().zip(&new_ids) {
+            dossier_ids.insert(d.code.clone(), (*id, self.refs.units.get(&d.unit).map(|u| u.id)));
+        }
+        for (_, d, _) in &changed_dossiers {
+            if let Some(e) = dossier_ids.get_mut(&d.code) {
+                e.1 = self.refs.units.get(&d.unit).map(|u| u.id);
+            }
+        }
+        let id_of = |code: &str| dossier_ids.get(code).map(|e| e.0);
+        for (r, _) in &new_receipts {
+            self.touched.extend(dossier_ids.get(&r.dossier).and_then(|e| e.1));
+        }
+        for (_, r, _) in &changed_receipts {
+            self.touched.extend(dossier_ids.get(&r.dossier).and_then(|e| e.1));
+        }
+
+        self.write_dossiers(new_dossiers.into_iter().zip(new_ids).collect(), changed_dossiers).await?;
 
         let mut rows = Vec::new();
         for (r, hash) in &new_receipts {
@@ -539,29 +631,41 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
             }
         }
 
-        // Feedback: insert without repeat_of first, so that a repeat may name feedback of the same batch.
-        let mut rows = Vec::new();
-        for (f, hash) in &new_feedback {
-            if let Some(uid) = self.refs.units.get(&f.unit).map(|u| u.id) {
-                rows.push(feedback_model(f, uid, f.dossier.as_deref().and_then(id_of), None, hash.clone()));
+        // Feedback, with ids reserved like the dossiers'. A repeat names feedback stored or defined on an
+        // earlier line; when that line's record sits later in this batch's insert order (a code defined twice),
+        // the link is set after the insert.
+        let new_fb_ids = reserve_ids(self.conn, "feedback", new_feedback.len()).await?;
+        let mut fb_ids: HashMap<&str, (i64, usize)> = HashMap::new();
+        for (code, s) in &feedbacks {
+            if let Some(s) = s {
+                fb_ids.insert(code.as_str(), (s.id, 0));
             }
         }
-        insert_chunked(self.conn, rows, 18).await?;
-        let fb_codes: HashSet<&str> = new_feedback
-            .iter()
-            .flat_map(|(f, _)| std::iter::once(f.code.as_str()).chain(f.repeat_of.as_deref()))
-            .chain(changed_feedback.iter().filter_map(|(_, f, _)| f.repeat_of.as_deref()))
-            .collect();
-        let fb_ids = self.stored_feedback(&fb_codes).await?;
-        let fb_id = |code: &str| fb_ids.get(code).and_then(|s| s.as_ref().map(|s| s.id));
-        for (f, _) in &new_feedback {
-            if let (Some(id), Some(rep)) = (fb_id(&f.code), f.repeat_of.as_deref().and_then(fb_id)) {
-                entity::feedback::Entity::update_many()
-                    .col_expr(entity::feedback::Column::RepeatOfId, sea_orm::sea_query::Expr::value(rep))
-                    .filter(entity::feedback::Column::Id.eq(id))
-                    .exec(self.conn)
-                    .await?;
+        for (i, ((f, _), id)) in new_feedback.iter().zip(&new_fb_ids).enumerate() {
+            fb_ids.insert(f.code.as_str(), (*id, i + 1));
+        }
+        let fb_id = |code: &str| fb_ids.get(code).map(|e| e.0);
+        let mut rows = Vec::new();
+        let mut late_links = Vec::new();
+        for (i, ((f, hash), id)) in new_feedback.iter().zip(&new_fb_ids).enumerate() {
+            let Some(uid) = self.refs.units.get(&f.unit).map(|u| u.id) else { continue };
+            let repeat = f.repeat_of.as_deref().and_then(|c| fb_ids.get(c).copied());
+            let repeat_now = repeat.filter(|&(_, pos)| pos <= i).map(|(rid, _)| rid);
+            if let (Some((rid, _)), None) = (repeat, repeat_now) {
+                late_links.push((*id, rid));
             }
+            let mut m =
+                feedback_model(f, uid, f.dossier.as_deref().and_then(id_of), repeat_now, hash.clone());
+            m.id = Set(*id);
+            rows.push(m);
+        }
+        insert_chunked(self.conn, rows, 18).await?;
+        for (id, rep) in late_links {
+            entity::feedback::Entity::update_many()
+                .col_expr(entity::feedback::Column::RepeatOfId, sea_orm::sea_query::Expr::value(rep))
+                .filter(entity::feedback::Column::Id.eq(id))
+                .exec(self.conn)
+                .await?;
         }
         for (id, f, hash) in changed_feedback {
             if let Some(uid) = self.refs.units.get(&f.unit).map(|u| u.id) {
@@ -583,41 +687,25 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
         Ok(bad)
     }
 
-    /// Adds the unit ids a query returns to the touched set.
-    async fn touch_sql(&mut self, sql: String) -> Result<(), DbErr> {
-        let rows = self
-            .conn
-            .query_all_raw(sea_orm::Statement::from_string(self.conn.get_database_backend(), sql))
-            .await?;
-        for r in rows {
-            self.touched.insert(r.try_get_by_index::<i64>(0)?);
-        }
-        Ok(())
-    }
-
     async fn write_dossiers(
         &mut self,
-        new: Vec<(DossierRec, String)>,
+        new: Vec<((DossierRec, String), i64)>,
         changed: Vec<(i64, DossierRec, String)>,
     ) -> Result<(), DbErr> {
         let mut rows = Vec::with_capacity(new.len());
-        for (d, hash) in &new {
+        let mut children = DossierChildren::new();
+        for ((d, hash), id) in &new {
             let (Some(&pid), Some(uid)) =
                 (self.refs.procedures.get(&d.procedure), self.refs.units.get(&d.unit).map(|u| u.id))
             else {
                 continue;
             };
-            rows.push(dossier_model(d, pid, uid, self.vault, hash.clone()));
+            let mut m = dossier_model(d, pid, uid, self.vault, hash.clone());
+            m.id = Set(*id);
+            rows.push(m);
+            children.add(*id, d);
         }
         insert_chunked(self.conn, rows, 37).await?;
-        let codes: HashSet<&str> = new.iter().map(|(d, _)| d.code.as_str()).collect();
-        let ids = self.stored_dossiers(&codes).await?;
-        let mut children = DossierChildren::new();
-        for (d, _) in &new {
-            if let Some(Some(s)) = ids.get(&d.code) {
-                children.add(s.id, d);
-            }
-        }
         for (id, d, hash) in &changed {
             let (Some(&pid), Some(uid)) =
                 (self.refs.procedures.get(&d.procedure), self.refs.units.get(&d.unit).map(|u| u.id))
@@ -642,13 +730,13 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
             let rows = entity::dossier::Entity::find()
                 .select_only()
                 .columns([entity::dossier::Column::Code, entity::dossier::Column::ContentHash])
-                .column(entity::dossier::Column::Id)
+                .columns([entity::dossier::Column::Id, entity::dossier::Column::UnitId])
                 .filter(entity::dossier::Column::Code.is_in(chunk.iter().copied()))
-                .into_tuple::<(String, String, i64)>()
+                .into_tuple::<(String, String, i64, i64)>()
                 .all(self.conn)
                 .await?;
-            for (code, hash, id) in rows {
-                out.insert(code, Some(Stored { id, hash }));
+            for (code, hash, id, unit_id) in rows {
+                out.insert(code, Some(Stored { id, hash, unit_id }));
             }
         }
         Ok(out)
@@ -661,13 +749,13 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
             let rows = entity::feedback::Entity::find()
                 .select_only()
                 .columns([entity::feedback::Column::Code, entity::feedback::Column::ContentHash])
-                .column(entity::feedback::Column::Id)
+                .columns([entity::feedback::Column::Id, entity::feedback::Column::UnitId])
                 .filter(entity::feedback::Column::Code.is_in(chunk.iter().copied()))
-                .into_tuple::<(String, String, i64)>()
+                .into_tuple::<(String, String, i64, i64)>()
                 .all(self.conn)
                 .await?;
-            for (code, hash, id) in rows {
-                out.insert(code, Some(Stored { id, hash }));
+            for (code, hash, id, unit_id) in rows {
+                out.insert(code, Some(Stored { id, hash, unit_id }));
             }
         }
         Ok(out)
@@ -677,23 +765,48 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
         &self,
         keys: &HashSet<(&str, i64)>,
     ) -> Result<HashMap<(String, i64), Stored>, DbErr> {
+        use sea_orm::sea_query::{Expr, ExprTrait};
         let mut out = HashMap::new();
-        let series: HashSet<&str> = keys.iter().map(|(s, _)| *s).collect();
-        for s in series {
-            let numbers: Vec<i64> = keys.iter().filter(|(x, _)| *x == s).map(|(_, n)| *n).collect();
-            for chunk in numbers.chunks(900) {
-                let rows = entity::receipt::Entity::find()
-                    .select_only()
-                    .columns([entity::receipt::Column::Number, entity::receipt::Column::Id])
-                    .column(entity::receipt::Column::ContentHash)
-                    .filter(entity::receipt::Column::Series.eq(s))
-                    .filter(entity::receipt::Column::Number.is_in(chunk.iter().copied()))
-                    .into_tuple::<(i64, i64, String)>()
-                    .all(self.conn)
-                    .await?;
-                for (number, id, hash) in rows {
-                    out.insert((s.to_owned(), number), Stored { id, hash });
-                }
+        let keys: Vec<(&str, i64)> = keys.iter().copied().collect();
+        let mut dossier_of: Vec<((String, i64), i64)> = Vec::new();
+        for chunk in keys.chunks(900) {
+            let rows = entity::receipt::Entity::find()
+                .select_only()
+                .columns([entity::receipt::Column::Series, entity::receipt::Column::ContentHash])
+                .columns([entity::receipt::Column::Number, entity::receipt::Column::Id])
+                .column(entity::receipt::Column::DossierId)
+                .filter(
+                    Expr::tuple([
+                        Expr::col(entity::receipt::Column::Series),
+                        Expr::col(entity::receipt::Column::Number),
+                    ])
+                    .in_tuples(chunk.iter().map(|&(s, n)| (s.to_owned(), n))),
+                )
+                .into_tuple::<(String, String, i64, i64, i64)>()
+                .all(self.conn)
+                .await?;
+            for (series, hash, number, id, dossier_id) in rows {
+                dossier_of.push(((series.clone(), number), dossier_id));
+                out.insert((series, number), Stored { id, hash, unit_id: 0 });
+            }
+        }
+        // The unit a stored receipt belongs to is its dossier's.
+        let ids: HashSet<i64> = dossier_of.iter().map(|(_, d)| *d).collect();
+        let ids: Vec<i64> = ids.into_iter().collect();
+        let mut unit_of: HashMap<i64, i64> = HashMap::new();
+        for chunk in ids.chunks(900) {
+            let rows = entity::dossier::Entity::find()
+                .select_only()
+                .columns([entity::dossier::Column::Id, entity::dossier::Column::UnitId])
+                .filter(entity::dossier::Column::Id.is_in(chunk.iter().copied()))
+                .into_tuple::<(i64, i64)>()
+                .all(self.conn)
+                .await?;
+            unit_of.extend(rows);
+        }
+        for (key, dossier_id) in dossier_of {
+            if let (Some(s), Some(&u)) = (out.get_mut(&key), unit_of.get(&dossier_id)) {
+                s.unit_id = u;
             }
         }
         Ok(out)
@@ -717,58 +830,33 @@ where
 {
     let txn = conn.begin().await?;
     let result: Result<(ImportReport, HashSet<i64>), ImportError> = async {
+        hold_write_lock(&txn).await?;
         let refs = Refs::load(&txn).await?;
         let mut imp =
             Importer { conn: &txn, vault, refs, report: ImportReport::default(), touched: HashSet::new() };
-        let mut input = input;
-        let mut buf = Vec::with_capacity(4096);
-        let mut line_no = 0u64;
-        let mut batch: Vec<Pending> = Vec::with_capacity(opts.batch_size);
-        // Original text of this batch's lines, kept only to copy bad ones into the rejects file.
-        let mut texts: HashMap<u64, String> = HashMap::new();
         let keep_text = opts.skip_invalid && rejects.is_some();
+        let mut reader = BatchReader { input, buf: Vec::with_capacity(4096), line_no: 0, keep_text };
+        let mut next = reader.read(opts.batch_size).await?;
         loop {
-            let next = read_line(&mut input, &mut buf).await?;
-            let eof = next.is_none();
-            if let Some(too_long) = next {
-                line_no += 1;
-                if !too_long && buf.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
+            let ReadBatch { batch, parse_errors, mut texts, eof } = next;
+            for (line, errors, text) in parse_errors {
                 imp.report.lines += 1;
-                let parsed = if too_long {
-                    Err(vec![LineError {
-                        line: line_no,
-                        key: None,
-                        field: "-".into(),
-                        reason: format!("line longer than {MAX_LINE_BYTES} bytes"),
-                    }])
-                } else {
-                    parse_line(&buf, line_no)
-                };
-                match parsed {
-                    Ok(record) => {
-                        if keep_text {
-                            texts.insert(line_no, String::from_utf8_lossy(&buf).into_owned());
-                        }
-                        batch.push(Pending { line: line_no, record });
-                    }
-                    Err(errors) => {
-                        let errors = imp.reject(errors);
-                        let text =
-                            if too_long { String::new() } else { String::from_utf8_lossy(&buf).into_owned() };
-                        write_reject(&mut rejects, line_no, &errors, &text).await?;
-                    }
-                }
+                let errors = imp.reject(errors);
+                write_reject(&mut rejects, line, &errors, &text).await?;
             }
-            if batch.len() >= opts.batch_size || (eof && !batch.is_empty()) {
-                let bad = imp.apply(std::mem::take(&mut batch)).await?;
-                for (line, errors) in bad {
-                    let text = texts.remove(&line).unwrap_or_default();
-                    write_reject(&mut rejects, line, &errors, &text).await?;
-                }
-                texts.clear();
+            if batch.is_empty() && eof {
+                break;
             }
+            imp.report.lines += batch.len() as u64;
+            // The next batch is read and parsed while this one's statements run on the server.
+            let following =
+                async { if eof { Ok(ReadBatch::default()) } else { reader.read(opts.batch_size).await } };
+            let (applied, following) = tokio::join!(imp.apply(batch), following);
+            for (line, errors) in applied? {
+                let text = texts.remove(&line).unwrap_or_default();
+                write_reject(&mut rejects, line, &errors, &text).await?;
+            }
+            next = following?;
             if eof {
                 break;
             }

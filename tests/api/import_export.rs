@@ -134,3 +134,59 @@ async fn export_of_one_unit_imports_into_an_empty_database() {
     let r = import_str(&app2, &text, false).await;
     assert!(r.committed, "{:?}", r.errors.first());
 }
+
+#[tokio::test]
+async fn changed_records_are_replaced_and_repeats_link_within_a_batch() {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    for backend in BACKENDS {
+        let (_db, app) = sample_app(backend).await;
+        let pakn = |code: &str, repeat: Option<&str>| {
+            let repeat = repeat.map(|r| format!(r#","repeat_of":"{r}""#)).unwrap_or_default();
+            format!(
+                r#"{{"type":"feedback","code":"{code}","kind":"COMPLAINT","channel":"HOTLINE","unit":"20011","received_at":"2024-10-09T08:00:00+07:00","due_at":"2024-10-20T08:00:00+07:00","content":"x","recorded_by":"hotline-01"{repeat}}}"#
+            )
+        };
+        let text = [
+            r#"{"type":"receipt","series":"BL-25E","number":1,"template":"01BLP0-001","dossier":"000.00.20501-251117-00002","payer_name":"Nguyễn Văn 2","amount":15000,"kind":"FEE","payment_channel":"NATIONAL_PORTAL","method":"BANK_TRANSFER","issued_at":"2025-11-19T12:52:47+07:00","status":"CANCELLED","cancelled_at":"2025-11-20T08:00:00+07:00","cancel_reason":"wrong amount"}"#.to_owned(),
+            pakn("PAKN-90001", Some("PAKN-00000")),
+            pakn("PAKN-90002", None),
+            // Defined again: the later line wins whole, and it names a record that sits after it in insert order.
+            pakn("PAKN-90001", Some("PAKN-90002")),
+        ]
+        .join("\n");
+        let r = import_str(&app, &text, false).await;
+        assert!(r.committed && r.rejected == 0, "{backend:?} {:?}", r.errors.first());
+        assert_eq!(r.written, 4, "{backend:?}");
+
+        let receipt = entity::receipt::Entity::find()
+            .filter(entity::receipt::Column::Series.eq("BL-25E"))
+            .filter(entity::receipt::Column::Number.eq(1))
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(receipt.status, "CANCELLED");
+        assert_eq!(receipt.cancel_reason.as_deref(), Some("wrong amount"));
+        let by_code = |code: &'static str| {
+            let db = app.db.clone();
+            async move {
+                entity::feedback::Entity::find()
+                    .filter(entity::feedback::Column::Code.eq(code))
+                    .one(&db)
+                    .await
+                    .unwrap()
+                    .unwrap()
+            }
+        };
+        let (first, second) = (by_code("PAKN-90001").await, by_code("PAKN-90002").await);
+        assert_eq!(first.repeat_of_id, Some(second.id), "{backend:?}");
+        assert_eq!(entity::feedback::Entity::find().count(&app.db).await.unwrap(), 43);
+
+        // Again: line 2 differs from what is stored, but line 4 replaces it within the batch, so what is stored
+        // stays as line 4 has it.
+        let again = import_str(&app, &text, false).await;
+        assert_eq!((again.written, again.unchanged), (1, 3), "{backend:?}");
+        assert_eq!(by_code("PAKN-90001").await.repeat_of_id, Some(second.id), "{backend:?}");
+        assert_eq!(entity::feedback::Entity::find().count(&app.db).await.unwrap(), 43);
+    }
+}
