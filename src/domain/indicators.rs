@@ -4,61 +4,51 @@
 
 use std::cmp::Ordering;
 
+use num_bigint::BigInt;
+use num_rational::BigRational;
+use num_traits::{ToPrimitive, Zero};
+
 /// The formula version every report carries.
 pub const FORMULA_VERSION: &str = "qd766-portal-2024";
 
-/// An exact non-negative rational number.
-#[derive(Debug, Clone, Copy)]
-pub struct Ratio {
-    num: i128,
-    den: i128,
-}
-
-fn gcd(a: i128, b: i128) -> i128 {
-    if b == 0 { a.abs().max(1) } else { gcd(b, a % b) }
-}
+/// An exact non-negative rational number. Arbitrary precision: the sum of 19 metric scores has the product of
+/// their denominators (each up to the number of dossiers) as its denominator, which no fixed-width integer holds.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ratio(BigRational);
 
 impl Ratio {
+    /// `num / den`; a zero denominator gives zero (callers score that case before dividing).
     pub fn new(num: i128, den: i128) -> Self {
-        let g = gcd(num, den);
-        Ratio { num: num / g, den: den / g }
+        if den == 0 {
+            return Ratio::zero();
+        }
+        Ratio(BigRational::new(BigInt::from(num), BigInt::from(den)))
     }
 
     pub fn zero() -> Self {
-        Ratio { num: 0, den: 1 }
+        Ratio(BigRational::zero())
     }
 
     pub fn int(n: i128) -> Self {
-        Ratio { num: n, den: 1 }
+        Ratio(BigRational::from_integer(BigInt::from(n)))
     }
 
     pub fn plus(self, o: Ratio) -> Ratio {
-        Ratio::new(self.num * o.den + o.num * self.den, self.den * o.den)
+        Ratio(self.0 + o.0)
     }
 
     pub fn times(self, o: Ratio) -> Ratio {
-        Ratio::new(self.num * o.num, self.den * o.den)
-    }
-
-    pub fn min(self, o: Ratio) -> Ratio {
-        if self.cmp_to(&o) == Ordering::Greater { o } else { self }
-    }
-
-    fn cmp_to(&self, o: &Ratio) -> Ordering {
-        (self.num * o.den).cmp(&(o.num * self.den))
+        Ratio(self.0 * o.0)
     }
 
     /// Rounded to two decimals, half away from zero.
-    pub fn round2(self) -> f64 {
-        let scaled_num = self.num * 100;
-        let q = scaled_num / self.den;
-        let r = scaled_num % self.den;
-        let rounded = if 2 * r.abs() >= self.den { q + scaled_num.signum() } else { q };
-        rounded as f64 / 100.0
+    pub fn round2(&self) -> f64 {
+        let hundredths = (&self.0 * BigInt::from(100)).round().to_integer();
+        hundredths.to_i64().map_or(f64::NAN, |h| h as f64 / 100.0)
     }
 
-    pub fn to_f64(self) -> f64 {
-        self.num as f64 / self.den as f64
+    pub fn to_f64(&self) -> f64 {
+        self.0.to_f64().unwrap_or(f64::NAN)
     }
 }
 
@@ -205,7 +195,7 @@ pub struct Count {
 }
 
 /// One scored metric.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct MetricScore {
     pub key: MetricKey,
     pub count: Count,
@@ -278,8 +268,8 @@ pub fn score_all(counts: impl Fn(MetricKey) -> Count) -> Scored {
     for g in GroupKey::ALL {
         let metrics: Vec<MetricScore> =
             MetricKey::ALL.iter().filter(|m| m.group() == g).map(|&m| score(m, counts(m))).collect();
-        let s = metrics.iter().fold(Ratio::zero(), |acc, m| acc.plus(m.score));
-        total = total.plus(s);
+        let s = metrics.iter().fold(Ratio::zero(), |acc, m| acc.plus(m.score.clone()));
+        total = total.plus(s.clone());
         groups.push(GroupScore { key: g, score: s, metrics });
     }
     Scored { groups, grade: grade(total.round2()), total }
@@ -304,6 +294,41 @@ pub fn rank<T>(mut entries: Vec<(String, f64, T)>) -> Vec<(u32, String, f64, T)>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_province_sized_report_sums_exactly() {
+        // Quảng Nam 2024 at full scale: the exact total has a 102-bit denominator, past what i128 arithmetic
+        // can carry through its intermediate products (it once came out as -0.15).
+        let counts: [(MetricKey, i64, i64); 19] = [
+            (MetricKey::PublishOnTime, 717, 759),
+            (MetricKey::PublicUpdateOnTime, 730, 759),
+            (MetricKey::PublicContentFull, 1829, 1910),
+            (MetricKey::DossierSync, 379_567, 383_389),
+            (MetricKey::OnTimeProcessing, 376_804, 387_776),
+            (MetricKey::FullOnlineDossiers, 145_253, 216_304),
+            (MetricKey::PaidOnlineDossiers, 148_900, 230_865),
+            (MetricKey::ProceduresPaidOnline, 671, 694),
+            (MetricKey::ProceduresWithReceipts, 694, 694),
+            (MetricKey::DossierSatisfaction, 376_395, 387_776),
+            (MetricKey::PaknOnTime, 342, 409),
+            (MetricKey::PaknSatisfaction, 297, 409),
+            (MetricKey::ElectronicResult, 213_857, 300_201),
+            (MetricKey::DigitizedDossiers, 215_190, 383_389),
+            (MetricKey::ElectronicCertifiedCopy, 217, 238),
+            (MetricKey::ReusedDigitizedData, 96_928, 383_389),
+            (MetricKey::SharedToCitizenStorage, 145_256, 383_389),
+            (MetricKey::VneidDossiers, 191_999, 383_389),
+            (MetricKey::VneidProcedures, 1384, 1419),
+        ];
+        let s = score_all(|k| {
+            let &(_, num, den) = counts.iter().find(|c| c.0 == k).expect("every metric");
+            Count { num, den }
+        });
+        // 81.5495146… by exact fractions (Python's `fractions`).
+        assert_eq!(s.total.round2(), 81.55);
+        assert!((s.total.to_f64() - 81.549_514_620_970_84).abs() < 1e-9);
+        assert_eq!(s.grade, Grade::Good);
+    }
 
     #[test]
     fn scoring_matches_the_published_phu_tho_figures() {
