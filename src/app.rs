@@ -10,8 +10,9 @@ use crate::auth::Verifier;
 use crate::cache::AggregateCache;
 use crate::config::{DEV_PII_KEY, Settings};
 use crate::db;
+use crate::db::probe::Probe;
 use crate::domain::DossierStatus;
-use crate::domain::scope::UnitTree;
+use crate::domain::scope::{Scope, UnitTree};
 use crate::domain::time::Calendar;
 use crate::pii::Vault;
 
@@ -48,6 +49,7 @@ pub struct App {
     pub status_feed: broadcast::Sender<StatusChanged>,
     pub cache: AggregateCache,
     snapshot: Arc<RwLock<Option<Snapshot>>>,
+    probe: Arc<Probe>,
 }
 
 impl App {
@@ -64,11 +66,12 @@ impl App {
             status_feed,
             cache,
             snapshot: Arc::new(RwLock::new(None)),
+            probe: Arc::new(Probe::default()),
         })
     }
 
     async fn snapshot(&self) -> Result<(Arc<UnitTree>, Arc<Calendar>), DbErr> {
-        let generation = db::generation(&self.db).await?;
+        let generation = self.probe.get("reference", || db::generation(&self.db)).await?;
         if let Some(s) = self.snapshot.read().await.as_ref()
             && s.generation == generation
         {
@@ -79,6 +82,17 @@ impl App {
         *self.snapshot.write().await =
             Some(Snapshot { generation, units: units.clone(), calendar: calendar.clone() });
         Ok((units, calendar))
+    }
+
+    /// The data generation of `scope` (see [`db::generation_of`]), read after this call began: an answer keyed
+    /// by it includes every write acknowledged before.
+    pub async fn generation_of(&self, scope: &Scope) -> Result<i64, DbErr> {
+        let key = if scope.whole_tree {
+            "*".to_owned()
+        } else {
+            scope.sorted_ids().iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+        };
+        self.probe.get(&key, || db::generation_of(&self.db, scope)).await
     }
 
     /// The unit tree as of the latest write (reloaded when the data generation moved).

@@ -34,7 +34,7 @@ pub async fn report(app: &App, unit_code: &str, w: &Window) -> Result<Report, In
         return Err(IndicatorError::UnknownUnit(unit_code.to_owned()));
     }
     let scope = tree.scope_at(unit_code, w.t);
-    let generation = crate::db::generation_of(&app.db, &scope).await?;
+    let generation = app.generation_of(&scope).await?;
     let closed = w.t == w.e;
     let key = IndicatorKey {
         formula_version: FORMULA_VERSION,

@@ -4,6 +4,7 @@
 pub mod convert;
 pub mod indicators;
 pub mod lifecycle;
+pub mod probe;
 pub mod read;
 pub mod write;
 

@@ -72,8 +72,7 @@ impl Subscription {
                     }
                     let w = ind::window(&spec, None, now()).ok()?;
                     let tree = app.units().await.ok()?;
-                    let generation =
-                        crate::db::generation_of(&app.db, &tree.scope_at(&unit, w.t)).await.ok()?;
+                    let generation = app.generation_of(&tree.scope_at(&unit, w.t)).await.ok()?;
                     if last != Some(generation) {
                         let r = crate::indicators::report(&app, &unit, &w).await.ok()?;
                         let report = to_report(unit.clone(), &r.window, r.scored);

@@ -1,0 +1,84 @@
+//! Shared reads of the data generations.
+//!
+//! Every indicator answer must include every write acknowledged before its request arrived, by any process, so
+//! each answer needs a generation read from the database that started after its request arrived. Under load,
+//! a read per request would queue the requests on the connection pool. A [`Probe`] lets all the requests that
+//! wait for the same key share one read: a request takes a ticket when it arrives and accepts a result only from
+//! a read that started after that ticket was taken; otherwise it starts one (at most one read per key runs at a
+//! time, and it serves every request queued behind it). A request waits for at most two reads.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The latest read of one key: the ticket count when it started, and its value.
+type Slot = tokio::sync::Mutex<Option<(u64, i64)>>;
+
+/// Coalesces concurrent reads of a number by key (see the module documentation).
+#[derive(Default)]
+pub struct Probe {
+    tickets: AtomicU64,
+    slots: Mutex<HashMap<String, Arc<Slot>>>,
+}
+
+impl Probe {
+    /// The value of `key`, read by `read` (or by a read of another caller) after this call began.
+    pub async fn get<F, Fut, E>(&self, key: &str, read: F) -> Result<i64, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<i64, E>>,
+    {
+        let ticket = self.tickets.fetch_add(1, Ordering::SeqCst) + 1;
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots.entry(key.to_owned()).or_default().clone()
+        };
+        let mut latest = slot.lock().await;
+        if let Some((started, value)) = *latest
+            && started >= ticket
+        {
+            return Ok(value);
+        }
+        // Every ticket taken so far belongs to a request that arrived before this read starts.
+        let started = self.tickets.load(Ordering::SeqCst);
+        let value = read().await?;
+        *latest = Some((started, value));
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicI64;
+
+    #[tokio::test]
+    async fn concurrent_callers_share_reads_and_never_see_an_older_value() {
+        let probe = Arc::new(Probe::default());
+        let reads = Arc::new(AtomicI64::new(0));
+        let read = |reads: Arc<AtomicI64>| async move {
+            let n = reads.fetch_add(1, Ordering::SeqCst) + 1;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            Ok::<i64, ()>(n)
+        };
+        // 100 callers at once: the first read serves the first caller, one more read serves all the others.
+        let tasks: Vec<_> = (0..100)
+            .map(|_| {
+                let (probe, reads) = (probe.clone(), reads.clone());
+                tokio::spawn(async move { probe.get("k", || read(reads)).await })
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.unwrap().unwrap() >= 1);
+        }
+        assert!(reads.load(Ordering::SeqCst) <= 2, "{} reads", reads.load(Ordering::SeqCst));
+
+        // A caller that arrives after a read finished gets a new read, never the old value.
+        let before = reads.load(Ordering::SeqCst);
+        let v = probe.get("k", || read(reads.clone())).await.unwrap();
+        assert_eq!(v, before + 1);
+        // Another key has its own reads.
+        assert_eq!(probe.get("other", || read(reads.clone())).await.unwrap(), before + 2);
+    }
+}
