@@ -102,6 +102,11 @@ enum Dossier {
     FirstSupplementReceivedAt,
     SecondSupplementRequestedAt,
     NegativeFeedbackAt,
+    PaidFrom,
+    PaidTo,
+    PaidOnlineFrom,
+    PaidOnlineTo,
+    ReceiptsIrregular,
     Version,
     ContentHash,
 }
@@ -331,6 +336,11 @@ impl MigrationTrait for Migration {
                     .col(big_integer_null(Dossier::FirstSupplementReceivedAt))
                     .col(big_integer_null(Dossier::SecondSupplementRequestedAt))
                     .col(big_integer_null(Dossier::NegativeFeedbackAt))
+                    .col(big_integer_null(Dossier::PaidFrom))
+                    .col(big_integer_null(Dossier::PaidTo))
+                    .col(big_integer_null(Dossier::PaidOnlineFrom))
+                    .col(big_integer_null(Dossier::PaidOnlineTo))
+                    .col(boolean(Dossier::ReceiptsIrregular).default(false))
                     .col(integer(Dossier::Version).default(1))
                     .col(string(Dossier::ContentHash))
                     .foreign_key(&mut fk(
@@ -358,6 +368,13 @@ impl MigrationTrait for Migration {
             .await?;
         manager.create_index(index("idx_dossier_status", Dossier::Table, &["status", "unit_id"])).await?;
         manager.create_index(index("idx_dossier_applicant", Dossier::Table, &["applicant_id_hash"])).await?;
+        // The few dossiers whose receipts the indicators read one by one (same text on both databases).
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "CREATE INDEX idx_dossier_receipts_irregular ON dossier (unit_id) WHERE receipts_irregular",
+            )
+            .await?;
 
         manager
             .create_table(

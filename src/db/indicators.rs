@@ -61,8 +61,19 @@ struct DossierRules {
     er: String,
 }
 
+/// How the rules read whether a dossier was paid at T.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Receipts {
+    /// Exactly, for every dossier.
+    Exact,
+    /// From the dossier's receipt columns only: a dossier with irregular receipts counts as unpaid, and
+    /// [`irregular_sql`] adds it back. This keeps the main aggregate free of subqueries, so that PostgreSQL can run
+    /// it in parallel.
+    Columns,
+}
+
 impl DossierRules {
-    fn new(w: &Window) -> Self {
+    fn new(w: &Window, receipts: Receipts) -> Self {
         let (t, s) = (w.t, w.s);
         let ended_res = format!("(d.resolved_at IS NOT NULL AND d.resolved_at <= {t})");
         let ended_other = format!("(d.other_end_at IS NOT NULL AND d.other_end_at <= {t})");
@@ -84,15 +95,27 @@ impl DossierRules {
         let paused = format!(
             "(CASE WHEN {one_sup} AND NOT {two_sup} AND {answered} THEN d.first_supplement_received_at - d.first_supplement_requested_at ELSE 0 END)"
         );
+        // A receipt counts at T when issued at or before T and not cancelled at or before T. The dossier's receipt
+        // columns hold the one interval over which its receipts count; a dossier whose receipts count over
+        // several (`receipts_irregular`) is read from the receipts themselves.
         let receipt = |online: bool| {
-            format!(
-                "EXISTS (SELECT 1 FROM receipt r WHERE r.dossier_id = d.id AND r.issued_at <= {t} AND (r.cancelled_at IS NULL OR r.cancelled_at > {t}){})",
-                if online {
-                    " AND r.payment_channel IN ('NATIONAL_PORTAL', 'PROVINCIAL_PORTAL')"
-                } else {
-                    ""
-                }
-            )
+            let (from, to, channel) = if online {
+                (
+                    "d.paid_online_from",
+                    "d.paid_online_to",
+                    " AND r.payment_channel IN ('NATIONAL_PORTAL', 'PROVINCIAL_PORTAL')",
+                )
+            } else {
+                ("d.paid_from", "d.paid_to", "")
+            };
+            let columns = format!("({from} IS NOT NULL AND {from} <= {t} AND ({to} IS NULL OR {to} > {t}))");
+            match receipts {
+                Receipts::Columns => columns,
+                Receipts::Exact => format!(
+                    "(CASE WHEN d.receipts_irregular THEN EXISTS (SELECT 1 FROM receipt r WHERE r.dossier_id = d.id \
+                     AND r.issued_at <= {t} AND (r.cancelled_at IS NULL OR r.cancelled_at > {t}){channel}) ELSE {columns} END)"
+                ),
+            }
         };
         DossierRules {
             received: format!(
@@ -162,7 +185,7 @@ impl DossierRules {
 
 /// The per-procedure dossier aggregate (see indicators.md, "Dossier rules").
 fn dossier_sql(w: &Window, scope: &Scope) -> String {
-    let r = DossierRules::new(w);
+    let r = DossierRules::new(w, Receipts::Columns);
     let n = |cond: String| format!("SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)");
     let both = |k: MetricKey| r.metric(k).map(|(den, num)| (n(den.clone()), n(format!("{den} AND {num}"))));
     let mut cols = Vec::new();
@@ -188,6 +211,21 @@ fn dossier_sql(w: &Window, scope: &Scope) -> String {
         "SELECT p.id, CAST(MAX(CASE WHEN p.fee > 0 THEN 1 ELSE 0 END) AS BIGINT), CAST(MAX(CASE WHEN p.accepts_citizens THEN 1 ELSE 0 END) AS BIGINT), {} \
          FROM dossier d JOIN procedure p ON p.id = d.procedure_id WHERE {}{} GROUP BY p.id",
         cols.join(", "),
+        r.received,
+        unit_filter("d.unit_id", scope)
+    )
+}
+
+/// The paid counts (online, any) of the dossiers with irregular receipts, by procedure: what the main
+/// aggregate, reading receipt columns only, left out.
+fn irregular_sql(w: &Window, scope: &Scope) -> String {
+    let r = DossierRules::new(w, Receipts::Exact);
+    let base = format!("{} AND {}", r.rip, r.fee);
+    format!(
+        "SELECT p.id, SUM(CASE WHEN {base} AND {} THEN 1 ELSE 0 END), SUM(CASE WHEN {base} AND {} THEN 1 ELSE 0 END) \
+         FROM dossier d JOIN procedure p ON p.id = d.procedure_id WHERE d.receipts_irregular AND {}{} GROUP BY p.id",
+        r.paid_online,
+        r.paid_any,
         r.received,
         unit_filter("d.unit_id", scope)
     )
@@ -269,7 +307,7 @@ pub async fn drill_dossiers(
     w: &Window,
     q: &DrillQuery,
 ) -> Result<Vec<i64>, DrillError> {
-    let r = DossierRules::new(w);
+    let r = DossierRules::new(w, Receipts::Exact);
     let (den, num) = r.metric(q.metric).ok_or(DrillError::NotDossierMetric(q.metric))?;
     let mut sql = format!(
         "SELECT d.id FROM dossier d JOIN procedure p ON p.id = d.procedure_id WHERE {} AND {den}{}{}",
@@ -346,8 +384,20 @@ pub async fn counts(
     };
 
     let rows = conn.query_all_raw(Statement::from_string(backend, dossier_sql(w, &scope))).await?;
+    let mut per_procedure: Vec<Vec<i64>> = Vec::with_capacity(rows.len());
+    let mut index: HashMap<i64, usize> = HashMap::new();
     for row in &rows {
-        let v: Vec<i64> = (1..25).map(|i| get(row, i)).collect::<Result<_, _>>()?;
+        index.insert(row.try_get_by_index::<i64>(0)?, per_procedure.len());
+        per_procedure.push((1..25).map(|i| get(row, i)).collect::<Result<_, _>>()?);
+    }
+    // Paid online (numerator of pair 4) and paid at all (pair 5) of the dossiers with irregular receipts.
+    for row in conn.query_all_raw(Statement::from_string(backend, irregular_sql(w, &scope))).await? {
+        if let Some(&i) = index.get(&row.try_get_by_index::<i64>(0)?) {
+            per_procedure[i][3 + 2 * 4] += get(&row, 1)?;
+            per_procedure[i][3 + 2 * 5] += get(&row, 2)?;
+        }
+    }
+    for v in per_procedure {
         let (fee_bearing, citizens) = (v[0] > 0, v[1] > 0);
         // (denominator, numerator) pairs in the order of `dossier_sql`.
         let pair = |i: usize| (v[2 + 2 * i], v[3 + 2 * i]);

@@ -456,6 +456,7 @@ pub async fn issue_receipt(
         .insert(&txn)
         .await
         .map_err(WriteError::from_db)?;
+        super::write::refresh_receipts(&txn, &[d.id]).await?;
         super::touch(&txn, [d.unit_id]).await?;
         Ok(saved)
     }
@@ -491,6 +492,7 @@ pub async fn cancel_receipt(
         m.cancelled_at = Set(Some(now));
         m.cancel_reason = Set(Some(reason));
         let saved = m.update(&txn).await?;
+        super::write::refresh_receipts(&txn, &[saved.dossier_id]).await?;
         let unit = dossier::Entity::find_by_id(saved.dossier_id).one(&txn).await?.map(|d| d.unit_id);
         super::touch(&txn, unit).await?;
         Ok(saved)

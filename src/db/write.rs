@@ -158,6 +158,11 @@ pub fn dossier_model(
         first_supplement_received_at: Set(f.first_supplement_received_at),
         second_supplement_requested_at: Set(f.second_supplement_requested_at),
         negative_feedback_at: Set(None),
+        paid_from: Set(None),
+        paid_to: Set(None),
+        paid_online_from: Set(None),
+        paid_online_to: Set(None),
+        receipts_irregular: Set(false),
         version: Set(1),
         content_hash: Set(hash),
     }
@@ -354,6 +359,59 @@ pub async fn reserve_ids(conn: &impl ConnectionTrait, table: &str, n: usize) -> 
 pub async fn hold_write_lock(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
     if conn.get_database_backend() == sea_orm::DbBackend::Sqlite {
         conn.execute_unprepared("DELETE FROM data_change WHERE id < 0").await?;
+    }
+    Ok(())
+}
+
+/// Recomputes the receipt columns of the given dossiers (`paid_from` … `receipts_irregular`, see the dossier
+/// entity) from their receipts: one read and one multi-row update per 500 dossiers.
+pub async fn refresh_receipts(conn: &impl ConnectionTrait, dossier_ids: &[i64]) -> Result<(), DbErr> {
+    use crate::domain::lifecycle::{PaidSpan, paid_spans};
+    let backend = conn.get_database_backend();
+    let mut ids = dossier_ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    for chunk in ids.chunks(500) {
+        let list = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let rows = conn
+            .query_all_raw(Statement::from_string(
+                backend,
+                format!(
+                    "SELECT dossier_id, issued_at, cancelled_at, payment_channel FROM receipt \
+                     WHERE dossier_id IN ({list}) ORDER BY dossier_id"
+                ),
+            ))
+            .await?;
+        let mut receipts: std::collections::HashMap<i64, Vec<(i64, Option<i64>, bool)>> =
+            chunk.iter().map(|&id| (id, Vec::new())).collect();
+        for r in rows {
+            let id: i64 = r.try_get_by_index(0)?;
+            let channel: String = r.try_get_by_index(3)?;
+            let online = channel == "NATIONAL_PORTAL" || channel == "PROVINCIAL_PORTAL";
+            receipts.entry(id).or_default().push((r.try_get_by_index(1)?, r.try_get_by_index(2)?, online));
+        }
+        let lit = |v: Option<i64>| v.map_or("CAST(NULL AS BIGINT)".to_owned(), |v| v.to_string());
+        let values = receipts
+            .iter()
+            .map(|(id, rs)| {
+                let any = paid_spans(rs.iter().map(|&(i, c, _)| (i, c)));
+                let online = paid_spans(rs.iter().filter(|r| r.2).map(|&(i, c, _)| (i, c)));
+                let irregular = matches!(any, PaidSpan::Several) || matches!(online, PaidSpan::Several);
+                let (a, b) = if irregular { (None, None) } else { any.bounds() };
+                let (c, d) = if irregular { (None, None) } else { online.bounds() };
+                format!("({id}, {}, {}, {}, {}, {irregular})", lit(a), lit(b), lit(c), lit(d))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        conn.execute_raw(Statement::from_string(
+            backend,
+            format!(
+                "UPDATE dossier SET paid_from = v.column2, paid_to = v.column3, paid_online_from = v.column4, \
+                 paid_online_to = v.column5, receipts_irregular = v.column6 FROM (VALUES {values}) AS v \
+                 WHERE dossier.id = v.column1"
+            ),
+        ))
+        .await?;
     }
     Ok(())
 }

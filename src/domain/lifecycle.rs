@@ -119,6 +119,44 @@ pub fn check_transition(from: Option<DossierStatus>, to: DossierStatus) -> Resul
     }
 }
 
+/// The instants at which a dossier's receipts count (indicators.md: issued at or before T and not cancelled at
+/// or before T), that is the union of their intervals `[issued, cancelled)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaidSpan {
+    Never,
+    /// One interval; `None` as its end: still counting.
+    One(Micros, Option<Micros>),
+    /// More than one interval (a receipt cancelled, another issued after a gap).
+    Several,
+}
+
+impl PaidSpan {
+    /// The bounds of the one interval, or none.
+    pub fn bounds(&self) -> (Option<Micros>, Option<Micros>) {
+        match *self {
+            PaidSpan::One(from, to) => (Some(from), to),
+            _ => (None, None),
+        }
+    }
+}
+
+/// The union of receipt intervals `(issued_at, cancelled_at)`.
+pub fn paid_spans(receipts: impl IntoIterator<Item = (Micros, Option<Micros>)>) -> PaidSpan {
+    let mut spans: Vec<(Micros, Option<Micros>)> =
+        receipts.into_iter().filter(|&(issued, cancelled)| cancelled.is_none_or(|c| c > issued)).collect();
+    spans.sort_unstable_by_key(|s| s.0);
+    let mut it = spans.into_iter();
+    let Some((from, mut to)) = it.next() else { return PaidSpan::Never };
+    for (issued, cancelled) in it {
+        match to {
+            None => {}
+            Some(end) if issued <= end => to = cancelled.map(|c| c.max(end)),
+            Some(_) => return PaidSpan::Several,
+        }
+    }
+    PaidSpan::One(from, to)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +202,18 @@ mod tests {
         assert!(check_transition(Some(Returned), Processing).is_err());
         assert!(check_transition(Some(Processing), Received).is_err());
         assert!(check_transition(None, Received).is_ok());
+    }
+
+    #[test]
+    fn receipt_intervals_merge_when_they_touch() {
+        assert_eq!(paid_spans([]), PaidSpan::Never);
+        assert_eq!(paid_spans([(5, Some(5))]), PaidSpan::Never);
+        assert_eq!(paid_spans([(5, None)]), PaidSpan::One(5, None));
+        // Cancelled at 9 and reissued at 9: counting without a break.
+        assert_eq!(paid_spans([(9, None), (5, Some(9))]), PaidSpan::One(5, None));
+        assert_eq!(paid_spans([(5, Some(9)), (6, Some(7))]), PaidSpan::One(5, Some(9)));
+        assert_eq!(paid_spans([(5, None), (20, Some(30))]), PaidSpan::One(5, None));
+        // Reissued after a gap: two intervals.
+        assert_eq!(paid_spans([(5, Some(9)), (12, None)]), PaidSpan::Several);
     }
 }

@@ -20,6 +20,7 @@ use super::validate::{LineError, MAX_LINE_BYTES, parse_line};
 use crate::db;
 use crate::db::write::*;
 use crate::pii::Vault;
+use sea_orm::ActiveValue::NotSet;
 
 /// How an import treats bad lines.
 #[derive(Debug, Clone, Copy)]
@@ -622,6 +623,18 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
             }
         }
         insert_chunked(self.conn, rows, 18).await?;
+        // The dossiers whose receipts change, before and after, get their receipt columns derived again.
+        let mut paid_dossiers: Vec<i64> =
+            new_receipts.iter().filter_map(|(r, _)| id_of(&r.dossier)).collect();
+        paid_dossiers.extend(changed_receipts.iter().filter_map(|(_, r, _)| id_of(&r.dossier)));
+        if !changed_receipts.is_empty() {
+            let list = changed_receipts.iter().map(|(id, _, _)| id.to_string()).collect::<Vec<_>>().join(",");
+            let sql = format!("SELECT dossier_id FROM receipt WHERE id IN ({list})");
+            let backend = self.conn.get_database_backend();
+            for row in self.conn.query_all_raw(sea_orm::Statement::from_string(backend, sql)).await? {
+                paid_dossiers.push(row.try_get_by_index(0)?);
+            }
+        }
         for (id, r, hash) in changed_receipts {
             if let Some(did) = id_of(&r.dossier) {
                 let mut m = receipt_model(&r, did, hash);
@@ -630,6 +643,8 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                 m.update(self.conn).await?;
             }
         }
+
+        refresh_receipts(self.conn, &paid_dossiers).await?;
 
         // Feedback, with ids reserved like the dossiers'. A repeat names feedback stored or defined on an
         // earlier line; when that line's record sits later in this batch's insert order (a code defined twice),
@@ -716,6 +731,8 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
             m.id = Set(*id);
             m.version = sea_orm::ActiveValue::NotSet;
             m.negative_feedback_at = sea_orm::ActiveValue::NotSet;
+            (m.paid_from, m.paid_to, m.receipts_irregular) = (NotSet, NotSet, NotSet);
+            (m.paid_online_from, m.paid_online_to) = (NotSet, NotSet);
             m.update(self.conn).await?;
             delete_children(self.conn, *id).await?;
             children.add(*id, d);
