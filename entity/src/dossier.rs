@@ -43,16 +43,6 @@ pub struct Model {
     pub first_supplement_received_at: Option<i64>,
     pub second_supplement_requested_at: Option<i64>,
     pub negative_feedback_at: Option<i64>,
-    /// When the dossier's counting receipts form one interval `[paid_from, paid_to)` of instants (`paid_to`
-    /// missing: still counting), that interval; derived from its receipts whenever they change.
-    pub paid_from: Option<i64>,
-    pub paid_to: Option<i64>,
-    /// The same for its receipts paid through a portal.
-    pub paid_online_from: Option<i64>,
-    pub paid_online_to: Option<i64>,
-    /// Its receipts count over more than one interval (cancelled, then another issued later): the four columns
-    /// above are then empty and the indicators read the receipts themselves.
-    pub receipts_irregular: bool,
     pub version: i32,
     pub content_hash: String,
 }

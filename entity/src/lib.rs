@@ -8,6 +8,7 @@ pub mod apology_letter;
 pub mod data_change;
 pub mod dossier;
 pub mod dossier_event;
+pub mod dossier_paid;
 pub mod feedback;
 pub mod holiday;
 pub mod procedure;

@@ -102,11 +102,6 @@ enum Dossier {
     FirstSupplementReceivedAt,
     SecondSupplementRequestedAt,
     NegativeFeedbackAt,
-    PaidFrom,
-    PaidTo,
-    PaidOnlineFrom,
-    PaidOnlineTo,
-    ReceiptsIrregular,
     Version,
     ContentHash,
 }
@@ -139,6 +134,18 @@ enum ApologyLetter {
     IssuedAt,
     Reason,
     NewDueAt,
+}
+
+#[derive(DeriveIden)]
+enum DossierPaid {
+    Table,
+    DossierId,
+    UnitId,
+    PaidFrom,
+    PaidTo,
+    PaidOnlineFrom,
+    PaidOnlineTo,
+    Irregular,
 }
 
 #[derive(DeriveIden)]
@@ -336,11 +343,6 @@ impl MigrationTrait for Migration {
                     .col(big_integer_null(Dossier::FirstSupplementReceivedAt))
                     .col(big_integer_null(Dossier::SecondSupplementRequestedAt))
                     .col(big_integer_null(Dossier::NegativeFeedbackAt))
-                    .col(big_integer_null(Dossier::PaidFrom))
-                    .col(big_integer_null(Dossier::PaidTo))
-                    .col(big_integer_null(Dossier::PaidOnlineFrom))
-                    .col(big_integer_null(Dossier::PaidOnlineTo))
-                    .col(boolean(Dossier::ReceiptsIrregular).default(false))
                     .col(integer(Dossier::Version).default(1))
                     .col(string(Dossier::ContentHash))
                     .foreign_key(&mut fk(
@@ -368,13 +370,6 @@ impl MigrationTrait for Migration {
             .await?;
         manager.create_index(index("idx_dossier_status", Dossier::Table, &["status", "unit_id"])).await?;
         manager.create_index(index("idx_dossier_applicant", Dossier::Table, &["applicant_id_hash"])).await?;
-        // The few dossiers whose receipts the indicators read one by one (same text on both databases).
-        manager
-            .get_connection()
-            .execute_unprepared(
-                "CREATE INDEX idx_dossier_receipts_irregular ON dossier (unit_id) WHERE receipts_irregular",
-            )
-            .await?;
 
         manager
             .create_table(
@@ -476,6 +471,34 @@ impl MigrationTrait for Migration {
             .await?;
         manager.create_index(index("idx_receipt_dossier", Receipt::Table, &["dossier_id"])).await?;
 
+        // Derived from the receipts whenever they change: when each dossier's receipts count.
+        manager
+            .create_table(
+                Table::create()
+                    .table(DossierPaid::Table)
+                    .col(big_integer(DossierPaid::DossierId).primary_key())
+                    .col(big_integer(DossierPaid::UnitId))
+                    .col(big_integer_null(DossierPaid::PaidFrom))
+                    .col(big_integer_null(DossierPaid::PaidTo))
+                    .col(big_integer_null(DossierPaid::PaidOnlineFrom))
+                    .col(big_integer_null(DossierPaid::PaidOnlineTo))
+                    .col(boolean(DossierPaid::Irregular))
+                    .foreign_key(&mut fk(
+                        "fk_paid_dossier",
+                        (DossierPaid::Table, DossierPaid::DossierId),
+                        (Dossier::Table, Dossier::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .to_owned(),
+            )
+            .await?;
+        manager.create_index(index("idx_paid_unit", DossierPaid::Table, &["unit_id"])).await?;
+        // The few dossiers whose receipts the indicators read one by one (same text on both databases).
+        manager
+            .get_connection()
+            .execute_unprepared("CREATE INDEX idx_paid_irregular ON dossier_paid (unit_id) WHERE irregular")
+            .await?;
+
         manager
             .create_table(
                 Table::create()
@@ -536,6 +559,7 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in [
             Feedback::Table.into_iden(),
+            DossierPaid::Table.into_iden(),
             Receipt::Table.into_iden(),
             ApologyLetter::Table.into_iden(),
             SupplementRequest::Table.into_iden(),

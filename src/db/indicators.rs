@@ -66,7 +66,7 @@ struct DossierRules {
 enum Receipts {
     /// Exactly, for every dossier.
     Exact,
-    /// From the dossier's receipt columns only: a dossier with irregular receipts counts as unpaid, and
+    /// From `dossier_paid` only: a dossier with irregular receipts counts as unpaid, and
     /// [`irregular_sql`] adds it back. This keeps the main aggregate free of subqueries, so that PostgreSQL can run
     /// it in parallel.
     Columns,
@@ -95,24 +95,24 @@ impl DossierRules {
         let paused = format!(
             "(CASE WHEN {one_sup} AND NOT {two_sup} AND {answered} THEN d.first_supplement_received_at - d.first_supplement_requested_at ELSE 0 END)"
         );
-        // A receipt counts at T when issued at or before T and not cancelled at or before T. The dossier's receipt
-        // columns hold the one interval over which its receipts count; a dossier whose receipts count over
-        // several (`receipts_irregular`) is read from the receipts themselves.
+        // A receipt counts at T when issued at or before T and not cancelled at or before T. `dossier_paid dp`
+        // holds the one interval over which a dossier's receipts count; a dossier whose receipts count over
+        // several (`irregular`) is read from the receipts themselves.
         let receipt = |online: bool| {
             let (from, to, channel) = if online {
                 (
-                    "d.paid_online_from",
-                    "d.paid_online_to",
+                    "dp.paid_online_from",
+                    "dp.paid_online_to",
                     " AND r.payment_channel IN ('NATIONAL_PORTAL', 'PROVINCIAL_PORTAL')",
                 )
             } else {
-                ("d.paid_from", "d.paid_to", "")
+                ("dp.paid_from", "dp.paid_to", "")
             };
             let columns = format!("({from} IS NOT NULL AND {from} <= {t} AND ({to} IS NULL OR {to} > {t}))");
             match receipts {
                 Receipts::Columns => columns,
                 Receipts::Exact => format!(
-                    "(CASE WHEN d.receipts_irregular THEN EXISTS (SELECT 1 FROM receipt r WHERE r.dossier_id = d.id \
+                    "(CASE WHEN dp.irregular THEN EXISTS (SELECT 1 FROM receipt r WHERE r.dossier_id = d.id \
                      AND r.issued_at <= {t} AND (r.cancelled_at IS NULL OR r.cancelled_at > {t}){channel}) ELSE {columns} END)"
                 ),
             }
@@ -209,8 +209,9 @@ fn dossier_sql(w: &Window, scope: &Scope) -> String {
     }
     format!(
         "SELECT p.id, CAST(MAX(CASE WHEN p.fee > 0 THEN 1 ELSE 0 END) AS BIGINT), CAST(MAX(CASE WHEN p.accepts_citizens THEN 1 ELSE 0 END) AS BIGINT), {} \
-         FROM dossier d JOIN procedure p ON p.id = d.procedure_id WHERE {}{} GROUP BY p.id",
+         FROM {} WHERE {}{} GROUP BY p.id",
         cols.join(", "),
+        dossier_from(scope),
         r.received,
         unit_filter("d.unit_id", scope)
     )
@@ -223,11 +224,21 @@ fn irregular_sql(w: &Window, scope: &Scope) -> String {
     let base = format!("{} AND {}", r.rip, r.fee);
     format!(
         "SELECT p.id, SUM(CASE WHEN {base} AND {} THEN 1 ELSE 0 END), SUM(CASE WHEN {base} AND {} THEN 1 ELSE 0 END) \
-         FROM dossier d JOIN procedure p ON p.id = d.procedure_id WHERE d.receipts_irregular AND {}{} GROUP BY p.id",
+         FROM {} WHERE dp.irregular AND {}{} GROUP BY p.id",
         r.paid_online,
         r.paid_any,
+        dossier_from(scope),
         r.received,
         unit_filter("d.unit_id", scope)
+    )
+}
+
+/// The rows the dossier rules read: `dossier d`, its `procedure p` and, when it has receipts, its
+/// `dossier_paid dp` (read only within the scope, so that the join hashes only the scope's rows).
+fn dossier_from(scope: &Scope) -> String {
+    format!(
+        "dossier d JOIN procedure p ON p.id = d.procedure_id LEFT JOIN dossier_paid dp ON dp.dossier_id = d.id{}",
+        unit_filter("dp.unit_id", scope)
     )
 }
 
@@ -310,7 +321,8 @@ pub async fn drill_dossiers(
     let r = DossierRules::new(w, Receipts::Exact);
     let (den, num) = r.metric(q.metric).ok_or(DrillError::NotDossierMetric(q.metric))?;
     let mut sql = format!(
-        "SELECT d.id FROM dossier d JOIN procedure p ON p.id = d.procedure_id WHERE {} AND {den}{}{}",
+        "SELECT d.id FROM {} WHERE {} AND {den}{}{}",
+        dossier_from(scope),
         r.received,
         outcome_condition(q.outcome, &num),
         unit_filter("d.unit_id", scope)

@@ -158,11 +158,6 @@ pub fn dossier_model(
         first_supplement_received_at: Set(f.first_supplement_received_at),
         second_supplement_requested_at: Set(f.second_supplement_requested_at),
         negative_feedback_at: Set(None),
-        paid_from: Set(None),
-        paid_to: Set(None),
-        paid_online_from: Set(None),
-        paid_online_to: Set(None),
-        receipts_irregular: Set(false),
         version: Set(1),
         content_hash: Set(hash),
     }
@@ -363,8 +358,8 @@ pub async fn hold_write_lock(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// Recomputes the receipt columns of the given dossiers (`paid_from` … `receipts_irregular`, see the dossier
-/// entity) from their receipts: one read and one multi-row update per 500 dossiers.
+/// Derives `dossier_paid` (see that entity) of the given dossiers from their receipts: one read, one delete and
+/// one multi-row insert per 500 dossiers.
 pub async fn refresh_receipts(conn: &impl ConnectionTrait, dossier_ids: &[i64]) -> Result<(), DbErr> {
     use crate::domain::lifecycle::{PaidSpan, paid_spans};
     let backend = conn.get_database_backend();
@@ -377,41 +372,40 @@ pub async fn refresh_receipts(conn: &impl ConnectionTrait, dossier_ids: &[i64]) 
             .query_all_raw(Statement::from_string(
                 backend,
                 format!(
-                    "SELECT dossier_id, issued_at, cancelled_at, payment_channel FROM receipt \
-                     WHERE dossier_id IN ({list}) ORDER BY dossier_id"
+                    "SELECT r.dossier_id, d.unit_id, r.issued_at, r.cancelled_at, r.payment_channel FROM receipt r \
+                     JOIN dossier d ON d.id = r.dossier_id WHERE r.dossier_id IN ({list})"
                 ),
             ))
             .await?;
-        let mut receipts: std::collections::HashMap<i64, Vec<(i64, Option<i64>, bool)>> =
-            chunk.iter().map(|&id| (id, Vec::new())).collect();
+        type Spans = (i64, Vec<(i64, Option<i64>, bool)>);
+        let mut receipts: std::collections::HashMap<i64, Spans> = std::collections::HashMap::new();
         for r in rows {
-            let id: i64 = r.try_get_by_index(0)?;
-            let channel: String = r.try_get_by_index(3)?;
+            let channel: String = r.try_get_by_index(4)?;
             let online = channel == "NATIONAL_PORTAL" || channel == "PROVINCIAL_PORTAL";
-            receipts.entry(id).or_default().push((r.try_get_by_index(1)?, r.try_get_by_index(2)?, online));
+            let e = receipts.entry(r.try_get_by_index(0)?).or_insert((r.try_get_by_index(1)?, Vec::new()));
+            e.1.push((r.try_get_by_index(2)?, r.try_get_by_index(3)?, online));
         }
-        let lit = |v: Option<i64>| v.map_or("CAST(NULL AS BIGINT)".to_owned(), |v| v.to_string());
-        let values = receipts
-            .iter()
-            .map(|(id, rs)| {
-                let any = paid_spans(rs.iter().map(|&(i, c, _)| (i, c)));
-                let online = paid_spans(rs.iter().filter(|r| r.2).map(|&(i, c, _)| (i, c)));
-                let irregular = matches!(any, PaidSpan::Several) || matches!(online, PaidSpan::Several);
-                let (a, b) = if irregular { (None, None) } else { any.bounds() };
-                let (c, d) = if irregular { (None, None) } else { online.bounds() };
-                format!("({id}, {}, {}, {}, {}, {irregular})", lit(a), lit(b), lit(c), lit(d))
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        conn.execute_raw(Statement::from_string(
-            backend,
-            format!(
-                "UPDATE dossier SET paid_from = v.column2, paid_to = v.column3, paid_online_from = v.column4, \
-                 paid_online_to = v.column5, receipts_irregular = v.column6 FROM (VALUES {values}) AS v \
-                 WHERE dossier.id = v.column1"
-            ),
-        ))
-        .await?;
+        entity::dossier_paid::Entity::delete_many()
+            .filter(entity::dossier_paid::Column::DossierId.is_in(chunk.iter().copied()))
+            .exec(conn)
+            .await?;
+        let models = receipts.into_iter().map(|(dossier_id, (unit_id, rs))| {
+            let any = paid_spans(rs.iter().map(|&(i, c, _)| (i, c)));
+            let online = paid_spans(rs.iter().filter(|r| r.2).map(|&(i, c, _)| (i, c)));
+            let irregular = any == PaidSpan::Several || online == PaidSpan::Several;
+            let (paid_from, paid_to) = if irregular { (None, None) } else { any.bounds() };
+            let (paid_online_from, paid_online_to) = if irregular { (None, None) } else { online.bounds() };
+            entity::dossier_paid::ActiveModel {
+                dossier_id: Set(dossier_id),
+                unit_id: Set(unit_id),
+                paid_from: Set(paid_from),
+                paid_to: Set(paid_to),
+                paid_online_from: Set(paid_online_from),
+                paid_online_to: Set(paid_online_to),
+                irregular: Set(irregular),
+            }
+        });
+        insert_chunked(conn, models.collect(), 7).await?;
     }
     Ok(())
 }

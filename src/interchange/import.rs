@@ -20,7 +20,6 @@ use super::validate::{LineError, MAX_LINE_BYTES, parse_line};
 use crate::db;
 use crate::db::write::*;
 use crate::pii::Vault;
-use sea_orm::ActiveValue::NotSet;
 
 /// How an import treats bad lines.
 #[derive(Debug, Clone, Copy)]
@@ -614,6 +613,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
             self.touched.extend(dossier_ids.get(&r.dossier).and_then(|e| e.1));
         }
 
+        let rewritten: Vec<i64> = changed_dossiers.iter().map(|(id, _, _)| *id).collect();
         self.write_dossiers(new_dossiers.into_iter().zip(new_ids).collect(), changed_dossiers).await?;
 
         let mut rows = Vec::new();
@@ -627,6 +627,8 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
         let mut paid_dossiers: Vec<i64> =
             new_receipts.iter().filter_map(|(r, _)| id_of(&r.dossier)).collect();
         paid_dossiers.extend(changed_receipts.iter().filter_map(|(_, r, _)| id_of(&r.dossier)));
+        // A changed dossier may have moved to another unit.
+        paid_dossiers.extend(rewritten);
         if !changed_receipts.is_empty() {
             let list = changed_receipts.iter().map(|(id, _, _)| id.to_string()).collect::<Vec<_>>().join(",");
             let sql = format!("SELECT dossier_id FROM receipt WHERE id IN ({list})");
@@ -731,8 +733,6 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
             m.id = Set(*id);
             m.version = sea_orm::ActiveValue::NotSet;
             m.negative_feedback_at = sea_orm::ActiveValue::NotSet;
-            (m.paid_from, m.paid_to, m.receipts_irregular) = (NotSet, NotSet, NotSet);
-            (m.paid_online_from, m.paid_online_to) = (NotSet, NotSet);
             m.update(self.conn).await?;
             delete_children(self.conn, *id).await?;
             children.add(*id, d);
