@@ -49,7 +49,16 @@ pub struct App {
     pub status_feed: broadcast::Sender<StatusChanged>,
     pub cache: AggregateCache,
     snapshot: Arc<RwLock<Option<Snapshot>>>,
-    probe: Arc<Probe>,
+    probe: Arc<Probe<(i64, i64)>>,
+}
+
+/// What an indicator answer is computed from, read after its request arrived.
+pub struct Fresh {
+    pub units: Arc<UnitTree>,
+    pub calendar: Arc<Calendar>,
+    pub scope: Scope,
+    /// The generation of the scope's data and the reference data (see [`db::generation_of`]).
+    pub generation: i64,
 }
 
 impl App {
@@ -71,7 +80,13 @@ impl App {
     }
 
     async fn snapshot(&self) -> Result<(Arc<UnitTree>, Arc<Calendar>), DbErr> {
-        let generation = self.probe.get("reference", || db::generation(&self.db)).await?;
+        let no_scope = Scope { ids: Default::default(), whole_tree: false };
+        let (generation, _) = self.probe.get("", || db::generations_of(&self.db, &no_scope)).await?;
+        self.snapshot_at(generation).await
+    }
+
+    /// The reference data, reloaded when it is older than `generation`.
+    async fn snapshot_at(&self, generation: i64) -> Result<(Arc<UnitTree>, Arc<Calendar>), DbErr> {
         if let Some(s) = self.snapshot.read().await.as_ref()
             && s.generation == generation
         {
@@ -84,15 +99,37 @@ impl App {
         Ok((units, calendar))
     }
 
-    /// The data generation of `scope` (see [`db::generation_of`]), read after this call began: an answer keyed
-    /// by it includes every write acknowledged before.
-    pub async fn generation_of(&self, scope: &Scope) -> Result<i64, DbErr> {
-        let key = if scope.whole_tree {
-            "*".to_owned()
-        } else {
-            scope.sorted_ids().iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+    /// The scope of `unit_code` at `t` and its data generation, with one database read (shared with concurrent
+    /// callers, see [`Probe`]) that started after this call began: an answer keyed by the generation includes
+    /// every write acknowledged before. The unit tree is reloaded first when the reference data moved.
+    pub async fn fresh_scope(&self, unit_code: &str, t: crate::domain::time::Micros) -> Result<Fresh, DbErr> {
+        let loaded = self.snapshot.read().await.as_ref().map(|s| (s.units.clone(), s.calendar.clone()));
+        let (mut units, mut calendar) = match loaded {
+            Some(loaded) => loaded,
+            None => self.snapshot().await?,
         };
-        self.probe.get(&key, || db::generation_of(&self.db, scope)).await
+        let mut attempts = 0;
+        loop {
+            let scope = units.scope_at(unit_code, t);
+            let key = if scope.whole_tree {
+                "*".to_owned()
+            } else {
+                scope.sorted_ids().iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+            };
+            let (reference, generation) =
+                self.probe.get(&key, || db::generations_of(&self.db, &scope)).await?;
+            let current = self.snapshot.read().await.as_ref().is_some_and(|s| s.generation == reference);
+            attempts += 1;
+            if current || attempts == 3 {
+                return Ok(Fresh { units, calendar, scope, generation });
+            }
+            (units, calendar) = self.snapshot_at(reference).await?;
+        }
+    }
+
+    /// The data generation of `scope` (see [`db::generation_of`]), read after this call began.
+    pub async fn generation_of(&self, scope: &Scope) -> Result<i64, DbErr> {
+        db::generation_of(&self.db, scope).await
     }
 
     /// The unit tree as of the latest write (reloaded when the data generation moved).

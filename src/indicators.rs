@@ -29,12 +29,12 @@ pub struct Report {
 
 /// The report of `unit_code` for window `w`, from the cache when the unit's data has not changed.
 pub async fn report(app: &App, unit_code: &str, w: &Window) -> Result<Report, IndicatorError> {
-    let tree = app.units().await?;
+    let fresh = app.fresh_scope(unit_code, w.t).await?;
+    let tree = fresh.units.clone();
     if tree.get(unit_code).is_none() {
         return Err(IndicatorError::UnknownUnit(unit_code.to_owned()));
     }
-    let scope = tree.scope_at(unit_code, w.t);
-    let generation = app.generation_of(&scope).await?;
+    let generation = fresh.generation;
     let closed = w.t == w.e;
     let key = IndicatorKey {
         formula_version: FORMULA_VERSION,
@@ -48,8 +48,7 @@ pub async fn report(app: &App, unit_code: &str, w: &Window) -> Result<Report, In
     let text = app
         .cache
         .get_or_compute(&key, ttl, || async {
-            let calendar = app.calendar().await?;
-            let c = ind::counts(&app.db, &tree, &calendar, unit_code, w).await?;
+            let c = ind::counts(&app.db, &tree, &fresh.calendar, unit_code, w).await?;
             let counts = MetricKey::ALL.iter().map(|&k| c.get(k)).map(|c| (c.num, c.den)).collect();
             serde_json::to_string(&Cached { t: w.t, counts })
                 .map_err(|e| sea_orm::DbErr::Custom(e.to_string()))

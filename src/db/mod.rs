@@ -110,6 +110,14 @@ pub async fn generation_of(
     conn: &impl ConnectionTrait,
     scope: &crate::domain::scope::Scope,
 ) -> Result<i64, DbErr> {
+    Ok(generations_of(conn, scope).await?.1)
+}
+
+/// The reference-data generation and the generation of `scope` (see [`generation_of`]), in one read.
+pub async fn generations_of(
+    conn: &impl ConnectionTrait,
+    scope: &crate::domain::scope::Scope,
+) -> Result<(i64, i64), DbErr> {
     let filter = if scope.whole_tree {
         String::new()
     } else {
@@ -120,10 +128,14 @@ pub async fn generation_of(
     let row = conn
         .query_one_raw(Statement::from_string(
             conn.get_database_backend(),
-            format!("SELECT CAST(COALESCE(SUM(generation), 0) AS BIGINT) FROM data_change{filter}"),
+            format!(
+                "SELECT CAST(COALESCE(SUM(CASE WHEN id = {REFERENCE_DATA} THEN generation ELSE 0 END), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(generation), 0) AS BIGINT) FROM data_change{filter}"
+            ),
         ))
         .await?;
-    Ok(row.and_then(|r| r.try_get_by_index::<i64>(0).ok()).unwrap_or(0))
+    let get = |i| row.as_ref().and_then(|r| r.try_get_by_index::<i64>(i).ok()).unwrap_or(0);
+    Ok((get(0), get(1)))
 }
 
 /// Whether the database answers.

@@ -13,21 +13,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The latest read of one key: the ticket count when it started, and its value.
-type Slot = tokio::sync::Mutex<Option<(u64, i64)>>;
+type Slot<V> = tokio::sync::Mutex<Option<(u64, V)>>;
 
-/// Coalesces concurrent reads of a number by key (see the module documentation).
-#[derive(Default)]
-pub struct Probe {
+/// Coalesces concurrent reads of a value by key (see the module documentation).
+pub struct Probe<V> {
     tickets: AtomicU64,
-    slots: Mutex<HashMap<String, Arc<Slot>>>,
+    slots: Mutex<HashMap<String, Arc<Slot<V>>>>,
 }
 
-impl Probe {
+impl<V> Default for Probe<V> {
+    fn default() -> Self {
+        Probe { tickets: AtomicU64::new(0), slots: Mutex::new(HashMap::new()) }
+    }
+}
+
+impl<V: Clone> Probe<V> {
     /// The value of `key`, read by `read` (or by a read of another caller) after this call began.
-    pub async fn get<F, Fut, E>(&self, key: &str, read: F) -> Result<i64, E>
+    pub async fn get<F, Fut, E>(&self, key: &str, read: F) -> Result<V, E>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<i64, E>>,
+        Fut: Future<Output = Result<V, E>>,
     {
         let ticket = self.tickets.fetch_add(1, Ordering::SeqCst) + 1;
         let slot = {
@@ -35,15 +40,15 @@ impl Probe {
             slots.entry(key.to_owned()).or_default().clone()
         };
         let mut latest = slot.lock().await;
-        if let Some((started, value)) = *latest
-            && started >= ticket
+        if let Some((started, value)) = latest.as_ref()
+            && *started >= ticket
         {
-            return Ok(value);
+            return Ok(value.clone());
         }
         // Every ticket taken so far belongs to a request that arrived before this read starts.
         let started = self.tickets.load(Ordering::SeqCst);
         let value = read().await?;
-        *latest = Some((started, value));
+        *latest = Some((started, value.clone()));
         Ok(value)
     }
 }
@@ -55,7 +60,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_callers_share_reads_and_never_see_an_older_value() {
-        let probe = Arc::new(Probe::default());
+        let probe: Arc<Probe<i64>> = Arc::new(Probe::default());
         let reads = Arc::new(AtomicI64::new(0));
         let read = |reads: Arc<AtomicI64>| async move {
             let n = reads.fetch_add(1, Ordering::SeqCst) + 1;

@@ -848,6 +848,12 @@ where
     let txn = conn.begin().await?;
     let result: Result<(ImportReport, HashSet<i64>), ImportError> = async {
         hold_write_lock(&txn).await?;
+        if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+            // Every lookup of an import is answered by an index, but the planner's statistics describe the tables
+            // as they were before this (long) transaction began, empty on a first import: without this it turns
+            // to whole-table scans that grow with every batch.
+            txn.execute_unprepared("SET LOCAL enable_seqscan = off").await?;
+        }
         let refs = Refs::load(&txn).await?;
         let mut imp =
             Importer { conn: &txn, vault, refs, report: ImportReport::default(), touched: HashSet::new() };
