@@ -12,6 +12,7 @@ use crate::config::{DEV_PII_KEY, Settings};
 use crate::db;
 use crate::db::probe::Probe;
 use crate::domain::DossierStatus;
+use crate::domain::indicators::Scored;
 use crate::domain::scope::{Scope, UnitTree};
 use crate::domain::time::Calendar;
 use crate::pii::Vault;
@@ -48,6 +49,8 @@ pub struct App {
     pub verifier: Arc<Verifier>,
     pub status_feed: broadcast::Sender<StatusChanged>,
     pub cache: AggregateCache,
+    /// Scored reports by the cached counts they were scored from.
+    pub scored: moka::future::Cache<Arc<String>, (crate::domain::time::Micros, Arc<Scored>)>,
     snapshot: Arc<RwLock<Option<Snapshot>>>,
     probe: Arc<Probe<(i64, i64)>>,
 }
@@ -74,6 +77,7 @@ impl App {
             verifier: Arc::new(verifier),
             status_feed,
             cache,
+            scored: moka::future::Cache::new(10_000),
             snapshot: Arc::new(RwLock::new(None)),
             probe: Arc::new(Probe::default()),
         })

@@ -1,6 +1,7 @@
 //! The indicator service: a unit and a period → scope → data generation → cache → counts → scores. Counting
 //! is `db::indicators`; scoring is `domain::indicators`; this module only wires them to the cache.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -24,7 +25,7 @@ struct Cached {
 /// A scored report and the instant it was evaluated at.
 pub struct Report {
     pub window: Window,
-    pub scored: Scored,
+    pub scored: Arc<Scored>,
 }
 
 /// The report of `unit_code` for window `w`, from the cache when the unit's data has not changed.
@@ -55,13 +56,22 @@ pub async fn report(app: &App, unit_code: &str, w: &Window) -> Result<Report, In
         })
         .await
         .map_err(|e| IndicatorError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
-    let cached: Cached =
-        serde_json::from_str(&text).map_err(|e| IndicatorError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
-    let scored = score_all(|k| {
-        let i = MetricKey::ALL.iter().position(|&m| m == k).unwrap_or(0);
-        cached.counts.get(i).map(|&(num, den)| Count { num, den }).unwrap_or_default()
-    });
-    Ok(Report { window: Window { t: cached.t, ..*w }, scored })
+    // Scoring with exact rationals costs more than the rest of a cached answer: equal counts share one score.
+    let scored = match app.scored.get(&text).await {
+        Some(s) => s,
+        None => {
+            let cached: Cached = serde_json::from_str(&text)
+                .map_err(|e| IndicatorError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
+            let scored = score_all(|k| {
+                let i = MetricKey::ALL.iter().position(|&m| m == k).unwrap_or(0);
+                cached.counts.get(i).map(|&(num, den)| Count { num, den }).unwrap_or_default()
+            });
+            let s = (cached.t, Arc::new(scored));
+            app.scored.insert(text, s.clone()).await;
+            s
+        }
+    };
+    Ok(Report { window: Window { t: scored.0, ..*w }, scored: scored.1 })
 }
 
 /// The ranking of the units of `level` within `parent` (indicators.md, "Ranking"), each from the cache.

@@ -221,7 +221,7 @@ impl From<IndicatorError> for ApiError {
     }
 }
 
-pub(crate) fn to_report(unit_code: String, w: &Window, s: dom::Scored) -> IndicatorReport {
+pub(crate) fn to_report(unit_code: String, w: &Window, s: &dom::Scored) -> IndicatorReport {
     IndicatorReport {
         unit_code,
         formula_version: dom::FORMULA_VERSION.to_owned(),
@@ -232,14 +232,14 @@ pub(crate) fn to_report(unit_code: String, w: &Window, s: dom::Scored) -> Indica
         grade: s.grade.into(),
         groups: s
             .groups
-            .into_iter()
+            .iter()
             .map(|g| IndicatorGroup {
                 key: g.key.into(),
                 score: g.score.round2(),
                 max_score: g.key.max_score() as f64,
                 metrics: g
                     .metrics
-                    .into_iter()
+                    .iter()
                     .map(|m| Metric {
                         key: m.key.into(),
                         numerator: m.count.num,
@@ -271,7 +271,7 @@ impl IndicatorQuery {
     ) -> async_graphql::Result<IndicatorReport> {
         let w = ind::window(&period.spec(), as_of.map(to_micros), now()).gql()?;
         let r = crate::indicators::report(app(ctx), &unit_code, &w).await.gql()?;
-        Ok(to_report(unit_code, &r.window, r.scored))
+        Ok(to_report(unit_code, &r.window, &r.scored))
     }
 
     /// The units of one level, valid at the evaluation instant and within `parentCode`'s scope (the parent

@@ -75,7 +75,7 @@ impl Subscription {
                     let generation = app.generation_of(&tree.scope_at(&unit, w.t)).await.ok()?;
                     if last != Some(generation) {
                         let r = crate::indicators::report(&app, &unit, &w).await.ok()?;
-                        let report = to_report(unit.clone(), &r.window, r.scored);
+                        let report = to_report(unit.clone(), &r.window, &r.scored);
                         return Some((report, (app, unit, spec, Some(generation))));
                     }
                     last = Some(generation);
