@@ -3,6 +3,7 @@
 # ranking, then cached answers under 200 concurrent clients (wrk), with the server-side latency read from the
 # gateway's own Prometheus histogram and the peak resident memory of the gateway process.
 #   DATABASE_URL=postgres://…/dvc_bench scripts/bench-indicators.sh [UNIT] [YEAR] [RANK_LEVEL]
+# Needs wrk (apt-get install wrk); the open-loop part runs when oha is installed (cargo install oha).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 unit=${1:-49}; year=${2:-2024}; level=${3:-DISTRICT}
