@@ -185,11 +185,26 @@ async fn receipts_are_unique_by_series_and_number_and_cancel_with_a_reason() {
             payerName: "Nguyễn Văn 0", amount: 15000, kind: FEE, paymentChannel: NATIONAL_PORTAL }) { series number status version } }"#;
         let v = run(&s, &app, officer.clone(), issue, json!({"n": 1})).await;
         assert_eq!(v["data"]["issueReceipt"]["status"], "ISSUED", "{v}");
+        // The dossier's paid interval (what the indicators read) follows its receipts.
+        let paid = || async {
+            use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+            let d = entity::dossier::Entity::find()
+                .filter(entity::dossier::Column::Code.eq("000.00.20022-250514-00000"))
+                .one(&app.db)
+                .await
+                .unwrap()
+                .unwrap();
+            entity::dossier_paid::Entity::find_by_id(d.id).one(&app.db).await.unwrap().unwrap()
+        };
+        let p = paid().await;
+        assert!(p.paid_online_from.is_some() && p.paid_online_to.is_none() && !p.irregular, "{p:?}");
         let v = run(&s, &app, officer.clone(), issue, json!({"n": 1})).await;
         assert_eq!(error_code(&v).as_deref(), Some("CONFLICT"), "{v}");
         let cancel = r#"mutation { cancelReceipt(series: "QNA-26E", number: 1, reason: "thu nhầm") { status cancelReason } }"#;
         let v = run(&s, &app, officer.clone(), cancel, json!({})).await;
         assert_eq!(v["data"]["cancelReceipt"]["status"], "CANCELLED");
+        let p = paid().await;
+        assert!(p.paid_online_to.is_some() && p.paid_to.is_some(), "cancelled: {p:?}");
         let v = run(&s, &app, officer, cancel, json!({})).await;
         assert_eq!(error_code(&v).as_deref(), Some("VALIDATION"));
     }
