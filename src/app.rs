@@ -59,8 +59,7 @@ pub struct App {
 pub struct Fresh {
     pub units: Arc<UnitTree>,
     pub calendar: Arc<Calendar>,
-    pub scope: Scope,
-    /// The generation of the scope's data and the reference data (see [`db::generation_of`]).
+    /// The generation of the scope's data and the reference data (see [`db::generations_of`]).
     pub generation: i64,
 }
 
@@ -125,15 +124,10 @@ impl App {
             let current = self.snapshot.read().await.as_ref().is_some_and(|s| s.generation == reference);
             attempts += 1;
             if current || attempts == 3 {
-                return Ok(Fresh { units, calendar, scope, generation });
+                return Ok(Fresh { units, calendar, generation });
             }
             (units, calendar) = self.snapshot_at(reference).await?;
         }
-    }
-
-    /// The data generation of `scope` (see [`db::generation_of`]), read after this call began.
-    pub async fn generation_of(&self, scope: &Scope) -> Result<i64, DbErr> {
-        db::generation_of(&self.db, scope).await
     }
 
     /// The unit tree as of the latest write (reloaded when the data generation moved).

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 
 use sea_orm::{ConnectionTrait, DbErr, QueryResult, Statement};
 
-use crate::domain::UnitLevel;
 use crate::domain::indicators::{Count, MetricKey};
 use crate::domain::scope::{Scope, UnitTree};
 use crate::domain::time::{Calendar, Micros, first_date_at_or_after, start_of};
+use crate::domain::{PaymentChannel, UnitLevel};
 
 /// The instants of one evaluation: the period `[s, e)` and the evaluation instant `t = min(e, asOf)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -98,13 +98,18 @@ impl DossierRules {
         // A receipt counts at T when issued at or before T and not cancelled at or before T. `dossier_paid dp`
         // holds the one interval over which a dossier's receipts count; a dossier whose receipts count over
         // several (`irregular`) is read from the receipts themselves.
+        let online_channels = format!(
+            " AND r.payment_channel IN ({})",
+            PaymentChannel::ALL
+                .iter()
+                .filter(|c| c.is_online())
+                .map(|c| format!("'{c}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         let receipt = |online: bool| {
             let (from, to, channel) = if online {
-                (
-                    "dp.paid_online_from",
-                    "dp.paid_online_to",
-                    " AND r.payment_channel IN ('NATIONAL_PORTAL', 'PROVINCIAL_PORTAL')",
-                )
+                ("dp.paid_online_from", "dp.paid_online_to", online_channels.as_str())
             } else {
                 ("dp.paid_from", "dp.paid_to", "")
             };

@@ -14,7 +14,7 @@ use migration::sea_orm_migration::MigratorTrait;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryOrder,
-    Statement,
+    QueryResult, Statement,
 };
 
 use crate::domain::scope::{UnitInfo, UnitTree};
@@ -99,21 +99,8 @@ pub async fn touch(conn: &impl ConnectionTrait, ids: impl IntoIterator<Item = i6
     Ok(())
 }
 
-/// The reference-data generation.
-pub async fn generation(conn: &impl ConnectionTrait) -> Result<i64, DbErr> {
-    generation_of(conn, &crate::domain::scope::Scope { ids: Default::default(), whole_tree: false }).await
-}
-
-/// A number that grows whenever the records of any unit of `scope`, or the reference data, change: the sum of
-/// their counters (each only ever grows).
-pub async fn generation_of(
-    conn: &impl ConnectionTrait,
-    scope: &crate::domain::scope::Scope,
-) -> Result<i64, DbErr> {
-    Ok(generations_of(conn, scope).await?.1)
-}
-
-/// The reference-data generation and the generation of `scope` (see [`generation_of`]), in one read.
+/// The reference-data generation, and a number that grows whenever the records of any unit of `scope`, or the
+/// reference data, change (the sum of their counters, each only ever grows): both in one read.
 pub async fn generations_of(
     conn: &impl ConnectionTrait,
     scope: &crate::domain::scope::Scope,
@@ -134,8 +121,10 @@ pub async fn generations_of(
             ),
         ))
         .await?;
-    let get = |i| row.as_ref().and_then(|r| r.try_get_by_index::<i64>(i).ok()).unwrap_or(0);
-    Ok((get(0), get(1)))
+    let read = |r: QueryResult| -> Result<(i64, i64), DbErr> {
+        Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?))
+    };
+    Ok(row.map(read).transpose()?.unwrap_or((0, 0)))
 }
 
 /// Whether the database answers.

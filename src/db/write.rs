@@ -361,6 +361,7 @@ pub async fn hold_write_lock(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
 /// Derives `dossier_paid` (see that entity) of the given dossiers from their receipts: one read, one delete and
 /// one multi-row insert per 500 dossiers.
 pub async fn refresh_receipts(conn: &impl ConnectionTrait, dossier_ids: &[i64]) -> Result<(), DbErr> {
+    use crate::domain::PaymentChannel;
     use crate::domain::lifecycle::{PaidSpan, paid_spans};
     let backend = conn.get_database_backend();
     let mut ids = dossier_ids.to_vec();
@@ -381,7 +382,7 @@ pub async fn refresh_receipts(conn: &impl ConnectionTrait, dossier_ids: &[i64]) 
         let mut receipts: std::collections::HashMap<i64, Spans> = std::collections::HashMap::new();
         for r in rows {
             let channel: String = r.try_get_by_index(4)?;
-            let online = channel == "NATIONAL_PORTAL" || channel == "PROVINCIAL_PORTAL";
+            let online = channel.parse::<PaymentChannel>().is_ok_and(PaymentChannel::is_online);
             let e = receipts.entry(r.try_get_by_index(0)?).or_insert((r.try_get_by_index(1)?, Vec::new()));
             e.1.push((r.try_get_by_index(2)?, r.try_get_by_index(3)?, online));
         }

@@ -71,8 +71,7 @@ impl Subscription {
                         tokio::time::sleep(REPORT_POLL).await;
                     }
                     let w = ind::window(&spec, None, now()).ok()?;
-                    let tree = app.units().await.ok()?;
-                    let generation = app.generation_of(&tree.scope_at(&unit, w.t)).await.ok()?;
+                    let generation = app.fresh_scope(&unit, w.t).await.ok()?.generation;
                     if last != Some(generation) {
                         let r = crate::indicators::report(&app, &unit, &w).await.ok()?;
                         let report = to_report(unit.clone(), &r.window, &r.scored);

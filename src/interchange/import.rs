@@ -486,7 +486,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                     }
                     if errs.is_empty() {
                         let k = (r.series.clone(), r.number);
-                        match receipts.get(&k) {
+                        match receipts.get(&k).map(|(s, _)| s) {
                             Some(s) if s.hash == hash => {
                                 changed_receipts.remove(&s.id);
                                 self.report.unchanged += 1
@@ -573,7 +573,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
         let changed_r = changed_ids(&changed_receipts);
         let before = dossiers.values().flatten().filter(|s| changed_d.contains(&s.id));
         let before = before.chain(feedbacks.values().flatten().filter(|s| changed_f.contains(&s.id)));
-        let before = before.chain(receipts.values().filter(|s| changed_r.contains(&s.id)));
+        let before = before.chain(receipts.values().map(|(s, _)| s).filter(|s| changed_r.contains(&s.id)));
         self.touched.extend(before.map(|s| s.unit_id));
         for (d, _) in &new_dossiers {
             self.touched.extend(self.refs.units.get(&d.unit).map(|u| u.id));
@@ -629,14 +629,8 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
         paid_dossiers.extend(changed_receipts.iter().filter_map(|(_, r, _)| id_of(&r.dossier)));
         // A changed dossier may have moved to another unit.
         paid_dossiers.extend(rewritten);
-        if !changed_receipts.is_empty() {
-            let list = changed_receipts.iter().map(|(id, _, _)| id.to_string()).collect::<Vec<_>>().join(",");
-            let sql = format!("SELECT dossier_id FROM receipt WHERE id IN ({list})");
-            let backend = self.conn.get_database_backend();
-            for row in self.conn.query_all_raw(sea_orm::Statement::from_string(backend, sql)).await? {
-                paid_dossiers.push(row.try_get_by_index(0)?);
-            }
-        }
+        // … and the dossiers the changed receipts belonged to.
+        paid_dossiers.extend(receipts.values().filter(|(s, _)| changed_r.contains(&s.id)).map(|(_, d)| *d));
         for (id, r, hash) in changed_receipts {
             if let Some(did) = id_of(&r.dossier) {
                 let mut m = receipt_model(&r, did, hash);
@@ -778,14 +772,14 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
         Ok(out)
     }
 
+    /// The stored receipts with these keys, each with the id of its dossier.
     async fn stored_receipts(
         &self,
         keys: &HashSet<(&str, i64)>,
-    ) -> Result<HashMap<(String, i64), Stored>, DbErr> {
+    ) -> Result<HashMap<(String, i64), (Stored, i64)>, DbErr> {
         use sea_orm::sea_query::{Expr, ExprTrait};
         let mut out = HashMap::new();
         let keys: Vec<(&str, i64)> = keys.iter().copied().collect();
-        let mut dossier_of: Vec<((String, i64), i64)> = Vec::new();
         for chunk in keys.chunks(900) {
             let rows = entity::receipt::Entity::find()
                 .select_only()
@@ -803,13 +797,11 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                 .all(self.conn)
                 .await?;
             for (series, hash, number, id, dossier_id) in rows {
-                dossier_of.push(((series.clone(), number), dossier_id));
-                out.insert((series, number), Stored { id, hash, unit_id: 0 });
+                out.insert((series, number), (Stored { id, hash, unit_id: 0 }, dossier_id));
             }
         }
         // The unit a stored receipt belongs to is its dossier's.
-        let ids: HashSet<i64> = dossier_of.iter().map(|(_, d)| *d).collect();
-        let ids: Vec<i64> = ids.into_iter().collect();
+        let ids: Vec<i64> = out.values().map(|(_, d)| *d).collect::<HashSet<_>>().into_iter().collect();
         let mut unit_of: HashMap<i64, i64> = HashMap::new();
         for chunk in ids.chunks(900) {
             let rows = entity::dossier::Entity::find()
@@ -821,10 +813,8 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                 .await?;
             unit_of.extend(rows);
         }
-        for (key, dossier_id) in dossier_of {
-            if let (Some(s), Some(&u)) = (out.get_mut(&key), unit_of.get(&dossier_id)) {
-                s.unit_id = u;
-            }
+        for (s, dossier_id) in out.values_mut() {
+            s.unit_id = unit_of.get(dossier_id).copied().unwrap_or_default();
         }
         Ok(out)
     }

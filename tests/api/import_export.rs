@@ -167,6 +167,9 @@ async fn changed_records_are_replaced_and_repeats_link_within_a_batch() {
             .unwrap();
         assert_eq!(receipt.status, "CANCELLED");
         assert_eq!(receipt.cancel_reason.as_deref(), Some("wrong amount"));
+        // Its dossier's paid interval now ends at the cancellation.
+        let paid = entity::dossier_paid::Entity::find_by_id(receipt.dossier_id).one(&app.db).await.unwrap();
+        assert_eq!(paid.and_then(|p| p.paid_to), receipt.cancelled_at, "{backend:?}");
         let by_code = |code: &'static str| {
             let db = app.db.clone();
             async move {
