@@ -9,6 +9,11 @@ use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_create_tables;
 
+/// The condition that makes a feedback a PAKN (a complaint or a recommendation). The partial index
+/// `idx_feedback_pakn` covers exactly the rows it selects, and the indicator queries use the same text, so that
+/// both databases read only PAKN rows, not every rating of a unit.
+pub const PAKN_KINDS: &str = "kind IN ('COMPLAINT', 'RECOMMENDATION')";
+
 /// The ordered list of migrations.
 pub struct Migrator;
 

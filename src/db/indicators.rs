@@ -251,7 +251,8 @@ fn dossier_from(scope: &Scope) -> String {
 fn pakn_rules(w: &Window) -> (String, String, String) {
     let (t, s) = (w.t, w.s);
     let in_scope = format!(
-        "f.kind IN ('COMPLAINT', 'RECOMMENDATION') AND f.received_at < {t} AND (f.answered_at IS NULL OR f.answered_at > {t} OR f.answered_at >= {s})"
+        "f.{} AND f.received_at < {t} AND (f.answered_at IS NULL OR f.answered_at > {t} OR f.answered_at >= {s})",
+        migration::PAKN_KINDS
     );
     let on_time = format!(
         "((f.answered_at IS NOT NULL AND f.answered_at <= {t} AND f.answered_at <= f.due_at) OR \

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use dvc_gateway::auth::{Caller, Role};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -227,29 +228,62 @@ async fn pakn_repeats_dislikes_and_units_without_pakn() {
         }
         v.to_string()
     };
-    let (_db, app) = load(&[
+    let lines = [
         fb("GOOD", json!({"answered_at": at("01-15T08:00"), "likes": 3, "dislikes": 1})),
         fb("DISLIKED", json!({"answered_at": at("01-15T08:00"), "likes": 1, "dislikes": 2})),
         fb("REPEATED", json!({"answered_at": at("01-15T08:00")})),
         fb("LATE", json!({"answered_at": at("01-25T08:00")})),
         fb("OPEN", json!({})),
-        fb("REPEAT", json!({"kind": "RECOMMENDATION", "received_at": at("03-01T08:00"), "due_at": at("04-10T08:00"), "repeat_of": "REPEATED"})),
-    ])
-    .await;
+        fb(
+            "REPEAT",
+            json!({"kind": "RECOMMENDATION", "received_at": at("03-01T08:00"), "due_at": at("04-10T08:00"), "repeat_of": "REPEATED"}),
+        ),
+        fb("RATING", json!({"kind": "RATING", "rating": "VERY_UNSATISFIED"})),
+    ];
+    for backend in BACKENDS {
+        let (db, app) = load_on(backend, &lines).await;
+        pakn_counts(&app).await;
+        if backend == Backend::Postgres {
+            // The PAKN condition is the predicate of the partial index `idx_feedback_pakn`, so that PostgreSQL reads
+            // a unit's PAKN without reading its ratings (the planner may use the index only if the texts match).
+            let txn = db.conn.begin().await.unwrap();
+            txn.execute_unprepared("SET LOCAL enable_seqscan = off").await.unwrap();
+            let plan = txn
+                .query_all_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    format!(
+                        "EXPLAIN SELECT COUNT(*) FROM feedback f WHERE f.{} AND f.unit_id IN (1, 2) AND f.received_at < 0",
+                        migration::PAKN_KINDS
+                    ),
+                ))
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.try_get_by_index::<String>(0).unwrap())
+                .collect::<Vec<_>>()
+                .join("\n");
+            txn.rollback().await.unwrap();
+            assert!(plan.contains("idx_feedback_pakn"), "{plan}");
+        }
+    }
+}
+
+/// The PAKN of `pakn_repeats_dislikes_and_units_without_pakn`, counted: the RATING is not a PAKN.
+async fn pakn_counts(app: &dvc_gateway::app::App) {
     // At the end of Q1: OPEN is past due; REPEAT is open and not yet due.
-    let on_time = metric(&app, "P1", Q1(), None, "PAKN_ON_TIME").await;
+    let on_time = metric(app, "P1", Q1(), None, "PAKN_ON_TIME").await;
     assert_eq!((on_time["numerator"].as_i64(), on_time["denominator"].as_i64()), (Some(4), Some(6)));
-    let satisfied = metric(&app, "P1", Q1(), None, "PAKN_SATISFACTION").await;
+    let satisfied = metric(app, "P1", Q1(), None, "PAKN_SATISFACTION").await;
     assert_eq!(
         satisfied["numerator"].as_i64(),
         Some(2),
         "GOOD and REPEAT: DISLIKED is disliked, REPEATED is repeated"
     );
     // Before the repeat was recorded, REPEATED was not repeated.
-    let feb = metric(&app, "P1", Q1(), Some("2024-02-01T00:00:00+07:00"), "PAKN_SATISFACTION").await;
+    let feb = metric(app, "P1", Q1(), Some("2024-02-01T00:00:00+07:00"), "PAKN_SATISFACTION").await;
     assert_eq!((feb["numerator"].as_i64(), feb["denominator"].as_i64()), (Some(2), Some(5)));
     // A unit without PAKN has full points and no ratio.
-    let none = metric(&app, "P2", Q1(), None, "PAKN_ON_TIME").await;
+    let none = metric(app, "P2", Q1(), None, "PAKN_ON_TIME").await;
     assert_eq!(
         (none["denominator"].as_i64(), none["ratio"].clone(), none["score"].as_f64()),
         (Some(0), Value::Null, Some(6.0))
