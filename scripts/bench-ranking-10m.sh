@@ -3,7 +3,7 @@
 # under 10 s). Imports one province-year (the Quảng Nam demo scaled to 294,970 dossiers) into a fresh PostgreSQL
 # database, then copies it in SQL 33 times as provinces P01…P33 (each with its own departments, districts and
 # communes, dossier codes and ids; receipts are copied only for dossiers whose receipts the indicators read one
-# by one), and asks the gateway for the provincial ranking of 2024, cold, then again warm.
+# by one; the summary of settled dossiers is copied with the rows it summarises), and asks the gateway for the provincial ranking of 2024, cold, then again warm.
 #   BENCH_PG=postgres://postgres@127.0.0.1:5432 scripts/bench-ranking-10m.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +34,8 @@ CREATE TEMP TABLE id_map AS SELECT m.k, m.old_id, u.id AS new_id FROM unit_map m
 CREATE INDEX ON id_map (k, old_id);
 
 -- Dossiers: ids shifted by k × 10^8, without their indexes while they are copied.
-DROP INDEX idx_dossier_unit_received, idx_dossier_received, idx_dossier_procedure, idx_dossier_status, idx_dossier_applicant;
+DROP INDEX idx_dossier_unit_received, idx_dossier_received, idx_dossier_procedure, idx_dossier_status, idx_dossier_applicant,
+  idx_dossier_settled;
 ALTER TABLE dossier DROP CONSTRAINT dossier_code_key;
 INSERT INTO dossier
   SELECT d.id + k::bigint * 100000000, d.code || '-' || k, d.procedure_id, im.new_id, d.channel, d.applicant_kind, d.applicant_name,
@@ -43,7 +44,7 @@ INSERT INTO dossier
          d.inputs_digitized, d.reused_data, d.from_citizen_storage, d.result_electronic, d.result_to_citizen_storage,
          d.synced_at, d.status, d.status_at, d.not_accepted_at, d.resolved_at, d.other_end_at, d.other_end_status,
          d.first_supplement_requested_at, d.first_supplement_received_at, d.second_supplement_requested_at,
-         d.negative_feedback_at, d.version, d.content_hash
+         d.negative_feedback_at, d.version, d.content_hash, d.settled_at
   FROM (SELECT * FROM dossier WHERE id < 100000000) d JOIN id_map im ON im.old_id = d.unit_id;
 ALTER TABLE dossier ADD CONSTRAINT dossier_code_key UNIQUE (code);
 CREATE INDEX idx_dossier_unit_received ON dossier (unit_id, received_at);
@@ -51,9 +52,11 @@ CREATE INDEX idx_dossier_received ON dossier (received_at);
 CREATE INDEX idx_dossier_procedure ON dossier (procedure_id, received_at);
 CREATE INDEX idx_dossier_status ON dossier (status, unit_id);
 CREATE INDEX idx_dossier_applicant ON dossier (applicant_id_hash);
+CREATE INDEX idx_dossier_settled ON dossier (unit_id, settled_at);
 
 INSERT INTO dossier_paid
-  SELECT p.dossier_id + k::bigint * 100000000, im.new_id, p.paid_from, p.paid_to, p.paid_online_from, p.paid_online_to, p.irregular
+  SELECT p.dossier_id + k::bigint * 100000000, im.new_id, p.paid_from, p.paid_to, p.paid_online_from, p.paid_online_to, p.irregular,
+         p.settled_at
   FROM (SELECT * FROM dossier_paid WHERE dossier_id < 100000000) p JOIN id_map im ON im.old_id = p.unit_id;
 INSERT INTO receipt (series, number, template, dossier_id, payer_name, payer_tax_code, amount, kind, payment_channel, method,
                      transaction_ref, issued_at, status, cancelled_at, cancel_reason, version, content_hash)
@@ -66,6 +69,12 @@ INSERT INTO feedback (code, kind, channel, unit_id, dossier_id, received_at, due
   SELECT f.code || '-' || im.k, f.kind, f.channel, im.new_id, f.dossier_id + im.k::bigint * 100000000, f.received_at, f.due_at,
          f.answered_at, f.answer, f.rating, f.likes, f.dislikes, NULL, f.content, f.recorded_by, f.version, f.content_hash
   FROM feedback f JOIN id_map im ON im.old_id = f.unit_id WHERE f.id IN (SELECT id FROM feedback);
+-- The summary of settled dossiers is a function of the rows copied above: copied the same way.
+INSERT INTO dossier_rollup
+  SELECT im.new_id, r.procedure_id, r.received_month, r.end_month, r.settle_month, r.er_kind, r.n, r.on_time, r.satisfied,
+         r.synced, r.online, r.paid_online, r.paid_any, r.result_electronic, r.digitized, r.digitized_electronic, r.reused,
+         r.shared, r.vneid
+  FROM dossier_rollup r JOIN id_map im ON im.old_id = r.unit_id;
 UPDATE data_change SET generation = generation + 1 WHERE id = 0;
 SQL
 psql -q "$pg/$db" -c "VACUUM ANALYZE"

@@ -43,6 +43,9 @@ pub struct Model {
     pub first_supplement_received_at: Option<i64>,
     pub second_supplement_requested_at: Option<i64>,
     pub negative_feedback_at: Option<i64>,
+    /// The instant after which none of the dossier's own indicator facts change (its latest dated fact), or
+    /// `i64::MAX` while they may: see `dossier_rollup`.
+    pub settled_at: i64,
     pub version: i32,
     pub content_hash: String,
 }

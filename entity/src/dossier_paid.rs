@@ -18,6 +18,8 @@ pub struct Model {
     pub paid_online_from: Option<i64>,
     pub paid_online_to: Option<i64>,
     pub irregular: bool,
+    /// The latest of the instants above, or `i64::MAX` when `irregular`: see `dossier_rollup`.
+    pub settled_at: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -541,13 +541,6 @@ impl MigrationTrait for Migration {
             .await?;
         manager.create_index(index("idx_feedback_dossier", Feedback::Table, &["dossier_id"])).await?;
         manager.create_index(index("idx_feedback_repeat_of", Feedback::Table, &["repeat_of_id"])).await?;
-        manager
-            .get_connection()
-            .execute_unprepared(&format!(
-                "CREATE INDEX idx_feedback_pakn ON feedback (unit_id, received_at) WHERE {}",
-                crate::PAKN_KINDS
-            ))
-            .await?;
 
         // One row per unit (id 0 for the global data set) whose generation grows with every write: the cache
         // keys on it, so that a write by any process or gateway instance is visible in the next answer.

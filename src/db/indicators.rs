@@ -8,7 +8,7 @@ use sea_orm::{ConnectionTrait, DbErr, QueryResult, Statement};
 
 use crate::domain::indicators::{Count, MetricKey};
 use crate::domain::scope::{Scope, UnitTree};
-use crate::domain::time::{Calendar, Micros, first_date_at_or_after, start_of};
+use crate::domain::time::{Calendar, Micros, first_date_at_or_after, month_of, start_of};
 use crate::domain::{PaymentChannel, UnitLevel};
 
 /// The instants of one evaluation: the period `[s, e)` and the evaluation instant `t = min(e, asOf)`.
@@ -59,7 +59,32 @@ struct DossierRules {
     paid_online: String,
     paid_any: String,
     er: String,
+    /// Processing ended by RESOLVED or RETURNED (the ends ELECTRONIC_RESULT counts), and that end.
+    er_kind: String,
+    end_event: String,
 }
+
+/// The per-dossier facts the numerators read besides the rules above.
+const RESULT_ELECTRONIC: &str = "d.result_electronic";
+const DIGITIZED: &str = "d.inputs_digitized";
+const REUSED: &str = "d.reused_data";
+const SHARED: &str = "(d.from_citizen_storage OR d.result_to_citizen_storage)";
+const VNEID: &str = "d.vneid_verified";
+
+/// The dossier metrics of the per-procedure aggregates, in the order of their columns.
+const DOSSIER_METRICS: [MetricKey; 11] = [
+    MetricKey::OnTimeProcessing,
+    MetricKey::DossierSatisfaction,
+    MetricKey::DossierSync,
+    MetricKey::FullOnlineDossiers,
+    MetricKey::PaidOnlineDossiers,
+    MetricKey::ProceduresWithReceipts,
+    MetricKey::ElectronicResult,
+    MetricKey::DigitizedDossiers,
+    MetricKey::ReusedDigitizedData,
+    MetricKey::SharedToCitizenStorage,
+    MetricKey::VneidDossiers,
+];
 
 /// How the rules read whether a dossier was paid at T.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +147,7 @@ impl DossierRules {
                 ),
             }
         };
+        let er_kind = format!("({ended_res} OR d.other_end_status = 'RETURNED')");
         DossierRules {
             received: format!(
                 "d.received_at < {t} AND (d.not_accepted_at IS NULL OR d.not_accepted_at > {t})"
@@ -137,8 +163,10 @@ impl DossierRules {
             paid_online: receipt(true),
             paid_any: receipt(false),
             er: format!(
-                "({end_event} IS NOT NULL AND {end_event} >= {s} AND {end_event} < {t} AND ({ended_res} OR d.other_end_status = 'RETURNED') AND p.returns_paper_result)"
+                "({end_event} IS NOT NULL AND {end_event} >= {s} AND {end_event} < {t} AND {er_kind} AND p.returns_paper_result)"
             ),
+            er_kind,
+            end_event,
         }
     }
 
@@ -167,17 +195,15 @@ impl DossierRules {
             FullOnlineDossiers => (format!("{rip} AND {full}"), online.to_string()),
             PaidOnlineDossiers | ProceduresPaidOnline => (format!("{rip} AND {fee}"), paid_online.clone()),
             ProceduresWithReceipts => (format!("{rip} AND {fee}"), paid_any.clone()),
-            ElectronicResult => (er.clone(), "d.result_electronic".into()),
+            ElectronicResult => (er.clone(), RESULT_ELECTRONIC.into()),
             DigitizedDossiers => (
                 rip.clone(),
-                "(d.inputs_digitized AND (NOT p.returns_paper_result OR d.result_electronic))".into(),
+                format!("({DIGITIZED} AND (NOT p.returns_paper_result OR {RESULT_ELECTRONIC}))"),
             ),
-            ReusedDigitizedData => (rip.clone(), "d.reused_data".into()),
-            SharedToCitizenStorage => {
-                (rip.clone(), "(d.from_citizen_storage OR d.result_to_citizen_storage)".into())
-            }
-            VneidDossiers => (rip.clone(), "d.vneid_verified".into()),
-            VneidProcedures => (format!("{rip} AND p.accepts_citizens"), "d.vneid_verified".into()),
+            ReusedDigitizedData => (rip.clone(), REUSED.into()),
+            SharedToCitizenStorage => (rip.clone(), SHARED.into()),
+            VneidDossiers => (rip.clone(), VNEID.into()),
+            VneidProcedures => (format!("{rip} AND p.accepts_citizens"), VNEID.into()),
             PublishOnTime
             | PublicUpdateOnTime
             | PublicContentFull
@@ -188,37 +214,121 @@ impl DossierRules {
     }
 }
 
-/// The per-procedure dossier aggregate (see indicators.md, "Dossier rules").
-fn dossier_sql(w: &Window, scope: &Scope) -> String {
+/// The first two columns of a per-procedure aggregate: whether the procedure is fee-bearing and accepts citizens.
+const PROCEDURE_FLAGS: &str = "p.id, CAST(MAX(CASE WHEN p.fee > 0 THEN 1 ELSE 0 END) AS BIGINT), \
+     CAST(MAX(CASE WHEN p.accepts_citizens THEN 1 ELSE 0 END) AS BIGINT)";
+
+/// The per-procedure dossier aggregate (see indicators.md, "Dossier rules"), over every dossier of the scope or,
+/// with `cut`, over those not summarised in `dossier_rollup` before it (see [`summary_cut`]).
+fn dossier_sql(w: &Window, scope: &Scope, cut: Option<Micros>) -> String {
     let r = DossierRules::new(w, Receipts::Columns);
     let n = |cond: String| format!("SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)");
-    let both = |k: MetricKey| r.metric(k).map(|(den, num)| (n(den.clone()), n(format!("{den} AND {num}"))));
     let mut cols = Vec::new();
-    for k in [
-        MetricKey::OnTimeProcessing,
-        MetricKey::DossierSatisfaction,
-        MetricKey::DossierSync,
-        MetricKey::FullOnlineDossiers,
-        MetricKey::PaidOnlineDossiers,
-        MetricKey::ProceduresWithReceipts,
-        MetricKey::ElectronicResult,
-        MetricKey::DigitizedDossiers,
-        MetricKey::ReusedDigitizedData,
-        MetricKey::SharedToCitizenStorage,
-        MetricKey::VneidDossiers,
-    ] {
-        if let Some((den, num)) = both(k) {
-            cols.push(den);
-            cols.push(num);
-        }
+    for (den, num) in DOSSIER_METRICS.iter().filter_map(|&k| r.metric(k)) {
+        cols.push(n(den.clone()));
+        cols.push(n(format!("{den} AND {num}")));
     }
     format!(
-        "SELECT p.id, CAST(MAX(CASE WHEN p.fee > 0 THEN 1 ELSE 0 END) AS BIGINT), CAST(MAX(CASE WHEN p.accepts_citizens THEN 1 ELSE 0 END) AS BIGINT), {} \
-         FROM {} WHERE {}{} GROUP BY p.id",
+        "SELECT {PROCEDURE_FLAGS}, {} FROM {} WHERE {}{} GROUP BY p.id",
         cols.join(", "),
-        dossier_from(scope),
+        dossier_from(scope, cut),
         r.received,
         unit_filter("d.unit_id", scope)
+    )
+}
+
+/// The evaluation instant up to which `dossier_rollup` answers for window `w`: the start of T's month, when the
+/// period starts on a month boundary (every year, quarter and month does). A summary group settled before it
+/// has every dated fact before T, and its months tell whether it lies in the period; the dossiers settled at
+/// or after it are read row by row. `None` for other periods: every dossier is read row by row.
+fn summary_cut(w: &Window) -> Option<Micros> {
+    (month_of(w.s) == w.s).then(|| month_of(w.t))
+}
+
+/// The summarised part of [`dossier_sql`]: the same columns, from `dossier_rollup`'s groups settled before `cut`.
+fn rollup_sql(w: &Window, scope: &Scope, cut: Micros) -> String {
+    let s = w.s;
+    let in_scope = format!("rl.end_month >= {s}");
+    let rip = format!("rl.received_month >= {s}");
+    let fee = "p.fee > 0";
+    let mut cols = Vec::new();
+    for k in DOSSIER_METRICS {
+        use MetricKey::*;
+        let (den, num): (String, &str) = match k {
+            OnTimeProcessing => (in_scope.clone(), "rl.on_time"),
+            DossierSatisfaction => (in_scope.clone(), "rl.satisfied"),
+            DossierSync => (rip.clone(), "rl.synced"),
+            FullOnlineDossiers => (format!("{rip} AND p.online_level = 'FULL'"), "rl.online"),
+            PaidOnlineDossiers => (format!("{rip} AND {fee}"), "rl.paid_online"),
+            ProceduresWithReceipts => (format!("{rip} AND {fee}"), "rl.paid_any"),
+            ElectronicResult => {
+                (format!("{in_scope} AND rl.er_kind = 1 AND p.returns_paper_result"), "rl.result_electronic")
+            }
+            DigitizedDossiers => (
+                rip.clone(),
+                "CASE WHEN p.returns_paper_result THEN rl.digitized_electronic ELSE rl.digitized END",
+            ),
+            ReusedDigitizedData => (rip.clone(), "rl.reused"),
+            SharedToCitizenStorage => (rip.clone(), "rl.shared"),
+            // VNEID_DOSSIERS, the last of DOSSIER_METRICS.
+            _ => (rip.clone(), "rl.vneid"),
+        };
+        // SUM of BIGINT is NUMERIC on PostgreSQL.
+        cols.push(format!("CAST(SUM(CASE WHEN {den} THEN rl.n ELSE 0 END) AS BIGINT)"));
+        cols.push(format!("CAST(SUM(CASE WHEN {den} THEN {num} ELSE 0 END) AS BIGINT)"));
+    }
+    format!(
+        "SELECT {PROCEDURE_FLAGS}, {} FROM dossier_rollup rl JOIN procedure p ON p.id = rl.procedure_id \
+         WHERE rl.settle_month < {cut}{} GROUP BY p.id",
+        cols.join(", "),
+        unit_filter("rl.unit_id", scope)
+    )
+}
+
+/// The statement that summarises the settled dossiers selected by `filter` (a condition on `dossier d`) into
+/// `dossier_rollup`. Their facts are evaluated by the rules of [`DossierRules`] at `SUMMARY_TO`, after every
+/// instant of a settled dossier, which is what they are at any instant after it settled.
+pub(super) fn rollup_insert_sql(backend: sea_orm::DbBackend, filter: &str) -> String {
+    use migration::{NEVER, SUMMARY_TO};
+    let r = DossierRules::new(&Window { s: 0, e: SUMMARY_TO, t: SUMMARY_TO }, Receipts::Columns);
+    let month = |x: &str| {
+        format!("(SELECT ms.start FROM month_start ms WHERE ms.start <= {x} ORDER BY ms.start DESC LIMIT 1)")
+    };
+    let settled = if backend == sea_orm::DbBackend::Postgres {
+        "GREATEST(d.settled_at, COALESCE(dp.settled_at, 0))"
+    } else {
+        "MAX(d.settled_at, COALESCE(dp.settled_at, 0))"
+    };
+    let flag = |cond: &str| format!("CASE WHEN {cond} THEN 1 ELSE 0 END");
+    let facts = [
+        ("on_time", r.on_time.clone()),
+        ("satisfied", format!("{} AND {}", r.on_time, r.no_negative)),
+        ("synced", r.synced.clone()),
+        ("online", r.online.to_owned()),
+        ("paid_online", r.paid_online.clone()),
+        ("paid_any", r.paid_any.clone()),
+        ("result_electronic", RESULT_ELECTRONIC.to_owned()),
+        ("digitized", DIGITIZED.to_owned()),
+        ("digitized_electronic", format!("{DIGITIZED} AND {RESULT_ELECTRONIC}")),
+        ("reused", REUSED.to_owned()),
+        ("shared", SHARED.to_owned()),
+        ("vneid", VNEID.to_owned()),
+    ];
+    let names = facts.iter().map(|(n, _)| *n).collect::<Vec<_>>();
+    let inner = facts.iter().map(|(n, c)| format!("{} AS {n}", flag(c))).collect::<Vec<_>>().join(", ");
+    let sums = names.iter().map(|n| format!("SUM({n})")).collect::<Vec<_>>().join(", ");
+    format!(
+        "INSERT INTO dossier_rollup (unit_id, procedure_id, received_month, end_month, settle_month, er_kind, n, {}) \
+         SELECT unit_id, procedure_id, rm, em, sm, er, COUNT(*), {sums} FROM (SELECT d.unit_id, d.procedure_id, \
+         {} AS rm, {} AS em, {} AS sm, {} AS er, {inner} \
+         FROM dossier d LEFT JOIN dossier_paid dp ON dp.dossier_id = d.id \
+         WHERE {filter} AND d.settled_at < {NEVER} AND d.not_accepted_at IS NULL \
+         AND (dp.settled_at IS NULL OR dp.settled_at < {NEVER})) x GROUP BY unit_id, procedure_id, rm, em, sm, er",
+        names.join(", "),
+        month("d.received_at"),
+        month(&r.end_event),
+        month(settled),
+        flag(&r.er_kind),
     )
 }
 
@@ -232,7 +342,7 @@ fn irregular_sql(w: &Window, scope: &Scope) -> String {
          FROM {} WHERE dp.irregular AND {}{} GROUP BY p.id",
         r.paid_online,
         r.paid_any,
-        dossier_from(scope),
+        dossier_from(scope, None),
         r.received,
         unit_filter("d.unit_id", scope)
     )
@@ -240,9 +350,19 @@ fn irregular_sql(w: &Window, scope: &Scope) -> String {
 
 /// The rows the dossier rules read: `dossier d`, its `procedure p` and, when it has receipts, its
 /// `dossier_paid dp` (read only within the scope, so that the join hashes only the scope's rows).
-fn dossier_from(scope: &Scope) -> String {
+fn dossier_from(scope: &Scope, cut: Option<Micros>) -> String {
+    let dossiers = match cut {
+        None => "dossier d".to_owned(),
+        // The dossiers not summarised before the cut, found through the `settled_at` indexes.
+        Some(c) => format!(
+            "(SELECT id FROM dossier WHERE settled_at >= {c}{} UNION SELECT dossier_id FROM dossier_paid \
+             WHERE settled_at >= {c}{}) x JOIN dossier d ON d.id = x.id",
+            unit_filter("unit_id", scope),
+            unit_filter("unit_id", scope)
+        ),
+    };
     format!(
-        "dossier d JOIN procedure p ON p.id = d.procedure_id LEFT JOIN dossier_paid dp ON dp.dossier_id = d.id{}",
+        "{dossiers} JOIN procedure p ON p.id = d.procedure_id LEFT JOIN dossier_paid dp ON dp.dossier_id = d.id{}",
         unit_filter("dp.unit_id", scope)
     )
 }
@@ -328,7 +448,7 @@ pub async fn drill_dossiers(
     let (den, num) = r.metric(q.metric).ok_or(DrillError::NotDossierMetric(q.metric))?;
     let mut sql = format!(
         "SELECT d.id FROM {} WHERE {} AND {den}{}{}",
-        dossier_from(scope),
+        dossier_from(scope, None),
         r.received,
         outcome_condition(q.outcome, &num),
         unit_filter("d.unit_id", scope)
@@ -392,6 +512,18 @@ pub async fn counts(
     unit_code: &str,
     w: &Window,
 ) -> Result<Counts, DbErr> {
+    counts_with(conn, tree, calendar, unit_code, w, true).await
+}
+
+/// [`counts`], reading every dossier row by row unless `summaries` (so that tests can compare both ways).
+pub async fn counts_with(
+    conn: &impl ConnectionTrait,
+    tree: &UnitTree,
+    calendar: &Calendar,
+    unit_code: &str,
+    w: &Window,
+    summaries: bool,
+) -> Result<Counts, DbErr> {
     let scope = tree.scope_at(unit_code, w.t);
     let backend = conn.get_database_backend();
     let mut c: HashMap<MetricKey, Count> = HashMap::new();
@@ -401,12 +533,21 @@ pub async fn counts(
         e.den += den;
     };
 
-    let rows = conn.query_all_raw(Statement::from_string(backend, dossier_sql(w, &scope))).await?;
-    let mut per_procedure: Vec<Vec<i64>> = Vec::with_capacity(rows.len());
+    // The summarised dossiers and the others, added up by procedure (columns as in `dossier_sql`).
+    let cut = if summaries { summary_cut(w) } else { None };
+    let mut statements = vec![dossier_sql(w, &scope, cut)];
+    statements.extend(cut.map(|c| rollup_sql(w, &scope, c)));
+    let mut per_procedure: Vec<Vec<i64>> = Vec::new();
     let mut index: HashMap<i64, usize> = HashMap::new();
-    for row in &rows {
-        index.insert(row.try_get_by_index::<i64>(0)?, per_procedure.len());
-        per_procedure.push((1..25).map(|i| get(row, i)).collect::<Result<_, _>>()?);
+    for sql in statements {
+        for row in conn.query_all_raw(Statement::from_string(backend, sql)).await? {
+            let v: Vec<i64> = (1..25).map(|i| get(&row, i)).collect::<Result<_, _>>()?;
+            let i = *index.entry(row.try_get_by_index::<i64>(0)?).or_insert_with(|| {
+                per_procedure.push(vec![0; v.len()]);
+                per_procedure.len() - 1
+            });
+            per_procedure[i].iter_mut().zip(v).for_each(|(a, b)| *a += b);
+        }
     }
     // Paid online (numerator of pair 4) and paid at all (pair 5) of the dossiers with irregular receipts.
     for row in conn.query_all_raw(Statement::from_string(backend, irregular_sql(w, &scope))).await? {

@@ -55,7 +55,7 @@ async fn visible_dossier(db: &DatabaseConnection, vis: &Visibility, code: &str) 
     super::read::dossier(db, vis, code).await?.ok_or(WriteError::NotFound)
 }
 
-/// Recomputes a dossier's derived columns from its stored history and supplements.
+/// Recomputes a dossier's derived columns from its stored history and supplements, and its indicator summary.
 pub async fn refresh_facts(conn: &impl ConnectionTrait, id: i64) -> std::result::Result<(), DbErr> {
     let events: Vec<Event> = dossier_event::Entity::find()
         .filter(dossier_event::Column::DossierId.eq(id))
@@ -87,7 +87,8 @@ pub async fn refresh_facts(conn: &impl ConnectionTrait, id: i64) -> std::result:
         ..Default::default()
     };
     m.update(conn).await?;
-    Ok(())
+    super::rollup::refresh_settled(conn, &[id]).await?;
+    super::rollup::rebuild_for(conn, &[id]).await
 }
 
 async fn append_event(
@@ -457,6 +458,7 @@ pub async fn issue_receipt(
         .await
         .map_err(WriteError::from_db)?;
         super::write::refresh_receipts(&txn, &[d.id]).await?;
+        super::rollup::rebuild_for(&txn, &[d.id]).await?;
         super::touch(&txn, [d.unit_id]).await?;
         Ok(saved)
     }
@@ -493,6 +495,7 @@ pub async fn cancel_receipt(
         m.cancel_reason = Set(Some(reason));
         let saved = m.update(&txn).await?;
         super::write::refresh_receipts(&txn, &[saved.dossier_id]).await?;
+        super::rollup::rebuild_for(&txn, &[saved.dossier_id]).await?;
         let unit = dossier::Entity::find_by_id(saved.dossier_id).one(&txn).await?.map(|d| d.unit_id);
         super::touch(&txn, unit).await?;
         Ok(saved)
@@ -598,6 +601,7 @@ pub async fn record_feedback(
         .map_err(WriteError::from_db)?;
         if let Some(d) = &dossier {
             refresh_negative_feedback(&txn, &[d.id]).await?;
+            super::rollup::rebuild_for(&txn, &[d.id]).await?;
         }
         super::touch(&txn, [saved.unit_id]).await?;
         Ok(saved)

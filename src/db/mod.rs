@@ -6,6 +6,7 @@ pub mod indicators;
 pub mod lifecycle;
 pub mod probe;
 pub mod read;
+pub mod rollup;
 pub mod write;
 
 use std::time::Duration;
@@ -55,7 +56,16 @@ pub async fn connect(url: &str, schema: Option<&str>) -> Result<DatabaseConnecti
 
 /// Applies pending migrations and makes sure the change counter exists.
 pub async fn migrate(conn: &DatabaseConnection) -> Result<(), DbErr> {
+    // Rows stored before the indicator summaries existed get them derived once, right after that migration.
+    let summaries_pending = migration::Migrator::get_pending_migrations(conn)
+        .await?
+        .iter()
+        .any(|m| m.name() == "m20261128_000001_indicator_summaries");
+    let fresh = migration::Migrator::get_applied_migrations(conn).await?.is_empty();
     migration::Migrator::up(conn, None).await?;
+    if summaries_pending && !fresh {
+        rollup::rebuild_all(conn).await?;
+    }
     let sql = match conn.get_database_backend() {
         DbBackend::Postgres => {
             "INSERT INTO data_change (id, generation) VALUES (0, 0) ON CONFLICT (id) DO NOTHING"

@@ -158,6 +158,12 @@ pub fn dossier_model(
         first_supplement_received_at: Set(f.first_supplement_received_at),
         second_supplement_requested_at: Set(f.second_supplement_requested_at),
         negative_feedback_at: Set(None),
+        settled_at: Set(super::rollup::settled_at(
+            to_micros(r.received_at),
+            r.synced_at.map(to_micros),
+            None,
+            &f,
+        )),
         version: Set(1),
         content_hash: Set(hash),
     }
@@ -288,18 +294,19 @@ pub fn feedback_model(
     }
 }
 
-/// Recomputes `negative_feedback_at` (the earliest complaint or unsatisfied rating linked to the dossier) for
-/// the given dossiers.
+/// Recomputes `negative_feedback_at` (the earliest complaint or unsatisfied rating linked to the dossier), and
+/// with it `settled_at`, for the given dossiers.
 pub async fn refresh_negative_feedback(
     conn: &impl ConnectionTrait,
     dossier_ids: &[i64],
 ) -> Result<(), DbErr> {
+    let negative = "(SELECT MIN(f.received_at) FROM feedback f WHERE f.dossier_id = dossier.id AND \
+                    (f.kind = 'COMPLAINT' OR (f.kind = 'RATING' AND f.rating IN ('UNSATISFIED', 'VERY_UNSATISFIED'))))";
+    let settled = super::rollup::settled_sql(conn.get_database_backend(), negative);
     for chunk in dossier_ids.chunks(500) {
         let list = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
         let sql = format!(
-            "UPDATE dossier SET negative_feedback_at = (SELECT MIN(f.received_at) FROM feedback f \
-             WHERE f.dossier_id = dossier.id AND (f.kind = 'COMPLAINT' OR (f.kind = 'RATING' AND f.rating IN \
-             ('UNSATISFIED', 'VERY_UNSATISFIED')))) WHERE id IN ({list})"
+            "UPDATE dossier SET negative_feedback_at = {negative}, settled_at = {settled} WHERE id IN ({list})"
         );
         conn.execute_raw(Statement::from_string(conn.get_database_backend(), sql)).await?;
     }
@@ -396,6 +403,7 @@ pub async fn refresh_receipts(conn: &impl ConnectionTrait, dossier_ids: &[i64]) 
             let irregular = any == PaidSpan::Several || online == PaidSpan::Several;
             let (paid_from, paid_to) = if irregular { (None, None) } else { any.bounds() };
             let (paid_online_from, paid_online_to) = if irregular { (None, None) } else { online.bounds() };
+            let bounds = [paid_from, paid_to, paid_online_from, paid_online_to];
             entity::dossier_paid::ActiveModel {
                 dossier_id: Set(dossier_id),
                 unit_id: Set(unit_id),
@@ -404,9 +412,10 @@ pub async fn refresh_receipts(conn: &impl ConnectionTrait, dossier_ids: &[i64]) 
                 paid_online_from: Set(paid_online_from),
                 paid_online_to: Set(paid_online_to),
                 irregular: Set(irregular),
+                settled_at: Set(super::rollup::paid_settled_at(irregular, bounds)),
             }
         });
-        insert_chunked(conn, models.collect(), 7).await?;
+        insert_chunked(conn, models.collect(), 8).await?;
     }
     Ok(())
 }

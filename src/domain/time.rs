@@ -42,6 +42,17 @@ pub fn date_of(us: Micros) -> NaiveDate {
     from_micros(us).date_naive()
 }
 
+/// The instant at which the Vietnam-time month of `us` begins.
+pub fn month_of(us: Micros) -> Micros {
+    let d = date_of(us);
+    start_of(d.with_day(1).unwrap_or(d))
+}
+
+/// The instant at which the month after the one beginning at `month` begins.
+pub fn next_month(month: Micros) -> Micros {
+    month_of(month + Duration::days(32).num_microseconds().unwrap_or(0))
+}
+
 /// The first date whose midnight is at or after `t`: `d 00:00+07 ≥ t ⇔ d ≥ first_date_at_or_after(t)`, and
 /// `d 00:00+07 < t ⇔ d < first_date_at_or_after(t)`.
 pub fn first_date_at_or_after(t: Micros) -> NaiveDate {

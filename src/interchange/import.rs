@@ -19,6 +19,7 @@ use super::records::*;
 use super::validate::{LineError, MAX_LINE_BYTES, parse_line};
 use crate::db;
 use crate::db::write::*;
+use crate::domain::time::to_micros;
 use crate::pii::Vault;
 
 /// How an import treats bad lines.
@@ -177,6 +178,8 @@ struct Importer<'a, C> {
     report: ImportReport,
     /// Units whose records were written (and [`db::REFERENCE_DATA`]), for the change counters.
     touched: HashSet<i64>,
+    /// The indicator summary rows this import changes, rebuilt once before it commits.
+    dirty: db::rollup::Dirty,
 }
 
 /// A line that passed its own checks, waiting for its batch.
@@ -614,6 +617,14 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
         }
 
         let rewritten: Vec<i64> = changed_dossiers.iter().map(|(id, _, _)| *id).collect();
+        // The summary months of the rewritten dossiers as stored (a dossier may move) and of the new ones.
+        self.dirty.add_stored(self.conn, &rewritten, false).await?;
+        for (d, _) in &new_dossiers {
+            if let Some(u) = self.refs.units.get(&d.unit) {
+                self.dirty.add(u.id, None, to_micros(d.received_at));
+            }
+        }
+        let new_set: HashSet<i64> = new_ids.iter().copied().collect();
         self.write_dossiers(new_dossiers.into_iter().zip(new_ids).collect(), changed_dossiers).await?;
 
         let mut rows = Vec::new();
@@ -628,7 +639,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
             new_receipts.iter().filter_map(|(r, _)| id_of(&r.dossier)).collect();
         paid_dossiers.extend(changed_receipts.iter().filter_map(|(_, r, _)| id_of(&r.dossier)));
         // A changed dossier may have moved to another unit.
-        paid_dossiers.extend(rewritten);
+        paid_dossiers.extend(rewritten.iter().copied());
         // … and the dossiers the changed receipts belonged to.
         paid_dossiers.extend(receipts.values().filter(|(s, _)| changed_r.contains(&s.id)).map(|(_, d)| *d));
         for (id, r, hash) in changed_receipts {
@@ -692,9 +703,15 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                 m.update(self.conn).await?;
             }
         }
-        let touched: Vec<i64> =
-            touched_dossiers.iter().filter_map(|c| id_of(c)).collect::<HashSet<_>>().into_iter().collect();
+        // A rewritten dossier keeps its stored negative feedback: its `settled_at` is derived in SQL with it.
+        let mut touched: HashSet<i64> = touched_dossiers.iter().filter_map(|c| id_of(c)).collect();
+        touched.extend(&rewritten);
+        let touched: Vec<i64> = touched.into_iter().collect();
         refresh_negative_feedback(self.conn, &touched).await?;
+        // The summary months of every stored dossier this batch changed, as they are now.
+        let stored: Vec<i64> =
+            touched.iter().chain(&paid_dossiers).filter(|id| !new_set.contains(id)).copied().collect();
+        self.dirty.add_stored(self.conn, &stored, false).await?;
         Ok(bad)
     }
 
@@ -716,7 +733,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
             rows.push(m);
             children.add(*id, d);
         }
-        insert_chunked(self.conn, rows, 37).await?;
+        insert_chunked(self.conn, rows, 38).await?;
         for (id, d, hash) in &changed {
             let (Some(&pid), Some(uid)) =
                 (self.refs.procedures.get(&d.procedure), self.refs.units.get(&d.unit).map(|u| u.id))
@@ -845,8 +862,14 @@ where
             txn.execute_unprepared("SET LOCAL enable_seqscan = off").await?;
         }
         let refs = Refs::load(&txn).await?;
-        let mut imp =
-            Importer { conn: &txn, vault, refs, report: ImportReport::default(), touched: HashSet::new() };
+        let mut imp = Importer {
+            conn: &txn,
+            vault,
+            refs,
+            report: ImportReport::default(),
+            touched: HashSet::new(),
+            dirty: db::rollup::Dirty::default(),
+        };
         let keep_text = opts.skip_invalid && rejects.is_some();
         let mut reader = BatchReader { input, buf: Vec::with_capacity(4096), line_no: 0, keep_text };
         let mut next = reader.read(opts.batch_size).await?;
@@ -874,6 +897,7 @@ where
                 break;
             }
         }
+        std::mem::take(&mut imp.dirty).rebuild(&txn).await?;
         let touched = std::mem::take(&mut imp.touched);
         Ok((imp.report, touched))
     }

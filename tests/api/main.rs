@@ -11,4 +11,5 @@ mod import_export;
 mod indicators;
 mod roles;
 mod rules;
+mod summaries;
 mod support;

@@ -1,0 +1,81 @@
+//! Indicator summaries: the PAKN index, when each dossier's indicator facts stopped changing (`settled_at`), the
+//! calendar of month starts, and `dossier_rollup`, the counts of settled dossiers by unit, procedure and months.
+//!
+//! Rows that exist before this migration get `settled_at = NEVER`, which is always correct (the indicators read
+//! such dossiers row by row); the gateway derives the real values and the summary right after applying it.
+
+use sea_orm_migration::prelude::*;
+
+use crate::{NEVER, PAKN_KINDS, month_starts};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let conn = manager.get_connection();
+        conn.execute_unprepared(&format!(
+            "CREATE INDEX idx_feedback_pakn ON feedback (unit_id, received_at) WHERE {PAKN_KINDS}"
+        ))
+        .await?;
+        for table in ["dossier", "dossier_paid"] {
+            conn.execute_unprepared(&format!(
+                "ALTER TABLE {table} ADD COLUMN settled_at BIGINT NOT NULL DEFAULT {NEVER}"
+            ))
+            .await?;
+            conn.execute_unprepared(&format!(
+                "CREATE INDEX idx_{table}_settled ON {table} (unit_id, settled_at)"
+            ))
+            .await?;
+        }
+        conn.execute_unprepared("CREATE TABLE month_start (start BIGINT NOT NULL PRIMARY KEY)").await?;
+        for chunk in month_starts().chunks(400) {
+            let values = chunk.iter().map(|m| format!("({m})")).collect::<Vec<_>>().join(", ");
+            conn.execute_unprepared(&format!("INSERT INTO month_start (start) VALUES {values}")).await?;
+        }
+        let counts = [
+            "n",
+            "on_time",
+            "satisfied",
+            "synced",
+            "online",
+            "paid_online",
+            "paid_any",
+            "result_electronic",
+            "digitized",
+            "digitized_electronic",
+            "reused",
+            "shared",
+            "vneid",
+        ]
+        .iter()
+        .map(|c| format!("{c} BIGINT NOT NULL"))
+        .collect::<Vec<_>>()
+        .join(", ");
+        conn.execute_unprepared(&format!(
+            "CREATE TABLE dossier_rollup (unit_id BIGINT NOT NULL, procedure_id BIGINT NOT NULL, \
+             received_month BIGINT NOT NULL, end_month BIGINT NOT NULL, settle_month BIGINT NOT NULL, \
+             er_kind INTEGER NOT NULL, {counts}, \
+             PRIMARY KEY (unit_id, procedure_id, received_month, end_month, settle_month, er_kind))"
+        ))
+        .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let conn = manager.get_connection();
+        for sql in [
+            "DROP TABLE dossier_rollup",
+            "DROP TABLE month_start",
+            "DROP INDEX idx_dossier_paid_settled",
+            "DROP INDEX idx_dossier_settled",
+            "ALTER TABLE dossier_paid DROP COLUMN settled_at",
+            "ALTER TABLE dossier DROP COLUMN settled_at",
+            "DROP INDEX idx_feedback_pakn",
+        ] {
+            conn.execute_unprepared(sql).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,204 @@
+//! The indicator summary (`dossier_rollup`) answers exactly what reading every dossier row by row answers, for
+//! every kind of period and evaluation instant, and stays so through imports that rewrite, move, end, pay and
+//! rate dossiers and through API writes: each maintained summary equals one rebuilt from scratch.
+
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate};
+use dvc_gateway::auth::Role;
+use dvc_gateway::db::indicators::{Window, counts_with, window};
+use dvc_gateway::demo::{DemoOptions, generate};
+use dvc_gateway::domain::time::{PeriodSpec, to_micros};
+use dvc_gateway::domain::{
+    DossierStatus, FeedbackChannel, FeedbackKind, PaymentChannel, Rating, ReceiptStatus,
+};
+use dvc_gateway::interchange::records::{EventRec, ReceiptStatusOrDefault, Record};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::json;
+
+use crate::support::*;
+
+fn at(s: &str) -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339(s).unwrap()
+}
+
+fn windows() -> Vec<Window> {
+    let year = |y| PeriodSpec { year: Some(y), ..Default::default() };
+    let mut specs: Vec<(PeriodSpec, Option<&str>)> = vec![
+        (year(2024), None),
+        (year(2024), Some("2024-03-01T00:00:00+07:00")),
+        (year(2024), Some("2024-06-15T12:34:56+07:00")),
+        (year(2024), Some("2024-12-31T23:59:59+07:00")),
+        (year(2025), None),
+        (
+            PeriodSpec { year: Some(2024), quarter: Some(3), ..Default::default() },
+            Some("2024-08-20T08:00:00+07:00"),
+        ),
+        (
+            PeriodSpec {
+                from: NaiveDate::from_ymd_opt(2024, 3, 1),
+                to: NaiveDate::from_ymd_opt(2024, 5, 1),
+                ..Default::default()
+            },
+            None,
+        ),
+        (
+            PeriodSpec {
+                from: NaiveDate::from_ymd_opt(2024, 3, 5),
+                to: NaiveDate::from_ymd_opt(2024, 5, 1),
+                ..Default::default()
+            },
+            None,
+        ),
+    ];
+    for q in 1..=4 {
+        specs.push((PeriodSpec { year: Some(2024), quarter: Some(q), ..Default::default() }, None));
+    }
+    for m in 1..=12 {
+        specs.push((PeriodSpec { year: Some(2024), month: Some(m), ..Default::default() }, None));
+    }
+    let now = to_micros(at("2026-11-28T10:00:00+07:00"));
+    specs.iter().map(|(p, a)| window(p, a.map(|a| to_micros(at(a))), now).unwrap()).collect()
+}
+
+async fn scalar(app: &dvc_gateway::app::App, sql: &str) -> i64 {
+    let row = app
+        .db
+        .query_one_raw(Statement::from_string(app.db.get_database_backend(), sql.to_owned()))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index::<i64>(0).unwrap()
+}
+
+/// Every unit of the demo province counted both ways agrees, the stored `settled_at` values follow their rule, and
+/// the maintained summary is the one a full rebuild gives.
+async fn check(app: &dvc_gateway::app::App, label: &str) {
+    let tree = app.units().await.unwrap();
+    let calendar = app.calendar().await.unwrap();
+    let units: Vec<String> = ["VN", "49"]
+        .iter()
+        .map(|c| c.to_string())
+        .chain(tree.all().iter().filter(|u| u.code.len() == 5).take(3).map(|u| u.code.clone()))
+        .collect();
+    for w in windows() {
+        for unit in &units {
+            let summarised = counts_with(&app.db, &tree, &calendar, unit, &w, true).await.unwrap();
+            let rows = counts_with(&app.db, &tree, &calendar, unit, &w, false).await.unwrap();
+            assert_eq!(summarised, rows, "{label}: unit {unit}, window {w:?}");
+        }
+    }
+    let backend = app.db.get_database_backend();
+    let rule = dvc_gateway::db::rollup::settled_sql(backend, "negative_feedback_at");
+    let off = scalar(app, &format!("SELECT COUNT(*) FROM dossier WHERE settled_at <> {rule}")).await;
+    assert_eq!(off, 0, "{label}: stored settled_at differs from its rule");
+    let snapshot = || async {
+        let rows = app
+            .db
+            .query_all_raw(Statement::from_string(
+                backend,
+                "SELECT * FROM dossier_rollup ORDER BY unit_id, procedure_id, received_month, end_month, settle_month, er_kind"
+                    .to_owned(),
+            ))
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| {
+                (0..19)
+                    .map(|i| match i {
+                        5 => i64::from(r.try_get_by_index::<i32>(i).unwrap()),
+                        _ => r.try_get_by_index::<i64>(i).unwrap(),
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    let maintained = snapshot().await;
+    dvc_gateway::db::rollup::rebuild_all(&app.db).await.unwrap();
+    assert_eq!(maintained, snapshot().await, "{label}: the maintained summary differs from a rebuilt one");
+}
+
+#[tokio::test]
+async fn summaries_answer_what_the_rows_answer_through_imports_and_api_writes() {
+    let mut records = Vec::new();
+    generate(&DemoOptions { scale: 0.004, seed: 7 }, &mut |r| records.push(r));
+    let text = records.iter().map(Record::to_line).collect::<Vec<_>>().join("\n");
+    for backend in BACKENDS {
+        let db = TestDb::new(backend).await;
+        let app = app(&db);
+        let r = import_str(&app, &text, false).await;
+        assert!(r.committed, "{:?}", r.errors);
+        // Most dossiers of a past year are settled and summarised.
+        let dossiers = scalar(&app, "SELECT COUNT(*) FROM dossier").await;
+        let summarised = scalar(&app, "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM dossier_rollup").await;
+        assert!(dossiers > 1000 && summarised * 10 > dossiers * 8, "{summarised} of {dossiers} summarised");
+        check(&app, "after the import").await;
+
+        // Rewrite some dossiers: one moves to another unit and month, an open one ends, one is no longer ended;
+        // pay one long after it settled, rate another badly, cancel a receipt.
+        let dossiers: Vec<_> = records
+            .iter()
+            .filter_map(|r| if let Record::Dossier(d) = r { Some(d.clone()) } else { None })
+            .collect();
+        let ended = |d: &&dvc_gateway::interchange::records::DossierRec| {
+            d.events.iter().any(|e| e.status == DossierStatus::Resolved)
+        };
+        let mut settled = dossiers.iter().filter(ended);
+        let mut open = dossiers.iter().filter(|d| !ended(d));
+        let mut lines = Vec::new();
+        let mut moved = settled.next().unwrap().clone();
+        let other_unit = dossiers.iter().find(|d| d.unit != moved.unit).unwrap().unit.clone();
+        moved.unit = other_unit;
+        moved.received_at -= Duration::days(40);
+        lines.push(Record::Dossier(moved).to_line());
+        if let Some(o) = open.next() {
+            let mut o = o.clone();
+            o.events.push(EventRec {
+                status: DossierStatus::Resolved,
+                at: at("2024-12-30T09:00:00+07:00"),
+                note: None,
+            });
+            lines.push(Record::Dossier(o).to_line());
+        }
+        let mut reopened = settled.next().unwrap().clone();
+        reopened.events.retain(|e| e.status != DossierStatus::Resolved);
+        lines.push(Record::Dossier(reopened).to_line());
+        let paid_late = settled.next().unwrap().code.clone();
+        lines.push(
+            json!({"type": "receipt", "series": "T-1", "number": 1, "dossier": paid_late, "payer_name": "A",
+                   "amount": 10000, "kind": "FEE", "payment_channel": PaymentChannel::NationalPortal,
+                   "issued_at": "2024-11-05T10:00:00+07:00"})
+            .to_string(),
+        );
+        let rated = settled.next().unwrap();
+        lines.push(
+            json!({"type": "feedback", "code": "T-FB-1", "kind": FeedbackKind::Rating, "channel": FeedbackChannel::Portal,
+                   "unit": rated.unit, "dossier": rated.code, "received_at": "2024-10-01T10:00:00+07:00",
+                   "rating": Rating::VeryUnsatisfied})
+            .to_string(),
+        );
+        if let Some(Record::Receipt(rc)) = records.iter().find(|r| matches!(r, Record::Receipt(_))) {
+            let mut rc = rc.clone();
+            rc.cancelled_at = Some(at("2024-09-09T09:00:00+07:00").max(rc.issued_at + Duration::hours(1)));
+            rc.cancel_reason = Some("nhầm".into());
+            rc.status = ReceiptStatusOrDefault(ReceiptStatus::Cancelled);
+            lines.push(Record::Receipt(rc).to_line());
+        }
+        let r = import_str(&app, &lines.join("\n"), false).await;
+        assert!(r.committed && r.written as usize == lines.len(), "{r:?}");
+        check(&app, "after a second import").await;
+
+        // API writes on a stored dossier: a receipt issued and cancelled, a complaint recorded.
+        let s = schema(&app);
+        let officer = staff(Role::Admin, "VN");
+        let target = dossiers.iter().filter(ended).nth(10).unwrap();
+        let issue = r#"mutation($d: String!) { issueReceipt(input: { series: "API-1", number: 1, dossierCode: $d,
+            payerName: "B", amount: 5000, kind: FEE, paymentChannel: PROVINCIAL_PORTAL }) { status } }"#;
+        let v = run(&s, &app, officer.clone(), issue, json!({"d": target.code})).await;
+        assert!(v["errors"].is_null(), "{v}");
+        check(&app, "after an API receipt").await;
+        let record = r#"mutation($u: String!, $d: String) { recordFeedback(input: { kind: COMPLAINT, channel: HOTLINE,
+            unitCode: $u, dossierCode: $d, content: "chậm" }) { code } }"#;
+        let v = run(&s, &app, officer, record, json!({"u": target.unit, "d": target.code})).await;
+        assert!(v["errors"].is_null(), "{v}");
+        check(&app, "after an API complaint").await;
+    }
+}
