@@ -1,9 +1,10 @@
 //! Counts of the settled dossiers (see `dossier::Model::settled_at`), kept in step with every write: per unit,
-//! procedure, month of receipt, month of the end of processing, month of settling and kind of end, how many
-//! dossiers there are and how many of them meet each dossier rule. Once every dated fact of a dossier lies
-//! before the evaluation instant, its facts no longer depend on the instant, and for a period starting on a
-//! month boundary its place in the period depends only on these months; so the indicators add these counts for
-//! the groups settled before the month of the evaluation instant and read only the other dossiers row by row.
+//! month of receipt, month of the end of processing, month of settling, kind of end and the three procedure
+//! properties the dossier rules read, how many dossiers there are and how many of them meet each rule. Once
+//! every dated fact of a dossier lies before the evaluation instant, its facts no longer depend on the instant,
+//! and for a period starting on a month boundary its place in the period depends only on these months; so the
+//! indicators add these counts for the groups settled before the month of the evaluation instant and read only
+//! the other dossiers row by row. Procedure counts come from `procedure_rollup`.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -11,9 +12,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub unit_id: i64,
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub procedure_id: i64,
-    /// Month starts (instants) of `received_at`, of the end of processing and of `settled_at`.
+    /// Month starts (instants) of `received_at`, of the end of processing and of settling.
     #[sea_orm(primary_key, auto_increment = false)]
     pub received_month: i64,
     #[sea_orm(primary_key, auto_increment = false)]
@@ -23,6 +22,14 @@ pub struct Model {
     /// 1 when processing ended by RESOLVED or RETURNED (the ends ELECTRONIC_RESULT counts).
     #[sea_orm(primary_key, auto_increment = false)]
     pub er_kind: i32,
+    /// 1 when the procedure is fee-bearing, fully online, returns a paper result (as stored when summarised: a
+    /// change of these rebuilds the procedure's rows).
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub fee: i32,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub full_online: i32,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub paper: i32,
     pub n: i64,
     pub on_time: i64,
     /// On time and without negative feedback.

@@ -14,6 +14,7 @@ pub mod feedback;
 pub mod holiday;
 pub mod month_start;
 pub mod procedure;
+pub mod procedure_rollup;
 pub mod receipt;
 pub mod sector;
 pub mod supplement_request;

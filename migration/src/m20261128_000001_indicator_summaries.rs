@@ -1,5 +1,6 @@
 //! Indicator summaries: the PAKN index, when each dossier's indicator facts stopped changing (`settled_at`), the
-//! calendar of month starts, and `dossier_rollup`, the counts of settled dossiers by unit, procedure and months.
+//! calendar of month starts, `dossier_rollup` (the counts of settled dossiers by unit, months and procedure
+//! kind) and `procedure_rollup` (when the first of a procedure's settled dossiers of a month settled).
 //!
 //! Rows that exist before this migration get `settled_at = NEVER`, which is always correct (the indicators read
 //! such dossiers row by row); the gateway derives the real values and the summary right after applying it.
@@ -54,11 +55,17 @@ impl MigrationTrait for Migration {
         .collect::<Vec<_>>()
         .join(", ");
         conn.execute_unprepared(&format!(
-            "CREATE TABLE dossier_rollup (unit_id BIGINT NOT NULL, procedure_id BIGINT NOT NULL, \
-             received_month BIGINT NOT NULL, end_month BIGINT NOT NULL, settle_month BIGINT NOT NULL, \
-             er_kind INTEGER NOT NULL, {counts}, \
-             PRIMARY KEY (unit_id, procedure_id, received_month, end_month, settle_month, er_kind))"
+            "CREATE TABLE dossier_rollup (unit_id BIGINT NOT NULL, received_month BIGINT NOT NULL, \
+             end_month BIGINT NOT NULL, settle_month BIGINT NOT NULL, er_kind INTEGER NOT NULL, fee INTEGER NOT NULL, \
+             full_online INTEGER NOT NULL, paper INTEGER NOT NULL, {counts}, \
+             PRIMARY KEY (unit_id, received_month, end_month, settle_month, er_kind, fee, full_online, paper))"
         ))
+        .await?;
+        conn.execute_unprepared(
+            "CREATE TABLE procedure_rollup (unit_id BIGINT NOT NULL, procedure_id BIGINT NOT NULL, \
+             received_month BIGINT NOT NULL, first_settled BIGINT NOT NULL, first_paid_online BIGINT, \
+             first_paid_any BIGINT, first_vneid BIGINT, PRIMARY KEY (unit_id, procedure_id, received_month))",
+        )
         .await?;
         Ok(())
     }
@@ -66,6 +73,7 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let conn = manager.get_connection();
         for sql in [
+            "DROP TABLE procedure_rollup",
             "DROP TABLE dossier_rollup",
             "DROP TABLE month_start",
             "DROP INDEX idx_dossier_paid_settled",

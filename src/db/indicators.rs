@@ -245,12 +245,12 @@ fn summary_cut(w: &Window) -> Option<Micros> {
     (month_of(w.s) == w.s).then(|| month_of(w.t))
 }
 
-/// The summarised part of [`dossier_sql`]: the same columns, from `dossier_rollup`'s groups settled before `cut`.
+/// The summarised part of [`dossier_sql`]'s sums (one row, without the procedure columns), from the groups of
+/// `dossier_rollup` settled before `cut`.
 fn rollup_sql(w: &Window, scope: &Scope, cut: Micros) -> String {
     let s = w.s;
     let in_scope = format!("rl.end_month >= {s}");
     let rip = format!("rl.received_month >= {s}");
-    let fee = "p.fee > 0";
     let mut cols = Vec::new();
     for k in DOSSIER_METRICS {
         use MetricKey::*;
@@ -258,37 +258,49 @@ fn rollup_sql(w: &Window, scope: &Scope, cut: Micros) -> String {
             OnTimeProcessing => (in_scope.clone(), "rl.on_time"),
             DossierSatisfaction => (in_scope.clone(), "rl.satisfied"),
             DossierSync => (rip.clone(), "rl.synced"),
-            FullOnlineDossiers => (format!("{rip} AND p.online_level = 'FULL'"), "rl.online"),
-            PaidOnlineDossiers => (format!("{rip} AND {fee}"), "rl.paid_online"),
-            ProceduresWithReceipts => (format!("{rip} AND {fee}"), "rl.paid_any"),
+            FullOnlineDossiers => (format!("{rip} AND rl.full_online = 1"), "rl.online"),
+            PaidOnlineDossiers => (format!("{rip} AND rl.fee = 1"), "rl.paid_online"),
+            ProceduresWithReceipts => (format!("{rip} AND rl.fee = 1"), "rl.paid_any"),
             ElectronicResult => {
-                (format!("{in_scope} AND rl.er_kind = 1 AND p.returns_paper_result"), "rl.result_electronic")
+                (format!("{in_scope} AND rl.er_kind = 1 AND rl.paper = 1"), "rl.result_electronic")
             }
-            DigitizedDossiers => (
-                rip.clone(),
-                "CASE WHEN p.returns_paper_result THEN rl.digitized_electronic ELSE rl.digitized END",
-            ),
+            DigitizedDossiers => {
+                (rip.clone(), "CASE WHEN rl.paper = 1 THEN rl.digitized_electronic ELSE rl.digitized END")
+            }
             ReusedDigitizedData => (rip.clone(), "rl.reused"),
             SharedToCitizenStorage => (rip.clone(), "rl.shared"),
             // VNEID_DOSSIERS, the last of DOSSIER_METRICS.
             _ => (rip.clone(), "rl.vneid"),
         };
         // SUM of BIGINT is NUMERIC on PostgreSQL.
-        cols.push(format!("CAST(SUM(CASE WHEN {den} THEN rl.n ELSE 0 END) AS BIGINT)"));
-        cols.push(format!("CAST(SUM(CASE WHEN {den} THEN {num} ELSE 0 END) AS BIGINT)"));
+        cols.push(format!("CAST(COALESCE(SUM(CASE WHEN {den} THEN rl.n ELSE 0 END), 0) AS BIGINT)"));
+        cols.push(format!("CAST(COALESCE(SUM(CASE WHEN {den} THEN {num} ELSE 0 END), 0) AS BIGINT)"));
     }
     format!(
-        "SELECT {PROCEDURE_FLAGS}, {} FROM dossier_rollup rl JOIN procedure p ON p.id = rl.procedure_id \
-         WHERE rl.settle_month < {cut}{} GROUP BY p.id",
+        "SELECT {} FROM dossier_rollup rl WHERE rl.settle_month < {cut}{}",
         cols.join(", "),
         unit_filter("rl.unit_id", scope)
     )
 }
 
-/// The statement that summarises the settled dossiers selected by `filter` (a condition on `dossier d`) into
-/// `dossier_rollup`. Their facts are evaluated by the rules of [`DossierRules`] at `SUMMARY_TO`, after every
-/// instant of a settled dossier, which is what they are at any instant after it settled.
-pub(super) fn rollup_insert_sql(backend: sea_orm::DbBackend, filter: &str) -> String {
+/// The summarised part of the procedure metrics: by procedure with settled dossiers received in the period, its
+/// flags as in [`dossier_sql`] and the first months in which one of them settled, one paid online, one paid
+/// and one with a VNeID-verified applicant.
+fn procedure_rollup_sql(w: &Window, scope: &Scope) -> String {
+    format!(
+        "SELECT {PROCEDURE_FLAGS}, MIN(pr.first_settled), MIN(pr.first_paid_online), MIN(pr.first_paid_any), \
+         MIN(pr.first_vneid) FROM procedure_rollup pr JOIN procedure p ON p.id = pr.procedure_id \
+         WHERE pr.received_month >= {}{} GROUP BY p.id",
+        w.s,
+        unit_filter("pr.unit_id", scope)
+    )
+}
+
+/// The statements that summarise the settled dossiers selected by `filter` (a condition on `dossier d`) into
+/// `dossier_rollup` and `procedure_rollup`. Their facts are evaluated by the rules of [`DossierRules`] at
+/// `SUMMARY_TO`, after every instant of a settled dossier, which is what they are at any instant after it
+/// settled.
+pub(super) fn rollup_insert_sql(backend: sea_orm::DbBackend, filter: &str) -> [String; 2] {
     use migration::{NEVER, SUMMARY_TO};
     let r = DossierRules::new(&Window { s: 0, e: SUMMARY_TO, t: SUMMARY_TO }, Receipts::Columns);
     let month = |x: &str| {
@@ -300,6 +312,15 @@ pub(super) fn rollup_insert_sql(backend: sea_orm::DbBackend, filter: &str) -> St
         "MAX(d.settled_at, COALESCE(dp.settled_at, 0))"
     };
     let flag = |cond: &str| format!("CASE WHEN {cond} THEN 1 ELSE 0 END");
+    let keys = [
+        ("rm", month("d.received_at")),
+        ("em", month(&r.end_event)),
+        ("sm", month(settled)),
+        ("er", flag(&r.er_kind)),
+        ("fee", flag(r.fee)),
+        ("full_online", flag(r.full)),
+        ("paper", flag("p.returns_paper_result")),
+    ];
     let facts = [
         ("on_time", r.on_time.clone()),
         ("satisfied", format!("{} AND {}", r.on_time, r.no_negative)),
@@ -314,22 +335,36 @@ pub(super) fn rollup_insert_sql(backend: sea_orm::DbBackend, filter: &str) -> St
         ("shared", SHARED.to_owned()),
         ("vneid", VNEID.to_owned()),
     ];
+    let columns = keys
+        .iter()
+        .map(|(n, e)| format!("{e} AS {n}"))
+        .chain(facts.iter().map(|(n, c)| format!("{} AS {n}", flag(c))))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows = format!(
+        "(SELECT d.unit_id, d.procedure_id, {columns} FROM dossier d JOIN procedure p ON p.id = d.procedure_id \
+         LEFT JOIN dossier_paid dp ON dp.dossier_id = d.id WHERE {filter} AND d.settled_at < {NEVER} \
+         AND d.not_accepted_at IS NULL AND (dp.settled_at IS NULL OR dp.settled_at < {NEVER})) x"
+    );
+    let key_names = keys.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
     let names = facts.iter().map(|(n, _)| *n).collect::<Vec<_>>();
-    let inner = facts.iter().map(|(n, c)| format!("{} AS {n}", flag(c))).collect::<Vec<_>>().join(", ");
     let sums = names.iter().map(|n| format!("SUM({n})")).collect::<Vec<_>>().join(", ");
-    format!(
-        "INSERT INTO dossier_rollup (unit_id, procedure_id, received_month, end_month, settle_month, er_kind, n, {}) \
-         SELECT unit_id, procedure_id, rm, em, sm, er, COUNT(*), {sums} FROM (SELECT d.unit_id, d.procedure_id, \
-         {} AS rm, {} AS em, {} AS sm, {} AS er, {inner} \
-         FROM dossier d LEFT JOIN dossier_paid dp ON dp.dossier_id = d.id \
-         WHERE {filter} AND d.settled_at < {NEVER} AND d.not_accepted_at IS NULL \
-         AND (dp.settled_at IS NULL OR dp.settled_at < {NEVER})) x GROUP BY unit_id, procedure_id, rm, em, sm, er",
-        names.join(", "),
-        month("d.received_at"),
-        month(&r.end_event),
-        month(settled),
-        flag(&r.er_kind),
-    )
+    let first = |n: &str| format!("MIN(CASE WHEN {n} = 1 THEN sm END)");
+    [
+        format!(
+            "INSERT INTO dossier_rollup (unit_id, received_month, end_month, settle_month, er_kind, fee, full_online, \
+             paper, n, {}) SELECT unit_id, {key_names}, COUNT(*), {sums} FROM {rows} GROUP BY unit_id, {key_names}",
+            names.join(", ")
+        ),
+        format!(
+            "INSERT INTO procedure_rollup (unit_id, procedure_id, received_month, first_settled, first_paid_online, \
+             first_paid_any, first_vneid) SELECT unit_id, procedure_id, rm, MIN(sm), {}, {}, {} FROM {rows} \
+             GROUP BY unit_id, procedure_id, rm",
+            first("paid_online"),
+            first("paid_any"),
+            first("vneid")
+        ),
+    ]
 }
 
 /// The paid counts (online, any) of the dossiers with irregular receipts, by procedure: what the main
@@ -348,8 +383,8 @@ fn irregular_sql(w: &Window, scope: &Scope) -> String {
     )
 }
 
-/// The rows the dossier rules read: `dossier d`, its `procedure p` and, when it has receipts, its
-/// `dossier_paid dp` (read only within the scope, so that the join hashes only the scope's rows).
+/// The rows the dossier rules read: `dossier d` (all of the scope, or with `cut` those not summarised before it),
+/// its `procedure p` and, when it has receipts, its `dossier_paid dp`.
 fn dossier_from(scope: &Scope, cut: Option<Micros>) -> String {
     let dossiers = match cut {
         None => "dossier d".to_owned(),
@@ -361,9 +396,11 @@ fn dossier_from(scope: &Scope, cut: Option<Micros>) -> String {
             unit_filter("unit_id", scope)
         ),
     };
+    // Over a whole scope, the receipts row is read only within it, so that the join hashes only the scope's rows;
+    // for the few dossiers not summarised, it is looked up by key.
+    let paid_filter = if cut.is_none() { unit_filter("dp.unit_id", scope) } else { String::new() };
     format!(
-        "{dossiers} JOIN procedure p ON p.id = d.procedure_id LEFT JOIN dossier_paid dp ON dp.dossier_id = d.id{}",
-        unit_filter("dp.unit_id", scope)
+        "{dossiers} JOIN procedure p ON p.id = d.procedure_id LEFT JOIN dossier_paid dp ON dp.dossier_id = d.id{paid_filter}"
     )
 }
 
@@ -533,60 +570,79 @@ pub async fn counts_with(
         e.den += den;
     };
 
-    // The summarised dossiers and the others, added up by procedure (columns as in `dossier_sql`).
+    // The dossier metrics: the sums of `dossier_sql`'s (denominator, numerator) pairs over the dossiers read row by
+    // row and the summarised ones. The procedure metrics: by procedure, whether it is fee-bearing, accepts
+    // citizens, and has a dossier received in the period, one paid online, one paid, one VNeID-verified.
     let cut = if summaries { summary_cut(w) } else { None };
-    let mut statements = vec![dossier_sql(w, &scope, cut)];
-    statements.extend(cut.map(|c| rollup_sql(w, &scope, c)));
-    let mut per_procedure: Vec<Vec<i64>> = Vec::new();
-    let mut index: HashMap<i64, usize> = HashMap::new();
-    for sql in statements {
-        for row in conn.query_all_raw(Statement::from_string(backend, sql)).await? {
-            let v: Vec<i64> = (1..25).map(|i| get(&row, i)).collect::<Result<_, _>>()?;
-            let i = *index.entry(row.try_get_by_index::<i64>(0)?).or_insert_with(|| {
-                per_procedure.push(vec![0; v.len()]);
-                per_procedure.len() - 1
-            });
-            per_procedure[i].iter_mut().zip(v).for_each(|(a, b)| *a += b);
+    let mut sums = [0i64; 2 * DOSSIER_METRICS.len()];
+    let mut procedures: HashMap<i64, [bool; 6]> = HashMap::new();
+    for row in conn.query_all_raw(Statement::from_string(backend, dossier_sql(w, &scope, cut))).await? {
+        let v: Vec<i64> = (1..=sums.len() + 2).map(|i| get(&row, i)).collect::<Result<_, _>>()?;
+        sums.iter_mut().zip(&v[2..]).for_each(|(a, b)| *a += b);
+        let e = procedures.entry(row.try_get_by_index::<i64>(0)?).or_default();
+        for (flag, value) in
+            e.iter_mut().zip([v[0], v[1], v[2 + 2 * 2], v[3 + 2 * 4], v[3 + 2 * 5], v[3 + 2 * 10]])
+        {
+            *flag |= value > 0;
         }
     }
     // Paid online (numerator of pair 4) and paid at all (pair 5) of the dossiers with irregular receipts.
     for row in conn.query_all_raw(Statement::from_string(backend, irregular_sql(w, &scope))).await? {
-        if let Some(&i) = index.get(&row.try_get_by_index::<i64>(0)?) {
-            per_procedure[i][3 + 2 * 4] += get(&row, 1)?;
-            per_procedure[i][3 + 2 * 5] += get(&row, 2)?;
+        let (online, any) = (get(&row, 1)?, get(&row, 2)?);
+        sums[1 + 2 * 4] += online;
+        sums[1 + 2 * 5] += any;
+        let e = procedures.entry(row.try_get_by_index::<i64>(0)?).or_default();
+        e[3] |= online > 0;
+        e[4] |= any > 0;
+    }
+    if let Some(cut) = cut {
+        if let Some(row) =
+            conn.query_one_raw(Statement::from_string(backend, rollup_sql(w, &scope, cut))).await?
+        {
+            for (i, a) in sums.iter_mut().enumerate() {
+                *a += get(&row, i)?;
+            }
+        }
+        for row in
+            conn.query_all_raw(Statement::from_string(backend, procedure_rollup_sql(w, &scope))).await?
+        {
+            let e = procedures.entry(row.try_get_by_index::<i64>(0)?).or_default();
+            e[0] |= get(&row, 1)? > 0;
+            e[1] |= get(&row, 2)? > 0;
+            for (i, flag) in e.iter_mut().enumerate().skip(2) {
+                *flag |= row.try_get_by_index::<Option<i64>>(i + 1)?.is_some_and(|first| first < cut);
+            }
         }
     }
-    for v in per_procedure {
-        let (fee_bearing, citizens) = (v[0] > 0, v[1] > 0);
-        // (denominator, numerator) pairs in the order of `dossier_sql`.
-        let pair = |i: usize| (v[2 + 2 * i], v[3 + 2 * i]);
-        let (in_scope, on_time) = pair(0);
-        let (_, satisfied) = pair(1);
-        let (rip, synced) = pair(2);
-        let (full, full_online) = pair(3);
-        let (fee_rip, paid_online) = pair(4);
-        let (_, paid_any) = pair(5);
-        let (er, er_num) = pair(6);
-        let (_, digitized) = pair(7);
-        let (_, reused) = pair(8);
-        let (_, shared) = pair(9);
-        let (_, vneid) = pair(10);
-        add(MetricKey::OnTimeProcessing, on_time, in_scope);
-        add(MetricKey::DossierSatisfaction, satisfied, in_scope);
-        add(MetricKey::DossierSync, synced, rip);
-        add(MetricKey::FullOnlineDossiers, full_online, full);
-        add(MetricKey::PaidOnlineDossiers, paid_online, fee_rip);
-        if fee_bearing && rip > 0 {
-            add(MetricKey::ProceduresPaidOnline, i64::from(paid_online > 0), 1);
-            add(MetricKey::ProceduresWithReceipts, i64::from(paid_any > 0), 1);
+    // (denominator, numerator) pairs in the order of `dossier_sql`.
+    let pair = |i: usize| (sums[2 * i], sums[2 * i + 1]);
+    let (in_scope, on_time) = pair(0);
+    let (_, satisfied) = pair(1);
+    let (rip, synced) = pair(2);
+    let (full, full_online) = pair(3);
+    let (fee_rip, paid_online) = pair(4);
+    let (er, er_num) = pair(6);
+    let (_, digitized) = pair(7);
+    let (_, reused) = pair(8);
+    let (_, shared) = pair(9);
+    let (_, vneid) = pair(10);
+    add(MetricKey::OnTimeProcessing, on_time, in_scope);
+    add(MetricKey::DossierSatisfaction, satisfied, in_scope);
+    add(MetricKey::DossierSync, synced, rip);
+    add(MetricKey::FullOnlineDossiers, full_online, full);
+    add(MetricKey::PaidOnlineDossiers, paid_online, fee_rip);
+    add(MetricKey::ElectronicResult, er_num, er);
+    add(MetricKey::DigitizedDossiers, digitized, rip);
+    add(MetricKey::ReusedDigitizedData, reused, rip);
+    add(MetricKey::SharedToCitizenStorage, shared, rip);
+    add(MetricKey::VneidDossiers, vneid, rip);
+    for [fee_bearing, citizens, received, paid_online, paid_any, vneid] in procedures.into_values() {
+        if fee_bearing && received {
+            add(MetricKey::ProceduresPaidOnline, i64::from(paid_online), 1);
+            add(MetricKey::ProceduresWithReceipts, i64::from(paid_any), 1);
         }
-        add(MetricKey::ElectronicResult, er_num, er);
-        add(MetricKey::DigitizedDossiers, digitized, rip);
-        add(MetricKey::ReusedDigitizedData, reused, rip);
-        add(MetricKey::SharedToCitizenStorage, shared, rip);
-        add(MetricKey::VneidDossiers, vneid, rip);
-        if citizens && rip > 0 {
-            add(MetricKey::VneidProcedures, i64::from(vneid > 0), 1);
+        if citizens && received {
+            add(MetricKey::VneidProcedures, i64::from(vneid), 1);
         }
     }
 

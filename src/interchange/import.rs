@@ -19,6 +19,7 @@ use super::records::*;
 use super::validate::{LineError, MAX_LINE_BYTES, parse_line};
 use crate::db;
 use crate::db::write::*;
+use crate::domain::OnlineLevel;
 use crate::domain::time::to_micros;
 use crate::pii::Vault;
 
@@ -435,6 +436,19 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                         match existing {
                             Some(old) if old.content_hash == hash => self.report.unchanged += 1,
                             Some(old) => {
+                                // The summary holds these properties of a dossier's procedure.
+                                let summarised = |fee: i64, full: bool, paper: bool| (fee > 0, full, paper);
+                                if summarised(
+                                    old.fee,
+                                    old.online_level == OnlineLevel::Full.as_str(),
+                                    old.returns_paper_result,
+                                ) != summarised(
+                                    p.fee,
+                                    p.online_level == OnlineLevel::Full,
+                                    p.returns_paper_result,
+                                ) {
+                                    self.dirty.add_procedure(self.conn, old.id).await?;
+                                }
                                 let mut m = procedure_model(&p, sector, authority, hash);
                                 m.id = Set(old.id);
                                 m.update(self.conn).await?;
@@ -618,10 +632,10 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
 
         let rewritten: Vec<i64> = changed_dossiers.iter().map(|(id, _, _)| *id).collect();
         // The summary months of the rewritten dossiers as stored (a dossier may move) and of the new ones.
-        self.dirty.add_stored(self.conn, &rewritten, false).await?;
+        self.dirty.add_stored(self.conn, &rewritten).await?;
         for (d, _) in &new_dossiers {
             if let Some(u) = self.refs.units.get(&d.unit) {
-                self.dirty.add(u.id, None, to_micros(d.received_at));
+                self.dirty.add(u.id, to_micros(d.received_at));
             }
         }
         let new_set: HashSet<i64> = new_ids.iter().copied().collect();
@@ -711,7 +725,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
         // The summary months of every stored dossier this batch changed, as they are now.
         let stored: Vec<i64> =
             touched.iter().chain(&paid_dossiers).filter(|id| !new_set.contains(id)).copied().collect();
-        self.dirty.add_stored(self.conn, &stored, false).await?;
+        self.dirty.add_stored(self.conn, &stored).await?;
         Ok(bad)
     }
 

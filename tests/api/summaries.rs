@@ -90,26 +90,38 @@ async fn check(app: &dvc_gateway::app::App, label: &str) {
     let rule = dvc_gateway::db::rollup::settled_sql(backend, "negative_feedback_at");
     let off = scalar(app, &format!("SELECT COUNT(*) FROM dossier WHERE settled_at <> {rule}")).await;
     assert_eq!(off, 0, "{label}: stored settled_at differs from its rule");
+    // Both summaries, every column read as BIGINT (missing as -1).
     let snapshot = || async {
-        let rows = app
-            .db
-            .query_all_raw(Statement::from_string(
-                backend,
-                "SELECT * FROM dossier_rollup ORDER BY unit_id, procedure_id, received_month, end_month, settle_month, er_kind"
-                    .to_owned(),
-            ))
-            .await
-            .unwrap();
-        rows.iter()
-            .map(|r| {
-                (0..19)
-                    .map(|i| match i {
-                        5 => i64::from(r.try_get_by_index::<i32>(i).unwrap()),
-                        _ => r.try_get_by_index::<i64>(i).unwrap(),
+        let mut out = Vec::new();
+        for (table, columns) in [
+            (
+                "dossier_rollup",
+                "unit_id, received_month, end_month, settle_month, er_kind, fee, full_online, paper, n, on_time, \
+                 satisfied, synced, online, paid_online, paid_any, result_electronic, digitized, digitized_electronic, \
+                 reused, shared, vneid",
+            ),
+            (
+                "procedure_rollup",
+                "unit_id, procedure_id, received_month, first_settled, first_paid_online, first_paid_any, first_vneid",
+            ),
+        ] {
+            let list: Vec<&str> = columns.split(',').map(str::trim).collect();
+            let select = list
+                .iter()
+                .map(|c| format!("CAST(COALESCE({c}, -1) AS BIGINT)"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("SELECT {select} FROM {table} ORDER BY {columns}");
+            let rows = app.db.query_all_raw(Statement::from_string(backend, sql)).await.unwrap();
+            out.push(
+                rows.iter()
+                    .map(|r| {
+                        (0..list.len()).map(|i| r.try_get_by_index::<i64>(i).unwrap()).collect::<Vec<_>>()
                     })
-                    .collect::<Vec<_>>()
-            })
-            .collect::<Vec<_>>()
+                    .collect::<Vec<_>>(),
+            );
+        }
+        out
     };
     let maintained = snapshot().await;
     dvc_gateway::db::rollup::rebuild_all(&app.db).await.unwrap();
@@ -129,6 +141,7 @@ async fn summaries_answer_what_the_rows_answer_through_imports_and_api_writes() 
         // Most dossiers of a past year are settled and summarised.
         let dossiers = scalar(&app, "SELECT COUNT(*) FROM dossier").await;
         let summarised = scalar(&app, "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM dossier_rollup").await;
+        assert!(scalar(&app, "SELECT COUNT(*) FROM procedure_rollup").await > 0);
         assert!(dossiers > 1000 && summarised * 10 > dossiers * 8, "{summarised} of {dossiers} summarised");
         check(&app, "after the import").await;
 
@@ -182,6 +195,22 @@ async fn summaries_answer_what_the_rows_answer_through_imports_and_api_writes() 
             rc.status = ReceiptStatusOrDefault(ReceiptStatus::Cancelled);
             lines.push(Record::Receipt(rc).to_line());
         }
+        // A procedure stops charging a fee and returning paper results: its summarised dossiers follow.
+        let charged = records
+            .iter()
+            .find_map(|r| match r {
+                Record::Procedure(p)
+                    if p.fee > 0 && dossiers.iter().filter(|d| d.procedure == p.code).count() > 5 =>
+                {
+                    Some(p.clone())
+                }
+                _ => None,
+            })
+            .unwrap();
+        let mut free = charged;
+        free.fee = 0;
+        free.returns_paper_result = !free.returns_paper_result;
+        lines.push(Record::Procedure(free).to_line());
         let r = import_str(&app, &lines.join("\n"), false).await;
         assert!(r.committed && r.written as usize == lines.len(), "{r:?}");
         check(&app, "after a second import").await;
@@ -200,5 +229,25 @@ async fn summaries_answer_what_the_rows_answer_through_imports_and_api_writes() 
         let v = run(&s, &app, officer, record, json!({"u": target.unit, "d": target.code})).await;
         assert!(v["errors"].is_null(), "{v}");
         check(&app, "after an API complaint").await;
+
+        // Concurrent API writes on dossiers of one unit, procedure and month of receipt all succeed, and the
+        // summary they share stays exact.
+        let mut groups: std::collections::HashMap<(String, String, String), Vec<String>> = Default::default();
+        for d in dossiers.iter().filter(ended) {
+            let key = (d.unit.clone(), d.procedure.clone(), d.received_at.format("%Y-%m").to_string());
+            groups.entry(key).or_default().push(d.code.clone());
+        }
+        let group = groups.into_values().max_by_key(Vec::len).unwrap();
+        assert!(group.len() >= 3, "{group:?}");
+        let issue = r#"mutation($d: String!, $n: Int!) { issueReceipt(input: { series: "API-2", number: $n, dossierCode: $d,
+            payerName: "C", amount: 5000, kind: FEE, paymentChannel: NATIONAL_PORTAL }) { status } }"#;
+        let writes =
+            group.iter().take(6).enumerate().map(|(i, code)| {
+                run(&s, &app, staff(Role::Admin, "VN"), issue, json!({"d": code, "n": i + 1}))
+            });
+        for v in futures_util::future::join_all(writes).await {
+            assert!(v["errors"].is_null(), "{v}");
+        }
+        check(&app, "after concurrent API receipts").await;
     }
 }
