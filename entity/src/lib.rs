@@ -5,6 +5,7 @@
 //! `"RESOLVED"`, …) and parsed into domain enums by the gateway.
 
 pub mod apology_letter;
+pub mod calendar_day;
 pub mod data_change;
 pub mod dossier;
 pub mod dossier_event;
@@ -12,7 +13,6 @@ pub mod dossier_paid;
 pub mod dossier_rollup;
 pub mod feedback;
 pub mod holiday;
-pub mod month_start;
 pub mod procedure;
 pub mod procedure_rollup;
 pub mod receipt;

@@ -37,10 +37,26 @@ pub const fn month_start(y: i64, m: i64) -> i64 {
     (days * 86_400 - 7 * 3_600) * 1_000_000
 }
 
-/// Every month start of the summarised years, and `SUMMARY_TO`: the rows of table `month_start`.
-pub fn month_starts() -> Vec<i64> {
-    let mut out: Vec<i64> = (2000..2100).flat_map(|y| (1..=12).map(move |m| month_start(y, m))).collect();
-    out.push(SUMMARY_TO);
+/// Microseconds in a day, and Vietnam's offset from UTC.
+pub const DAY: i64 = 86_400_000_000;
+pub const VN_OFFSET: i64 = 7 * 3_600 * 1_000_000;
+
+/// The Vietnam-time day number (days since 1970-01-01) of `x`, a SQL expression for an instant in the
+/// summarised years.
+pub fn day_sql(x: &str) -> String {
+    format!("(({x} + {VN_OFFSET}) / {DAY})")
+}
+
+/// The rows of table `calendar_day`: every day of the summarised years with the start of its month.
+pub fn calendar_days() -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    for y in 2000..2100 {
+        for m in 1..=12 {
+            let (start, next) =
+                (month_start(y, m), if m == 12 { month_start(y + 1, 1) } else { month_start(y, m + 1) });
+            out.extend(((start + VN_OFFSET) / DAY..(next + VN_OFFSET) / DAY).map(|d| (d, start)));
+        }
+    }
     out
 }
 
@@ -60,13 +76,20 @@ impl MigratorTrait for Migrator {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn month_starts_are_vietnam_midnights() {
+    fn months_begin_at_vietnam_midnights() {
         // 2024-01-01T00:00:00+07:00 = 2023-12-31T17:00:00Z = 1704042000 s.
         assert_eq!(super::month_start(2024, 1), 1_704_042_000_000_000);
         // 2024-03-01T00:00:00+07:00 (after a leap February) = 1709226000 s.
         assert_eq!(super::month_start(2024, 3), 1_709_226_000_000_000);
-        let all = super::month_starts();
-        assert_eq!(all.len(), 1201);
-        assert!(all.windows(2).all(|w| w[0] < w[1]));
+        let days = super::calendar_days();
+        // 2000-01-01 to 2099-12-31: 100 years with 25 leap days (2000 is one, 2100 is not in range).
+        assert_eq!(days.len(), 36_525);
+        assert!(days.windows(2).all(|w| w[1].0 == w[0].0 + 1 && w[1].1 >= w[0].1));
+        // 2024-03-01 00:00+07:00 lies on the first day of its month, one microsecond earlier on February's last.
+        let day = |x: i64| (x + super::VN_OFFSET) / super::DAY;
+        let month_of = |x: i64| days.iter().find(|d| d.0 == day(x)).unwrap().1;
+        let march = super::month_start(2024, 3);
+        assert_eq!(month_of(march), march);
+        assert_eq!(month_of(march - 1), super::month_start(2024, 2));
     }
 }

@@ -1,5 +1,5 @@
 //! Indicator summaries: the PAKN index, when each dossier's indicator facts stopped changing (`settled_at`), the
-//! calendar of month starts, `dossier_rollup` (the counts of settled dossiers by unit, months and procedure
+//! calendar of the months of days, `dossier_rollup` (the counts of settled dossiers by unit, months and procedure
 //! kind) and `procedure_rollup` (when the first of a procedure's settled dossiers of a month settled).
 //!
 //! Rows that exist before this migration get `settled_at = NEVER`, which is always correct (the indicators read
@@ -7,7 +7,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::{NEVER, PAKN_KINDS, month_starts};
+use crate::{NEVER, PAKN_KINDS, calendar_days};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -30,10 +30,14 @@ impl MigrationTrait for Migration {
             ))
             .await?;
         }
-        conn.execute_unprepared("CREATE TABLE month_start (start BIGINT NOT NULL PRIMARY KEY)").await?;
-        for chunk in month_starts().chunks(400) {
-            let values = chunk.iter().map(|m| format!("({m})")).collect::<Vec<_>>().join(", ");
-            conn.execute_unprepared(&format!("INSERT INTO month_start (start) VALUES {values}")).await?;
+        conn.execute_unprepared(
+            "CREATE TABLE calendar_day (day BIGINT NOT NULL PRIMARY KEY, month_start BIGINT NOT NULL)",
+        )
+        .await?;
+        for chunk in calendar_days().chunks(4000) {
+            let values = chunk.iter().map(|(d, m)| format!("({d},{m})")).collect::<Vec<_>>().join(",");
+            conn.execute_unprepared(&format!("INSERT INTO calendar_day (day, month_start) VALUES {values}"))
+                .await?;
         }
         let counts = [
             "n",
@@ -75,7 +79,7 @@ impl MigrationTrait for Migration {
         for sql in [
             "DROP TABLE procedure_rollup",
             "DROP TABLE dossier_rollup",
-            "DROP TABLE month_start",
+            "DROP TABLE calendar_day",
             "DROP INDEX idx_dossier_paid_settled",
             "DROP INDEX idx_dossier_settled",
             "ALTER TABLE dossier_paid DROP COLUMN settled_at",

@@ -301,11 +301,10 @@ fn procedure_rollup_sql(w: &Window, scope: &Scope) -> String {
 /// `SUMMARY_TO`, after every instant of a settled dossier, which is what they are at any instant after it
 /// settled.
 pub(super) fn rollup_insert_sql(backend: sea_orm::DbBackend, filter: &str) -> [String; 2] {
-    use migration::{NEVER, SUMMARY_TO};
+    use migration::{NEVER, SUMMARY_TO, day_sql};
     let r = DossierRules::new(&Window { s: 0, e: SUMMARY_TO, t: SUMMARY_TO }, Receipts::Columns);
-    let month = |x: &str| {
-        format!("(SELECT ms.start FROM month_start ms WHERE ms.start <= {x} ORDER BY ms.start DESC LIMIT 1)")
-    };
+    // The months of receipt, end and settling, by equality joins on the day (hash joins on PostgreSQL).
+    let month = |alias: &str| format!("{alias}.month_start");
     let settled = if backend == sea_orm::DbBackend::Postgres {
         "GREATEST(d.settled_at, COALESCE(dp.settled_at, 0))"
     } else {
@@ -313,9 +312,9 @@ pub(super) fn rollup_insert_sql(backend: sea_orm::DbBackend, filter: &str) -> [S
     };
     let flag = |cond: &str| format!("CASE WHEN {cond} THEN 1 ELSE 0 END");
     let keys = [
-        ("rm", month("d.received_at")),
-        ("em", month(&r.end_event)),
-        ("sm", month(settled)),
+        ("rm", month("rd")),
+        ("em", month("ed")),
+        ("sm", month("sd")),
         ("er", flag(&r.er_kind)),
         ("fee", flag(r.fee)),
         ("full_online", flag(r.full)),
@@ -343,8 +342,12 @@ pub(super) fn rollup_insert_sql(backend: sea_orm::DbBackend, filter: &str) -> [S
         .join(", ");
     let rows = format!(
         "(SELECT d.unit_id, d.procedure_id, {columns} FROM dossier d JOIN procedure p ON p.id = d.procedure_id \
-         LEFT JOIN dossier_paid dp ON dp.dossier_id = d.id WHERE {filter} AND d.settled_at < {NEVER} \
-         AND d.not_accepted_at IS NULL AND (dp.settled_at IS NULL OR dp.settled_at < {NEVER})) x"
+         LEFT JOIN dossier_paid dp ON dp.dossier_id = d.id JOIN calendar_day rd ON rd.day = {} \
+         JOIN calendar_day ed ON ed.day = {} JOIN calendar_day sd ON sd.day = {} WHERE {filter} AND d.settled_at < {NEVER} \
+         AND d.not_accepted_at IS NULL AND (dp.settled_at IS NULL OR dp.settled_at < {NEVER})) x",
+        day_sql("d.received_at"),
+        day_sql(&r.end_event),
+        day_sql(settled),
     );
     let key_names = keys.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
     let names = facts.iter().map(|(n, _)| *n).collect::<Vec<_>>();

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set, Statement, TransactionTrait,
 };
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -588,6 +588,8 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
         }
         let (changed_d, changed_f) = (changed_ids(&changed_dossiers), changed_ids(&changed_feedback));
         let changed_r = changed_ids(&changed_receipts);
+        // The dossiers that changed feedback named before this batch: it may now name another one, or none.
+        let linked_before = linked_dossiers(self.conn, &changed_f).await?;
         let before = dossiers.values().flatten().filter(|s| changed_d.contains(&s.id));
         let before = before.chain(feedbacks.values().flatten().filter(|s| changed_f.contains(&s.id)));
         let before = before.chain(receipts.values().map(|(s, _)| s).filter(|s| changed_r.contains(&s.id)));
@@ -720,6 +722,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
         // A rewritten dossier keeps its stored negative feedback: its `settled_at` is derived in SQL with it.
         let mut touched: HashSet<i64> = touched_dossiers.iter().filter_map(|c| id_of(c)).collect();
         touched.extend(&rewritten);
+        touched.extend(linked_before);
         let touched: Vec<i64> = touched.into_iter().collect();
         refresh_negative_feedback(self.conn, &touched).await?;
         // The summary months of every stored dossier this batch changed, as they are now.
@@ -856,6 +859,26 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
 pub type Rejects<'a> = Option<&'a mut (dyn AsyncWrite + Unpin + Send)>;
 
 /// Imports JSON Lines from `input`.
+/// Lines written from which an import refreshes PostgreSQL's statistics once it committed.
+const ANALYZE_AFTER: u64 = 10_000;
+
+/// The dossiers these feedback rows name.
+async fn linked_dossiers(
+    conn: &impl ConnectionTrait,
+    feedback_ids: &HashSet<i64>,
+) -> Result<Vec<i64>, DbErr> {
+    let ids: Vec<i64> = feedback_ids.iter().copied().collect();
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        let list = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let sql = format!("SELECT dossier_id FROM feedback WHERE id IN ({list}) AND dossier_id IS NOT NULL");
+        for row in conn.query_all_raw(Statement::from_string(conn.get_database_backend(), sql)).await? {
+            out.push(row.try_get_by_index::<i64>(0)?);
+        }
+    }
+    Ok(out)
+}
+
 pub async fn import<R>(
     conn: &DatabaseConnection,
     vault: &Vault,
@@ -932,6 +955,15 @@ where
         db::touch(&txn, touched).await?;
         txn.commit().await?;
         report.committed = true;
+        // A large import leaves PostgreSQL's statistics describing the tables as they were (empty, on a first
+        // import) until autovacuum comes by; the indicator queries planned on them meanwhile can take seconds.
+        if report.written >= ANALYZE_AFTER && conn.get_database_backend() == sea_orm::DbBackend::Postgres {
+            let analyze =
+                "ANALYZE dossier, dossier_paid, dossier_rollup, procedure_rollup, receipt, feedback";
+            if let Err(e) = conn.execute_unprepared(analyze).await {
+                tracing::warn!(error = %e, "ANALYZE after the import failed");
+            }
+        }
     }
     if let Some(w) = rejects.as_mut() {
         w.flush().await?;

@@ -90,6 +90,14 @@ async fn check(app: &dvc_gateway::app::App, label: &str) {
     let rule = dvc_gateway::db::rollup::settled_sql(backend, "negative_feedback_at");
     let off = scalar(app, &format!("SELECT COUNT(*) FROM dossier WHERE settled_at <> {rule}")).await;
     assert_eq!(off, 0, "{label}: stored settled_at differs from its rule");
+    let negative = "SELECT MIN(f.received_at) FROM feedback f WHERE f.dossier_id = d.id AND (f.kind = 'COMPLAINT' \
+                    OR (f.kind = 'RATING' AND f.rating IN ('UNSATISFIED', 'VERY_UNSATISFIED')))";
+    let off = scalar(
+        app,
+        &format!("SELECT COUNT(*) FROM dossier d WHERE COALESCE(d.negative_feedback_at, -1) <> COALESCE(({negative}), -1)"),
+    )
+    .await;
+    assert_eq!(off, 0, "{label}: stored negative_feedback_at differs from the feedback");
     // Both summaries, every column read as BIGINT (missing as -1).
     let snapshot = || async {
         let mut out = Vec::new();
@@ -214,6 +222,16 @@ async fn summaries_answer_what_the_rows_answer_through_imports_and_api_writes() 
         let r = import_str(&app, &lines.join("\n"), false).await;
         assert!(r.committed && r.written as usize == lines.len(), "{r:?}");
         check(&app, "after a second import").await;
+
+        // The bad rating moves to another dossier: the first one's negative feedback goes with it.
+        let other =
+            dossiers.iter().filter(ended).find(|d| d.unit == rated.unit && d.code != rated.code).unwrap();
+        let moved_rating = json!({"type": "feedback", "code": "T-FB-1", "kind": FeedbackKind::Rating,
+            "channel": FeedbackChannel::Portal, "unit": rated.unit, "dossier": other.code,
+            "received_at": "2024-10-01T10:00:00+07:00", "rating": Rating::VeryUnsatisfied});
+        let r = import_str(&app, &moved_rating.to_string(), false).await;
+        assert!(r.committed && r.written == 1, "{r:?}");
+        check(&app, "after a rating moved").await;
 
         // API writes on a stored dossier: a receipt issued and cancelled, a complaint recorded.
         let s = schema(&app);
