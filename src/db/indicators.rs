@@ -4,7 +4,10 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ConnectionTrait, DbErr, QueryResult, Statement};
+use sea_orm::{
+    AccessMode, ConnectionTrait, DbBackend, DbErr, IsolationLevel, QueryResult, Statement,
+    TransactionSession, TransactionTrait,
+};
 
 use crate::domain::indicators::{Count, MetricKey};
 use crate::domain::scope::{Scope, UnitTree};
@@ -300,12 +303,12 @@ fn procedure_rollup_sql(w: &Window, scope: &Scope) -> String {
 /// `dossier_rollup` and `procedure_rollup`. Their facts are evaluated by the rules of [`DossierRules`] at
 /// `SUMMARY_TO`, after every instant of a settled dossier, which is what they are at any instant after it
 /// settled.
-pub(super) fn rollup_insert_sql(backend: sea_orm::DbBackend, filter: &str) -> [String; 2] {
+pub(super) fn rollup_insert_sql(backend: DbBackend, filter: &str) -> [String; 2] {
     use migration::{NEVER, SUMMARY_TO, day_sql};
     let r = DossierRules::new(&Window { s: 0, e: SUMMARY_TO, t: SUMMARY_TO }, Receipts::Columns);
     // The months of receipt, end and settling, by equality joins on the day (hash joins on PostgreSQL).
     let month = |alias: &str| format!("{alias}.month_start");
-    let settled = if backend == sea_orm::DbBackend::Postgres {
+    let settled = if backend == DbBackend::Postgres {
         "GREATEST(d.settled_at, COALESCE(dp.settled_at, 0))"
     } else {
         "MAX(d.settled_at, COALESCE(dp.settled_at, 0))"
@@ -391,12 +394,14 @@ fn irregular_sql(w: &Window, scope: &Scope) -> String {
 fn dossier_from(scope: &Scope, cut: Option<Micros>) -> String {
     let dossiers = match cut {
         None => "dossier d".to_owned(),
-        // The dossiers not summarised before the cut, found through the `settled_at` indexes.
+        // The dossiers not summarised before the cut, found through the `settled_at` indexes: those settled at or
+        // after it by their own columns, read once from the heap, and those settled before it whose receipts
+        // settled at or after it.
         Some(c) => format!(
-            "(SELECT id FROM dossier WHERE settled_at >= {c}{} UNION SELECT dossier_id FROM dossier_paid \
-             WHERE settled_at >= {c}{}) x JOIN dossier d ON d.id = x.id",
+            "(SELECT * FROM dossier WHERE settled_at >= {c}{} UNION ALL SELECT d0.* FROM dossier_paid dp0 \
+             JOIN dossier d0 ON d0.id = dp0.dossier_id WHERE dp0.settled_at >= {c} AND d0.settled_at < {c}{}) d",
             unit_filter("unit_id", scope),
-            unit_filter("unit_id", scope)
+            unit_filter("dp0.unit_id", scope)
         ),
     };
     // Over a whole scope, the receipts row is read only within it, so that the join hashes only the scope's rows;
@@ -546,7 +551,7 @@ fn get(row: &QueryResult, i: usize) -> Result<i64, DbErr> {
 
 /// Counts every metric for `unit_code` in window `w`.
 pub async fn counts(
-    conn: &impl ConnectionTrait,
+    conn: &(impl ConnectionTrait + TransactionTrait),
     tree: &UnitTree,
     calendar: &Calendar,
     unit_code: &str,
@@ -556,7 +561,30 @@ pub async fn counts(
 }
 
 /// [`counts`], reading every dossier row by row unless `summaries` (so that tests can compare both ways).
+///
+/// Its statements read one snapshot of the database, in one read-only transaction (repeatable read on
+/// PostgreSQL; on SQLite every transaction reads one snapshot): a write that commits while they run, moving a
+/// dossier between the rows read one by one and the summaries, is either wholly in the answer or not at all.
 pub async fn counts_with(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    tree: &UnitTree,
+    calendar: &Calendar,
+    unit_code: &str,
+    w: &Window,
+    summaries: bool,
+) -> Result<Counts, DbErr> {
+    let txn = match conn.get_database_backend() {
+        DbBackend::Postgres => {
+            conn.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await?
+        }
+        _ => conn.begin().await?,
+    };
+    let counts = counts_in(&txn, tree, calendar, unit_code, w, summaries).await?;
+    txn.commit().await?;
+    Ok(counts)
+}
+
+async fn counts_in(
     conn: &impl ConnectionTrait,
     tree: &UnitTree,
     calendar: &Calendar,

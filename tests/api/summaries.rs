@@ -11,7 +11,7 @@ use dvc_gateway::domain::{
     DossierStatus, FeedbackChannel, FeedbackKind, PaymentChannel, Rating, ReceiptStatus,
 };
 use dvc_gateway::interchange::records::{EventRec, ReceiptStatusOrDefault, Record};
-use sea_orm::{ConnectionTrait, Statement};
+use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
 use serde_json::json;
 
 use crate::support::*;
@@ -268,4 +268,70 @@ async fn summaries_answer_what_the_rows_answer_through_imports_and_api_writes() 
         }
         check(&app, "after concurrent API receipts").await;
     }
+}
+
+/// The statements of one answer read one snapshot: a write that commits while they run, taking a dossier out
+/// of the summaries and back to the rows read one by one, is wholly in the answer or not at all. The write
+/// holds a lock on the summary table, so that the answer's summary read waits until it committed (PostgreSQL:
+/// on SQLite a writer never blocks a reader's snapshot).
+#[tokio::test]
+async fn one_answer_reads_one_snapshot_while_a_write_commits() {
+    let mut records = Vec::new();
+    generate(&DemoOptions { scale: 0.002, seed: 3 }, &mut |r| records.push(r));
+    let text = records.iter().map(Record::to_line).collect::<Vec<_>>().join("\n");
+    let db = TestDb::new(Backend::Postgres).await;
+    let app = app(&db);
+    assert!(import_str(&app, &text, false).await.committed);
+    let tree = app.units().await.unwrap();
+    let calendar = app.calendar().await.unwrap();
+    let now = to_micros(at("2026-11-28T10:00:00+07:00"));
+    let w = window(&PeriodSpec { year: Some(2024), ..Default::default() }, None, now).unwrap();
+    let before = counts_with(&app.db, &tree, &calendar, "49", &w, true).await.unwrap();
+
+    // A dossier of 2024, settled in its summarised months, is no longer ended: it leaves the summaries.
+    let cut = to_micros(at("2024-12-01T00:00:00+07:00"));
+    let id = scalar(
+        &app,
+        &format!(
+            "SELECT MIN(id) FROM dossier WHERE resolved_at IS NOT NULL AND settled_at < {cut} \
+             AND received_at >= {}",
+            w.s
+        ),
+    )
+    .await;
+    let writer = app.db.begin().await.unwrap();
+    writer.execute_unprepared("LOCK TABLE dossier_rollup IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    writer
+        .execute_unprepared(&format!("UPDATE dossier SET resolved_at = NULL WHERE id = {id}"))
+        .await
+        .unwrap();
+    dvc_gateway::db::rollup::refresh_settled(&writer, &[id]).await.unwrap();
+    dvc_gateway::db::rollup::rebuild_for(&writer, &[id]).await.unwrap();
+
+    let reader = {
+        let (db, tree, calendar) = (app.db.clone(), tree.clone(), calendar.clone());
+        tokio::spawn(async move { counts_with(&db, &tree, &calendar, "49", &w, true).await.unwrap() })
+    };
+    // The answer has read the rows and waits for the summary table (its statement's first 1,024 bytes show).
+    let waiting = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+                   AND wait_event_type = 'Lock' AND query LIKE 'SELECT CAST(COALESCE(SUM(CASE WHEN rl.%'";
+    let mut waited = false;
+    for _ in 0..500 {
+        waited = scalar(&app, waiting).await > 0;
+        if waited {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Committed before any assertion: a failing test must not leave the schema locked.
+    writer.commit().await.unwrap();
+    let during = reader.await.unwrap();
+    assert!(waited, "the answer never waited for the summary table");
+    assert_eq!(during, before, "an answer computed while a write committed mixes before and after");
+
+    let after = counts_with(&app.db, &tree, &calendar, "49", &w, true).await.unwrap();
+    let rows = counts_with(&app.db, &tree, &calendar, "49", &w, false).await.unwrap();
+    assert_eq!(after, rows);
+    let on_time = dvc_gateway::domain::indicators::MetricKey::OnTimeProcessing;
+    assert_eq!(after.get(on_time).den, before.get(on_time).den, "open at T, the dossier stays in scope");
 }
