@@ -1,9 +1,9 @@
 //! The indicator cache against a real Redis: sharing between instances, freshness after writes from anywhere,
-//! coalesced misses, and an outage in the middle of a test.
+//! coalesced misses, and a slow Redis and an outage in the middle of a test.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dvc_gateway::auth::{Caller, Role};
 use dvc_gateway::cache::{AggregateCache, CacheHealth, IndicatorKey};
@@ -162,8 +162,19 @@ impl Drop for PrivateRedis {
     }
 }
 
+/// Whether the cache reports Redis healthy within 5 s.
+async fn became_ok(app: &dvc_gateway::app::App) -> bool {
+    for _ in 0..100 {
+        if app.cache.health().await == CacheHealth::Ok {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 #[tokio::test]
-async fn a_redis_outage_degrades_to_direct_answers_and_caching_resumes() {
+async fn a_slow_or_stopped_redis_degrades_to_direct_answers_and_caching_resumes() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut redis = PrivateRedis::start(port);
     redis.wait_ready().await;
@@ -175,6 +186,23 @@ async fn a_redis_outage_degrades_to_direct_answers_and_caching_resumes() {
     assert_eq!(on_time_den(&expected), 120);
     assert_eq!(app.cache.health().await, CacheHealth::Ok);
     assert_eq!(redis_keys(&redis.url(), &p).await.len(), 1);
+
+    // Redis slow: paused for 3 s, every command waits (the pause ends by itself: an UNPAUSE would wait too).
+    // Answers still come, computed directly once the cache's short timeout passes, well before the pause ends,
+    // and readiness reports the degradation.
+    let mut admin =
+        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("CLIENT").arg("PAUSE").arg(3000).arg("ALL").query_async::<()>(&mut admin).await.unwrap();
+    app.cache.clear_local();
+    let asked = Instant::now();
+    assert_eq!(run(&s, &app, Caller::Anonymous, Q, json!({"u": "49"})).await, expected);
+    assert!(
+        asked.elapsed() < Duration::from_millis(2000),
+        "the answer did not wait for Redis: {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(app.cache.health().await, CacheHealth::Degraded);
+    assert!(became_ok(&app).await, "the cache recovers when Redis answers again");
 
     redis.stop();
     app.cache.clear_local();
@@ -189,15 +217,7 @@ async fn a_redis_outage_degrades_to_direct_answers_and_caching_resumes() {
     // Redis returns on the same port: caching resumes by itself.
     let redis2 = PrivateRedis::start(port);
     redis2.wait_ready().await;
-    let mut resumed = false;
-    for _ in 0..100 {
-        if app.cache.health().await == CacheHealth::Ok {
-            resumed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(resumed, "the cache reconnects");
+    assert!(became_ok(&app).await, "the cache reconnects");
     app.cache.clear_local();
     run(&s, &app, Caller::Anonymous, Q, json!({"u": "51"})).await;
     assert_eq!(redis_keys(&redis2.url(), &p).await.len(), 1, "new answers are cached in Redis again");
