@@ -350,7 +350,7 @@ async fn receipts_cancelled_before_and_after_t() {
 }
 
 #[tokio::test]
-async fn working_days_across_tet_and_procedures_with_missing_dates() {
+async fn working_days_across_tet_other_holidays_and_weekends_and_procedures_with_missing_dates() {
     let p = |code: &str, legal: Option<&str>, announced: Option<&str>, published: Option<&str>| {
         let mut v = json!({"type": "procedure", "code": code, "name": code, "sector": "S", "authority": "P1", "level": "COMMUNE",
             "online_level": "NONE", "fee": 0, "content": ["name"]});
@@ -375,6 +375,16 @@ async fn working_days_across_tet_and_procedures_with_missing_dates() {
         p("NO-DATES", None, Some("2024-03-01"), None),
         // Not announced in the period: not counted.
         p("OLD", Some("2023-05-01"), Some("2023-04-01"), Some("2023-04-02")),
+        // Across 30 April and 1 May (a Tuesday and a Wednesday) in Q2: legal effect on Monday 6 May, 5 working
+        // days back is Thursday 25 April (without the holidays it would be Monday 29 April).
+        r#"{"type":"holiday","date":"2024-05-01","name":"1/5"}"#.to_owned(),
+        // Announced on the 25th: on time; published Monday 6 May, the 5th working day after (Fri 26, Mon 29,
+        // Thu 2, Fri 3, Mon 6): on time.
+        p("MAY-OK", Some("2024-05-06"), Some("2024-04-25"), Some("2024-05-06")),
+        // Announced on the 26th: late; published Tuesday 7 May, the 5th working day after: on time.
+        p("MAY-LATE", Some("2024-05-06"), Some("2024-04-26"), Some("2024-05-07")),
+        // Announced on the 26th, long before its legal effect: on time; published 8 May: late.
+        p("MAY-UPD-LATE", Some("2024-06-28"), Some("2024-04-26"), Some("2024-05-08")),
     ])
     .await;
     let publish = metric(&app, "C1", Q1(), None, "PUBLISH_ON_TIME").await;
@@ -392,6 +402,20 @@ async fn working_days_across_tet_and_procedures_with_missing_dates() {
     // Content: PUBLISHED and published before T (the base procedures X and Y have no publication date).
     let content = metric(&app, "C1", Q1(), None, "PUBLIC_CONTENT_FULL").await;
     assert_eq!((content["numerator"].as_i64(), content["denominator"].as_i64()), (Some(0), Some(5)));
+
+    let q2 = json!({"year": 2024, "quarter": 2});
+    let publish = metric(&app, "C1", q2.clone(), None, "PUBLISH_ON_TIME").await;
+    assert_eq!(
+        (publish["numerator"].as_i64(), publish["denominator"].as_i64()),
+        (Some(2), Some(3)),
+        "MAY-OK and MAY-UPD-LATE"
+    );
+    let update = metric(&app, "C1", q2, None, "PUBLIC_UPDATE_ON_TIME").await;
+    assert_eq!(
+        (update["numerator"].as_i64(), update["denominator"].as_i64()),
+        (Some(2), Some(3)),
+        "MAY-OK and MAY-LATE"
+    );
 }
 
 #[tokio::test]
