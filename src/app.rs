@@ -52,15 +52,15 @@ pub struct App {
     /// Scored reports by the cached counts they were scored from.
     pub scored: moka::future::Cache<Arc<String>, (crate::domain::time::Micros, Arc<Scored>)>,
     snapshot: Arc<RwLock<Option<Snapshot>>>,
-    probe: Arc<Probe<(i64, i64)>>,
+    probe: Arc<Probe<db::DataVersion>>,
 }
 
 /// What an indicator answer is computed from, read after its request arrived.
 pub struct Fresh {
     pub units: Arc<UnitTree>,
     pub calendar: Arc<Calendar>,
-    /// The generation of the scope's data and the reference data (see [`db::generations_of`]).
-    pub generation: i64,
+    /// The version of the scope's data and the reference data, read after the request arrived.
+    pub version: db::DataVersion,
 }
 
 impl App {
@@ -84,7 +84,7 @@ impl App {
 
     async fn snapshot(&self) -> Result<(Arc<UnitTree>, Arc<Calendar>), DbErr> {
         let no_scope = Scope { ids: Default::default(), whole_tree: false };
-        let (generation, _) = self.probe.get("", || db::generations_of(&self.db, &no_scope)).await?;
+        let generation = self.probe.get("", || db::generations_of(&self.db, &no_scope)).await?.reference;
         self.snapshot_at(generation).await
     }
 
@@ -103,7 +103,7 @@ impl App {
     }
 
     /// The scope of `unit_code` at `t` and its data generation, with one database read (shared with concurrent
-    /// callers, see [`Probe`]) that started after this call began: an answer keyed by the generation includes
+    /// callers, see [`Probe`]) that started after this call began: an answer cached for that version includes
     /// every write acknowledged before. The unit tree is reloaded first when the reference data moved.
     pub async fn fresh_scope(&self, unit_code: &str, t: crate::domain::time::Micros) -> Result<Fresh, DbErr> {
         let loaded = self.snapshot.read().await.as_ref().map(|s| (s.units.clone(), s.calendar.clone()));
@@ -119,14 +119,14 @@ impl App {
             } else {
                 scope.sorted_ids().iter().map(i64::to_string).collect::<Vec<_>>().join(",")
             };
-            let (reference, generation) =
-                self.probe.get(&key, || db::generations_of(&self.db, &scope)).await?;
-            let current = self.snapshot.read().await.as_ref().is_some_and(|s| s.generation == reference);
+            let version = self.probe.get(&key, || db::generations_of(&self.db, &scope)).await?;
+            let current =
+                self.snapshot.read().await.as_ref().is_some_and(|s| s.generation == version.reference);
             attempts += 1;
             if current || attempts == 3 {
-                return Ok(Fresh { units, calendar, generation });
+                return Ok(Fresh { units, calendar, version });
             }
-            (units, calendar) = self.snapshot_at(reference).await?;
+            (units, calendar) = self.snapshot_at(version.reference).await?;
         }
     }
 

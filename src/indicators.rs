@@ -7,13 +7,17 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
-use crate::cache::IndicatorKey;
+use crate::cache::{IndicatorKey, Ttl};
 use crate::db::indicators::{self as ind, IndicatorError, Ranked, Window};
 use crate::domain::UnitLevel;
 use crate::domain::indicators::{Count, FORMULA_VERSION, MetricKey, Scored, score_all};
 
 /// How long an answer for a period still open may be reused (the data generation still has to match).
 const OPEN_BUCKET_MICROS: i64 = 60_000_000;
+/// How long an open period's answer is kept.
+const OPEN_TTL: Ttl = Ttl::Fixed(Duration::from_secs(60));
+/// How long a closed period's answer is kept in Redis after it was last read (in process: until evicted).
+const CLOSED_TTL: Ttl = Ttl::UntilUnused(Duration::from_secs(30 * 24 * 3600));
 
 /// What the cache keeps: the counts and the instant they were evaluated at.
 #[derive(Serialize, Deserialize)]
@@ -35,7 +39,6 @@ pub async fn report(app: &App, unit_code: &str, w: &Window) -> Result<Report, In
     if tree.get(unit_code).is_none() {
         return Err(IndicatorError::UnknownUnit(unit_code.to_owned()));
     }
-    let generation = fresh.generation;
     let closed = w.t == w.e;
     let key = IndicatorKey {
         formula_version: FORMULA_VERSION,
@@ -43,12 +46,13 @@ pub async fn report(app: &App, unit_code: &str, w: &Window) -> Result<Report, In
         start: w.s,
         end: w.e,
         bucket: if closed { w.e } else { w.t - w.t.rem_euclid(OPEN_BUCKET_MICROS) },
-        generation,
     };
-    let ttl = if closed { Duration::from_secs(24 * 3600) } else { Duration::from_secs(60) };
+    // A closed period's answer changes only with its data: it stays until a new version replaces it (in Redis,
+    // unless nobody asks for it for a month). An open period's is one minute's bucket.
+    let ttl = if closed { CLOSED_TTL } else { OPEN_TTL };
     let text = app
         .cache
-        .get_or_compute(&key, ttl, || async {
+        .get_or_compute(&key, fresh.version, ttl, || async {
             let c = ind::counts(&app.db, &tree, &fresh.calendar, unit_code, w).await?;
             let counts = MetricKey::ALL.iter().map(|&k| c.get(k)).map(|c| (c.num, c.den)).collect();
             serde_json::to_string(&Cached { t: w.t, counts })

@@ -2,8 +2,9 @@
 //! behind one interface. An in-process layer sits in front of Redis in both cases and coalesces concurrent misses
 //! for one key, so that each key is computed once per instance.
 //!
-//! Keys carry everything the value depends on (see [`IndicatorKey`]): entries never need to be invalidated,
-//! only to expire. Redis faults never fail a request: after a short timeout the value is computed directly,
+//! A key names what was asked (see [`IndicatorKey`]); the value carries the [`DataVersion`] it was computed at,
+//! and is used only by a request that read the same version, so an entry never needs to be invalidated: a write
+//! makes the next request compute the value again and replace it under the same key. Redis faults never fail a request: after a short timeout the value is computed directly,
 //! the cache reports itself degraded, and the connection is retried in the background of later requests.
 
 use std::future::Future;
@@ -11,16 +12,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use moka::policy::Expiry;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::Mutex;
+
+use crate::db::DataVersion;
 
 /// How long one Redis command may take before the cache gives up on it.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(150);
 /// How often a lost Redis connection is retried.
 const RECONNECT_EVERY: Duration = Duration::from_millis(500);
 
-/// What the cache holds for one indicator request.
+/// What one indicator request asks: the formula version, the unit, the period and the evaluation instant's
+/// bucket.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IndicatorKey {
     pub formula_version: &'static str,
@@ -29,17 +34,56 @@ pub struct IndicatorKey {
     pub end: i64,
     /// The evaluation instant's bucket: the period's end for closed periods, a minute otherwise.
     pub bucket: i64,
-    /// The change counter of the data in the unit's scope.
-    pub generation: i64,
 }
 
 impl IndicatorKey {
     pub fn render(&self, prefix: &str) -> String {
         format!(
-            "{prefix}:ind:{}:{}:{}:{}:{}:{}",
-            self.formula_version, self.unit, self.start, self.end, self.bucket, self.generation
+            "{prefix}:ind:{}:{}:{}:{}:{}",
+            self.formula_version, self.unit, self.start, self.end, self.bucket
         )
     }
+}
+
+/// How long an entry is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ttl {
+    /// For this long after it was stored.
+    Fixed(Duration),
+    /// Until a newer version replaces it; in Redis, also until nobody read it for this long (every read extends
+    /// it), so that answers nobody asks for any more do not stay forever.
+    UntilUnused(Duration),
+}
+
+impl Ttl {
+    fn seconds(self) -> u64 {
+        match self {
+            Ttl::Fixed(d) | Ttl::UntilUnused(d) => d.as_secs().max(1),
+        }
+    }
+}
+
+/// The in-process entries: open periods' expire, closed periods' stay until evicted for room.
+struct LocalExpiry;
+
+impl Expiry<String, (Arc<String>, Ttl)> for LocalExpiry {
+    fn expire_after_create(&self, _: &String, value: &(Arc<String>, Ttl), _: Instant) -> Option<Duration> {
+        match value.1 {
+            Ttl::Fixed(d) => Some(d),
+            Ttl::UntilUnused(_) => None,
+        }
+    }
+}
+
+/// A value as Redis stores it: its version, a newline, the value.
+fn stored(version: DataVersion, value: &str) -> String {
+    format!("{version}\n{value}")
+}
+
+/// The value stored in Redis, if it was computed at `version`.
+fn at_version(stored: &str, version: DataVersion) -> Option<&str> {
+    let (v, value) = stored.split_once('\n')?;
+    (v == version.to_string()).then_some(value)
 }
 
 /// Health of the cache, as `/readyz` shows it.
@@ -111,9 +155,13 @@ impl RedisStore {
         }
     }
 
-    async fn get(&self, key: &str) -> Option<String> {
+    async fn get(&self, key: &str, ttl: Ttl) -> Option<String> {
         let mut c = self.connection().await?;
-        match tokio::time::timeout(REDIS_TIMEOUT, c.get::<_, Option<String>>(key)).await {
+        let command = match ttl {
+            Ttl::Fixed(_) => redis::cmd("GET").arg(key).clone(),
+            Ttl::UntilUnused(_) => redis::cmd("GETEX").arg(key).arg("EX").arg(ttl.seconds()).clone(),
+        };
+        match tokio::time::timeout(REDIS_TIMEOUT, command.query_async::<Option<String>>(&mut c)).await {
             Ok(Ok(v)) => {
                 self.mark(true);
                 v
@@ -125,11 +173,10 @@ impl RedisStore {
         }
     }
 
-    async fn set(&self, key: &str, value: &str, ttl: Duration) {
+    async fn set(&self, key: &str, value: &str, ttl: Ttl) {
         let Some(mut c) = self.connection().await else { return };
-        let secs = ttl.as_secs().max(1);
         let ok = matches!(
-            tokio::time::timeout(REDIS_TIMEOUT, c.set_ex::<_, _, ()>(key, value, secs)).await,
+            tokio::time::timeout(REDIS_TIMEOUT, c.set_ex::<_, _, ()>(key, value, ttl.seconds())).await,
             Ok(Ok(()))
         );
         self.mark(ok);
@@ -149,7 +196,8 @@ impl RedisStore {
 /// The cache of indicator counts (as JSON text, the same in both layers).
 #[derive(Clone)]
 pub struct AggregateCache {
-    local: moka::future::Cache<String, Arc<String>>,
+    /// Keyed by the rendered key and the version, so that concurrent misses for one version compute once.
+    local: moka::future::Cache<String, (Arc<String>, Ttl)>,
     redis: Option<Arc<RedisStore>>,
     prefix: String,
 }
@@ -165,18 +213,17 @@ impl AggregateCache {
             })),
             None => None,
         };
-        let local = moka::future::Cache::builder()
-            .max_capacity(20_000)
-            .time_to_idle(Duration::from_secs(15 * 60))
-            .build();
+        let local = moka::future::Cache::builder().max_capacity(20_000).expire_after(LocalExpiry).build();
         Ok(AggregateCache { local, redis, prefix: prefix.to_owned() })
     }
 
-    /// The value under `key`, computing it (once per instance, however many ask at the same time) when absent.
+    /// The value under `key` computed at `version`, computing it (once per instance, however many ask at the same
+    /// time) when absent or computed at another version.
     pub async fn get_or_compute<F, Fut, E>(
         &self,
         key: &IndicatorKey,
-        ttl: Duration,
+        version: DataVersion,
+        ttl: Ttl,
         compute: F,
     ) -> Result<Arc<String>, Arc<E>>
     where
@@ -187,19 +234,21 @@ impl AggregateCache {
         let k = key.render(&self.prefix);
         let redis = self.redis.clone();
         self.local
-            .try_get_with(k.clone(), async move {
+            .try_get_with(format!("{k}@{version}"), async move {
                 if let Some(r) = &redis
-                    && let Some(v) = r.get(&k).await
+                    && let Some(s) = r.get(&k, ttl).await
+                    && let Some(v) = at_version(&s, version)
                 {
-                    return Ok(Arc::new(v));
+                    return Ok((Arc::new(v.to_owned()), ttl));
                 }
                 let v = compute().await?;
                 if let Some(r) = &redis {
-                    r.set(&k, &v, ttl).await;
+                    r.set(&k, &stored(version, &v), ttl).await;
                 }
-                Ok(Arc::new(v))
+                Ok((Arc::new(v), ttl))
             })
             .await
+            .map(|(v, _)| v)
     }
 
     /// The cache's health; with Redis, a PING decides.

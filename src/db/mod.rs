@@ -109,12 +109,28 @@ pub async fn touch(conn: &impl ConnectionTrait, ids: impl IntoIterator<Item = i6
     Ok(())
 }
 
-/// The reference-data generation, and a number that grows whenever the records of any unit of `scope`, or the
-/// reference data, change (the sum of their counters, each only ever grows): both in one read.
+/// The version of a scope's data, read in one statement: the reference-data generation, which fixes the unit
+/// tree and so the units of a scope, and the sum of the change counters of the scope's units and of the reference
+/// data. Each counter only grows and every write bumps one, so for one reference generation (one set of units)
+/// the sum grows with every write: two reads give equal versions only if nothing in the scope changed between
+/// them. (The sum alone could return to an earlier value when a unit moves out of the scope.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct DataVersion {
+    pub reference: i64,
+    pub scope: i64,
+}
+
+impl std::fmt::Display for DataVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.reference, self.scope)
+    }
+}
+
+/// The [`DataVersion`] of `scope`.
 pub async fn generations_of(
     conn: &impl ConnectionTrait,
     scope: &crate::domain::scope::Scope,
-) -> Result<(i64, i64), DbErr> {
+) -> Result<DataVersion, DbErr> {
     let filter = if scope.whole_tree {
         String::new()
     } else {
@@ -131,10 +147,10 @@ pub async fn generations_of(
             ),
         ))
         .await?;
-    let read = |r: QueryResult| -> Result<(i64, i64), DbErr> {
-        Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?))
+    let read = |r: QueryResult| -> Result<DataVersion, DbErr> {
+        Ok(DataVersion { reference: r.try_get_by_index(0)?, scope: r.try_get_by_index(1)? })
     };
-    Ok(row.map(read).transpose()?.unwrap_or((0, 0)))
+    Ok(row.map(read).transpose()?.unwrap_or_default())
 }
 
 /// Whether the database answers.

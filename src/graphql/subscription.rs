@@ -64,20 +64,20 @@ impl Subscription {
             return Err(super::ApiError::NotFound.extend());
         }
         Ok(futures_util::stream::unfold(
-            (app, unit_code, spec, None::<i64>),
+            (app, unit_code, spec, None::<crate::db::DataVersion>),
             |(app, unit, spec, mut last)| async move {
                 loop {
                     if last.is_some() {
                         tokio::time::sleep(REPORT_POLL).await;
                     }
                     let w = ind::window(&spec, None, now()).ok()?;
-                    let generation = app.fresh_scope(&unit, w.t).await.ok()?.generation;
-                    if last != Some(generation) {
+                    let version = app.fresh_scope(&unit, w.t).await.ok()?.version;
+                    if last != Some(version) {
                         let r = crate::indicators::report(&app, &unit, &w).await.ok()?;
                         let report = to_report(unit.clone(), &r.window, &r.scored);
-                        return Some((report, (app, unit, spec, Some(generation))));
+                        return Some((report, (app, unit, spec, Some(version))));
                     }
-                    last = Some(generation);
+                    last = Some(version);
                 }
             },
         ))

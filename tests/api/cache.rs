@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use chrono::Datelike;
 use dvc_gateway::auth::{Caller, Role};
-use dvc_gateway::cache::{AggregateCache, CacheHealth, IndicatorKey};
+use dvc_gateway::cache::{AggregateCache, CacheHealth, IndicatorKey, Ttl};
+use dvc_gateway::db::DataVersion;
 use serde_json::json;
 
 use crate::support::*;
@@ -23,6 +25,18 @@ async fn redis_keys(url: &str, prefix: &str) -> Vec<String> {
     redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut c).await.unwrap()
 }
 
+/// The only key under `prefix`, the data version its value was computed at, and its time to live in seconds.
+async fn only_entry(url: &str, prefix: &str) -> (String, String, i64) {
+    let keys = redis_keys(url, prefix).await;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let client = redis::Client::open(url).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let value: String = redis::cmd("GET").arg(&keys[0]).query_async(&mut c).await.unwrap();
+    let ttl: i64 = redis::cmd("TTL").arg(&keys[0]).query_async(&mut c).await.unwrap();
+    let version = value.split_once('\n').expect("version, newline, value").0.to_owned();
+    (keys[0].clone(), version, ttl)
+}
+
 const EXTRA_DOSSIER: &str = r#"{"type": "dossier", "code": "EXTRA-0001", "procedure": "2.004001", "unit": "20000", "channel": "DIRECT", "applicant": {"id_number": "012345678901", "name": "Phạm D"}, "received_at": "2024-05-06T08:00:00+07:00", "due_at": "2024-05-10T08:00:00+07:00", "events": [{"status": "RECEIVED", "at": "2024-05-06T08:00:00+07:00"}]}"#;
 
 #[tokio::test]
@@ -37,7 +51,12 @@ async fn answers_are_shared_through_redis_and_include_every_acknowledged_write()
 
         let first = run(&sa, &a, Caller::Anonymous, Q, json!({"u": "49"})).await;
         assert_eq!(on_time_den(&first), 120, "{first}");
-        assert_eq!(redis_keys(&redis_url(), &p).await.len(), 1, "the answer is in Redis");
+        // The key names what was asked (formula version, unit, period, bucket: the period's end); the value
+        // carries the data version it was computed at. A closed period is kept while it is asked for.
+        let (key, v1, ttl) = only_entry(&redis_url(), &p).await;
+        let year = "1704042000000000:1735664400000000:1735664400000000";
+        assert_eq!(key, format!("{p}:ind:qd766-portal-2024:49:{year}"));
+        assert!(ttl > 29 * 24 * 3600, "{ttl}");
         // Another instance gets the same answer from Redis.
         assert_eq!(run(&sb, &b, Caller::Anonymous, Q, json!({"u": "49"})).await, first);
 
@@ -57,13 +76,11 @@ async fn answers_are_shared_through_redis_and_include_every_acknowledged_write()
         )
         .await;
         assert!(v["errors"].is_null(), "{v}");
-        let keys_before = redis_keys(&redis_url(), &p).await.len();
+        let (_, v2, _) = only_entry(&redis_url(), &p).await;
+        assert_ne!(v2, v1, "the import's answer replaced the first");
         run(&sb, &b, Caller::Anonymous, Q, json!({"u": "49"})).await;
-        assert_eq!(
-            redis_keys(&redis_url(), &p).await.len(),
-            keys_before + 1,
-            "a new generation is a new key"
-        );
+        let (_, v3, _) = only_entry(&redis_url(), &p).await;
+        assert_ne!(v3, v2, "a new version replaces the value under the same key");
 
         // Data of another province does not touch Quảng Nam's cached answer.
         assert!(
@@ -75,28 +92,39 @@ async fn answers_are_shared_through_redis_and_include_every_acknowledged_write()
             .await
             .committed
         );
-        let keys_before = redis_keys(&redis_url(), &p).await.len();
         run(&sa, &a, Caller::Anonymous, Q, json!({"u": "49"})).await;
         assert_eq!(
-            redis_keys(&redis_url(), &p).await.len(),
-            keys_before,
+            only_entry(&redis_url(), &p).await.1,
+            v3,
             "closed periods stay cached until their data changes"
         );
+
+        // An open period (this year) is kept for its minute's bucket.
+        let p2 = prefix();
+        let c = app_with_redis(&db, &redis_url(), &p2);
+        let this_year =
+            chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(7 * 3600).unwrap()).year();
+        let open =
+            "query($u: String!, $y: Int!) { indicators(unitCode: $u, period: { year: $y }) { total } }";
+        let v = run(&schema(&c), &c, Caller::Anonymous, open, json!({"u": "49", "y": this_year})).await;
+        assert!(v["errors"].is_null(), "{v}");
+        let (_, _, ttl) = only_entry(&redis_url(), &p2).await;
+        assert!((1..=60).contains(&ttl), "{ttl}");
     }
 }
 
 #[tokio::test]
 async fn concurrent_misses_for_one_key_compute_once() {
     let cache = AggregateCache::new(Some(&redis_url()), &prefix()).unwrap();
-    let key =
-        IndicatorKey { formula_version: "v", unit: "49".into(), start: 0, end: 1, bucket: 1, generation: 7 };
+    let key = IndicatorKey { formula_version: "v", unit: "49".into(), start: 0, end: 1, bucket: 1 };
+    let version = DataVersion { reference: 1, scope: 7 };
     let computed = Arc::new(AtomicUsize::new(0));
     let gate = Arc::new(tokio::sync::Notify::new());
     let calls = (0..50).map(|_| {
         let (computed, gate, cache, key) = (computed.clone(), gate.clone(), cache.clone(), key.clone());
         async move {
             cache
-                .get_or_compute(&key, Duration::from_secs(60), || async move {
+                .get_or_compute(&key, version, Ttl::Fixed(Duration::from_secs(60)), || async move {
                     computed.fetch_add(1, Ordering::SeqCst);
                     gate.notified().await;
                     Ok::<_, std::io::Error>("42".to_owned())
