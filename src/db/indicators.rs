@@ -470,6 +470,8 @@ pub enum DrillError {
     NotDossierMetric(MetricKey),
     #[error("{0:?} does not count PAKN")]
     NotPaknMetric(MetricKey),
+    #[error("{0:?} does not count procedures")]
+    NotProcedureMetric(MetricKey),
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -593,7 +595,6 @@ async fn counts_in(
     summaries: bool,
 ) -> Result<Counts, DbErr> {
     let scope = tree.scope_at(unit_code, w.t);
-    let backend = conn.get_database_backend();
     let mut c: HashMap<MetricKey, Count> = HashMap::new();
     let mut add = |k: MetricKey, num: i64, den: i64| {
         let e = c.entry(k).or_default();
@@ -601,50 +602,8 @@ async fn counts_in(
         e.den += den;
     };
 
-    // The dossier metrics: the sums of `dossier_sql`'s (denominator, numerator) pairs over the dossiers read row by
-    // row and the summarised ones. The procedure metrics: by procedure, whether it is fee-bearing, accepts
-    // citizens, and has a dossier received in the period, one paid online, one paid, one VNeID-verified.
     let cut = if summaries { summary_cut(w) } else { None };
-    let mut sums = [0i64; 2 * DOSSIER_METRICS.len()];
-    let mut procedures: HashMap<i64, [bool; 6]> = HashMap::new();
-    for row in conn.query_all_raw(Statement::from_string(backend, dossier_sql(w, &scope, cut))).await? {
-        let v: Vec<i64> = (1..=sums.len() + 2).map(|i| get(&row, i)).collect::<Result<_, _>>()?;
-        sums.iter_mut().zip(&v[2..]).for_each(|(a, b)| *a += b);
-        let e = procedures.entry(row.try_get_by_index::<i64>(0)?).or_default();
-        for (flag, value) in
-            e.iter_mut().zip([v[0], v[1], v[2 + 2 * 2], v[3 + 2 * 4], v[3 + 2 * 5], v[3 + 2 * 10]])
-        {
-            *flag |= value > 0;
-        }
-    }
-    // Paid online (numerator of pair 4) and paid at all (pair 5) of the dossiers with irregular receipts.
-    for row in conn.query_all_raw(Statement::from_string(backend, irregular_sql(w, &scope))).await? {
-        let (online, any) = (get(&row, 1)?, get(&row, 2)?);
-        sums[1 + 2 * 4] += online;
-        sums[1 + 2 * 5] += any;
-        let e = procedures.entry(row.try_get_by_index::<i64>(0)?).or_default();
-        e[3] |= online > 0;
-        e[4] |= any > 0;
-    }
-    if let Some(cut) = cut {
-        if let Some(row) =
-            conn.query_one_raw(Statement::from_string(backend, rollup_sql(w, &scope, cut))).await?
-        {
-            for (i, a) in sums.iter_mut().enumerate() {
-                *a += get(&row, i)?;
-            }
-        }
-        for row in
-            conn.query_all_raw(Statement::from_string(backend, procedure_rollup_sql(w, &scope))).await?
-        {
-            let e = procedures.entry(row.try_get_by_index::<i64>(0)?).or_default();
-            e[0] |= get(&row, 1)? > 0;
-            e[1] |= get(&row, 2)? > 0;
-            for (i, flag) in e.iter_mut().enumerate().skip(2) {
-                *flag |= row.try_get_by_index::<Option<i64>>(i + 1)?.is_some_and(|first| first < cut);
-            }
-        }
-    }
+    let (sums, procedures) = dossier_aggregates(conn, w, &scope, cut).await?;
     // (denominator, numerator) pairs in the order of `dossier_sql`.
     let pair = |i: usize| (sums[2 * i], sums[2 * i + 1]);
     let (in_scope, on_time) = pair(0);
@@ -667,64 +626,213 @@ async fn counts_in(
     add(MetricKey::ReusedDigitizedData, reused, rip);
     add(MetricKey::SharedToCitizenStorage, shared, rip);
     add(MetricKey::VneidDossiers, vneid, rip);
-    for [fee_bearing, citizens, received, paid_online, paid_any, vneid] in procedures.into_values() {
-        if fee_bearing && received {
-            add(MetricKey::ProceduresPaidOnline, i64::from(paid_online), 1);
-            add(MetricKey::ProceduresWithReceipts, i64::from(paid_any), 1);
-        }
-        if citizens && received {
-            add(MetricKey::VneidProcedures, i64::from(vneid), 1);
-        }
+    let places = procedure_places(&procedures)
+        .chain(transparency(conn, tree, calendar, unit_code, w).await?)
+        .chain(certified_copy_places(tree, &scope, w));
+    for (_, k, passing) in places {
+        add(k, i64::from(passing), 1);
     }
 
+    let backend = conn.get_database_backend();
     if let Some(row) = conn.query_one_raw(Statement::from_string(backend, pakn_sql(w, &scope))).await? {
         let (den, on_time, satisfied) = (get(&row, 0)?, get(&row, 1)?, get(&row, 2)?);
         add(MetricKey::PaknOnTime, on_time, den);
         add(MetricKey::PaknSatisfaction, satisfied, den);
     }
+    Ok(Counts(c))
+}
 
-    // Communes of the scope valid at T.
-    for u in
-        tree.all().iter().filter(|u| u.level == UnitLevel::Commune && scope.contains(u.id) && u.valid_at(w.t))
-    {
-        add(MetricKey::ElectronicCertifiedCopy, i64::from(u.offers_e_certified_copy), 1);
+/// Per procedure with dossiers in a scope: whether it is fee-bearing, accepts citizens, and has a dossier
+/// received in the period, one paid online, one paid, one VNeID-verified.
+type ProcedureFlags = HashMap<i64, [bool; 6]>;
+
+/// One record's place in a metric counted by records other than dossiers and PAKN: (its id, the metric, whether
+/// it is in the numerator); it is in the denominator.
+type Place = (i64, MetricKey, bool);
+
+/// The dossier metrics, as the sums of `dossier_sql`'s (denominator, numerator) pairs over the dossiers read row
+/// by row and the summarised ones (before `cut`), and the [`ProcedureFlags`] of the scope.
+async fn dossier_aggregates(
+    conn: &impl ConnectionTrait,
+    w: &Window,
+    scope: &Scope,
+    cut: Option<Micros>,
+) -> Result<([i64; 2 * DOSSIER_METRICS.len()], ProcedureFlags), DbErr> {
+    let backend = conn.get_database_backend();
+    let mut sums = [0i64; 2 * DOSSIER_METRICS.len()];
+    let mut procedures = ProcedureFlags::new();
+    for row in conn.query_all_raw(Statement::from_string(backend, dossier_sql(w, scope, cut))).await? {
+        let v: Vec<i64> = (1..=sums.len() + 2).map(|i| get(&row, i)).collect::<Result<_, _>>()?;
+        sums.iter_mut().zip(&v[2..]).for_each(|(a, b)| *a += b);
+        let e = procedures.entry(row.try_get_by_index::<i64>(0)?).or_default();
+        for (flag, value) in
+            e.iter_mut().zip([v[0], v[1], v[2 + 2 * 2], v[3 + 2 * 4], v[3 + 2 * 5], v[3 + 2 * 10]])
+        {
+            *flag |= value > 0;
+        }
     }
-
-    // Transparency: the procedures announced by the nearest province or ministry at or above the unit.
-    if let Some(authority) = tree.authority_of(unit_code) {
-        let auth_scope = tree.scope_at(&authority.code, w.t);
-        let sql = format!(
-            "SELECT p.authority_id, p.legal_effective_on, p.announced_on, p.published_on, p.status, p.content_full \
-             FROM procedure p WHERE 1 = 1{}",
-            unit_filter("p.authority_id", &auth_scope)
-        );
-        let first_day = first_date_at_or_after(w.s);
-        let before_t = first_date_at_or_after(w.t);
-        for row in conn.query_all_raw(Statement::from_string(backend, sql)).await? {
-            let authority_id: i64 = row.try_get_by_index(0)?;
-            let legal: Option<chrono::NaiveDate> = row.try_get_by_index(1)?;
-            let announced: Option<chrono::NaiveDate> = row.try_get_by_index(2)?;
-            let published: Option<chrono::NaiveDate> = row.try_get_by_index(3)?;
-            let status: String = row.try_get_by_index(4)?;
-            let content_full: bool = row.try_get_by_index(5)?;
-            let (n, m) = match tree.by_id(authority_id).map(|u| u.level) {
-                Some(UnitLevel::Ministry) => (20, 10),
-                _ => (5, 5),
-            };
-            let published_before_t = published.is_some_and(|d| start_of(d) < w.t);
-            if let Some(a) = announced.filter(|a| *a >= first_day && *a < before_t) {
-                let publish_ok = legal.is_some_and(|l| a <= calendar.add_working_days(l, -n));
-                add(MetricKey::PublishOnTime, i64::from(publish_ok), 1);
-                let update_ok =
-                    published_before_t && published.is_some_and(|p| p <= calendar.add_working_days(a, m));
-                add(MetricKey::PublicUpdateOnTime, i64::from(update_ok), 1);
+    // Paid online (numerator of pair 4) and paid at all (pair 5) of the dossiers with irregular receipts.
+    for row in conn.query_all_raw(Statement::from_string(backend, irregular_sql(w, scope))).await? {
+        let (online, any) = (get(&row, 1)?, get(&row, 2)?);
+        sums[1 + 2 * 4] += online;
+        sums[1 + 2 * 5] += any;
+        let e = procedures.entry(row.try_get_by_index::<i64>(0)?).or_default();
+        e[3] |= online > 0;
+        e[4] |= any > 0;
+    }
+    if let Some(cut) = cut {
+        if let Some(row) =
+            conn.query_one_raw(Statement::from_string(backend, rollup_sql(w, scope, cut))).await?
+        {
+            for (i, a) in sums.iter_mut().enumerate() {
+                *a += get(&row, i)?;
             }
-            if status == "PUBLISHED" && published_before_t {
-                add(MetricKey::PublicContentFull, i64::from(content_full), 1);
+        }
+        for row in conn.query_all_raw(Statement::from_string(backend, procedure_rollup_sql(w, scope))).await?
+        {
+            let e = procedures.entry(row.try_get_by_index::<i64>(0)?).or_default();
+            e[0] |= get(&row, 1)? > 0;
+            e[1] |= get(&row, 2)? > 0;
+            for (i, flag) in e.iter_mut().enumerate().skip(2) {
+                *flag |= row.try_get_by_index::<Option<i64>>(i + 1)?.is_some_and(|first| first < cut);
             }
         }
     }
-    Ok(Counts(c))
+    Ok((sums, procedures))
+}
+
+/// The places of the procedures with dossiers in the scope in the procedure metrics.
+fn procedure_places(procedures: &ProcedureFlags) -> impl Iterator<Item = Place> + '_ {
+    procedures.iter().flat_map(|(&id, &[fee_bearing, citizens, received, paid_online, paid_any, vneid])| {
+        let fee = fee_bearing && received;
+        let citizen = citizens && received;
+        [
+            fee.then_some((id, MetricKey::ProceduresPaidOnline, paid_online)),
+            fee.then_some((id, MetricKey::ProceduresWithReceipts, paid_any)),
+            citizen.then_some((id, MetricKey::VneidProcedures, vneid)),
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
+/// The places of the communes of the scope valid at T in ELECTRONIC_CERTIFIED_COPY.
+fn certified_copy_places<'a>(
+    tree: &'a UnitTree,
+    scope: &'a Scope,
+    w: &Window,
+) -> impl Iterator<Item = Place> + 'a {
+    let t = w.t;
+    tree.all()
+        .iter()
+        .filter(move |u| u.level == UnitLevel::Commune && scope.contains(u.id) && u.valid_at(t))
+        .map(|u| (u.id, MetricKey::ElectronicCertifiedCopy, u.offers_e_certified_copy))
+}
+
+/// The places in the transparency metrics of the procedures announced by the nearest province or ministry at or
+/// above the unit.
+async fn transparency(
+    conn: &impl ConnectionTrait,
+    tree: &UnitTree,
+    calendar: &Calendar,
+    unit_code: &str,
+    w: &Window,
+) -> Result<Vec<Place>, DbErr> {
+    let Some(authority) = tree.authority_of(unit_code) else { return Ok(Vec::new()) };
+    let auth_scope = tree.scope_at(&authority.code, w.t);
+    let sql = format!(
+        "SELECT p.id, p.authority_id, p.legal_effective_on, p.announced_on, p.published_on, p.status, \
+         p.content_full FROM procedure p WHERE 1 = 1{}",
+        unit_filter("p.authority_id", &auth_scope)
+    );
+    let first_day = first_date_at_or_after(w.s);
+    let before_t = first_date_at_or_after(w.t);
+    let mut places = Vec::new();
+    for row in conn.query_all_raw(Statement::from_string(conn.get_database_backend(), sql)).await? {
+        let id: i64 = row.try_get_by_index(0)?;
+        let authority_id: i64 = row.try_get_by_index(1)?;
+        let legal: Option<chrono::NaiveDate> = row.try_get_by_index(2)?;
+        let announced: Option<chrono::NaiveDate> = row.try_get_by_index(3)?;
+        let published: Option<chrono::NaiveDate> = row.try_get_by_index(4)?;
+        let status: String = row.try_get_by_index(5)?;
+        let content_full: bool = row.try_get_by_index(6)?;
+        let (n, m) = match tree.by_id(authority_id).map(|u| u.level) {
+            Some(UnitLevel::Ministry) => (20, 10),
+            _ => (5, 5),
+        };
+        let published_before_t = published.is_some_and(|d| start_of(d) < w.t);
+        if let Some(a) = announced.filter(|a| *a >= first_day && *a < before_t) {
+            let publish_ok = legal.is_some_and(|l| a <= calendar.add_working_days(l, -n));
+            places.push((id, MetricKey::PublishOnTime, publish_ok));
+            let update_ok =
+                published_before_t && published.is_some_and(|p| p <= calendar.add_working_days(a, m));
+            places.push((id, MetricKey::PublicUpdateOnTime, update_ok));
+        }
+        if status == "PUBLISHED" && published_before_t {
+            places.push((id, MetricKey::PublicContentFull, content_full));
+        }
+    }
+    Ok(places)
+}
+
+/// Whether a place is one a drill-down with `outcome` lists.
+fn listed(outcome: Outcome, passing: bool) -> bool {
+    match outcome {
+        Outcome::Failing => !passing,
+        Outcome::Passing => passing,
+        Outcome::All => true,
+    }
+}
+
+/// Ids of the procedures behind a procedure metric (the transparency metrics: the procedures of the unit's
+/// announcing authority; the others: the procedures with dossiers in the scope), `first + 1` at most.
+pub async fn drill_procedures(
+    conn: &impl ConnectionTrait,
+    tree: &UnitTree,
+    calendar: &Calendar,
+    unit_code: &str,
+    w: &Window,
+    q: &DrillQuery,
+) -> Result<Vec<i64>, DrillError> {
+    use MetricKey::*;
+    let places = match q.metric {
+        PublishOnTime | PublicUpdateOnTime | PublicContentFull => {
+            transparency(conn, tree, calendar, unit_code, w).await?
+        }
+        ProceduresPaidOnline | ProceduresWithReceipts | VneidProcedures => {
+            let scope = tree.scope_at(unit_code, w.t);
+            let (_, procedures) = dossier_aggregates(conn, w, &scope, summary_cut(w)).await?;
+            procedure_places(&procedures).collect()
+        }
+        other => return Err(DrillError::NotProcedureMetric(other)),
+    };
+    let ids: Vec<String> = places
+        .into_iter()
+        .filter(|&(_, k, passing)| k == q.metric && listed(q.outcome, passing))
+        .map(|(id, ..)| id.to_string())
+        .collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = format!("SELECT p.id FROM procedure p WHERE p.id IN ({})", ids.join(","));
+    if let Some(id) = q.sector_id {
+        sql.push_str(&format!(" AND p.sector_id = {id}"));
+    }
+    if let Some(id) = q.procedure_id {
+        sql.push_str(&format!(" AND p.id = {id}"));
+    }
+    page_ids(conn, sql, "p.id", q).await
+}
+
+/// Ids of the communes behind ELECTRONIC_CERTIFIED_COPY: the communes of the scope valid at T, by code.
+pub fn drill_communes(tree: &UnitTree, unit_code: &str, w: &Window, outcome: Outcome) -> Vec<i64> {
+    let scope = tree.scope_at(unit_code, w.t);
+    let mut ids: Vec<i64> = certified_copy_places(tree, &scope, w)
+        .filter(|&(_, _, passing)| listed(outcome, passing))
+        .map(|(id, ..)| id)
+        .collect();
+    ids.sort_by_key(|id| tree.by_id(*id).map(|u| u.code.clone()));
+    ids
 }
 
 /// Why an indicator request was refused.

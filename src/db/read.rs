@@ -412,13 +412,21 @@ pub async fn sectors(conn: &impl ConnectionTrait) -> Result<Vec<entity::sector::
     entity::sector::Entity::find().order_by_asc(entity::sector::Column::Code).all(conn).await
 }
 
+/// Rows of `E` by id, in the order of `ids`.
+async fn by_ids<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    ids: &[i64],
+    column: E::Column,
+    id_of: impl Fn(&E::Model) -> i64,
+) -> Result<Vec<E::Model>, DbErr> {
+    let rows = E::find().filter(column.is_in(ids.iter().copied())).all(conn).await?;
+    let mut by: std::collections::HashMap<i64, E::Model> = rows.into_iter().map(|m| (id_of(&m), m)).collect();
+    Ok(ids.iter().filter_map(|id| by.remove(id)).collect())
+}
+
 /// Dossiers by id, in the order of `ids`.
 pub async fn dossiers_by_ids(conn: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<dossier::Model>, DbErr> {
-    let rows =
-        dossier::Entity::find().filter(dossier::Column::Id.is_in(ids.iter().copied())).all(conn).await?;
-    let mut by: std::collections::HashMap<i64, dossier::Model> =
-        rows.into_iter().map(|d| (d.id, d)).collect();
-    Ok(ids.iter().filter_map(|id| by.remove(id)).collect())
+    by_ids::<dossier::Entity>(conn, ids, dossier::Column::Id, |d| d.id).await
 }
 
 /// Feedback by id, in the order of `ids`.
@@ -426,11 +434,15 @@ pub async fn feedback_by_ids(
     conn: &impl ConnectionTrait,
     ids: &[i64],
 ) -> Result<Vec<feedback::Model>, DbErr> {
-    let rows =
-        feedback::Entity::find().filter(feedback::Column::Id.is_in(ids.iter().copied())).all(conn).await?;
-    let mut by: std::collections::HashMap<i64, feedback::Model> =
-        rows.into_iter().map(|d| (d.id, d)).collect();
-    Ok(ids.iter().filter_map(|id| by.remove(id)).collect())
+    by_ids::<feedback::Entity>(conn, ids, feedback::Column::Id, |f| f.id).await
+}
+
+/// Procedures by id, in the order of `ids`.
+pub async fn procedures_by_ids(
+    conn: &impl ConnectionTrait,
+    ids: &[i64],
+) -> Result<Vec<procedure::Model>, DbErr> {
+    by_ids::<procedure::Entity>(conn, ids, procedure::Column::Id, |p| p.id).await
 }
 
 /// A sector's id by code.

@@ -6,7 +6,7 @@ use chrono::{DateTime, FixedOffset};
 
 use super::enums::UnitLevel;
 use super::query::{connection, cursor, page_size};
-use super::types::{Date, Dossier, Feedback};
+use super::types::{Date, Dossier, Feedback, Procedure, Unit};
 use super::{ApiError, IntoGql, app};
 use crate::auth::Role as AuthRole;
 use crate::db::indicators::{self as ind, IndicatorError, Window};
@@ -340,6 +340,64 @@ impl IndicatorQuery {
         ids.truncate(n as usize);
         let items = read::dossiers_by_ids(&app.db, &ids).await.gql()?;
         Ok(connection(read::Page { items, has_next }, |d| d.id, Dossier, had))
+    }
+
+    /// The procedures behind a procedure metric (by default those that cost points), newest first, filterable by
+    /// sector: for PUBLISH_ON_TIME, PUBLIC_UPDATE_ON_TIME and PUBLIC_CONTENT_FULL the procedures of the unit's
+    /// announcing province or ministry; for PROCEDURES_PAID_ONLINE, PROCEDURES_WITH_RECEIPTS and VNEID_PROCEDURES
+    /// those with dossiers in the unit's scope. LEADER and ADMIN, for units in their scope.
+    #[allow(clippy::too_many_arguments)] // each argument is a GraphQL argument
+    async fn indicator_procedures(
+        &self,
+        ctx: &Context<'_>,
+        unit_code: String,
+        period: PeriodInput,
+        as_of: Option<DateTime<FixedOffset>>,
+        metric: MetricKey,
+        #[graphql(default_with = "MetricOutcome::Failing")] outcome: MetricOutcome,
+        sector_code: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Procedure, EmptyFields, EmptyFields>> {
+        let (w, _, n) = drill_start(ctx, &unit_code, &period, as_of, first).await?;
+        let app = app(ctx);
+        let fresh = app.fresh_scope(&unit_code, w.t).await.gql()?;
+        let sector_id = match &sector_code {
+            Some(c) => Some(read::sector_id(&app.db, c).await.gql()?.unwrap_or(-1)),
+            None => None,
+        };
+        let had = after.is_some();
+        let q = ind::DrillQuery {
+            metric: metric.into(),
+            outcome: outcome.into(),
+            sector_id,
+            procedure_id: None,
+            first: n,
+            after: cursor(after)?,
+        };
+        let mut ids =
+            ind::drill_procedures(&app.db, &fresh.units, &fresh.calendar, &unit_code, &w, &q).await.gql()?;
+        let has_next = ids.len() as u64 > n;
+        ids.truncate(n as usize);
+        let items = read::procedures_by_ids(&app.db, &ids).await.gql()?;
+        Ok(connection(read::Page { items, has_next }, |p| p.id, Procedure, had))
+    }
+
+    /// The communes behind ELECTRONIC_CERTIFIED_COPY (by default those that cost points: valid at the evaluation
+    /// instant in the unit's scope and not offering electronic certified copies), by code. LEADER and ADMIN, for
+    /// units in their scope.
+    async fn indicator_communes(
+        &self,
+        ctx: &Context<'_>,
+        unit_code: String,
+        period: PeriodInput,
+        as_of: Option<DateTime<FixedOffset>>,
+        #[graphql(default_with = "MetricOutcome::Failing")] outcome: MetricOutcome,
+    ) -> async_graphql::Result<Vec<Unit>> {
+        let (w, _, _) = drill_start(ctx, &unit_code, &period, as_of, None).await?;
+        let tree = app(ctx).units().await.gql()?;
+        let ids = ind::drill_communes(&tree, &unit_code, &w, outcome.into());
+        Ok(ids.iter().filter_map(|id| tree.by_id(*id).cloned()).map(Unit).collect())
     }
 
     /// The PAKN behind PAKN_ON_TIME or PAKN_SATISFACTION (by default those that cost points), newest first.

@@ -416,6 +416,31 @@ async fn working_days_across_tet_other_holidays_and_weekends_and_procedures_with
         (Some(2), Some(3)),
         "MAY-OK and MAY-LATE"
     );
+
+    // The drill-down names the procedures behind each count, newest first, and pages.
+    let s = schema(&app);
+    let list = |metric: &str, outcome: &str, first: i64| {
+        format!(
+            "{{ indicatorProcedures(unitCode: \"C1\", period: {{ year: 2024, quarter: 1 }}, metric: {metric}, outcome: {outcome}, \
+             first: {first}) {{ edges {{ node {{ code }} }} pageInfo {{ hasNextPage }} }} }}"
+        )
+    };
+    let codes = |v: &Value| -> Vec<String> {
+        let edges = v["data"]["indicatorProcedures"]["edges"].as_array().unwrap_or_else(|| panic!("{v}"));
+        edges.iter().map(|e| e["node"]["code"].as_str().unwrap().to_owned()).collect()
+    };
+    let leader = staff(Role::Leader, "P1");
+    let v = run(&s, &app, leader.clone(), &list("PUBLISH_ON_TIME", "FAILING", 10), json!({})).await;
+    assert_eq!(codes(&v), ["NO-DATES", "TET-LATE"]);
+    let v = run(&s, &app, leader.clone(), &list("PUBLISH_ON_TIME", "PASSING", 2), json!({})).await;
+    assert_eq!(codes(&v), ["PUB-LATE", "PUB-OK"]);
+    assert_eq!(v["data"]["indicatorProcedures"]["pageInfo"]["hasNextPage"], true);
+    let v = run(&s, &app, leader.clone(), &list("PUBLIC_UPDATE_ON_TIME", "FAILING", 10), json!({})).await;
+    assert_eq!(codes(&v), ["NO-DATES", "PUB-LATE", "TET-LATE"]);
+    let v = run(&s, &app, leader.clone(), &list("PUBLIC_CONTENT_FULL", "ALL", 10), json!({})).await;
+    assert_eq!(codes(&v).len(), 5, "{v}");
+    let v = run(&s, &app, leader, &list("ON_TIME_PROCESSING", "FAILING", 10), json!({})).await;
+    assert_eq!(error_code(&v).as_deref(), Some("VALIDATION"));
 }
 
 #[tokio::test]
@@ -586,4 +611,51 @@ async fn drill_down_needs_a_leader_or_admin_in_scope() {
     let q = "{ indicatorFeedback(unitCode: \"49\", period: { year: 2024 }, metric: PAKN_SATISFACTION, outcome: ALL) { edges { node { code } } } }";
     let v = run(&s, &app, staff(Role::Leader, "49"), q, json!({})).await;
     assert_eq!(v["data"]["indicatorFeedback"]["edges"].as_array().unwrap().len(), 2, "{v}");
+
+    // The procedures and communes behind the other metrics are exactly those counted: all of them in the
+    // denominator, the passing ones in the numerator.
+    let report = "{ indicators(unitCode: \"49\", period: { year: 2024 }) { groups { metrics { key numerator denominator } } } }";
+    let v = run(&s, &app, Caller::Anonymous, report, json!({})).await;
+    let count = |key: &str| -> (usize, usize) {
+        let groups = v["data"]["indicators"]["groups"].as_array().unwrap();
+        let m =
+            groups.iter().flat_map(|g| g["metrics"].as_array().unwrap()).find(|m| m["key"] == key).unwrap();
+        (m["numerator"].as_u64().unwrap() as usize, m["denominator"].as_u64().unwrap() as usize)
+    };
+    let leader = staff(Role::Leader, "49");
+    for key in [
+        "PUBLISH_ON_TIME",
+        "PUBLIC_UPDATE_ON_TIME",
+        "PUBLIC_CONTENT_FULL",
+        "PROCEDURES_PAID_ONLINE",
+        "PROCEDURES_WITH_RECEIPTS",
+        "VNEID_PROCEDURES",
+    ] {
+        let mut listed = [0usize; 2];
+        for (i, outcome) in ["PASSING", "ALL"].iter().enumerate() {
+            let q = format!(
+                "{{ indicatorProcedures(unitCode: \"49\", period: {{ year: 2024 }}, metric: {key}, outcome: {outcome}, first: 100) \
+                 {{ edges {{ node {{ code }} }} pageInfo {{ hasNextPage }} }} }}"
+            );
+            let l = run(&s, &app, leader.clone(), &q, json!({})).await;
+            assert_eq!(l["data"]["indicatorProcedures"]["pageInfo"]["hasNextPage"], false, "{l}");
+            listed[i] = l["data"]["indicatorProcedures"]["edges"].as_array().unwrap().len();
+        }
+        assert_eq!((listed[0], listed[1]), count(key), "{key}");
+        assert!(listed[1] > 0, "{key}: the sample counts procedures");
+    }
+    let communes = |outcome: &str| {
+        format!(
+            "{{ indicatorCommunes(unitCode: \"49\", period: {{ year: 2024 }}, outcome: {outcome}) {{ code }} }}"
+        )
+    };
+    let all = run(&s, &app, leader.clone(), &communes("ALL"), json!({})).await;
+    let passing = run(&s, &app, leader.clone(), &communes("PASSING"), json!({})).await;
+    let n = |v: &Value| v["data"]["indicatorCommunes"].as_array().unwrap_or_else(|| panic!("{v}")).len();
+    assert_eq!((n(&passing), n(&all)), count("ELECTRONIC_CERTIFIED_COPY"));
+    assert!(n(&all) > 0);
+    let v = run(&s, &app, staff(Role::Officer, "49"), &communes("ALL"), json!({})).await;
+    assert_eq!(error_code(&v).as_deref(), Some("FORBIDDEN"));
+    let v = run(&s, &app, staff(Role::Leader, "25"), &communes("ALL"), json!({})).await;
+    assert_eq!(error_code(&v).as_deref(), Some("NOT_FOUND"));
 }
