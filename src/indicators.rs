@@ -45,10 +45,11 @@ pub async fn report(app: &App, unit_code: &str, w: &Window) -> Result<Report, In
         unit: unit_code.to_owned(),
         start: w.s,
         end: w.e,
-        bucket: if closed { w.e } else { w.t - w.t.rem_euclid(OPEN_BUCKET_MICROS) },
+        bucket: if w.live { w.t - w.t.rem_euclid(OPEN_BUCKET_MICROS) } else { w.t },
     };
     // A closed period's answer changes only with its data: it stays until a new version replaces it (in Redis,
-    // unless nobody asks for it for a month). An open period's is one minute's bucket.
+    // unless nobody asks for it for a month). An answer evaluated now serves the rest of its minute; one at an
+    // explicit `asOf` serves only that instant.
     let ttl = if closed { CLOSED_TTL } else { OPEN_TTL };
     let text = app
         .cache

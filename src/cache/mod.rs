@@ -32,7 +32,8 @@ pub struct IndicatorKey {
     pub unit: String,
     pub start: i64,
     pub end: i64,
-    /// The evaluation instant's bucket: the period's end for closed periods, a minute otherwise.
+    /// The evaluation instant's bucket: the instant itself (the period's end for closed periods, or an explicit
+    /// `asOf`), or its minute for an answer evaluated now.
     pub bucket: i64,
 }
 

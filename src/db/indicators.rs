@@ -20,6 +20,9 @@ pub struct Window {
     pub s: Micros,
     pub e: Micros,
     pub t: Micros,
+    /// Evaluated now (no `asOf` and the period not over): an answer computed earlier in the same minute, with
+    /// no write since, serves. Otherwise `t` is exact.
+    pub live: bool,
 }
 
 /// The counts of all 19 metrics for one unit and window.
@@ -305,7 +308,7 @@ fn procedure_rollup_sql(w: &Window, scope: &Scope) -> String {
 /// settled.
 pub(super) fn rollup_insert_sql(backend: DbBackend, filter: &str) -> [String; 2] {
     use migration::{NEVER, SUMMARY_TO, day_sql};
-    let r = DossierRules::new(&Window { s: 0, e: SUMMARY_TO, t: SUMMARY_TO }, Receipts::Columns);
+    let r = DossierRules::new(&Window { s: 0, e: SUMMARY_TO, t: SUMMARY_TO, live: false }, Receipts::Columns);
     // The months of receipt, end and settling, by equality joins on the day (hash joins on PostgreSQL).
     let month = |alias: &str| format!("{alias}.month_start");
     let settled = if backend == DbBackend::Postgres {
@@ -853,7 +856,8 @@ pub fn window(
     now: Micros,
 ) -> Result<Window, IndicatorError> {
     let p = spec.resolve()?;
-    Ok(Window { s: p.start, e: p.end, t: p.end.min(as_of.unwrap_or(now)) })
+    let t = p.end.min(as_of.unwrap_or(now));
+    Ok(Window { s: p.start, e: p.end, t, live: as_of.is_none() && t < p.end })
 }
 
 /// One ranked unit.

@@ -104,12 +104,44 @@ async fn answers_are_shared_through_redis_and_include_every_acknowledged_write()
         let c = app_with_redis(&db, &redis_url(), &p2);
         let this_year =
             chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(7 * 3600).unwrap()).year();
-        let open =
-            "query($u: String!, $y: Int!) { indicators(unitCode: $u, period: { year: $y }) { total } }";
-        let v = run(&schema(&c), &c, Caller::Anonymous, open, json!({"u": "49", "y": this_year})).await;
-        assert!(v["errors"].is_null(), "{v}");
+        let open = "query($u: String!, $y: Int!) { indicators(unitCode: $u, period: { year: $y }) { groups { metrics { denominator } } } }";
+        let vars = json!({"u": "49", "y": this_year});
+        // Dossiers received in the period (DOSSIER_SYNC's denominator).
+        let received = |v: &serde_json::Value| {
+            v["data"]["indicators"]["groups"][0]["metrics"][3]["denominator"].as_i64()
+        };
+        let (sc, d) = (schema(&c), app_with_redis(&db, &redis_url(), &p2));
+        let sd = schema(&d);
+        let before = run(&sc, &c, Caller::Anonymous, open, vars.clone()).await;
         let (_, _, ttl) = only_entry(&redis_url(), &p2).await;
         assert!((1..=60).contains(&ttl), "{ttl}");
+        assert_eq!(run(&sd, &d, Caller::Anonymous, open, vars.clone()).await, before);
+
+        // A dossier received through the API of one instance is in the other's very next answer, within the
+        // same minute.
+        let receive = r#"mutation { receiveDossier(input: { procedureCode: "2.004001", unitCode: "20022", channel: ONLINE,
+            applicant: { idNumber: "079912345678", name: "Lê Văn C" } }) { code } }"#;
+        let v = run(&sc, &c, staff(Role::Officer, "49"), receive, json!({})).await;
+        assert!(v["errors"].is_null(), "{v}");
+        let after = run(&sd, &d, Caller::Anonymous, open, vars).await;
+        assert_eq!(received(&after), Some(received(&before).expect("a count") + 1), "{before} {after}");
+    }
+}
+
+#[tokio::test]
+async fn an_as_of_is_exact_even_within_a_minute_already_answered() {
+    // EXTRA-0001 is received at 08:00:00 on 6 May 2024: in scope at 08:00:30 (received before T), not at 08:00:00.
+    let q = "query($a: DateTime) { indicators(unitCode: \"49\", period: { year: 2024 }, asOf: $a) { asOf groups { metrics { denominator } } } }";
+    let (db, plain) = sample_app(Backend::Sqlite).await;
+    let p = prefix();
+    let shared = app_with_redis(&db, &redis_url(), &p);
+    assert!(import_str(&plain, EXTRA_DOSSIER, false).await.committed);
+    for app in [&plain, &shared] {
+        let s = schema(app);
+        let later = run(&s, app, Caller::Anonymous, q, json!({"a": "2024-05-06T08:00:30+07:00"})).await;
+        let at = run(&s, app, Caller::Anonymous, q, json!({"a": "2024-05-06T08:00:00+07:00"})).await;
+        assert_eq!(on_time_den(&later), on_time_den(&at) + 1, "{later} {at}");
+        assert_eq!(at["data"]["indicators"]["asOf"], "2024-05-06T08:00:00+07:00", "{at}");
     }
 }
 
@@ -201,7 +233,7 @@ async fn became_ok(app: &dvc_gateway::app::App) -> bool {
     false
 }
 
-#[tokio::test]
+#[actix_web::test]
 async fn a_slow_or_stopped_redis_degrades_to_direct_answers_and_caching_resumes() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut redis = PrivateRedis::start(port);
@@ -210,6 +242,8 @@ async fn a_slow_or_stopped_redis_degrades_to_direct_answers_and_caching_resumes(
     let p = prefix();
     let app = app_with_redis(&db, &redis.url(), &p);
     let s = schema(&app);
+    let base = serve(app.clone()).await;
+    assert_eq!(readyz(&base).await, (200, json!({"database": "ok", "cache": "ok"})));
     let expected = run(&s, &app, Caller::Anonymous, Q, json!({"u": "49"})).await;
     assert_eq!(on_time_den(&expected), 120);
     assert_eq!(app.cache.health().await, CacheHealth::Ok);
@@ -230,6 +264,8 @@ async fn a_slow_or_stopped_redis_degrades_to_direct_answers_and_caching_resumes(
         asked.elapsed()
     );
     assert_eq!(app.cache.health().await, CacheHealth::Degraded);
+    // Still ready (it answers, computing directly), and says why it is slower.
+    assert_eq!(readyz(&base).await, (200, json!({"database": "ok", "cache": "degraded"})));
     assert!(became_ok(&app).await, "the cache recovers when Redis answers again");
 
     redis.stop();
@@ -241,11 +277,13 @@ async fn a_slow_or_stopped_redis_degrades_to_direct_answers_and_caching_resumes(
     }
     assert_eq!(run(&s, &app, Caller::Anonymous, Q, json!({"u": "49"})).await, expected);
     assert_eq!(app.cache.health().await, CacheHealth::Degraded);
+    assert_eq!(readyz(&base).await, (200, json!({"database": "ok", "cache": "degraded"})));
 
     // Redis returns on the same port: caching resumes by itself.
     let redis2 = PrivateRedis::start(port);
     redis2.wait_ready().await;
     assert!(became_ok(&app).await, "the cache reconnects");
+    assert_eq!(readyz(&base).await, (200, json!({"database": "ok", "cache": "ok"})));
     app.cache.clear_local();
     run(&s, &app, Caller::Anonymous, Q, json!({"u": "51"})).await;
     assert_eq!(redis_keys(&redis2.url(), &p).await.len(), 1, "new answers are cached in Redis again");
@@ -267,6 +305,10 @@ async fn report_subscribers_get_a_new_report_when_the_data_changes() {
         120,
         "{first}"
     );
+    // Data of another province changes nothing here: no report over two polls.
+    let elsewhere = EXTRA_DOSSIER.replace("EXTRA-0001", "EXTRA-0002").replace("\"20000\"", "\"8000\"");
+    assert!(import_str(&crate::support::app(&db), &elsewhere, false).await.committed);
+    assert!(tokio::time::timeout(Duration::from_millis(4500), stream.next()).await.is_err(), "no report");
     // A write from another process: the next report includes it.
     assert!(import_str(&crate::support::app(&db), EXTRA_DOSSIER, false).await.committed);
     let next =

@@ -5,14 +5,6 @@ use serde_json::json;
 
 use crate::support::*;
 
-async fn serve(app: dvc_gateway::app::App) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let running = dvc_gateway::startup::run(app, listener).unwrap();
-    let addr = running.addr;
-    tokio::spawn(running.server);
-    format!("http://{addr}")
-}
-
 #[actix_web::test]
 async fn the_http_edge_follows_graphql_over_http() {
     let (_db, app) = sample_app(Backend::Sqlite).await;

@@ -161,3 +161,18 @@ pub fn app_with_redis(db: &TestDb, url: &str, prefix: &str) -> App {
 pub fn prefix() -> String {
     format!("test-{}", uuid::Uuid::new_v4().simple())
 }
+
+/// Serves `app` over HTTP on a free port (inside an actix-web test); returns its base URL.
+pub async fn serve(app: App) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let running = dvc_gateway::startup::run(app, listener).unwrap();
+    let addr = running.addr;
+    tokio::spawn(running.server);
+    format!("http://{addr}")
+}
+
+/// `/readyz` of a served gateway: its status and body.
+pub async fn readyz(base: &str) -> (u16, serde_json::Value) {
+    let r = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
