@@ -66,16 +66,33 @@ impl Subscription {
         Ok(futures_util::stream::unfold(
             (app, unit_code, spec, None::<crate::db::DataVersion>),
             |(app, unit, spec, mut last)| async move {
+                let mut failed = false;
                 loop {
-                    if last.is_some() {
+                    if last.is_some() || failed {
                         tokio::time::sleep(REPORT_POLL).await;
                     }
                     let w = ind::window(&spec, None, now()).ok()?;
-                    let version = app.fresh_scope(&unit, w.t).await.ok()?.version;
+                    // A database fault skips a round: the subscription goes on and catches up when it answers.
+                    let version = match app.fresh_scope(&unit, w.t).await {
+                        Ok(fresh) => fresh.version,
+                        Err(e) => {
+                            tracing::warn!(error = %e, unit = %unit, "indicator subscription: data version unavailable");
+                            failed = true;
+                            continue;
+                        }
+                    };
                     if last != Some(version) {
-                        let r = crate::indicators::report(&app, &unit, &w).await.ok()?;
-                        let report = to_report(unit.clone(), &r.window, &r.scored);
-                        return Some((report, (app, unit, spec, Some(version))));
+                        match crate::indicators::report(&app, &unit, &w).await {
+                            Ok(r) => {
+                                let report = to_report(unit.clone(), &r.window, &r.scored);
+                                return Some((report, (app, unit, spec, Some(version))));
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, unit = %unit, "indicator subscription: report unavailable");
+                                failed = true;
+                                continue;
+                            }
+                        }
                     }
                     last = Some(version);
                 }

@@ -42,9 +42,15 @@ pub fn check_report(got: &Value, want: &Value, label: &str) {
     for k in ["periodStart", "periodEnd", "asOf"] {
         same_instant(&got[k], &want[k], &format!("{label} {k}"));
     }
-    for (gg, wg) in got["groups"].as_array().unwrap().iter().zip(want["groups"].as_array().unwrap()) {
+    let (got_groups, want_groups) = (got["groups"].as_array().unwrap(), want["groups"].as_array().unwrap());
+    assert_eq!(got_groups.len(), want_groups.len(), "{label} groups");
+    assert_eq!(got_groups.len(), 6, "{label} groups");
+    for (gg, wg) in got_groups.iter().zip(want_groups) {
         assert_eq!(gg["key"], wg["key"]);
-        for (gm, wm) in gg["metrics"].as_array().unwrap().iter().zip(wg["metrics"].as_array().unwrap()) {
+        let (got_metrics, want_metrics) =
+            (gg["metrics"].as_array().unwrap(), wg["metrics"].as_array().unwrap());
+        assert_eq!(got_metrics.len(), want_metrics.len(), "{label} metrics of {}", wg["key"]);
+        for (gm, wm) in got_metrics.iter().zip(want_metrics) {
             let what = format!("{label} {}", wm["key"]);
             assert_eq!(gm["key"], wm["key"], "{what}");
             assert_eq!(

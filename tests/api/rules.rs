@@ -201,9 +201,9 @@ async fn supplements_ends_and_the_evaluation_instant() {
     let m = metric(&app, "P1", Q1(), None, "ON_TIME_PROCESSING").await;
     assert_eq!((m["numerator"].as_i64(), m["denominator"].as_i64()), (Some(4), Some(8)));
 
-    // Judged at an earlier instant: events after T are ignored. On 4 January at noon, TWO has one request
-    // (answered) and no end yet and is on time; RES-OVER-RET ended with RETURNED on time; WAIT-LATE has no
-    // request yet and is not yet due; dossiers received later do not count.
+    // Judged at an earlier instant: events after T are ignored. On 4 January at noon, TWO already has two
+    // requests (late); RES-OVER-RET ended with RETURNED on time; WAIT-LATE has no request yet and is not yet due;
+    // dossiers received later do not count.
     let t = "2024-01-04T12:00:00+07:00";
     let on_time = codes(&app, "P1", Q1(), Some(t), "ON_TIME_PROCESSING", "PASSING").await;
     let late = codes(&app, "P1", Q1(), Some(t), "ON_TIME_PROCESSING", "FAILING").await;
@@ -216,6 +216,69 @@ async fn supplements_ends_and_the_evaluation_instant() {
         !in_feb.contains("WAIT-OK") && !in_feb.contains("WAIT-LATE") && !in_feb.contains("AT-DUE"),
         "{in_feb:?}"
     );
+}
+
+#[tokio::test]
+async fn negative_feedback_and_refusals_count_from_their_instant() {
+    let resolved = |code: &str| {
+        dossier(
+            code,
+            "C1",
+            "01-02T08:00",
+            "01-05T08:00",
+            &[("RECEIVED", "01-02T08:00"), ("RESOLVED", "01-04T08:00")],
+            &[],
+        )
+    };
+    let feedback = |code: &str, dossier: &str, kind: &str, received: &str, rating: Option<&str>| {
+        let mut v = json!({"type": "feedback", "code": code, "kind": kind, "channel": "PORTAL", "unit": "C1",
+            "dossier": dossier, "received_at": at(received), "due_at": at("01-31T08:00")});
+        if let Some(r) = rating {
+            v["rating"] = json!(r);
+        }
+        v.to_string()
+    };
+    for backend in BACKENDS {
+        let (_db, app) = load_on(
+            backend,
+            &[
+                // On time; a complaint recorded on 10 January.
+                resolved("COMPLAINED"),
+                feedback("F-COMPLAINT", "COMPLAINED", "COMPLAINT", "01-10T08:00", None),
+                // On time; rated UNSATISFIED on 6 January.
+                resolved("RATED-BAD"),
+                feedback("F-BAD", "RATED-BAD", "RATING", "01-06T08:00", Some("UNSATISFIED")),
+                // On time; rated NEUTRAL: not negative.
+                resolved("RATED-NEUTRAL"),
+                feedback("F-NEUTRAL", "RATED-NEUTRAL", "RATING", "01-06T08:00", Some("NEUTRAL")),
+                // Not accepted on 9 January: counted before, not after.
+                dossier(
+                    "REFUSED-LATER",
+                    "C1",
+                    "01-02T08:00",
+                    "01-20T08:00",
+                    &[("RECEIVED", "01-02T08:00"), ("NOT_ACCEPTED", "01-09T08:00")],
+                    &[],
+                ),
+            ],
+        )
+        .await;
+        let t = Some("2024-01-08T12:00:00+07:00");
+        let satisfied = codes(&app, "P1", Q1(), t, "DOSSIER_SATISFACTION", "PASSING").await;
+        let not = codes(&app, "P1", Q1(), t, "DOSSIER_SATISFACTION", "FAILING").await;
+        assert_eq!(
+            satisfied,
+            set(&["COMPLAINED", "RATED-NEUTRAL", "REFUSED-LATER"]),
+            "{backend:?} at 8 January"
+        );
+        assert_eq!(not, set(&["RATED-BAD"]), "{backend:?} at 8 January");
+        let satisfied = codes(&app, "P1", Q1(), None, "DOSSIER_SATISFACTION", "PASSING").await;
+        let not = codes(&app, "P1", Q1(), None, "DOSSIER_SATISFACTION", "FAILING").await;
+        assert_eq!(satisfied, set(&["RATED-NEUTRAL"]), "{backend:?} at the end of Q1");
+        assert_eq!(not, set(&["COMPLAINED", "RATED-BAD"]), "{backend:?} at the end of Q1");
+        let m = metric(&app, "P1", Q1(), None, "DOSSIER_SATISFACTION").await;
+        assert_eq!((m["numerator"].as_i64(), m["denominator"].as_i64()), (Some(1), Some(3)), "{backend:?}");
+    }
 }
 
 #[tokio::test]
@@ -385,6 +448,12 @@ async fn working_days_across_tet_other_holidays_and_weekends_and_procedures_with
         p("MAY-LATE", Some("2024-05-06"), Some("2024-04-26"), Some("2024-05-07")),
         // Announced on the 26th, long before its legal effect: on time; published 8 May: late.
         p("MAY-UPD-LATE", Some("2024-06-28"), Some("2024-04-26"), Some("2024-05-08")),
+        // A ministry announces 20 working days ahead and publishes within 10: legal effect Friday 29 March, 20
+        // working days back is Friday 1 March; announced 1 March + 10 working days is Friday 15 March.
+        r#"{"type":"unit","code":"M1","name":"Bộ Một","level":"MINISTRY","parent":"VN"}"#.to_owned(),
+        p("MIN-OK", Some("2024-03-29"), Some("2024-03-01"), Some("2024-03-15")).replace("\"P1\"", "\"M1\""),
+        // Announced Monday 4 March: late (on time for a province); + 10 working days is Monday 18 March.
+        p("MIN-LATE", Some("2024-03-29"), Some("2024-03-04"), Some("2024-03-19")).replace("\"P1\"", "\"M1\""),
     ])
     .await;
     let publish = metric(&app, "C1", Q1(), None, "PUBLISH_ON_TIME").await;
@@ -402,6 +471,15 @@ async fn working_days_across_tet_other_holidays_and_weekends_and_procedures_with
     // Content: PUBLISHED and published before T (the base procedures X and Y have no publication date).
     let content = metric(&app, "C1", Q1(), None, "PUBLIC_CONTENT_FULL").await;
     assert_eq!((content["numerator"].as_i64(), content["denominator"].as_i64()), (Some(0), Some(5)));
+
+    let publish = metric(&app, "M1", Q1(), None, "PUBLISH_ON_TIME").await;
+    assert_eq!(
+        (publish["numerator"].as_i64(), publish["denominator"].as_i64()),
+        (Some(1), Some(2)),
+        "MIN-OK"
+    );
+    let update = metric(&app, "M1", Q1(), None, "PUBLIC_UPDATE_ON_TIME").await;
+    assert_eq!((update["numerator"].as_i64(), update["denominator"].as_i64()), (Some(1), Some(2)), "MIN-OK");
 
     let q2 = json!({"year": 2024, "quarter": 2});
     let publish = metric(&app, "C1", q2.clone(), None, "PUBLISH_ON_TIME").await;
@@ -496,6 +574,9 @@ async fn ranking_ties_share_a_rank_and_are_ordered_by_code() {
         dossier("A1", "C1", "01-02T08:00", "01-05T08:00", &ev("01-03T08:00"), &[]),
         dossier("B1", "C2", "01-02T08:00", "01-05T08:00", &ev("01-03T08:00"), &[]),
         dossier("C1X", "C3", "01-02T08:00", "01-05T08:00", &ev("01-09T08:00"), &[]),
+        // Stored after C1 and C2, first by code.
+        r#"{"type":"unit","code":"C0","name":"Xã Không","level":"COMMUNE","parent":"P1","offers_e_certified_copy":true}"#.to_owned(),
+        dossier("Z1", "C0", "01-02T08:00", "01-05T08:00", &ev("01-03T08:00"), &[]),
     ])
     .await;
     let q = "{ ranking(level: COMMUNE, parentCode: \"P1\", period: { year: 2024, quarter: 1 }) { rank of unitCode total } }";
@@ -512,10 +593,10 @@ async fn ranking_ties_share_a_rank_and_are_ordered_by_code() {
             )
         })
         .collect();
-    assert_eq!(got, vec![(1, 3, "C1".into()), (1, 3, "C2".into()), (3, 3, "C3".into())]);
+    assert_eq!(got, vec![(1, 4, "C0".into()), (1, 4, "C1".into()), (1, 4, "C2".into()), (4, 4, "C3".into())]);
     // ELECTRONIC_CERTIFIED_COPY counts communes valid at T.
     let m = metric(&app, "P1", Q1(), None, "ELECTRONIC_CERTIFIED_COPY").await;
-    assert_eq!((m["numerator"].as_i64(), m["denominator"].as_i64()), (Some(2), Some(3)));
+    assert_eq!((m["numerator"].as_i64(), m["denominator"].as_i64()), (Some(3), Some(4)));
 }
 
 #[tokio::test]
