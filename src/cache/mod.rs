@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use moka::policy::Expiry;
-use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::Mutex;
 
@@ -23,6 +22,11 @@ use crate::db::DataVersion;
 const REDIS_TIMEOUT: Duration = Duration::from_millis(150);
 /// How often a lost Redis connection is retried.
 const RECONNECT_EVERY: Duration = Duration::from_millis(500);
+/// How long one instance may compute a value while the others wait for it (should it die meanwhile, another
+/// takes over after this).
+const LOCK_FOR: Duration = Duration::from_secs(10);
+/// How often an instance waiting for another's value looks for it.
+const WAIT_POLL: Duration = Duration::from_millis(20);
 
 /// What one indicator request asks: the formula version, the unit, the period and the evaluation instant's
 /// bucket.
@@ -156,16 +160,14 @@ impl RedisStore {
         }
     }
 
-    async fn get(&self, key: &str, ttl: Ttl) -> Option<String> {
+    /// Runs one command within [`REDIS_TIMEOUT`]: `None` (and the cache marked degraded) when Redis does not
+    /// answer.
+    async fn run<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Option<T> {
         let mut c = self.connection().await?;
-        let command = match ttl {
-            Ttl::Fixed(_) => redis::cmd("GET").arg(key).clone(),
-            Ttl::UntilUnused(_) => redis::cmd("GETEX").arg(key).arg("EX").arg(ttl.seconds()).clone(),
-        };
-        match tokio::time::timeout(REDIS_TIMEOUT, command.query_async::<Option<String>>(&mut c)).await {
+        match tokio::time::timeout(REDIS_TIMEOUT, command.query_async::<T>(&mut c)).await {
             Ok(Ok(v)) => {
                 self.mark(true);
-                v
+                Some(v)
             }
             _ => {
                 self.mark(false);
@@ -174,23 +176,33 @@ impl RedisStore {
         }
     }
 
+    /// The value under `key` (`Some(None)`: absent), extending its life when it lives until unused.
+    async fn get(&self, key: &str, ttl: Ttl) -> Option<Option<String>> {
+        let command = match ttl {
+            Ttl::Fixed(_) => redis::cmd("GET").arg(key).clone(),
+            Ttl::UntilUnused(_) => redis::cmd("GETEX").arg(key).arg("EX").arg(ttl.seconds()).clone(),
+        };
+        self.run(&command).await
+    }
+
     async fn set(&self, key: &str, value: &str, ttl: Ttl) {
-        let Some(mut c) = self.connection().await else { return };
-        let ok = matches!(
-            tokio::time::timeout(REDIS_TIMEOUT, c.set_ex::<_, _, ()>(key, value, ttl.seconds())).await,
-            Ok(Ok(()))
-        );
-        self.mark(ok);
+        self.run::<()>(redis::cmd("SET").arg(key).arg(value).arg("EX").arg(ttl.seconds())).await;
+    }
+
+    /// Takes the lock `key` for [`LOCK_FOR`]: `Some(false)` when another holds it.
+    async fn lock(&self, key: &str) -> Option<bool> {
+        let millis = LOCK_FOR.as_millis() as u64;
+        let taken: Option<String> =
+            self.run(redis::cmd("SET").arg(key).arg(1).arg("NX").arg("PX").arg(millis)).await?;
+        Some(taken.is_some())
+    }
+
+    async fn unlock(&self, key: &str) {
+        self.run::<i64>(redis::cmd("DEL").arg(key)).await;
     }
 
     async fn ping(&self) -> bool {
-        let Some(mut c) = self.connection().await else { return false };
-        let ok = matches!(
-            tokio::time::timeout(REDIS_TIMEOUT, redis::cmd("PING").query_async::<String>(&mut c)).await,
-            Ok(Ok(_))
-        );
-        self.mark(ok);
-        ok
+        self.run::<String>(&redis::cmd("PING")).await.is_some()
     }
 }
 
@@ -218,8 +230,9 @@ impl AggregateCache {
         Ok(AggregateCache { local, redis, prefix: prefix.to_owned() })
     }
 
-    /// The value under `key` computed at `version`, computing it (once per instance, however many ask at the same
-    /// time) when absent or computed at another version.
+    /// The value under `key` computed at `version`, computing it when absent or computed at another version:
+    /// once, however many ask at the same time, in this instance (the in-process layer coalesces) and, with
+    /// Redis, across instances (one takes a lock in Redis and computes; the others wait for its value).
     pub async fn get_or_compute<F, Fut, E>(
         &self,
         key: &IndicatorKey,
@@ -236,17 +249,35 @@ impl AggregateCache {
         let redis = self.redis.clone();
         self.local
             .try_get_with(format!("{k}@{version}"), async move {
-                if let Some(r) = &redis
-                    && let Some(s) = r.get(&k, ttl).await
-                    && let Some(v) = at_version(&s, version)
-                {
-                    return Ok((Arc::new(v.to_owned()), ttl));
+                let Some(r) = &redis else { return compute().await.map(|v| (Arc::new(v), ttl)) };
+                let lock = format!("{k}@{version}:computing");
+                let mut locked = false;
+                // Until the value is there or this instance holds the lock (and, holding it, found no value that
+                // the previous holder stored just before releasing it); a Redis fault ends the wait.
+                while let Some(stored) = r.get(&k, ttl).await {
+                    if let Some(v) = stored.as_deref().and_then(|s| at_version(s, version)) {
+                        if locked {
+                            r.unlock(&lock).await;
+                        }
+                        return Ok((Arc::new(v.to_owned()), ttl));
+                    }
+                    if locked {
+                        break;
+                    }
+                    match r.lock(&lock).await {
+                        Some(true) => locked = true,
+                        Some(false) => tokio::time::sleep(WAIT_POLL).await,
+                        None => break,
+                    }
                 }
-                let v = compute().await?;
-                if let Some(r) = &redis {
-                    r.set(&k, &stored(version, &v), ttl).await;
+                let v = compute().await;
+                if let Ok(v) = &v {
+                    r.set(&k, &stored(version, v), ttl).await;
                 }
-                Ok((Arc::new(v), ttl))
+                if locked {
+                    r.unlock(&lock).await;
+                }
+                v.map(|v| (Arc::new(v), ttl))
             })
             .await
             .map(|(v, _)| v)

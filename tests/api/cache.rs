@@ -147,13 +147,19 @@ async fn an_as_of_is_exact_even_within_a_minute_already_answered() {
 
 #[tokio::test]
 async fn concurrent_misses_for_one_key_compute_once() {
-    let cache = AggregateCache::new(Some(&redis_url()), &prefix()).unwrap();
+    // Two instances sharing Redis: one computes, every other caller waits for its value.
+    let p = prefix();
+    let caches = [
+        AggregateCache::new(Some(&redis_url()), &p).unwrap(),
+        AggregateCache::new(Some(&redis_url()), &p).unwrap(),
+    ];
     let key = IndicatorKey { formula_version: "v", unit: "49".into(), start: 0, end: 1, bucket: 1 };
     let version = DataVersion { reference: 1, scope: 7 };
     let computed = Arc::new(AtomicUsize::new(0));
     let gate = Arc::new(tokio::sync::Notify::new());
-    let calls = (0..50).map(|_| {
-        let (computed, gate, cache, key) = (computed.clone(), gate.clone(), cache.clone(), key.clone());
+    let calls = (0..50).map(|i| {
+        let (computed, gate, cache, key) =
+            (computed.clone(), gate.clone(), caches[i % 2].clone(), key.clone());
         async move {
             cache
                 .get_or_compute(&key, version, Ttl::Fixed(Duration::from_secs(60)), || async move {
@@ -164,15 +170,20 @@ async fn concurrent_misses_for_one_key_compute_once() {
                 .await
         }
     });
-    let (results, ()) = tokio::join!(futures_util::future::join_all(calls), async {
-        // Every call has been polled once by now; let the single computation finish.
-        while computed.load(Ordering::SeqCst) == 0 {
-            tokio::task::yield_now().await;
-        }
-        gate.notify_waiters();
-    });
+    let all = async {
+        tokio::join!(futures_util::future::join_all(calls), async {
+            // Let the single computation finish once it started.
+            while computed.load(Ordering::SeqCst) == 0 {
+                tokio::task::yield_now().await;
+            }
+            gate.notify_waiters();
+        })
+    };
+    // A second computation would wait for the gate forever.
+    let (results, ()) = tokio::time::timeout(Duration::from_secs(15), all).await.expect("one computation");
     assert!(results.iter().all(|r| r.as_ref().is_ok_and(|v| v.as_str() == "42")));
     assert_eq!(computed.load(Ordering::SeqCst), 1);
+    assert_eq!(redis_keys(&redis_url(), &p).await.len(), 1, "the value, and no lock left behind");
 }
 
 /// A private Redis server on a free port, stopped on drop.
