@@ -457,9 +457,9 @@ pub enum Outcome {
 pub struct DrillQuery {
     pub metric: MetricKey,
     pub outcome: Outcome,
-    /// Only dossiers of procedures of this sector.
+    /// Only records of procedures of this sector (PAKN: about a dossier of such a procedure).
     pub sector_id: Option<i64>,
-    /// Only dossiers of this procedure.
+    /// Only records of this procedure (PAKN: about a dossier of this procedure).
     pub procedure_id: Option<i64>,
     pub first: u64,
     /// Only ids below this cursor.
@@ -503,12 +503,7 @@ pub async fn drill_dossiers(
         outcome_condition(q.outcome, &num),
         unit_filter("d.unit_id", scope)
     );
-    if let Some(id) = q.sector_id {
-        sql.push_str(&format!(" AND p.sector_id = {id}"));
-    }
-    if let Some(id) = q.procedure_id {
-        sql.push_str(&format!(" AND p.id = {id}"));
-    }
+    push_procedure_filters(&mut sql, q);
     page_ids(conn, sql, "d.id", q).await
 }
 
@@ -525,12 +520,27 @@ pub async fn drill_pakn(
         MetricKey::PaknSatisfaction => satisfied,
         other => return Err(DrillError::NotPaknMetric(other)),
     };
-    let sql = format!(
+    let mut sql = format!(
         "SELECT f.id FROM feedback f WHERE {in_scope}{}{}",
         outcome_condition(q.outcome, &num),
         unit_filter("f.unit_id", scope)
     );
+    if q.sector_id.is_some() || q.procedure_id.is_some() {
+        sql.push_str(" AND f.dossier_id IN (SELECT d.id FROM dossier d JOIN procedure p ON p.id = d.procedure_id WHERE 1 = 1");
+        push_procedure_filters(&mut sql, q);
+        sql.push(')');
+    }
     page_ids(conn, sql, "f.id", q).await
+}
+
+/// The sector and procedure filters of a drill-down, over `procedure p`.
+fn push_procedure_filters(sql: &mut String, q: &DrillQuery) {
+    if let Some(id) = q.sector_id {
+        sql.push_str(&format!(" AND p.sector_id = {id}"));
+    }
+    if let Some(id) = q.procedure_id {
+        sql.push_str(&format!(" AND p.id = {id}"));
+    }
 }
 
 /// Runs a drill-down query: ids below the cursor, newest first, one more than the page to tell whether another
@@ -818,12 +828,7 @@ pub async fn drill_procedures(
         return Ok(Vec::new());
     }
     let mut sql = format!("SELECT p.id FROM procedure p WHERE p.id IN ({})", ids.join(","));
-    if let Some(id) = q.sector_id {
-        sql.push_str(&format!(" AND p.sector_id = {id}"));
-    }
-    if let Some(id) = q.procedure_id {
-        sql.push_str(&format!(" AND p.id = {id}"));
-    }
+    push_procedure_filters(&mut sql, q);
     page_ids(conn, sql, "p.id", q).await
 }
 

@@ -211,6 +211,23 @@ async fn drill_start(
     Ok((w, tree.scope_at(unit_code, w.t), page_size(ctx, first)?))
 }
 
+/// The ids of a drill-down's sector and procedure filters (an unknown code matches nothing).
+async fn filter_ids(
+    app: &crate::app::App,
+    sector_code: Option<&str>,
+    procedure_code: Option<&str>,
+) -> async_graphql::Result<(Option<i64>, Option<i64>)> {
+    let sector_id = match sector_code {
+        Some(c) => Some(read::sector_id(&app.db, c).await.gql()?.unwrap_or(-1)),
+        None => None,
+    };
+    let procedure_id = match procedure_code {
+        Some(c) => Some(read::procedure_by_code(&app.db, c).await.gql()?.map_or(-1, |p| p.id)),
+        None => None,
+    };
+    Ok((sector_id, procedure_id))
+}
+
 impl From<IndicatorError> for ApiError {
     fn from(e: IndicatorError) -> Self {
         match e {
@@ -318,14 +335,8 @@ impl IndicatorQuery {
     ) -> async_graphql::Result<Connection<String, Dossier, EmptyFields, EmptyFields>> {
         let (w, scope, n) = drill_start(ctx, &unit_code, &period, as_of, first).await?;
         let app = app(ctx);
-        let sector_id = match &sector_code {
-            Some(c) => Some(read::sector_id(&app.db, c).await.gql()?.unwrap_or(-1)),
-            None => None,
-        };
-        let procedure_id = match &procedure_code {
-            Some(c) => Some(read::procedure_by_code(&app.db, c).await.gql()?.map_or(-1, |p| p.id)),
-            None => None,
-        };
+        let (sector_id, procedure_id) =
+            filter_ids(app, sector_code.as_deref(), procedure_code.as_deref()).await?;
         let had = after.is_some();
         let q = ind::DrillQuery {
             metric: metric.into(),
@@ -362,10 +373,7 @@ impl IndicatorQuery {
         let (w, _, n) = drill_start(ctx, &unit_code, &period, as_of, first).await?;
         let app = app(ctx);
         let fresh = app.fresh_scope(&unit_code, w.t).await.gql()?;
-        let sector_id = match &sector_code {
-            Some(c) => Some(read::sector_id(&app.db, c).await.gql()?.unwrap_or(-1)),
-            None => None,
-        };
+        let (sector_id, _) = filter_ids(app, sector_code.as_deref(), None).await?;
         let had = after.is_some();
         let q = ind::DrillQuery {
             metric: metric.into(),
@@ -400,8 +408,9 @@ impl IndicatorQuery {
         Ok(ids.iter().filter_map(|id| tree.by_id(*id).cloned()).map(Unit).collect())
     }
 
-    /// The PAKN behind PAKN_ON_TIME or PAKN_SATISFACTION (by default those that cost points), newest first.
-    /// LEADER and ADMIN, for units in their scope.
+    /// The PAKN behind PAKN_ON_TIME or PAKN_SATISFACTION (by default those that cost points), newest first;
+    /// with `sectorCode` or `procedureCode`, only those about a dossier of such a procedure. LEADER and ADMIN,
+    /// for units in their scope.
     #[allow(clippy::too_many_arguments)] // each argument is a GraphQL argument
     async fn indicator_feedback(
         &self,
@@ -411,17 +420,21 @@ impl IndicatorQuery {
         as_of: Option<DateTime<FixedOffset>>,
         metric: MetricKey,
         #[graphql(default_with = "MetricOutcome::Failing")] outcome: MetricOutcome,
+        sector_code: Option<String>,
+        procedure_code: Option<String>,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Feedback, EmptyFields, EmptyFields>> {
         let (w, scope, n) = drill_start(ctx, &unit_code, &period, as_of, first).await?;
         let app = app(ctx);
+        let (sector_id, procedure_id) =
+            filter_ids(app, sector_code.as_deref(), procedure_code.as_deref()).await?;
         let had = after.is_some();
         let q = ind::DrillQuery {
             metric: metric.into(),
             outcome: outcome.into(),
-            sector_id: None,
-            procedure_id: None,
+            sector_id,
+            procedure_id,
             first: n,
             after: cursor(after)?,
         };

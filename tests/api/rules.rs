@@ -693,6 +693,83 @@ async fn drill_down_needs_a_leader_or_admin_in_scope() {
     let v = run(&s, &app, staff(Role::Leader, "49"), q, json!({})).await;
     assert_eq!(v["data"]["indicatorFeedback"]["edges"].as_array().unwrap().len(), 2, "{v}");
 
+    // Pages walked with `after` list each late dossier once; the sector filter splits them by the procedure's
+    // sector, the procedure filter keeps one procedure's.
+    let page = |after: Option<&str>, filter: &str| {
+        let after = after.map(|a| format!(", after: \"{a}\"")).unwrap_or_default();
+        format!(
+            "{{ indicatorDossiers(unitCode: \"49\", period: {{ year: 2024 }}, metric: ON_TIME_PROCESSING, first: 20{after}{filter}) \
+             {{ edges {{ node {{ code procedure {{ code sector {{ code }} }} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"
+        )
+    };
+    let walk = |filter: String| {
+        let (s, app, leader) = (&s, &app, staff(Role::Leader, "49"));
+        async move {
+            let (mut all, mut after) = (Vec::<Value>::new(), None::<String>);
+            loop {
+                let v = run(s, app, leader.clone(), &page(after.as_deref(), &filter), json!({})).await;
+                let conn = &v["data"]["indicatorDossiers"];
+                all.extend(
+                    conn["edges"]
+                        .as_array()
+                        .unwrap_or_else(|| panic!("{v}"))
+                        .iter()
+                        .map(|e| e["node"].clone()),
+                );
+                if conn["pageInfo"]["hasNextPage"] != true {
+                    return all;
+                }
+                after = conn["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+            }
+        }
+    };
+    let late_all = walk(String::new()).await;
+    let late_codes: BTreeSet<&str> = late_all.iter().map(|d| d["code"].as_str().unwrap()).collect();
+    assert_eq!((late_all.len(), late_codes.len()), (61, 61));
+    let sectors: BTreeSet<&str> =
+        late_all.iter().map(|d| d["procedure"]["sector"]["code"].as_str().unwrap()).collect();
+    assert!(sectors.len() > 1, "{sectors:?}");
+    let mut by_sector = 0;
+    for sector in &sectors {
+        let listed = walk(format!(", sectorCode: \"{sector}\"")).await;
+        assert!(listed.iter().all(|d| d["procedure"]["sector"]["code"] == *sector), "{sector}");
+        by_sector += listed.len();
+    }
+    assert_eq!(by_sector, 61);
+    let procedure = late_all[0]["procedure"]["code"].as_str().unwrap();
+    let listed = walk(format!(", procedureCode: \"{procedure}\"")).await;
+    let expected = late_all.iter().filter(|d| d["procedure"]["code"] == procedure).count();
+    assert!(
+        expected > 0
+            && listed.len() == expected
+            && listed.iter().all(|d| d["procedure"]["code"] == procedure)
+    );
+    assert!(walk(", procedureCode: \"NO-SUCH\"".to_owned()).await.is_empty());
+
+    // PAKN about a dossier are filtered by its procedure.
+    let fq = |filter: &str| {
+        format!(
+            "{{ indicatorFeedback(unitCode: \"49\", period: {{ year: 2024 }}, metric: PAKN_ON_TIME, outcome: ALL, first: 100{filter}) {{ edges {{ node {{ code dossierCode }} }} }} }}"
+        )
+    };
+    let leader = staff(Role::Leader, "49");
+    let v = run(&s, &app, leader.clone(), &fq(""), json!({})).await;
+    let pakn = v["data"]["indicatorFeedback"]["edges"].as_array().unwrap().clone();
+    let about = pakn.iter().find_map(|e| e["node"]["dossierCode"].as_str()).expect("a PAKN about a dossier");
+    let d = run(
+        &s,
+        &app,
+        leader.clone(),
+        &format!("{{ dossier(code: \"{about}\") {{ procedure {{ code }} }} }}"),
+        json!({}),
+    )
+    .await;
+    let procedure = d["data"]["dossier"]["procedure"]["code"].as_str().unwrap().to_owned();
+    let v = run(&s, &app, leader.clone(), &fq(&format!(", procedureCode: \"{procedure}\"")), json!({})).await;
+    let filtered = v["data"]["indicatorFeedback"]["edges"].as_array().unwrap();
+    assert!(!filtered.is_empty() && filtered.len() < pakn.len(), "{v}");
+    assert!(filtered.iter().all(|e| e["node"]["dossierCode"].is_string()));
+
     // The procedures and communes behind the other metrics are exactly those counted: all of them in the
     // denominator, the passing ones in the numerator.
     let report = "{ indicators(unitCode: \"49\", period: { year: 2024 }) { groups { metrics { key numerator denominator } } } }";
