@@ -4,8 +4,9 @@
 //!
 //! A key names what was asked (see [`IndicatorKey`]); the value carries the [`DataVersion`] it was computed at,
 //! and is used only by a request that read the same version, so an entry never needs to be invalidated: a write
-//! makes the next request compute the value again and replace it under the same key. Redis faults never fail a request: after a short timeout the value is computed directly,
-//! the cache reports itself degraded, and the connection is retried in the background of later requests.
+//! makes the next request compute the value again and replace it under the same key. Redis faults never fail a
+//! request: after a short timeout the value is computed directly, the cache reports itself degraded, and the
+//! connection is retried in the background of later requests.
 
 use std::future::Future;
 use std::sync::Arc;

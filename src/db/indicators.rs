@@ -12,7 +12,7 @@ use sea_orm::{
 use crate::domain::indicators::{Count, MetricKey};
 use crate::domain::scope::{Scope, UnitTree};
 use crate::domain::time::{Calendar, Micros, first_date_at_or_after, month_of, start_of};
-use crate::domain::{PaymentChannel, UnitLevel};
+use crate::domain::{PaymentChannel, ProcedureStatus, UnitLevel};
 
 /// The instants of one evaluation: the period `[s, e)` and the evaluation instant `t = min(e, asOf)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -781,7 +781,7 @@ async fn transparency(
                 published_before_t && published.is_some_and(|p| p <= calendar.add_working_days(a, m));
             places.push((id, MetricKey::PublicUpdateOnTime, update_ok));
         }
-        if status == "PUBLISHED" && published_before_t {
+        if status == ProcedureStatus::Published.as_str() && published_before_t {
             places.push((id, MetricKey::PublicContentFull, content_full));
         }
     }
@@ -839,7 +839,7 @@ pub fn drill_communes(tree: &UnitTree, unit_code: &str, w: &Window, outcome: Out
         .filter(|&(_, _, passing)| listed(outcome, passing))
         .map(|(id, ..)| id)
         .collect();
-    ids.sort_by_key(|id| tree.by_id(*id).map(|u| u.code.clone()));
+    ids.sort_by_cached_key(|id| tree.by_id(*id).map(|u| u.code.clone()));
     ids
 }
 

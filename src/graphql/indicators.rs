@@ -1,5 +1,7 @@
 //! Decision 766 indicators and rankings: public by law, so no token is needed.
 
+use std::sync::Arc;
+
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Object, SimpleObject};
 use chrono::{DateTime, FixedOffset};
@@ -12,6 +14,7 @@ use crate::auth::Role as AuthRole;
 use crate::db::indicators::{self as ind, IndicatorError, Window};
 use crate::db::read;
 use crate::domain::indicators as dom;
+use crate::domain::scope::{Scope, UnitTree};
 use crate::domain::time::{PeriodSpec, from_micros, now, to_micros};
 
 /// A period: `year` alone, `year` with `quarter` or `month`, or `from` and `to` (dates, `to` exclusive), in
@@ -192,14 +195,14 @@ impl From<ind::DrillError> for ApiError {
 }
 
 /// The common part of a drill-down: a LEADER or ADMIN asks about a unit in their scope (anything else is not
-/// found); returns the window, the unit's scope at its evaluation instant and the page size.
+/// found); returns the window, the unit tree, the unit's scope at its evaluation instant and the page size.
 async fn drill_start(
     ctx: &Context<'_>,
     unit_code: &str,
     period: &PeriodInput,
     as_of: Option<DateTime<FixedOffset>>,
     first: Option<i32>,
-) -> async_graphql::Result<(Window, crate::domain::scope::Scope, u64)> {
+) -> async_graphql::Result<(Window, Arc<UnitTree>, Scope, u64)> {
     super::require(ctx, &[AuthRole::Leader, AuthRole::Admin])?;
     let tree = app(ctx).units().await.gql()?;
     let unit = tree.get(unit_code).ok_or(ApiError::NotFound).map_err(|e| e.extend())?;
@@ -208,15 +211,21 @@ async fn drill_start(
         _ => return Err(ApiError::NotFound.extend()),
     }
     let w = ind::window(&period.spec(), as_of.map(to_micros), now()).gql()?;
-    Ok((w, tree.scope_at(unit_code, w.t), page_size(ctx, first)?))
+    let scope = tree.scope_at(unit_code, w.t);
+    Ok((w, tree, scope, page_size(ctx, first)?))
 }
 
-/// The ids of a drill-down's sector and procedure filters (an unknown code matches nothing).
-async fn filter_ids(
+/// The query for one page of a drill-down list, its sector and procedure codes resolved to ids (an unknown code
+/// matches nothing), and whether a cursor was given.
+async fn drill_query(
     app: &crate::app::App,
+    metric: MetricKey,
+    outcome: MetricOutcome,
     sector_code: Option<&str>,
     procedure_code: Option<&str>,
-) -> async_graphql::Result<(Option<i64>, Option<i64>)> {
+    first: u64,
+    after: Option<String>,
+) -> async_graphql::Result<(ind::DrillQuery, bool)> {
     let sector_id = match sector_code {
         Some(c) => Some(read::sector_id(&app.db, c).await.gql()?.unwrap_or(-1)),
         None => None,
@@ -225,7 +234,23 @@ async fn filter_ids(
         Some(c) => Some(read::procedure_by_code(&app.db, c).await.gql()?.map_or(-1, |p| p.id)),
         None => None,
     };
-    Ok((sector_id, procedure_id))
+    let had = after.is_some();
+    let q = ind::DrillQuery {
+        metric: metric.into(),
+        outcome: outcome.into(),
+        sector_id,
+        procedure_id,
+        first,
+        after: cursor(after)?,
+    };
+    Ok((q, had))
+}
+
+/// The ids of one page from the `first + 1` a drill-down found, and whether another page follows.
+fn one_page(mut ids: Vec<i64>, first: u64) -> (Vec<i64>, bool) {
+    let has_next = ids.len() as u64 > first;
+    ids.truncate(first as usize);
+    (ids, has_next)
 }
 
 impl From<IndicatorError> for ApiError {
@@ -333,22 +358,11 @@ impl IndicatorQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Dossier, EmptyFields, EmptyFields>> {
-        let (w, scope, n) = drill_start(ctx, &unit_code, &period, as_of, first).await?;
+        let (w, _, scope, n) = drill_start(ctx, &unit_code, &period, as_of, first).await?;
         let app = app(ctx);
-        let (sector_id, procedure_id) =
-            filter_ids(app, sector_code.as_deref(), procedure_code.as_deref()).await?;
-        let had = after.is_some();
-        let q = ind::DrillQuery {
-            metric: metric.into(),
-            outcome: outcome.into(),
-            sector_id,
-            procedure_id,
-            first: n,
-            after: cursor(after)?,
-        };
-        let mut ids = ind::drill_dossiers(&app.db, &scope, &w, &q).await.gql()?;
-        let has_next = ids.len() as u64 > n;
-        ids.truncate(n as usize);
+        let (sector, procedure) = (sector_code.as_deref(), procedure_code.as_deref());
+        let (q, had) = drill_query(app, metric, outcome, sector, procedure, n, after).await?;
+        let (ids, has_next) = one_page(ind::drill_dossiers(&app.db, &scope, &w, &q).await.gql()?, n);
         let items = read::dossiers_by_ids(&app.db, &ids).await.gql()?;
         Ok(connection(read::Page { items, has_next }, |d| d.id, Dossier, had))
     }
@@ -370,23 +384,12 @@ impl IndicatorQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Procedure, EmptyFields, EmptyFields>> {
-        let (w, _, n) = drill_start(ctx, &unit_code, &period, as_of, first).await?;
+        let (w, tree, _, n) = drill_start(ctx, &unit_code, &period, as_of, first).await?;
         let app = app(ctx);
-        let fresh = app.fresh_scope(&unit_code, w.t).await.gql()?;
-        let (sector_id, _) = filter_ids(app, sector_code.as_deref(), None).await?;
-        let had = after.is_some();
-        let q = ind::DrillQuery {
-            metric: metric.into(),
-            outcome: outcome.into(),
-            sector_id,
-            procedure_id: None,
-            first: n,
-            after: cursor(after)?,
-        };
-        let mut ids =
-            ind::drill_procedures(&app.db, &fresh.units, &fresh.calendar, &unit_code, &w, &q).await.gql()?;
-        let has_next = ids.len() as u64 > n;
-        ids.truncate(n as usize);
+        let calendar = app.calendar().await.gql()?;
+        let (q, had) = drill_query(app, metric, outcome, sector_code.as_deref(), None, n, after).await?;
+        let ids = ind::drill_procedures(&app.db, &tree, &calendar, &unit_code, &w, &q).await.gql()?;
+        let (ids, has_next) = one_page(ids, n);
         let items = read::procedures_by_ids(&app.db, &ids).await.gql()?;
         Ok(connection(read::Page { items, has_next }, |p| p.id, Procedure, had))
     }
@@ -402,8 +405,7 @@ impl IndicatorQuery {
         as_of: Option<DateTime<FixedOffset>>,
         #[graphql(default_with = "MetricOutcome::Failing")] outcome: MetricOutcome,
     ) -> async_graphql::Result<Vec<Unit>> {
-        let (w, _, _) = drill_start(ctx, &unit_code, &period, as_of, None).await?;
-        let tree = app(ctx).units().await.gql()?;
+        let (w, tree, _, _) = drill_start(ctx, &unit_code, &period, as_of, None).await?;
         let ids = ind::drill_communes(&tree, &unit_code, &w, outcome.into());
         Ok(ids.iter().filter_map(|id| tree.by_id(*id).cloned()).map(Unit).collect())
     }
@@ -425,22 +427,11 @@ impl IndicatorQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Feedback, EmptyFields, EmptyFields>> {
-        let (w, scope, n) = drill_start(ctx, &unit_code, &period, as_of, first).await?;
+        let (w, _, scope, n) = drill_start(ctx, &unit_code, &period, as_of, first).await?;
         let app = app(ctx);
-        let (sector_id, procedure_id) =
-            filter_ids(app, sector_code.as_deref(), procedure_code.as_deref()).await?;
-        let had = after.is_some();
-        let q = ind::DrillQuery {
-            metric: metric.into(),
-            outcome: outcome.into(),
-            sector_id,
-            procedure_id,
-            first: n,
-            after: cursor(after)?,
-        };
-        let mut ids = ind::drill_pakn(&app.db, &scope, &w, &q).await.gql()?;
-        let has_next = ids.len() as u64 > n;
-        ids.truncate(n as usize);
+        let (sector, procedure) = (sector_code.as_deref(), procedure_code.as_deref());
+        let (q, had) = drill_query(app, metric, outcome, sector, procedure, n, after).await?;
+        let (ids, has_next) = one_page(ind::drill_pakn(&app.db, &scope, &w, &q).await.gql()?, n);
         let items = read::feedback_by_ids(&app.db, &ids).await.gql()?;
         Ok(connection(read::Page { items, has_next }, |f| f.id, Feedback, had))
     }

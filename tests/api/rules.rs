@@ -768,7 +768,12 @@ async fn drill_down_needs_a_leader_or_admin_in_scope() {
     let v = run(&s, &app, leader.clone(), &fq(&format!(", procedureCode: \"{procedure}\"")), json!({})).await;
     let filtered = v["data"]["indicatorFeedback"]["edges"].as_array().unwrap();
     assert!(!filtered.is_empty() && filtered.len() < pakn.len(), "{v}");
-    assert!(filtered.iter().all(|e| e["node"]["dossierCode"].is_string()));
+    for e in filtered {
+        let code = e["node"]["dossierCode"].as_str().expect("about a dossier");
+        let q = format!("{{ dossier(code: \"{code}\") {{ procedure {{ code }} }} }}");
+        let d = run(&s, &app, leader.clone(), &q, json!({})).await;
+        assert_eq!(d["data"]["dossier"]["procedure"]["code"], procedure.as_str(), "{d}");
+    }
 
     // The procedures and communes behind the other metrics are exactly those counted: all of them in the
     // denominator, the passing ones in the numerator.
