@@ -1,14 +1,16 @@
 //! The services one gateway process shares between requests: the database, the unit tree kept in step with
-//! the data generation, the personal-data vault, the token verifier and the status-change feed.
+//! the data generation, the personal-data vault, the token verifier, the audit trail's writer and the
+//! status-change feed.
 
 use std::sync::Arc;
 
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::{RwLock, broadcast};
 
-use crate::auth::Verifier;
+use crate::audit::AuditLog;
+use crate::auth::{AuthError, Caller, Verified, Verifier};
 use crate::cache::AggregateCache;
-use crate::config::{DEV_PII_KEY, Settings};
+use crate::config::Settings;
 use crate::db;
 use crate::db::probe::Probe;
 use crate::domain::DossierStatus;
@@ -26,11 +28,24 @@ pub enum StartError {
     Redis(#[from] redis::RedisError),
 }
 
-/// A dossier's status changed (sent to `dossierStatusChanged` subscribers).
+/// Why a request could not be authenticated.
+#[derive(Debug, thiserror::Error)]
+pub enum Authentication {
+    /// The token is refused (401).
+    #[error(transparent)]
+    Refused(#[from] AuthError),
+    /// The unit tree could not be read to check the token's unit (503: the caller may retry).
+    #[error("the database is unavailable")]
+    Unavailable(#[from] DbErr),
+}
+
+/// A dossier changed through this instance's API (sent to `dossierChanged` subscribers, and to
+/// `dossierStatusChanged` subscribers when its status changed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusChanged {
     pub code: String,
     pub status: DossierStatus,
+    pub status_changed: bool,
 }
 
 /// Reference data loaded at one data generation.
@@ -49,6 +64,7 @@ pub struct App {
     pub verifier: Arc<Verifier>,
     pub status_feed: broadcast::Sender<StatusChanged>,
     pub cache: AggregateCache,
+    pub audit: AuditLog,
     /// Scored reports by the cached counts they were scored from.
     pub scored: moka::future::Cache<Arc<String>, (crate::domain::time::Micros, Arc<Scored>)>,
     snapshot: Arc<RwLock<Option<Snapshot>>>,
@@ -67,9 +83,10 @@ impl App {
     pub fn new(db: DatabaseConnection, settings: Settings) -> Result<Self, StartError> {
         let verifier = Verifier::new(&settings.jwt)?;
         let cache = AggregateCache::new(settings.redis_url.as_deref(), &settings.redis_prefix)?;
-        let vault = Vault::new(settings.pii_key.as_deref().unwrap_or(DEV_PII_KEY));
+        let vault = Vault::new(settings.pii_key());
         let (status_feed, _) = broadcast::channel(1024);
         Ok(App {
+            audit: AuditLog::start(db.clone()),
             db,
             settings: Arc::new(settings),
             vault,
@@ -128,6 +145,24 @@ impl App {
             }
             (units, calendar) = self.snapshot_at(version.reference).await?;
         }
+    }
+
+    /// The caller a request's `Authorization` header names: none is anonymous; a token must verify and name a
+    /// unit that exists (a token for a unit imported later must not gain a scope then). The unit is looked up in
+    /// the tree already loaded, and in a fresh one only when it is not there.
+    pub async fn authenticate(&self, header: Option<&str>) -> Result<Verified, Authentication> {
+        let verified = self.verifier.from_header(header)?;
+        if let Caller::Staff { unit, .. } = &verified.caller {
+            let loaded = self.snapshot.read().await.as_ref().map(|s| s.units.clone());
+            let known = match loaded {
+                Some(tree) if tree.get(unit).is_some() => true,
+                _ => self.units().await?.get(unit).is_some(),
+            };
+            if !known {
+                return Err(Authentication::Refused(AuthError::UnknownUnit));
+            }
+        }
+        Ok(verified)
     }
 
     /// The unit tree as of the latest write (reloaded when the data generation moved).

@@ -42,12 +42,30 @@ enum Command {
         /// Where to write the bad lines (with --skip-invalid).
         #[arg(long)]
         rejects: Option<PathBuf>,
+        /// Seal personal data with the development PII_KEY anyway (no other key can open it later).
+        #[arg(long)]
+        allow_dev_pii_key: bool,
     },
     /// Write JSON Lines to standard output.
     Export {
         /// Only this unit's scope (with what its records refer to).
         #[arg(long)]
         unit: Option<String>,
+        /// Open personal data with the development PII_KEY anyway.
+        #[arg(long)]
+        allow_dev_pii_key: bool,
+    },
+    /// Write the audit trail as JSON Lines to standard output, oldest first.
+    AuditExport {
+        /// Only the events about this unit's scope (as of now).
+        #[arg(long)]
+        unit: Option<String>,
+        /// Events at or after this day (YYYY-MM-DD, Vietnam time).
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// Events before this day.
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
     },
     /// Print a signed token with the configured key.
     Token {
@@ -107,15 +125,14 @@ pub async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            let conn = db::connect(&settings.database_url, None).await?;
-            db::migrate(&conn).await?;
+            open(&settings).await?;
             tracing::info!("migrations applied");
             Ok(())
         }
-        Command::Import { file, skip_invalid, rejects } => {
-            let conn = db::connect(&settings.database_url, None).await?;
-            db::migrate(&conn).await?;
-            let app = App::new(conn, settings)?;
+        Command::Import { file, skip_invalid, rejects, allow_dev_pii_key } => {
+            refuse_dev_pii_key(&settings, allow_dev_pii_key)?;
+            let stamp = crate::service::audit::operator(&settings.operator, "import");
+            let app = App::new(open(&settings).await?, settings)?;
             let opts = import::ImportOptions { skip_invalid, ..Default::default() };
             let mut rejects_file = match &rejects {
                 Some(p) => Some(
@@ -128,10 +145,12 @@ pub async fn run() -> anyhow::Result<()> {
             let sink: import::Rejects<'_> =
                 rejects_file.as_mut().map(|f| f as &mut (dyn tokio::io::AsyncWrite + Unpin + Send));
             let report = if file == "-" {
-                import::import(&app.db, &app.vault, BufReader::new(tokio::io::stdin()), opts, sink).await?
+                let input = BufReader::new(tokio::io::stdin());
+                import::import(&app.db, &app.vault, &stamp, input, opts, sink).await?
             } else {
                 let f = tokio::fs::File::open(&file).await.with_context(|| format!("cannot open {file}"))?;
-                import::import(&app.db, &app.vault, BufReader::with_capacity(1 << 16, f), opts, sink).await?
+                import::import(&app.db, &app.vault, &stamp, BufReader::with_capacity(1 << 16, f), opts, sink)
+                    .await?
             };
             if !skip_invalid {
                 for e in &report.errors {
@@ -152,39 +171,72 @@ pub async fn run() -> anyhow::Result<()> {
                 anyhow::bail!("import refused: {} bad line(s)", report.rejected)
             }
         }
-        Command::Export { unit } => {
-            let conn = db::connect(&settings.database_url, None).await?;
-            db::migrate(&conn).await?;
-            let app = App::new(conn, settings)?;
+        Command::Export { unit, allow_dev_pii_key } => {
+            refuse_dev_pii_key(&settings, allow_dev_pii_key)?;
+            let stamp = crate::service::audit::operator(&settings.operator, "export");
+            let app = App::new(open(&settings).await?, settings)?;
             let mut out = tokio::io::BufWriter::new(tokio::io::stdout());
-            let report = export::export(&app.db, &app.vault, unit.as_deref(), &mut out).await?;
+            let report = export::export(&app.db, &app.vault, &stamp, unit.as_deref(), &mut out).await?;
             out.flush().await?;
             tracing::info!(records = report.records, "export done");
             Ok(())
         }
+        Command::AuditExport { unit, from, to } => {
+            let conn = open(&settings).await?;
+            let mut out = tokio::io::BufWriter::new(tokio::io::stdout());
+            let period = (from.map(crate::domain::time::start_of), to.map(crate::domain::time::start_of));
+            let n =
+                crate::audit::export(&conn, &settings.operator, unit.as_deref(), period, &mut out).await?;
+            out.flush().await?;
+            tracing::info!(events = n, "audit export done");
+            Ok(())
+        }
         Command::Serve { demo, demo_scale } => {
+            // The production profile refused development secrets already (Settings::from_env).
             if settings.jwt.secret.is_none() && settings.jwt.alg == crate::config::JwtAlg::Hs256 {
                 tracing::warn!(
                     "JWT_SECRET is not set: using the development secret; never do this in production"
                 );
             }
-            if settings.pii_key.is_none() {
+            if settings.dev_pii_key() {
                 tracing::warn!("PII_KEY is not set: personal data is sealed with the development key");
             }
-            let conn = db::connect(&settings.database_url, None).await?;
-            db::migrate(&conn).await?;
+            let conn = open(&settings).await?;
             let listener = std::net::TcpListener::bind(settings.bind_addr)
                 .with_context(|| format!("cannot bind {}", settings.bind_addr))?;
             let app = App::new(conn, settings)?;
             if demo {
                 load_demo(&app, demo_scale).await?;
             }
-            let running = crate::startup::run(app, listener)?;
+            let purge = tokio::spawn(crate::audit::purge_daily(app.clone()));
+            let running = crate::startup::run(app.clone(), listener)?;
             tracing::info!(addr = %running.addr, "dvc-gateway listening; GraphiQL at /graphiql");
             running.server.await?;
+            // Stopped (SIGINT or SIGTERM): the accesses the writer still holds go to the database first.
+            purge.abort();
+            app.audit.flush().await;
             Ok(())
         }
     }
+}
+
+/// Connects to the configured database and applies pending migrations.
+async fn open(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    let conn = db::connect(&settings.database_url, None).await?;
+    db::migrate(&conn, &crate::pii::Vault::new(settings.pii_key())).await?;
+    Ok(conn)
+}
+
+/// Data sealed with the development key cannot be opened once the real key is set: importing or exporting with
+/// it is refused unless the operator says so.
+fn refuse_dev_pii_key(settings: &Settings, allowed: bool) -> anyhow::Result<()> {
+    if settings.dev_pii_key() && !allowed {
+        anyhow::bail!(
+            "PII_KEY is not set: personal data would be sealed or opened with the development key, which no \
+             deployment can read later. Set PII_KEY, or pass --allow-dev-pii-key for throwaway data."
+        );
+    }
+    Ok(())
 }
 
 /// Writes the demo data set as JSON Lines.
@@ -220,9 +272,11 @@ async fn load_demo(app: &App, scale: f64) -> anyhow::Result<()> {
         out.flush()?;
     }
     let file = tokio::fs::File::open(&path).await?;
+    let stamp = crate::service::audit::operator(&app.settings.operator, "import (demo)");
     let report = import::import(
         &app.db,
         &app.vault,
+        &stamp,
         BufReader::with_capacity(1 << 16, file),
         import::ImportOptions::default(),
         None,

@@ -44,17 +44,41 @@ pub struct JwtSettings {
 /// Request limits enforced at the edge and in the schema.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Bytes of one HTTP body or one WebSocket message (continuation frames included).
     pub max_body_bytes: usize,
     pub max_depth: usize,
     pub max_complexity: usize,
     pub max_page_size: usize,
+    /// Subscriptions one WebSocket connection may hold at once.
+    pub max_subscriptions: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_body_bytes: 256 * 1024, max_depth: 12, max_complexity: 5_000, max_page_size: 100 }
+        Limits {
+            max_body_bytes: 256 * 1024,
+            max_depth: 12,
+            max_complexity: 5_000,
+            max_page_size: 100,
+            max_subscriptions: 20,
+        }
     }
 }
+
+/// What the deployment is: a developer's machine, where development secrets are allowed with a warning, or
+/// production, where the gateway refuses to start with anything a reader of the source could know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Development,
+    Production,
+}
+
+/// The shortest HS256 secret and `PII_KEY` production accepts: 256 bits, the size of the keys derived from them.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The shortest audit retention accepted (and the age below which the database itself refuses to delete an
+/// audit event, see the migration that creates `audit_event`).
+pub const MIN_AUDIT_RETENTION_DAYS: u32 = migration::AUDIT_MIN_AGE_DAYS as u32;
 
 /// All settings of one gateway process.
 #[derive(Debug, Clone)]
@@ -67,9 +91,17 @@ pub struct Settings {
     pub jwt: JwtSettings,
     /// Key for sealing and hashing personal data. `None` means the development key (warned about at start).
     pub pii_key: Option<String>,
+    pub profile: Profile,
+    /// Serve `/graphiql` (development: on unless `GRAPHIQL=false`; production: off unless `GRAPHIQL=true`).
     pub graphiql: bool,
+    /// Answer introspection queries (the same defaults as `graphiql`).
+    pub introspection: bool,
     pub log_json: bool,
     pub limits: Limits,
+    /// How long audit events are kept before the daily purge removes them.
+    pub audit_retention_days: u32,
+    /// Who runs a command-line operation (`import`, `export`), as recorded in the audit trail.
+    pub operator: String,
 }
 
 /// The development defaults for secrets; never for production.
@@ -83,13 +115,28 @@ impl Settings {
         Self::from_lookup(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
     }
 
-    /// Reads the settings through `get` (tests pass a map).
+    /// Reads the settings through `get` (tests pass a map), and refuses a configuration the profile forbids.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let parse_usize = |k: &str, default: usize| -> anyhow::Result<usize> {
             get(k).map_or(Ok(default), |v| v.parse().with_context(|| format!("{k} must be a whole number")))
         };
+        let profile = match get("DVC_PROFILE").as_deref() {
+            None | Some("development") => Profile::Development,
+            Some("production") => Profile::Production,
+            Some(other) => bail!("DVC_PROFILE must be development or production, not `{other}`"),
+        };
+        // Tools for exploring the API are on for developers and off in production unless asked for.
+        let switch = |k: &str| -> anyhow::Result<bool> {
+            match get(k).as_deref() {
+                None => Ok(profile == Profile::Development),
+                Some("true" | "1") => Ok(true),
+                Some("false" | "0") => Ok(false),
+                Some(other) => bail!("{k} must be true or false, not `{other}`"),
+            }
+        };
         let defaults = Limits::default();
-        Ok(Settings {
+        let retention = parse_usize("AUDIT_RETENTION_DAYS", 5 * 365)?;
+        let settings = Settings {
             database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
             redis_url: get("REDIS_URL"),
             redis_prefix: get("REDIS_PREFIX").unwrap_or_else(|| "dvc".to_owned()),
@@ -107,15 +154,80 @@ impl Settings {
                 audience: get("JWT_AUDIENCE").unwrap_or_else(|| "dvc-gateway".to_owned()),
             },
             pii_key: get("PII_KEY"),
-            graphiql: get("GRAPHIQL").is_none_or(|v| v != "false" && v != "0"),
+            profile,
+            graphiql: switch("GRAPHIQL")?,
+            introspection: switch("INTROSPECTION")?,
             log_json: get("LOG_FORMAT").is_some_and(|v| v == "json"),
             limits: Limits {
                 max_body_bytes: parse_usize("MAX_BODY_BYTES", defaults.max_body_bytes)?,
                 max_depth: parse_usize("MAX_QUERY_DEPTH", defaults.max_depth)?,
                 max_complexity: parse_usize("MAX_QUERY_COMPLEXITY", defaults.max_complexity)?,
                 max_page_size: parse_usize("MAX_PAGE_SIZE", defaults.max_page_size)?,
+                max_subscriptions: parse_usize("MAX_SUBSCRIPTIONS", defaults.max_subscriptions)?,
             },
-        })
+            audit_retention_days: u32::try_from(retention).unwrap_or(u32::MAX),
+            operator: get("USER").unwrap_or_else(|| "unknown".to_owned()),
+        };
+        let problems = settings.problems();
+        if !problems.is_empty() {
+            bail!("refusing to start: {}", problems.join("; "));
+        }
+        Ok(settings)
+    }
+
+    /// What this configuration gets wrong. In every profile: key settings the pinned algorithm would ignore (a
+    /// public key beside HS256 would leave the HS256 secret, maybe the development one, verifying tokens). In
+    /// production also: any development secret, and secrets too short to resist guessing.
+    fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let jwt = &self.jwt;
+        let key_files = jwt.public_key_file.is_some() || jwt.jwks_file.is_some();
+        match jwt.alg {
+            JwtAlg::Hs256 if key_files => out.push(
+                "JWT_PUBLIC_KEY_FILE or JWT_JWKS_FILE is set but JWT_ALG is HS256, which verifies with \
+                 JWT_SECRET: set JWT_ALG to the key's algorithm"
+                    .to_owned(),
+            ),
+            JwtAlg::Rs256 | JwtAlg::Es256 | JwtAlg::EdDsa if jwt.secret.is_some() => out.push(format!(
+                "JWT_SECRET is set but JWT_ALG is {:?}, which verifies with JWT_PUBLIC_KEY_FILE or JWT_JWKS_FILE",
+                jwt.alg
+            )),
+            _ => {}
+        }
+        if self.audit_retention_days < MIN_AUDIT_RETENTION_DAYS {
+            out.push(format!("AUDIT_RETENTION_DAYS must be at least {MIN_AUDIT_RETENTION_DAYS}"));
+        }
+        if self.profile == Profile::Production {
+            if jwt.alg == JwtAlg::Hs256 {
+                match jwt.secret.as_deref() {
+                    None | Some(DEV_JWT_SECRET) => {
+                        out.push("JWT_SECRET is the development secret".to_owned())
+                    }
+                    Some(s) if s.len() < MIN_SECRET_BYTES => {
+                        out.push(format!("JWT_SECRET is shorter than {MIN_SECRET_BYTES} bytes"))
+                    }
+                    Some(_) => {}
+                }
+            }
+            match self.pii_key.as_deref() {
+                None | Some(DEV_PII_KEY) => out.push("PII_KEY is the development key".to_owned()),
+                Some(k) if k.len() < MIN_SECRET_BYTES => {
+                    out.push(format!("PII_KEY is shorter than {MIN_SECRET_BYTES} bytes"))
+                }
+                Some(_) => {}
+            }
+        }
+        out
+    }
+
+    /// Whether personal data is sealed with the development key, which no production deployment can read.
+    pub fn dev_pii_key(&self) -> bool {
+        self.pii_key.as_deref().is_none_or(|k| k == DEV_PII_KEY)
+    }
+
+    /// The key that seals and hashes personal data.
+    pub fn pii_key(&self) -> &str {
+        self.pii_key.as_deref().unwrap_or(DEV_PII_KEY)
     }
 }
 

@@ -1,8 +1,10 @@
 //! dvc-gateway: a GraphQL API gateway for Vietnam's public-service data.
 //!
-//! Layers (see ARCHITECTURE.md): `http` → `graphql` → `domain` ← `db` / `cache`.
+//! Layers (see ARCHITECTURE.md): `http` → `graphql` → `service` (policy, audit) → `db` / `cache`, with `domain`
+//! below them all.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod cli;
@@ -15,4 +17,5 @@ pub mod http;
 pub mod indicators;
 pub mod interchange;
 pub mod pii;
+pub mod service;
 pub mod startup;

@@ -8,7 +8,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::app::App;
 use crate::graphql::build_schema;
-use crate::http::{Edge, Metrics, routes};
+use crate::http::{Edge, Metrics, PathOnlySpan, routes};
 
 /// A bound, not yet awaited server and the address it listens on.
 pub struct Running {
@@ -22,7 +22,7 @@ pub fn run(app: App, listener: TcpListener) -> std::io::Result<Running> {
     let edge = Edge { schema: build_schema(app.clone()), app, metrics: Metrics::new() };
     let server = HttpServer::new(move || {
         let edge = edge.clone();
-        ActixApp::new().wrap(TracingLogger::default()).configure(move |cfg| routes(cfg, edge))
+        ActixApp::new().wrap(TracingLogger::<PathOnlySpan>::new()).configure(move |cfg| routes(cfg, edge))
     })
     .listen(listener)?
     .run();

@@ -1,4 +1,6 @@
-//! Citizens' feedback: complaints and recommendations (PAKN), ratings and questions.
+//! Citizens' feedback: complaints and recommendations (PAKN), ratings and questions. Who recorded it (a
+//! citizen's identity number when a citizen did) is personal data: sealed, keyed-hashed and masked like an
+//! applicant's, never stored in clear.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -21,7 +23,9 @@ pub struct Model {
     pub dislikes: i32,
     pub repeat_of_id: Option<i64>,
     pub content: Option<String>,
-    pub recorded_by: Option<String>,
+    pub recorded_by_sealed: Option<String>,
+    pub recorded_by_hash: Option<String>,
+    pub recorded_by_masked: Option<String>,
     pub version: i32,
     pub content_hash: String,
 }

@@ -5,6 +5,7 @@
 //! `"RESOLVED"`, …) and parsed into domain enums by the gateway.
 
 pub mod apology_letter;
+pub mod audit_event;
 pub mod calendar_day;
 pub mod data_change;
 pub mod dossier;

@@ -9,6 +9,15 @@ use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_create_tables;
 mod m20261128_000001_indicator_summaries;
+mod m20261129_000001_privacy;
+mod m20261129_000002_drop_clear_recorder;
+
+/// The migration after which the gateway seals `feedback.recorded_by` with its key (the next drops the clear
+/// column).
+pub const SEAL_RECORDERS_AFTER: &str = "m20261129_000001_privacy";
+
+/// Audit events younger than this are never deleted: the database refuses it, whatever the configured retention.
+pub const AUDIT_MIN_AGE_DAYS: i64 = 180;
 
 /// The condition that makes a feedback a PAKN (a complaint or a recommendation). The partial index
 /// `idx_feedback_pakn` covers exactly the rows it selects, and the indicator queries use the same text, so that
@@ -69,6 +78,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_create_tables::Migration),
             Box::new(m20261128_000001_indicator_summaries::Migration),
+            Box::new(m20261129_000001_privacy::Migration),
+            Box::new(m20261129_000002_drop_clear_recorder::Migration),
         ]
     }
 }

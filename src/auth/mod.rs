@@ -2,7 +2,8 @@
 //!
 //! A request without a token is anonymous. A request with a token that fails any check (signature,
 //! algorithm, `exp`, `nbf`, `iss`, `aud`, `sub`, role, unit) is refused with 401: it is never treated as
-//! anonymous.
+//! anonymous. The verifier checks what the token itself says; that its unit exists is checked against the unit
+//! tree by [`crate::app::App::authenticate`], the one entry point of both HTTP and WebSocket.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -52,7 +53,22 @@ pub struct Claims {
     pub nbf: Option<i64>,
     pub iat: i64,
     pub iss: String,
-    pub aud: String,
+    pub aud: Audience,
+}
+
+/// The `aud` claim: one audience, or several (RFC 7519, 4.1.3). The verifier accepts a token when the configured
+/// audience is among them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl From<&str> for Audience {
+    fn from(s: &str) -> Self {
+        Audience::One(s.to_owned())
+    }
 }
 
 /// Who is calling, once the token (if any) was verified.
@@ -101,6 +117,14 @@ impl Caller {
     }
 }
 
+/// A verified token: who it names and until when (microseconds since the epoch, the clock leeway included, so
+/// that a connection held open stops exactly when a new request with the same token would be refused).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub caller: Caller,
+    pub expires_at: Micros,
+}
+
 /// Why a token was refused. Every variant answers 401.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
@@ -116,7 +140,12 @@ pub enum AuthError {
     WrongAlgorithm,
     #[error("a {0} token must name a unit")]
     MissingUnit(&'static str),
+    #[error("the token's unit does not exist")]
+    UnknownUnit,
 }
+
+/// Seconds of clock difference tolerated on `exp` and `nbf`.
+pub const LEEWAY_SECS: i64 = 30;
 
 /// Key material problems at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -200,12 +229,12 @@ impl Verifier {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.validate_exp = true;
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECS as u64;
         Ok(Verifier { alg, keys, validation })
     }
 
-    /// Verifies a bearer token and returns the caller it names.
-    pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+    /// Verifies a bearer token and returns the caller it names and when it expires.
+    pub fn verify(&self, token: &str) -> Result<Verified, AuthError> {
         use jsonwebtoken::errors::ErrorKind;
         let header = decode_header(token).map_err(|_| AuthError::Malformed)?;
         if header.alg != self.alg {
@@ -233,38 +262,43 @@ impl Verifier {
         if c.sub.trim().is_empty() {
             return Err(AuthError::Invalid("empty `sub`".into()));
         }
-        Ok(match c.role {
+        let caller = match c.role {
             Role::Citizen => Caller::Citizen { sub: c.sub },
             role => Caller::Staff {
                 sub: c.sub,
                 role,
-                unit: c.unit.filter(|u| !u.is_empty()).ok_or(AuthError::MissingUnit(role_name(role)))?,
+                unit: c.unit.filter(|u| !u.is_empty()).ok_or(AuthError::MissingUnit(role.name()))?,
             },
-        })
+        };
+        let expires_at = c.exp.saturating_add(LEEWAY_SECS).saturating_mul(1_000_000);
+        Ok(Verified { caller, expires_at })
     }
 
-    /// Reads `Authorization` header text: none is anonymous; anything else must verify.
-    pub fn caller_from_header(&self, header: Option<&str>) -> Result<Caller, AuthError> {
+    /// Reads `Authorization` header text: none is anonymous (and never expires); anything else must verify.
+    pub fn from_header(&self, header: Option<&str>) -> Result<Verified, AuthError> {
         match header {
-            None => Ok(Caller::Anonymous),
-            Some(h) => {
-                let token = h.strip_prefix("Bearer ").ok_or(AuthError::Malformed)?.trim();
-                if token.is_empty() {
-                    return Err(AuthError::Malformed);
-                }
-                self.verify(token)
-            }
+            None => Ok(Verified { caller: Caller::Anonymous, expires_at: Micros::MAX }),
+            Some(h) => self.verify(bearer(h)?),
         }
     }
 }
 
-fn role_name(r: Role) -> &'static str {
-    match r {
-        Role::Citizen => "CITIZEN",
-        Role::Hotline => "HOTLINE",
-        Role::Officer => "OFFICER",
-        Role::Leader => "LEADER",
-        Role::Admin => "ADMIN",
+/// The token of `Bearer <token>`.
+pub fn bearer(header: &str) -> Result<&str, AuthError> {
+    let token = header.strip_prefix("Bearer ").ok_or(AuthError::Malformed)?.trim();
+    if token.is_empty() { Err(AuthError::Malformed) } else { Ok(token) }
+}
+
+impl Role {
+    /// The role's name in tokens and in the schema.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Citizen => "CITIZEN",
+            Role::Hotline => "HOTLINE",
+            Role::Officer => "OFFICER",
+            Role::Leader => "LEADER",
+            Role::Admin => "ADMIN",
+        }
     }
 }
 
@@ -311,7 +345,7 @@ impl Signer {
             nbf: None,
             iat: now,
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: Audience::One(self.audience.clone()),
         };
         self.sign_claims(&claims)
     }
@@ -337,15 +371,15 @@ mod tests {
         let v = Verifier::new(&s).unwrap();
         let t = signer.sign("officer-1", Role::Officer, Some("49"), 600).unwrap();
         assert_eq!(
-            v.verify(&t).unwrap(),
+            v.verify(&t).unwrap().caller,
             Caller::Staff { sub: "officer-1".into(), role: Role::Officer, unit: "49".into() }
         );
         let mut bad = t.clone();
         bad.pop();
         bad.push(if t.ends_with('A') { 'B' } else { 'A' });
         assert!(v.verify(&bad).is_err());
-        assert_eq!(v.caller_from_header(Some("Basic abc")), Err(AuthError::Malformed));
-        assert_eq!(v.caller_from_header(None), Ok(Caller::Anonymous));
+        assert_eq!(v.from_header(Some("Basic abc")), Err(AuthError::Malformed));
+        assert_eq!(v.from_header(None).map(|v| v.caller), Ok(Caller::Anonymous));
     }
 
     #[test]
@@ -362,7 +396,7 @@ mod tests {
             nbf: None,
             iat: now,
             iss: s.issuer.clone(),
-            aud: s.audience.clone(),
+            aud: s.audience.as_str().into(),
         };
         let expired = Claims { exp: now - 120, ..base.clone() };
         assert_eq!(v.verify(&signer.sign_claims(&expired).unwrap()), Err(AuthError::Expired));
@@ -370,6 +404,15 @@ mod tests {
         assert_eq!(v.verify(&signer.sign_claims(&early).unwrap()), Err(AuthError::NotYetValid));
         let wrong_aud = Claims { aud: "other".into(), ..base.clone() };
         assert!(matches!(v.verify(&signer.sign_claims(&wrong_aud).unwrap()), Err(AuthError::Invalid(_))));
+        let listed = Claims { aud: Audience::Many(vec!["other".into(), s.audience.clone()]), ..base.clone() };
+        assert!(v.verify(&signer.sign_claims(&listed).unwrap()).is_ok(), "an array naming our audience");
+        let unlisted = Claims { aud: Audience::Many(vec!["other".into()]), ..base.clone() };
+        assert!(v.verify(&signer.sign_claims(&unlisted).unwrap()).is_err());
+        // The expiry carries the leeway, in microseconds.
+        assert_eq!(
+            v.verify(&signer.sign_claims(&base).unwrap()).unwrap().expires_at,
+            (now + 600 + 30) * 1_000_000
+        );
         let wrong_iss = Claims { iss: "other".into(), ..base.clone() };
         assert!(matches!(v.verify(&signer.sign_claims(&wrong_iss).unwrap()), Err(AuthError::Invalid(_))));
         let no_unit = Claims { unit: None, ..base.clone() };

@@ -854,15 +854,18 @@ pub enum IndicatorError {
     Db(#[from] DbErr),
 }
 
-/// The window of a period spec and an optional `asOf` (default: now).
+/// The window of a period spec and an optional `asOf` (default: now). T is never after now: an `asOf` in the
+/// future is evaluated now, in every operation, so that nothing dated later (a unit merging next year) counts
+/// before it happens.
 pub fn window(
     spec: &crate::domain::time::PeriodSpec,
     as_of: Option<Micros>,
     now: Micros,
 ) -> Result<Window, IndicatorError> {
     let p = spec.resolve()?;
-    let t = p.end.min(as_of.unwrap_or(now));
-    Ok(Window { s: p.start, e: p.end, t, live: as_of.is_none() && t < p.end })
+    let asked = as_of.map_or(now, |a| a.min(now));
+    let t = p.end.min(asked);
+    Ok(Window { s: p.start, e: p.end, t, live: asked == now && t < p.end })
 }
 
 /// One ranked unit.

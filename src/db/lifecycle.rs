@@ -1,21 +1,26 @@
-//! Writes made through the API. Each is one transaction that starts with a guarded version bump (so that of
-//! two conflicting concurrent writes exactly one wins and the other gets `Conflict`), appends to the dossier's
-//! history where the dossier changes, refreshes the derived facts and the data generation, then commits.
+//! Writes made through the API. Each is one transaction that starts by taking its write lock (a guarded version
+//! bump, so that of two conflicting concurrent writes exactly one wins and the other gets `Conflict`; on SQLite
+//! the database's write lock, before anything is read, so that concurrent writes queue instead of failing),
+//! appends to the dossier's history where the dossier changes, refreshes the derived facts and the data
+//! generation, appends its audit event, then commits: a write and its audit event are never apart.
 
-use chrono::Duration;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
     EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 
+use super::audit::{ObjectRef, Stamp};
 use super::convert::{opt_status, parse};
-use super::read::Visibility;
-use super::write::{bump_version, refresh_negative_feedback};
-use crate::domain::lifecycle::{Event, Supplement, check_transition, derive_facts};
-use crate::domain::time::{Calendar, Micros, date_of, from_micros, start_of};
+use super::read::ReadScope;
+use super::write::{Recorder, bump_version, hold_write_lock, refresh_negative_feedback};
+use crate::domain::lifecycle::{
+    Event, Supplement, check_transition, chosen_due, derive_facts, dossier_due, pakn_due,
+};
+use crate::domain::time::{Calendar, Micros, from_micros};
 use crate::domain::*;
 use crate::interchange::validate::check_applicant_id;
 use crate::pii::Vault;
+use entity::audit_event::Outcome;
 
 use entity::{apology_letter, dossier, dossier_event, feedback, receipt, supplement_request};
 
@@ -50,9 +55,52 @@ fn stale() -> WriteError {
     WriteError::Conflict("the record was changed by another write; read it again and retry".into())
 }
 
-/// Loads a visible dossier (outside any transaction), or `NotFound`.
-async fn visible_dossier(db: &DatabaseConnection, vis: &Visibility, code: &str) -> Result<dossier::Model> {
-    super::read::dossier(db, vis, code).await?.ok_or(WriteError::NotFound)
+/// Loads a dossier of the scope (outside any transaction), or `NotFound`.
+async fn visible_dossier(db: &DatabaseConnection, scope: &ReadScope, code: &str) -> Result<dossier::Model> {
+    super::read::dossier(db, scope, code).await?.ok_or(WriteError::NotFound)
+}
+
+/// Appends the audit event of an accepted write, inside its transaction.
+async fn audited(conn: &impl ConnectionTrait, stamp: &Stamp, at: Micros, object: &ObjectRef) -> Result<()> {
+    super::audit::insert(conn, &[stamp.record(at, Outcome::Ok, Some(object))]).await?;
+    Ok(())
+}
+
+/// `n` random decimal digits from the operating system's generator: codes that never tell how many records
+/// exist.
+fn random_digits(n: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..n).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect()
+}
+
+/// Inserts a row with a fresh random code, drawing another when the code is taken (a collision, or a code an
+/// import stored): each attempt runs in a savepoint, so a failed one leaves the transaction usable.
+async fn insert_coded<A>(
+    txn: &sea_orm::DatabaseTransaction,
+    code: impl Fn() -> String,
+    row: impl Fn(String) -> A,
+) -> Result<<A::Entity as EntityTrait>::Model>
+where
+    A: ActiveModelTrait + sea_orm::ActiveModelBehavior + Send,
+    <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
+{
+    for _ in 0..8 {
+        let attempt = txn.begin().await?;
+        match row(code()).insert(&attempt).await {
+            Ok(saved) => {
+                attempt.commit().await?;
+                return Ok(saved);
+            }
+            Err(e) => {
+                attempt.rollback().await?;
+                if !matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) {
+                    return Err(WriteError::Db(e));
+                }
+            }
+        }
+    }
+    Err(WriteError::Conflict("no free code was found; try again".into()))
 }
 
 /// Recomputes a dossier's derived columns from its stored history and supplements, and its indicator summary.
@@ -113,11 +161,13 @@ async fn append_event(
     Ok(())
 }
 
-/// Runs `body` in a transaction opened by bumping the dossier's version from `expected`.
+/// Runs `body` in a transaction opened by bumping the dossier's version from `expected`, audited as `stamp`.
 async fn with_dossier<F, T>(
     db: &DatabaseConnection,
     d: &dossier::Model,
     expected: Option<i32>,
+    stamp: &Stamp,
+    now: Micros,
     body: F,
 ) -> Result<T>
 where
@@ -135,6 +185,7 @@ where
         let out = body(&txn).await?;
         refresh_facts(&txn, d.id).await?;
         super::touch(&txn, [d.unit_id]).await?;
+        audited(&txn, stamp, now, &ObjectRef::dossier(d)).await?;
         Ok(out)
     }
     .await;
@@ -171,25 +222,35 @@ pub struct NewDossier {
     pub applicant_email: Option<String>,
     pub vneid_verified: bool,
     pub submitted_at: Option<Micros>,
-    /// Defaults to the procedure's processing time in working days from now.
+    /// Earlier than the procedure's processing time in working days from now, if staff ask.
     pub due_at: Option<Micros>,
     pub inputs_digitized: bool,
     pub reused_data: bool,
     pub from_citizen_storage: bool,
 }
 
-/// Receives a dossier: a new code, a RECEIVED event at the server's clock.
+/// What every API write needs besides its input: the database, the records the writer may act on, who writes
+/// (for the audit event) and the server's clock.
+pub struct Writer<'a> {
+    pub db: &'a DatabaseConnection,
+    pub scope: &'a ReadScope,
+    pub stamp: &'a Stamp,
+    pub now: Micros,
+}
+
+/// Receives a dossier: a new random code, a RECEIVED event at the server's clock, and a due time from the
+/// procedure's processing time (staff may shorten it, never extend it).
 pub async fn receive_dossier(
-    db: &DatabaseConnection,
+    w: &Writer<'_>,
     vault: &Vault,
-    vis: &Visibility,
     tree: &crate::domain::scope::UnitTree,
     calendar: &Calendar,
     input: NewDossier,
-    now: Micros,
 ) -> Result<dossier::Model> {
-    let unit = tree.get(&input.unit_code).filter(|u| vis.covers_unit(u.id)).ok_or(WriteError::NotFound)?;
-    let proc = super::read::procedure_by_code(db, &input.procedure_code)
+    let now = w.now;
+    let unit =
+        tree.get(&input.unit_code).filter(|u| w.scope.covers_unit(u.id)).ok_or(WriteError::NotFound)?;
+    let proc = super::read::procedure_by_code(w.db, &input.procedure_code)
         .await?
         .ok_or_else(|| WriteError::Validation(format!("unknown procedure `{}`", input.procedure_code)))?;
     check_applicant_id(input.applicant_kind, &input.applicant_id_number)
@@ -197,78 +258,70 @@ pub async fn receive_dossier(
     if input.applicant_name.trim().is_empty() {
         return Err(WriteError::Validation("the applicant's name must not be empty".into()));
     }
-    let due_at = match input.due_at {
-        Some(d) if d < now => return Err(WriteError::Validation("dueAt must not be before now".into())),
-        Some(d) => d,
-        None => {
-            let days = proc.processing_days.unwrap_or(0.0).ceil() as i32;
-            let end = calendar.add_working_days(date_of(now), days);
-            let time_of_day = now - start_of(date_of(now));
-            start_of(end) + time_of_day
-        }
+    let due_at = chosen_due(dossier_due(calendar, now, proc.processing_days), input.due_at, now)
+        .map_err(|e| WriteError::Validation(e.to_string()))?;
+    let prefix = format!("000.00.{}-{}-", unit.code, from_micros(now).format("%y%m%d"));
+    // The same row builder as the importer's, so personal data is sealed, hashed and masked in one place.
+    let record = |code: String| crate::interchange::records::DossierRec {
+        code,
+        procedure: proc.code.clone(),
+        unit: unit.code.clone(),
+        channel: input.channel,
+        applicant: crate::interchange::records::ApplicantRec {
+            id_number: input.applicant_id_number.clone(),
+            name: input.applicant_name.clone(),
+            kind: crate::interchange::records::ApplicantKindOrDefault(input.applicant_kind),
+            phone: input.applicant_phone.clone(),
+            email: input.applicant_email.clone(),
+            vneid_verified: input.vneid_verified,
+        },
+        submitted_at: input.submitted_at.map(from_micros),
+        received_at: from_micros(now),
+        due_at: from_micros(due_at),
+        events: Vec::new(),
+        supplements: Vec::new(),
+        apologies: Vec::new(),
+        inputs_digitized: input.inputs_digitized,
+        reused_data: input.reused_data,
+        from_citizen_storage: input.from_citizen_storage,
+        result_electronic: false,
+        result_to_citizen_storage: false,
+        synced_at: None,
     };
-    let day = from_micros(now).format("%y%m%d").to_string();
-    let txn = db.begin().await?;
+    let txn = w.db.begin().await?;
     let result = async {
-        let prefix = format!("000.00.{}-{}-", unit.code, day);
-        let taken =
-            dossier::Entity::find().filter(dossier::Column::Code.starts_with(&prefix)).count(&txn).await?;
-        let code = format!("{prefix}{:05}", taken + 1);
-        // The same row builder as the importer's, so personal data is sealed, hashed and masked in one place.
-        let record = crate::interchange::records::DossierRec {
-            code,
-            procedure: proc.code.clone(),
-            unit: unit.code.clone(),
-            channel: input.channel,
-            applicant: crate::interchange::records::ApplicantRec {
-                id_number: input.applicant_id_number.clone(),
-                name: input.applicant_name.clone(),
-                kind: crate::interchange::records::ApplicantKindOrDefault(input.applicant_kind),
-                phone: input.applicant_phone.clone(),
-                email: input.applicant_email.clone(),
-                vneid_verified: input.vneid_verified,
-            },
-            submitted_at: input.submitted_at.map(from_micros),
-            received_at: from_micros(now),
-            due_at: from_micros(due_at),
-            events: Vec::new(),
-            supplements: Vec::new(),
-            apologies: Vec::new(),
-            inputs_digitized: input.inputs_digitized,
-            reused_data: input.reused_data,
-            from_citizen_storage: input.from_citizen_storage,
-            result_electronic: false,
-            result_to_citizen_storage: false,
-            synced_at: None,
-        };
-        let m = super::write::dossier_model(&record, proc.id, unit.id, vault, String::new());
-        let saved = m.insert(&txn).await.map_err(WriteError::from_db)?;
+        hold_write_lock(&txn).await?;
+        let saved = insert_coded(
+            &txn,
+            || format!("{prefix}{}", random_digits(6)),
+            |code| super::write::dossier_model(&record(code), proc.id, unit.id, vault, String::new()),
+        )
+        .await?;
         if let Some(sub) = input.submitted_at {
             append_event(&txn, saved.id, DossierStatus::Registered, sub, None).await?;
         }
         append_event(&txn, saved.id, DossierStatus::Received, now, None).await?;
         refresh_facts(&txn, saved.id).await?;
         super::touch(&txn, [saved.unit_id]).await?;
+        audited(&txn, w.stamp, now, &ObjectRef::dossier(&saved)).await?;
         Ok(saved)
     }
     .await;
     let saved = finish(txn, result).await?;
-    dossier::Entity::find_by_id(saved.id).one(db).await?.ok_or(WriteError::NotFound)
+    reload(w.db, saved.id).await
 }
 
 /// Moves a dossier to a new status, following the allowed transitions.
 pub async fn change_status(
-    db: &DatabaseConnection,
-    vis: &Visibility,
+    w: &Writer<'_>,
     code: &str,
     to: DossierStatus,
     note: Option<String>,
     expected: Option<i32>,
-    now: Micros,
 ) -> Result<dossier::Model> {
-    let d = visible_dossier(db, vis, code).await?;
+    let (d, now) = (visible_dossier(w.db, w.scope, code).await?, w.now);
     let id = d.id;
-    with_dossier(db, &d, expected, move |txn| {
+    with_dossier(w.db, &d, expected, w.stamp, now, move |txn| {
         Box::pin(async move {
             let current = dossier::Entity::find_by_id(id).one(txn).await?.ok_or(WriteError::NotFound)?;
             check_transition(opt_status(&current.status)?, to)
@@ -281,21 +334,19 @@ pub async fn change_status(
         })
     })
     .await?;
-    reload(db, id).await
+    reload(w.db, id).await
 }
 
 /// Asks the applicant for documents: a supplement request and a SUPPLEMENT_REQUESTED event.
 pub async fn request_supplement(
-    db: &DatabaseConnection,
-    vis: &Visibility,
+    w: &Writer<'_>,
     code: &str,
     reason: String,
     expected: Option<i32>,
-    now: Micros,
 ) -> Result<dossier::Model> {
-    let d = visible_dossier(db, vis, code).await?;
+    let (d, now) = (visible_dossier(w.db, w.scope, code).await?, w.now);
     let id = d.id;
-    with_dossier(db, &d, expected, move |txn| {
+    with_dossier(w.db, &d, expected, w.stamp, now, move |txn| {
         Box::pin(async move {
             let current = dossier::Entity::find_by_id(id).one(txn).await?.ok_or(WriteError::NotFound)?;
             check_transition(opt_status(&current.status)?, DossierStatus::SupplementRequested)
@@ -318,20 +369,14 @@ pub async fn request_supplement(
         })
     })
     .await?;
-    reload(db, id).await
+    reload(w.db, id).await
 }
 
 /// Records the applicant's answer to the open supplement request; processing resumes.
-pub async fn answer_supplement(
-    db: &DatabaseConnection,
-    vis: &Visibility,
-    code: &str,
-    expected: Option<i32>,
-    now: Micros,
-) -> Result<dossier::Model> {
-    let d = visible_dossier(db, vis, code).await?;
+pub async fn answer_supplement(w: &Writer<'_>, code: &str, expected: Option<i32>) -> Result<dossier::Model> {
+    let (d, now) = (visible_dossier(w.db, w.scope, code).await?, w.now);
     let id = d.id;
-    with_dossier(db, &d, expected, move |txn| {
+    with_dossier(w.db, &d, expected, w.stamp, now, move |txn| {
         Box::pin(async move {
             let open = supplement_request::Entity::find()
                 .filter(supplement_request::Column::DossierId.eq(id))
@@ -352,28 +397,27 @@ pub async fn answer_supplement(
         })
     })
     .await?;
-    reload(db, id).await
+    reload(w.db, id).await
 }
 
 /// Issues an apology letter with a new appointment date (the due date used by the indicators stays).
 pub async fn issue_apology(
-    db: &DatabaseConnection,
-    vis: &Visibility,
+    w: &Writer<'_>,
     code: &str,
     reason: String,
     new_due_at: Micros,
     expected: Option<i32>,
-    now: Micros,
 ) -> Result<dossier::Model> {
+    let now = w.now;
     if reason.trim().is_empty() {
         return Err(WriteError::Validation("an apology needs a reason".into()));
     }
     if new_due_at <= now {
         return Err(WriteError::Validation("the new appointment must be in the future".into()));
     }
-    let d = visible_dossier(db, vis, code).await?;
+    let d = visible_dossier(w.db, w.scope, code).await?;
     let id = d.id;
-    with_dossier(db, &d, expected, move |txn| {
+    with_dossier(w.db, &d, expected, w.stamp, now, move |txn| {
         Box::pin(async move {
             let seq = apology_letter::Entity::find()
                 .filter(apology_letter::Column::DossierId.eq(id))
@@ -392,7 +436,7 @@ pub async fn issue_apology(
         })
     })
     .await?;
-    reload(db, id).await
+    reload(w.db, id).await
 }
 
 async fn reload(db: &DatabaseConnection, id: i64) -> Result<dossier::Model> {
@@ -415,13 +459,9 @@ pub struct NewReceipt {
     pub transaction_ref: Option<String>,
 }
 
-/// Issues an e-receipt; a taken (series, number) is a conflict.
-pub async fn issue_receipt(
-    db: &DatabaseConnection,
-    vis: &Visibility,
-    r: NewReceipt,
-    now: Micros,
-) -> Result<receipt::Model> {
+/// Issues an e-receipt; a taken (series, number) is a conflict. Returns it with its dossier.
+pub async fn issue_receipt(w: &Writer<'_>, r: NewReceipt) -> Result<(receipt::Model, dossier::Model)> {
+    let now = w.now;
     if r.amount <= 0 {
         return Err(WriteError::Validation("amount must be greater than 0".into()));
     }
@@ -431,9 +471,10 @@ pub async fn issue_receipt(
     if r.series.trim().is_empty() || r.payer_name.trim().is_empty() {
         return Err(WriteError::Validation("series and payerName must not be empty".into()));
     }
-    let d = visible_dossier(db, vis, &r.dossier_code).await?;
-    let txn = db.begin().await?;
+    let d = visible_dossier(w.db, w.scope, &r.dossier_code).await?;
+    let txn = w.db.begin().await?;
     let result = async {
+        hold_write_lock(&txn).await?;
         let saved = receipt::ActiveModel {
             id: NotSet,
             series: Set(r.series),
@@ -460,27 +501,27 @@ pub async fn issue_receipt(
         super::write::refresh_receipts(&txn, &[d.id]).await?;
         super::rollup::rebuild_for(&txn, &[d.id]).await?;
         super::touch(&txn, [d.unit_id]).await?;
+        audited(&txn, w.stamp, now, &ObjectRef::receipt(&saved, Some(d.unit_id))).await?;
         Ok(saved)
     }
     .await;
-    finish(txn, result).await
+    Ok((finish(txn, result).await?, d))
 }
 
-/// Cancels a receipt with a reason.
+/// Cancels a receipt with a reason. Returns it with its dossier.
 pub async fn cancel_receipt(
-    db: &DatabaseConnection,
-    vis: &Visibility,
+    w: &Writer<'_>,
     series: &str,
     number: i64,
     reason: String,
     expected: Option<i32>,
-    now: Micros,
-) -> Result<receipt::Model> {
+) -> Result<(receipt::Model, dossier::Model)> {
+    let now = w.now;
     if reason.trim().is_empty() {
         return Err(WriteError::Validation("a cancellation needs a reason".into()));
     }
-    let r = super::read::receipt(db, vis, series, number).await?.ok_or(WriteError::NotFound)?;
-    let txn = db.begin().await?;
+    let r = super::read::receipt(w.db, w.scope, series, number).await?.ok_or(WriteError::NotFound)?;
+    let txn = w.db.begin().await?;
     let result = async {
         if !bump_version::<receipt::Entity>(&txn, r.id, expected.unwrap_or(r.version)).await? {
             return Err(stale());
@@ -496,9 +537,11 @@ pub async fn cancel_receipt(
         let saved = m.update(&txn).await?;
         super::write::refresh_receipts(&txn, &[saved.dossier_id]).await?;
         super::rollup::rebuild_for(&txn, &[saved.dossier_id]).await?;
-        let unit = dossier::Entity::find_by_id(saved.dossier_id).one(&txn).await?.map(|d| d.unit_id);
-        super::touch(&txn, unit).await?;
-        Ok(saved)
+        let dossier =
+            dossier::Entity::find_by_id(saved.dossier_id).one(&txn).await?.ok_or(WriteError::NotFound)?;
+        super::touch(&txn, [dossier.unit_id]).await?;
+        audited(&txn, w.stamp, now, &ObjectRef::receipt(&saved, Some(dossier.unit_id))).await?;
+        Ok((saved, dossier))
     }
     .await;
     finish(txn, result).await
@@ -513,40 +556,46 @@ pub struct NewFeedback {
     pub dossier_code: Option<String>,
     pub content: String,
     pub rating: Option<Rating>,
+    /// Earlier than the rule's deadline, if staff ask (complaints and recommendations only).
     pub due_at: Option<Micros>,
     pub repeat_of: Option<String>,
-    pub recorded_by: String,
+    /// Who records it (a citizen's identity number, or a staff account): stored sealed.
+    pub recorded_by: Option<String>,
 }
 
-/// Records feedback at the server's clock. Citizens may only give feedback on their own dossiers (the
-/// visibility passed in decides); staff only for units in scope.
+/// Records feedback at the server's clock: on a dossier of the scope (a citizen's own), to a unit of the scope
+/// (for staff) whose scope holds the dossier. Complaints and recommendations are due in
+/// [`crate::domain::lifecycle::PAKN_WORKING_DAYS`] working days; other kinds have no due time.
 pub async fn record_feedback(
-    db: &DatabaseConnection,
-    vis: &Visibility,
+    w: &Writer<'_>,
+    vault: &Vault,
     tree: &crate::domain::scope::UnitTree,
+    calendar: &Calendar,
     f: NewFeedback,
-    now: Micros,
-) -> Result<feedback::Model> {
+) -> Result<(feedback::Model, Option<String>)> {
+    let now = w.now;
     let unit = tree.get(&f.unit_code).ok_or(WriteError::NotFound)?;
     let dossier = match &f.dossier_code {
-        Some(code) => Some(visible_dossier(db, vis, code).await?),
+        Some(code) => Some(visible_dossier(w.db, w.scope, code).await?),
         None => None,
     };
-    match vis {
-        Visibility::Units(..) if !vis.covers_unit(unit.id) => return Err(WriteError::NotFound),
-        Visibility::Applicant(_) if dossier.is_none() => {
+    match w.scope {
+        ReadScope::Units(..) if !w.scope.covers_unit(unit.id) => return Err(WriteError::NotFound),
+        ReadScope::Applicant(_) if dossier.is_none() => {
             return Err(WriteError::Validation(
                 "a citizen gives feedback on one of their dossiers: give dossierCode".into(),
             ));
         }
-        Visibility::Nothing => return Err(WriteError::NotFound),
+        ReadScope::Nothing => return Err(WriteError::NotFound),
         _ => {}
     }
-    if let Some(d) = &dossier
-        && matches!(vis, Visibility::Applicant(_))
-        && d.unit_id != unit.id
-    {
-        return Err(WriteError::Validation("unitCode must be the dossier's unit".into()));
+    if let Some(d) = &dossier {
+        let dossier_unit = tree.by_id(d.unit_id).map(|u| u.code.as_str()).unwrap_or_default();
+        if !tree.covers(&unit.code, dossier_unit, now) {
+            return Err(WriteError::Validation(format!(
+                "unitCode must be the dossier's unit `{dossier_unit}` or a unit whose scope holds it"
+            )));
+        }
     }
     if f.content.trim().is_empty() {
         return Err(WriteError::Validation("content must not be empty".into()));
@@ -554,76 +603,78 @@ pub async fn record_feedback(
     if f.kind == FeedbackKind::Rating && f.rating.is_none() {
         return Err(WriteError::Validation("a RATING needs a rating".into()));
     }
-    // PAKN are due in 10 working days unless the caller says otherwise.
-    let due_at = match (f.kind.is_pakn(), f.due_at) {
-        (true, Some(d)) if d < now => {
-            return Err(WriteError::Validation("dueAt must not be before now".into()));
-        }
-        (true, Some(d)) => Some(d),
-        (true, None) => Some(now + Duration::days(14).num_microseconds().unwrap_or(0)),
-        (false, d) => d,
+    let due_at = if f.kind.is_pakn() {
+        Some(
+            chosen_due(pakn_due(calendar, now), f.due_at, now)
+                .map_err(|e| WriteError::Validation(e.to_string()))?,
+        )
+    } else if f.due_at.is_some() {
+        return Err(WriteError::Validation("only complaints and recommendations have a due time".into()));
+    } else {
+        None
     };
     let repeat_of = match &f.repeat_of {
         Some(code) => Some(
-            super::read::feedback(db, vis, code)
+            super::read::feedback(w.db, w.scope, code)
                 .await?
                 .ok_or_else(|| WriteError::Validation(format!("unknown feedback `{code}`")))?
                 .id,
         ),
         None => None,
     };
-    let txn = db.begin().await?;
+    let day = from_micros(now).format("%y%m%d").to_string();
+    let recorder = Recorder::of(vault, f.recorded_by.as_deref());
+    let row = |code: String| feedback::ActiveModel {
+        id: NotSet,
+        code: Set(code),
+        kind: Set(f.kind.to_string()),
+        channel: Set(f.channel.to_string()),
+        unit_id: Set(unit.id),
+        dossier_id: Set(dossier.as_ref().map(|d| d.id)),
+        received_at: Set(now),
+        due_at: Set(due_at),
+        answered_at: Set(None),
+        answer: Set(None),
+        rating: Set(f.rating.map(|r| r.to_string())),
+        likes: Set(0),
+        dislikes: Set(0),
+        repeat_of_id: Set(repeat_of),
+        content: Set(Some(f.content.clone())),
+        recorded_by_sealed: Set(recorder.sealed.clone()),
+        recorded_by_hash: Set(recorder.hash.clone()),
+        recorded_by_masked: Set(recorder.masked.clone()),
+        version: Set(1),
+        content_hash: Set(String::new()),
+    };
+    let txn = w.db.begin().await?;
     let result = async {
-        let n = feedback::Entity::find().count(&txn).await?;
-        let code = format!("PAKN-{}-{:06}", from_micros(now).format("%y%m%d"), n + 1);
-        let saved = feedback::ActiveModel {
-            id: NotSet,
-            code: Set(code),
-            kind: Set(f.kind.to_string()),
-            channel: Set(f.channel.to_string()),
-            unit_id: Set(unit.id),
-            dossier_id: Set(dossier.as_ref().map(|d| d.id)),
-            received_at: Set(now),
-            due_at: Set(due_at),
-            answered_at: Set(None),
-            answer: Set(None),
-            rating: Set(f.rating.map(|r| r.to_string())),
-            likes: Set(0),
-            dislikes: Set(0),
-            repeat_of_id: Set(repeat_of),
-            content: Set(Some(f.content)),
-            recorded_by: Set(Some(f.recorded_by)),
-            version: Set(1),
-            content_hash: Set(String::new()),
-        }
-        .insert(&txn)
-        .await
-        .map_err(WriteError::from_db)?;
+        hold_write_lock(&txn).await?;
+        let saved = insert_coded(&txn, || format!("PAKN-{day}-{}", random_digits(10)), row).await?;
         if let Some(d) = &dossier {
             refresh_negative_feedback(&txn, &[d.id]).await?;
             super::rollup::rebuild_for(&txn, &[d.id]).await?;
         }
         super::touch(&txn, [saved.unit_id]).await?;
+        audited(&txn, w.stamp, now, &ObjectRef::feedback(&saved)).await?;
         Ok(saved)
     }
     .await;
-    finish(txn, result).await
+    Ok((finish(txn, result).await?, dossier.map(|d| d.code)))
 }
 
 /// Answers feedback.
 pub async fn answer_feedback(
-    db: &DatabaseConnection,
-    vis: &Visibility,
+    w: &Writer<'_>,
     code: &str,
     answer: String,
     expected: Option<i32>,
-    now: Micros,
 ) -> Result<feedback::Model> {
+    let now = w.now;
     if answer.trim().is_empty() {
         return Err(WriteError::Validation("the answer must not be empty".into()));
     }
-    let f = super::read::feedback(db, vis, code).await?.ok_or(WriteError::NotFound)?;
-    let txn = db.begin().await?;
+    let f = super::read::feedback(w.db, w.scope, code).await?.ok_or(WriteError::NotFound)?;
+    let txn = w.db.begin().await?;
     let result = async {
         if !bump_version::<feedback::Entity>(&txn, f.id, expected.unwrap_or(f.version)).await? {
             return Err(stale());
@@ -637,6 +688,7 @@ pub async fn answer_feedback(
         m.answer = Set(Some(answer));
         let saved = m.update(&txn).await?;
         super::touch(&txn, [saved.unit_id]).await?;
+        audited(&txn, w.stamp, now, &ObjectRef::feedback(&saved)).await?;
         Ok(saved)
     }
     .await;

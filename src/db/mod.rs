@@ -1,6 +1,7 @@
 //! Persistence: connecting, migrating, and the queries the rest of the gateway needs. Entity models are turned
 //! into domain values here; nothing above this layer sees sea-orm.
 
+pub mod audit;
 pub mod convert;
 pub mod indicators;
 pub mod lifecycle;
@@ -54,16 +55,24 @@ pub async fn connect(url: &str, schema: Option<&str>) -> Result<DatabaseConnecti
     Database::connect(opts).await
 }
 
-/// Applies pending migrations and makes sure the change counter exists.
-pub async fn migrate(conn: &DatabaseConnection) -> Result<(), DbErr> {
-    // Rows stored before the indicator summaries existed get them derived once, right after that migration.
-    let summaries_pending = migration::Migrator::get_pending_migrations(conn)
+/// Applies pending migrations, one at a time so that the steps a migration cannot take itself run in between
+/// (they need the key that seals personal data, or the gateway's rules), and makes sure the change counter exists.
+pub async fn migrate(conn: &DatabaseConnection, vault: &crate::pii::Vault) -> Result<(), DbErr> {
+    let pending: Vec<String> = migration::Migrator::get_pending_migrations(conn)
         .await?
         .iter()
-        .any(|m| m.name() == "m20261128_000001_indicator_summaries");
+        .map(|m| m.name().to_owned())
+        .collect();
     let fresh = migration::Migrator::get_applied_migrations(conn).await?.is_empty();
-    migration::Migrator::up(conn, None).await?;
-    if summaries_pending && !fresh {
+    for name in &pending {
+        migration::Migrator::up(conn, Some(1)).await?;
+        // Who recorded a feedback was stored in clear: sealed now, before the next migration drops the column.
+        if name == migration::SEAL_RECORDERS_AFTER && !fresh {
+            seal_recorders(conn, vault).await?;
+        }
+    }
+    // Rows stored before the indicator summaries existed get them derived once.
+    if !fresh && pending.iter().any(|m| m == "m20261128_000001_indicator_summaries") {
         rollup::rebuild_all(conn).await?;
     }
     let sql = match conn.get_database_backend() {
@@ -74,6 +83,41 @@ pub async fn migrate(conn: &DatabaseConnection) -> Result<(), DbErr> {
     };
     conn.execute_unprepared(sql).await?;
     Ok(())
+}
+
+/// Seals, hashes and masks the clear `feedback.recorded_by` of rows stored before it was personal data, and clears
+/// it, in one transaction.
+async fn seal_recorders(conn: &DatabaseConnection, vault: &crate::pii::Vault) -> Result<(), DbErr> {
+    use sea_orm::TransactionTrait;
+    let backend = conn.get_database_backend();
+    let txn = conn.begin().await?;
+    let rows = txn
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT id, recorded_by FROM feedback WHERE recorded_by IS NOT NULL",
+        ))
+        .await?;
+    for row in rows {
+        let id: i64 = row.try_get_by_index(0)?;
+        let clear: String = row.try_get_by_index(1)?;
+        let r = write::Recorder::of(vault, Some(&clear));
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            match backend {
+                DbBackend::Postgres => {
+                    "UPDATE feedback SET recorded_by_sealed = $1, recorded_by_hash = $2, recorded_by_masked = $3, \
+                     recorded_by = NULL WHERE id = $4"
+                }
+                _ => {
+                    "UPDATE feedback SET recorded_by_sealed = ?, recorded_by_hash = ?, recorded_by_masked = ?, \
+                     recorded_by = NULL WHERE id = ?"
+                }
+            },
+            [r.sealed.into(), r.hash.into(), r.masked.into(), id.into()],
+        ))
+        .await?;
+    }
+    txn.commit().await
 }
 
 /// Every unit, as the domain's tree.

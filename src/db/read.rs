@@ -1,4 +1,4 @@
-//! Reads behind the API, always filtered by what the caller may see. An object outside the caller's scope is
+//! Reads behind the API, always filtered by a [`ReadScope`] the service layer decided. An object outside it is
 //! simply not found, exactly like a missing one.
 
 use chrono::{DateTime, FixedOffset};
@@ -7,55 +7,39 @@ use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use crate::auth::Caller;
-use crate::domain::scope::{Scope, UnitTree};
+use crate::domain::scope::Scope;
 use crate::domain::time::{Micros, to_micros};
 use crate::domain::*;
-use crate::pii::Vault;
 
 use entity::{dossier, feedback, procedure, receipt};
 
-/// What a caller may read.
+/// The records a read may return, as plain data (the service layer decides it from the caller and the policy).
 #[derive(Debug, Clone)]
-pub enum Visibility {
-    /// Nothing personal (anonymous callers).
+pub enum ReadScope {
+    /// Nothing personal.
     Nothing,
-    /// Dossiers whose applicant has this identity-number hash (a citizen).
+    /// Dossiers whose applicant has this identity-number hash, and what hangs on them (a citizen's own).
     Applicant(String),
-    /// Records of these units (staff); for a ministry also the dossiers of the procedures it announces.
+    /// Records of these units; for a ministry also the dossiers of the procedures it announces.
     Units(Scope, Announcer),
 }
 
-impl Visibility {
-    pub fn of(caller: &Caller, tree: &UnitTree, vault: &Vault, now: Micros) -> Self {
-        match caller {
-            Caller::Anonymous => Visibility::Nothing,
-            Caller::Citizen { sub } => Visibility::Applicant(vault.hash(sub)),
-            Caller::Staff { unit, .. } => {
-                let ministry = tree.get(unit).is_some_and(|u| u.level == UnitLevel::Ministry);
-                Visibility::Units(
-                    tree.scope_at(unit, now),
-                    if ministry { Announcer::Ministry } else { Announcer::No },
-                )
-            }
-        }
-    }
-
-    /// Whether staff of this visibility may act on records of `unit_id`.
+impl ReadScope {
+    /// Whether records of `unit_id` are in a staff scope.
     pub fn covers_unit(&self, unit_id: i64) -> bool {
-        matches!(self, Visibility::Units(s, _) if s.contains(unit_id))
+        matches!(self, ReadScope::Units(s, _) if s.contains(unit_id))
     }
 
     /// The condition on `dossier` rows.
     pub fn dossiers(&self) -> Condition {
         match self {
-            Visibility::Nothing => Condition::all().add(Expr::val(1).eq(0)),
-            Visibility::Applicant(h) => Condition::all().add(dossier::Column::ApplicantIdHash.eq(h.clone())),
-            Visibility::Units(s, _) if s.whole_tree => Condition::all(),
-            Visibility::Units(s, Announcer::No) => {
+            ReadScope::Nothing => Condition::all().add(Expr::val(1).eq(0)),
+            ReadScope::Applicant(h) => Condition::all().add(dossier::Column::ApplicantIdHash.eq(h.clone())),
+            ReadScope::Units(s, _) if s.whole_tree => Condition::all(),
+            ReadScope::Units(s, Announcer::No) => {
                 Condition::all().add(dossier::Column::UnitId.is_in(s.sorted_ids()))
             }
-            Visibility::Units(s, Announcer::Ministry) => {
+            ReadScope::Units(s, Announcer::Ministry) => {
                 let ids = s.sorted_ids();
                 Condition::any().add(dossier::Column::UnitId.is_in(ids.clone())).add(
                     dossier::Column::ProcedureId.in_subquery(
@@ -78,12 +62,12 @@ impl Visibility {
     /// The condition on `feedback` rows: feedback of the scope's units, or on visible dossiers.
     pub fn feedback(&self) -> Condition {
         match self {
-            Visibility::Nothing => Condition::all().add(Expr::val(1).eq(0)),
-            Visibility::Applicant(_) => {
+            ReadScope::Nothing => Condition::all().add(Expr::val(1).eq(0)),
+            ReadScope::Applicant(_) => {
                 Condition::all().add(feedback::Column::DossierId.in_subquery(self.dossier_ids()))
             }
-            Visibility::Units(s, _) if s.whole_tree => Condition::all(),
-            Visibility::Units(s, _) => Condition::any()
+            ReadScope::Units(s, _) if s.whole_tree => Condition::all(),
+            ReadScope::Units(s, _) => Condition::any()
                 .add(feedback::Column::UnitId.is_in(s.sorted_ids()))
                 .add(feedback::Column::DossierId.in_subquery(self.dossier_ids())),
         }
@@ -108,8 +92,8 @@ pub enum Announcer {
 /// Filters of the `dossiers` list.
 #[derive(Debug, Clone, Default)]
 pub struct DossierFilter {
-    /// Only this unit's scope (as of now).
-    pub unit_code: Option<String>,
+    /// Only these units.
+    pub units: Option<Scope>,
     pub procedure_code: Option<String>,
     pub sector_code: Option<String>,
     pub status: Option<DossierStatus>,
@@ -137,19 +121,15 @@ fn open_condition() -> Condition {
 /// Lists dossiers visible to the caller, newest first, `first` at a time after the cursor id `after`.
 pub async fn dossiers(
     conn: &impl ConnectionTrait,
-    vis: &Visibility,
-    tree: &UnitTree,
+    scope: &ReadScope,
     f: &DossierFilter,
     now: Micros,
     first: u64,
     after: Option<i64>,
 ) -> Result<Page<dossier::Model>, DbErr> {
-    let mut q = dossier::Entity::find().filter(vis.dossiers());
-    if let Some(code) = &f.unit_code {
-        let scope = tree.scope_at(code, now);
-        if !scope.whole_tree {
-            q = q.filter(dossier::Column::UnitId.is_in(scope.sorted_ids()));
-        }
+    let mut q = dossier::Entity::find().filter(scope.dossiers());
+    if let Some(units) = f.units.as_ref().filter(|u| !u.whole_tree) {
+        q = q.filter(dossier::Column::UnitId.is_in(units.sorted_ids()));
     }
     if let Some(code) = &f.procedure_code {
         q = q.filter(
@@ -210,10 +190,10 @@ pub async fn dossiers(
 /// One dossier by code, if visible.
 pub async fn dossier(
     conn: &impl ConnectionTrait,
-    vis: &Visibility,
+    scope: &ReadScope,
     code: &str,
 ) -> Result<Option<dossier::Model>, DbErr> {
-    dossier::Entity::find().filter(vis.dossiers()).filter(dossier::Column::Code.eq(code)).one(conn).await
+    dossier::Entity::find().filter(scope.dossiers()).filter(dossier::Column::Code.eq(code)).one(conn).await
 }
 
 /// One dossier by code, whoever asks (public status only).
@@ -234,12 +214,12 @@ pub struct ReceiptFilter {
 
 pub async fn receipts(
     conn: &impl ConnectionTrait,
-    vis: &Visibility,
+    scope: &ReadScope,
     f: &ReceiptFilter,
     first: u64,
     after: Option<i64>,
 ) -> Result<Page<receipt::Model>, DbErr> {
-    let mut q = receipt::Entity::find().filter(vis.receipts());
+    let mut q = receipt::Entity::find().filter(scope.receipts());
     if let Some(code) = &f.dossier_code {
         q = q.filter(
             receipt::Column::DossierId.in_subquery(
@@ -268,12 +248,12 @@ pub async fn receipts(
 
 pub async fn receipt(
     conn: &impl ConnectionTrait,
-    vis: &Visibility,
+    scope: &ReadScope,
     series: &str,
     number: i64,
 ) -> Result<Option<receipt::Model>, DbErr> {
     receipt::Entity::find()
-        .filter(vis.receipts())
+        .filter(scope.receipts())
         .filter(receipt::Column::Series.eq(series))
         .filter(receipt::Column::Number.eq(number))
         .one(conn)
@@ -283,7 +263,8 @@ pub async fn receipt(
 /// Filters of the feedback list.
 #[derive(Debug, Clone, Default)]
 pub struct FeedbackFilter {
-    pub unit_code: Option<String>,
+    /// Only these units.
+    pub units: Option<Scope>,
     pub dossier_code: Option<String>,
     pub kind: Option<FeedbackKind>,
     /// Only unanswered (true) or answered (false).
@@ -292,19 +273,14 @@ pub struct FeedbackFilter {
 
 pub async fn feedbacks(
     conn: &impl ConnectionTrait,
-    vis: &Visibility,
-    tree: &UnitTree,
+    scope: &ReadScope,
     f: &FeedbackFilter,
-    now: Micros,
     first: u64,
     after: Option<i64>,
 ) -> Result<Page<feedback::Model>, DbErr> {
-    let mut q = feedback::Entity::find().filter(vis.feedback());
-    if let Some(code) = &f.unit_code {
-        let scope = tree.scope_at(code, now);
-        if !scope.whole_tree {
-            q = q.filter(feedback::Column::UnitId.is_in(scope.sorted_ids()));
-        }
+    let mut q = feedback::Entity::find().filter(scope.feedback());
+    if let Some(units) = f.units.as_ref().filter(|u| !u.whole_tree) {
+        q = q.filter(feedback::Column::UnitId.is_in(units.sorted_ids()));
     }
     if let Some(code) = &f.dossier_code {
         q = q.filter(
@@ -336,17 +312,18 @@ pub async fn feedbacks(
 
 pub async fn feedback(
     conn: &impl ConnectionTrait,
-    vis: &Visibility,
+    scope: &ReadScope,
     code: &str,
 ) -> Result<Option<feedback::Model>, DbErr> {
-    feedback::Entity::find().filter(vis.feedback()).filter(feedback::Column::Code.eq(code)).one(conn).await
+    feedback::Entity::find().filter(scope.feedback()).filter(feedback::Column::Code.eq(code)).one(conn).await
 }
 
 /// Filters of the procedure catalog.
 #[derive(Debug, Clone, Default)]
 pub struct ProcedureFilter {
     pub sector_code: Option<String>,
-    pub authority_code: Option<String>,
+    /// Announced by this unit (`-1`: by none, for an unknown code).
+    pub authority_id: Option<i64>,
     pub level: Option<ProcedureLevel>,
     pub online_level: Option<OnlineLevel>,
     /// Case-sensitive part of the name or code.
@@ -356,7 +333,6 @@ pub struct ProcedureFilter {
 
 pub async fn procedures(
     conn: &impl ConnectionTrait,
-    tree: &UnitTree,
     f: &ProcedureFilter,
     first: u64,
     after: Option<i64>,
@@ -373,8 +349,8 @@ pub async fn procedures(
             ),
         );
     }
-    if let Some(code) = &f.authority_code {
-        q = q.filter(procedure::Column::AuthorityId.eq(tree.get(code).map_or(-1, |u| u.id)));
+    if let Some(id) = f.authority_id {
+        q = q.filter(procedure::Column::AuthorityId.eq(id));
     }
     if let Some(l) = f.level {
         q = q.filter(procedure::Column::Level.eq(l.as_str()));
@@ -422,6 +398,60 @@ async fn by_ids<E: EntityTrait>(
     let rows = E::find().filter(column.is_in(ids.iter().copied())).all(conn).await?;
     let mut by: std::collections::HashMap<i64, E::Model> = rows.into_iter().map(|m| (id_of(&m), m)).collect();
     Ok(ids.iter().filter_map(|id| by.remove(id)).collect())
+}
+
+/// The codes of the dossiers among `ids` that `scope` covers.
+pub async fn dossier_codes_in(
+    conn: &impl ConnectionTrait,
+    scope: &ReadScope,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, String>, DbErr> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<(i64, String)> = dossier::Entity::find()
+            .select_only()
+            .columns([dossier::Column::Id, dossier::Column::Code])
+            .filter(scope.dossiers())
+            .filter(dossier::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// Whether a dossier, receipt or feedback with this key exists at all (to tell a refused access from a miss in
+/// the audit trail; the caller is told neither).
+pub async fn exists(
+    conn: &impl ConnectionTrait,
+    kind: entity::audit_event::ObjectKind,
+    code: &str,
+) -> Result<bool, DbErr> {
+    use entity::audit_event::ObjectKind;
+    use sea_orm::PaginatorTrait;
+    Ok(match kind {
+        ObjectKind::Dossier => {
+            dossier::Entity::find().filter(dossier::Column::Code.eq(code)).count(conn).await? > 0
+        }
+        ObjectKind::Feedback => {
+            feedback::Entity::find().filter(feedback::Column::Code.eq(code)).count(conn).await? > 0
+        }
+        ObjectKind::Receipt => match code.rsplit_once('/') {
+            Some((series, number)) => {
+                receipt::Entity::find()
+                    .filter(receipt::Column::Series.eq(series))
+                    .filter(receipt::Column::Number.eq(number.parse::<i64>().unwrap_or(-1)))
+                    .count(conn)
+                    .await?
+                    > 0
+            }
+            None => false,
+        },
+        ObjectKind::Unit => {
+            entity::unit::Entity::find().filter(entity::unit::Column::Code.eq(code)).count(conn).await? > 0
+        }
+    })
 }
 
 /// Dossiers by id, in the order of `ids`.

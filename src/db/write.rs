@@ -5,7 +5,6 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
     Set, Statement,
 };
-use sha2::{Digest, Sha256};
 
 use crate::domain::lifecycle::{DerivedFacts, Event, Supplement, derive_facts};
 use crate::domain::time::to_micros;
@@ -14,12 +13,28 @@ use crate::pii::{Vault, mask_email, mask_id, mask_phone};
 
 use super::convert::join_list;
 
-/// A short digest of a record's canonical JSON: equal records give equal digests, so re-importing an
-/// unchanged record writes nothing.
-pub fn content_hash(record: &Record) -> String {
-    use base64::Engine;
-    let digest = Sha256::digest(record.to_line().as_bytes());
-    base64::engine::general_purpose::STANDARD_NO_PAD.encode(&digest[..18])
+/// A short keyed digest of a record's canonical JSON: equal records give equal digests, so re-importing an
+/// unchanged record writes nothing; without the key nothing can be learnt from it (see [`Vault::digest`]).
+pub fn content_hash(vault: &Vault, record: &Record) -> String {
+    vault.digest(&record.to_line())
+}
+
+/// Who recorded a feedback, as stored: sealed (for export), keyed-hashed (for matching) and masked (for
+/// display). It may be a citizen's identity number, so it is personal data like an applicant's.
+pub struct Recorder {
+    pub sealed: Option<String>,
+    pub hash: Option<String>,
+    pub masked: Option<String>,
+}
+
+impl Recorder {
+    pub fn of(vault: &Vault, recorded_by: Option<&str>) -> Self {
+        Recorder {
+            sealed: recorded_by.map(|r| vault.seal(r)),
+            hash: recorded_by.map(|r| vault.hash(r)),
+            masked: recorded_by.map(mask_id),
+        }
+    }
 }
 
 /// Rows per multi-row INSERT, sized so that every statement stays under SQLite's and PostgreSQL's limits on
@@ -270,8 +285,10 @@ pub fn feedback_model(
     unit_id: i64,
     dossier_id: Option<i64>,
     repeat_of_id: Option<i64>,
+    vault: &Vault,
     hash: String,
 ) -> entity::feedback::ActiveModel {
+    let recorder = Recorder::of(vault, r.recorded_by.as_deref());
     entity::feedback::ActiveModel {
         id: NotSet,
         code: Set(r.code.clone()),
@@ -288,7 +305,9 @@ pub fn feedback_model(
         dislikes: Set(r.dislikes),
         repeat_of_id: Set(repeat_of_id),
         content: Set(r.content.clone()),
-        recorded_by: Set(r.recorded_by.clone()),
+        recorded_by_sealed: Set(recorder.sealed),
+        recorded_by_hash: Set(recorder.hash),
+        recorded_by_masked: Set(recorder.masked),
         version: Set(1),
         content_hash: Set(hash),
     }

@@ -2,7 +2,7 @@
 //! derived from a dossier's events and supplement requests whenever they are written.
 
 use super::enums::DossierStatus;
-use super::time::Micros;
+use super::time::{Calendar, Micros, date_of, start_of};
 
 /// One entry of a dossier's history.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,10 +157,66 @@ pub fn paid_spans(receipts: impl IntoIterator<Item = (Micros, Option<Micros>)>) 
     PaidSpan::One(from, to)
 }
 
+/// Working days a complaint or recommendation (PAKN) has for its answer.
+pub const PAKN_WORKING_DAYS: i32 = 10;
+
+/// `n` working days after `at`, at the same time of day (Vietnam time).
+pub fn working_days_after(calendar: &Calendar, at: Micros, n: i32) -> Micros {
+    let day = date_of(at);
+    start_of(calendar.add_working_days(day, n)) + (at - start_of(day))
+}
+
+/// When a dossier received at `at` is due: the procedure's processing time in working days (rounded up; the
+/// same day when the procedure states none).
+pub fn dossier_due(calendar: &Calendar, at: Micros, processing_days: Option<f64>) -> Micros {
+    working_days_after(calendar, at, processing_days.unwrap_or(0.0).ceil() as i32)
+}
+
+/// When a PAKN received at `at` must be answered.
+pub fn pakn_due(calendar: &Calendar, at: Micros) -> Micros {
+    working_days_after(calendar, at, PAKN_WORKING_DAYS)
+}
+
+/// A due time asked for instead of the rule's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DueError {
+    #[error("dueAt must be after now")]
+    Past,
+    #[error("dueAt may shorten the deadline the rules give, never extend it (at most {0})")]
+    Extended(String),
+}
+
+/// The due time of a record received at `now`: `derived` (the rule's), or an earlier one staff ask for. A due time
+/// is what the public indicators measure against, so nobody may push it past the rule.
+pub fn chosen_due(derived: Micros, asked: Option<Micros>, now: Micros) -> Result<Micros, DueError> {
+    match asked {
+        None => Ok(derived),
+        Some(d) if d <= now => Err(DueError::Past),
+        Some(d) if d > derived => Err(DueError::Extended(super::time::from_micros(derived).to_rfc3339())),
+        Some(d) => Ok(d),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use DossierStatus::*;
+
+    #[test]
+    fn due_times_follow_working_days_and_may_only_be_shortened() {
+        use chrono::NaiveDate;
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        // Friday 26 April 2024 at 09:00: ten working days skip two weekends and 29 April–1 May.
+        let cal = Calendar::new([d(2024, 4, 29), d(2024, 4, 30), d(2024, 5, 1)]);
+        let at = start_of(d(2024, 4, 26)) + 9 * 3_600_000_000;
+        assert_eq!(pakn_due(&cal, at), start_of(d(2024, 5, 15)) + 9 * 3_600_000_000);
+        assert_eq!(dossier_due(&cal, at, Some(2.5)), start_of(d(2024, 5, 6)) + 9 * 3_600_000_000);
+        let derived = pakn_due(&cal, at);
+        assert_eq!(chosen_due(derived, None, at), Ok(derived));
+        assert_eq!(chosen_due(derived, Some(at + 1), at), Ok(at + 1));
+        assert_eq!(chosen_due(derived, Some(at), at), Err(DueError::Past));
+        assert!(matches!(chosen_due(derived, Some(derived + 1), at), Err(DueError::Extended(_))));
+    }
 
     fn ev(status: DossierStatus, at: Micros) -> Event {
         Event { status, at }

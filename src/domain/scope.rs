@@ -99,6 +99,17 @@ impl UnitTree {
         Scope { ids, whole_tree }
     }
 
+    /// Whether `unit` lies in the scope of `root` at `t` (see [`within_scope`]).
+    pub fn covers(&self, root: &str, unit: &str, t: Micros) -> bool {
+        within_scope(root, unit, t, |code| {
+            self.get(code).map(|u| UnitLinks {
+                parent: u.parent_code.as_deref(),
+                successor: u.successor_code.as_deref(),
+                valid_to: u.valid_to,
+            })
+        })
+    }
+
     /// The nearest PROVINCE or MINISTRY at or above `code` (the unit itself when there is none).
     pub fn authority_of(&self, code: &str) -> Option<&UnitInfo> {
         let start = self.get(code)?;
@@ -134,6 +145,41 @@ impl UnitTree {
         }
         false
     }
+}
+
+/// The links of one unit that a scope follows.
+#[derive(Debug, Clone, Copy)]
+pub struct UnitLinks<'a> {
+    pub parent: Option<&'a str>,
+    pub successor: Option<&'a str>,
+    pub valid_to: Option<NaiveDate>,
+}
+
+/// Whether `unit` lies in the scope of `root` at `t`, walking up from `unit`: to its parent, and to its successor
+/// once it was merged away by `t`. This is [`UnitTree::scope_at`] read backwards (a unit is in a scope exactly
+/// when such a path leads from it to the scope's root), for callers that hold links but no tree (the importer).
+pub fn within_scope<'a>(
+    root: &str,
+    unit: &str,
+    t: Micros,
+    links: impl Fn(&str) -> Option<UnitLinks<'a>>,
+) -> bool {
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut stack = vec![unit.to_owned()];
+    while let Some(code) = stack.pop() {
+        if code == root {
+            return true;
+        }
+        if !seen.insert(code.clone()) {
+            continue;
+        }
+        let Some(l) = links(&code) else { continue };
+        stack.extend(l.parent.map(str::to_owned));
+        if l.valid_to.is_some_and(|d| start_of(d) <= t) {
+            stack.extend(l.successor.map(str::to_owned));
+        }
+    }
+    false
 }
 
 /// A set of unit ids.
@@ -205,6 +251,19 @@ mod tests {
         assert_eq!(t.scope_at("49", after).sorted_ids(), vec![3, 4, 5]);
         assert!(t.scope_at("VN", before).whole_tree);
         assert!(t.scope_at("nope", before).ids.is_empty());
+        // Walking up gives the same answers as building the scope.
+        for root in ["VN", "48", "49", "502", "20000", "20500"] {
+            for u in t.all() {
+                for at in [before, after] {
+                    assert_eq!(
+                        t.covers(root, &u.code, at),
+                        t.scope_at(root, at).contains(u.id),
+                        "{} in {root} at {at}",
+                        u.code
+                    );
+                }
+            }
+        }
     }
 
     #[test]

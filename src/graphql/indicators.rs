@@ -1,21 +1,18 @@
 //! Decision 766 indicators and rankings: public by law, so no token is needed.
 
-use std::sync::Arc;
-
 use async_graphql::connection::{Connection, EmptyFields};
-use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Object, SimpleObject};
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use chrono::{DateTime, FixedOffset};
 
 use super::enums::UnitLevel;
-use super::query::{connection, cursor, page_size};
+use super::query::{connection, page};
 use super::types::{Date, Dossier, Feedback, Procedure, Unit};
-use super::{ApiError, IntoGql, app};
-use crate::auth::Role as AuthRole;
-use crate::db::indicators::{self as ind, IndicatorError, Window};
-use crate::db::read;
+use super::{IntoGql, service};
+use crate::db::indicators::Window;
 use crate::domain::indicators as dom;
-use crate::domain::scope::{Scope, UnitTree};
-use crate::domain::time::{PeriodSpec, from_micros, now, to_micros};
+use crate::domain::time::{PeriodSpec, from_micros, to_micros};
+use crate::service::DrillArgs;
+use crate::service::policy::Operation;
 
 /// A period: `year` alone, `year` with `quarter` or `month`, or `from` and `to` (dates, `to` exclusive), in
 /// Vietnam time.
@@ -185,82 +182,32 @@ pub struct RankingEntry {
     pub grade: Grade,
 }
 
-impl From<ind::DrillError> for ApiError {
-    fn from(e: ind::DrillError) -> Self {
-        match e {
-            ind::DrillError::Db(d) => ApiError::internal(d),
-            other => ApiError::Validation(other.to_string()),
-        }
-    }
-}
-
-/// The common part of a drill-down: a LEADER or ADMIN asks about a unit in their scope (anything else is not
-/// found); returns the window, the unit tree, the unit's scope at its evaluation instant and the page size.
-async fn drill_start(
+/// The arguments of a drill-down, parsed.
+#[allow(clippy::too_many_arguments)] // each argument is a GraphQL argument
+fn drill_args(
     ctx: &Context<'_>,
-    unit_code: &str,
+    unit_code: String,
     period: &PeriodInput,
     as_of: Option<DateTime<FixedOffset>>,
-    first: Option<i32>,
-) -> async_graphql::Result<(Window, Arc<UnitTree>, Scope, u64)> {
-    super::require(ctx, &[AuthRole::Leader, AuthRole::Admin])?;
-    let tree = app(ctx).units().await.gql()?;
-    let unit = tree.get(unit_code).ok_or(ApiError::NotFound).map_err(|e| e.extend())?;
-    match super::caller(ctx).staff_scope(&tree, now()) {
-        Some(scope) if scope.contains(unit.id) => {}
-        _ => return Err(ApiError::NotFound.extend()),
-    }
-    let w = ind::window(&period.spec(), as_of.map(to_micros), now()).gql()?;
-    let scope = tree.scope_at(unit_code, w.t);
-    Ok((w, tree, scope, page_size(ctx, first)?))
-}
-
-/// The query for one page of a drill-down list, its sector and procedure codes resolved to ids (an unknown code
-/// matches nothing), and whether a cursor was given.
-async fn drill_query(
-    app: &crate::app::App,
-    metric: MetricKey,
+    metric: dom::MetricKey,
     outcome: MetricOutcome,
-    sector_code: Option<&str>,
-    procedure_code: Option<&str>,
-    first: u64,
+    sector_code: Option<String>,
+    procedure_code: Option<String>,
+    first: Option<i32>,
     after: Option<String>,
-) -> async_graphql::Result<(ind::DrillQuery, bool)> {
-    let sector_id = match sector_code {
-        Some(c) => Some(read::sector_id(&app.db, c).await.gql()?.unwrap_or(-1)),
-        None => None,
-    };
-    let procedure_id = match procedure_code {
-        Some(c) => Some(read::procedure_by_code(&app.db, c).await.gql()?.map_or(-1, |p| p.id)),
-        None => None,
-    };
-    let had = after.is_some();
-    let q = ind::DrillQuery {
-        metric: metric.into(),
+) -> async_graphql::Result<(DrillArgs, bool)> {
+    let (page, had) = page(ctx, first, after)?;
+    let args = DrillArgs {
+        unit_code,
+        period: period.spec(),
+        as_of: as_of.map(to_micros),
+        metric,
         outcome: outcome.into(),
-        sector_id,
-        procedure_id,
-        first,
-        after: cursor(after)?,
+        sector_code,
+        procedure_code,
+        page,
     };
-    Ok((q, had))
-}
-
-/// The ids of one page from the `first + 1` a drill-down found, and whether another page follows.
-fn one_page(mut ids: Vec<i64>, first: u64) -> (Vec<i64>, bool) {
-    let has_next = ids.len() as u64 > first;
-    ids.truncate(first as usize);
-    (ids, has_next)
-}
-
-impl From<IndicatorError> for ApiError {
-    fn from(e: IndicatorError) -> Self {
-        match e {
-            IndicatorError::UnknownUnit(_) => ApiError::NotFound,
-            IndicatorError::Period(p) => ApiError::Validation(p.to_string()),
-            IndicatorError::Db(d) => ApiError::internal(d),
-        }
-    }
+    Ok((args, had))
 }
 
 pub(crate) fn to_report(unit_code: String, w: &Window, s: &dom::Scored) -> IndicatorReport {
@@ -300,10 +247,11 @@ pub(crate) fn to_report(unit_code: String, w: &Window, s: &dom::Scored) -> Indic
 #[derive(Default)]
 pub struct IndicatorQuery;
 
+/// Indicator queries.
 #[Object]
 impl IndicatorQuery {
     /// The Decision 766 indicators of a unit (its scope: the units below it and those merged into it) for a
-    /// period, evaluated at `asOf` (default now; never after the period's end).
+    /// period, evaluated at `asOf` (default now; never after the period's end, nor after now).
     async fn indicators(
         &self,
         ctx: &Context<'_>,
@@ -311,8 +259,7 @@ impl IndicatorQuery {
         period: PeriodInput,
         as_of: Option<DateTime<FixedOffset>>,
     ) -> async_graphql::Result<IndicatorReport> {
-        let w = ind::window(&period.spec(), as_of.map(to_micros), now()).gql()?;
-        let r = crate::indicators::report(app(ctx), &unit_code, &w).await.gql()?;
+        let r = service(ctx).indicators(&unit_code, &period.spec(), as_of.map(to_micros)).await.gql()?;
         Ok(to_report(unit_code, &r.window, &r.scored))
     }
 
@@ -326,9 +273,11 @@ impl IndicatorQuery {
         period: PeriodInput,
         as_of: Option<DateTime<FixedOffset>>,
     ) -> async_graphql::Result<Vec<RankingEntry>> {
-        let w = ind::window(&period.spec(), as_of.map(to_micros), now()).gql()?;
-        let ranked =
-            crate::indicators::ranking(app(ctx), level.into(), parent_code.as_deref(), &w).await.gql()?;
+        let spec = period.spec();
+        let ranked = service(ctx)
+            .ranking(level.into(), parent_code.as_deref(), &spec, as_of.map(to_micros))
+            .await
+            .gql()?;
         Ok(ranked
             .into_iter()
             .map(|r| RankingEntry {
@@ -358,13 +307,20 @@ impl IndicatorQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Dossier, EmptyFields, EmptyFields>> {
-        let (w, _, scope, n) = drill_start(ctx, &unit_code, &period, as_of, first).await?;
-        let app = app(ctx);
-        let (sector, procedure) = (sector_code.as_deref(), procedure_code.as_deref());
-        let (q, had) = drill_query(app, metric, outcome, sector, procedure, n, after).await?;
-        let (ids, has_next) = one_page(ind::drill_dossiers(&app.db, &scope, &w, &q).await.gql()?, n);
-        let items = read::dossiers_by_ids(&app.db, &ids).await.gql()?;
-        Ok(connection(read::Page { items, has_next }, |d| d.id, Dossier, had))
+        let (args, had) = drill_args(
+            ctx,
+            unit_code,
+            &period,
+            as_of,
+            metric.into(),
+            outcome,
+            sector_code,
+            procedure_code,
+            first,
+            after,
+        )?;
+        let p = service(ctx).indicator_dossiers(args).await.gql()?;
+        Ok(connection(p, |d| d.id, |d| Dossier(d, Operation::IndicatorDossiers), had))
     }
 
     /// The procedures behind a procedure metric (by default those that cost points), newest first, filterable by
@@ -384,14 +340,20 @@ impl IndicatorQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Procedure, EmptyFields, EmptyFields>> {
-        let (w, tree, _, n) = drill_start(ctx, &unit_code, &period, as_of, first).await?;
-        let app = app(ctx);
-        let calendar = app.calendar().await.gql()?;
-        let (q, had) = drill_query(app, metric, outcome, sector_code.as_deref(), None, n, after).await?;
-        let ids = ind::drill_procedures(&app.db, &tree, &calendar, &unit_code, &w, &q).await.gql()?;
-        let (ids, has_next) = one_page(ids, n);
-        let items = read::procedures_by_ids(&app.db, &ids).await.gql()?;
-        Ok(connection(read::Page { items, has_next }, |p| p.id, Procedure, had))
+        let (args, had) = drill_args(
+            ctx,
+            unit_code,
+            &period,
+            as_of,
+            metric.into(),
+            outcome,
+            sector_code,
+            None,
+            first,
+            after,
+        )?;
+        let p = service(ctx).indicator_procedures(args).await.gql()?;
+        Ok(connection(p, |p| p.id, Procedure, had))
     }
 
     /// The communes behind ELECTRONIC_CERTIFIED_COPY (by default those that cost points: valid at the evaluation
@@ -405,9 +367,11 @@ impl IndicatorQuery {
         as_of: Option<DateTime<FixedOffset>>,
         #[graphql(default_with = "MetricOutcome::Failing")] outcome: MetricOutcome,
     ) -> async_graphql::Result<Vec<Unit>> {
-        let (w, tree, _, _) = drill_start(ctx, &unit_code, &period, as_of, None).await?;
-        let ids = ind::drill_communes(&tree, &unit_code, &w, outcome.into());
-        Ok(ids.iter().filter_map(|id| tree.by_id(*id).cloned()).map(Unit).collect())
+        let units = service(ctx)
+            .indicator_communes(&unit_code, &period.spec(), as_of.map(to_micros), outcome.into())
+            .await
+            .gql()?;
+        Ok(units.into_iter().map(Unit).collect())
     }
 
     /// The PAKN behind PAKN_ON_TIME or PAKN_SATISFACTION (by default those that cost points), newest first;
@@ -427,12 +391,19 @@ impl IndicatorQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Feedback, EmptyFields, EmptyFields>> {
-        let (w, _, scope, n) = drill_start(ctx, &unit_code, &period, as_of, first).await?;
-        let app = app(ctx);
-        let (sector, procedure) = (sector_code.as_deref(), procedure_code.as_deref());
-        let (q, had) = drill_query(app, metric, outcome, sector, procedure, n, after).await?;
-        let (ids, has_next) = one_page(ind::drill_pakn(&app.db, &scope, &w, &q).await.gql()?, n);
-        let items = read::feedback_by_ids(&app.db, &ids).await.gql()?;
-        Ok(connection(read::Page { items, has_next }, |f| f.id, Feedback, had))
+        let (args, had) = drill_args(
+            ctx,
+            unit_code,
+            &period,
+            as_of,
+            metric.into(),
+            outcome,
+            sector_code,
+            procedure_code,
+            first,
+            after,
+        )?;
+        let p = service(ctx).indicator_feedback(args).await.gql()?;
+        Ok(connection(p, |f| f.row.id, |f| Feedback(f, Operation::IndicatorFeedback), had))
     }
 }

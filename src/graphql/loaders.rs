@@ -90,21 +90,6 @@ impl Loader<i64> for Sectors {
     }
 }
 
-/// Dossiers by id.
-pub struct Dossiers(pub DatabaseConnection);
-impl Loader<i64> for Dossiers {
-    type Value = entity::dossier::Model;
-    type Error = Arc<DbErr>;
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        let rows = entity::dossier::Entity::find()
-            .filter(entity::dossier::Column::Id.is_in(keys.iter().copied()))
-            .all(&self.0)
-            .await
-            .map_err(Arc::new)?;
-        Ok(rows.into_iter().map(|p| (p.id, p)).collect())
-    }
-}
-
 /// Every loader of one request.
 pub struct Loaders {
     pub events: DataLoader<EventsByDossier>,
@@ -114,7 +99,6 @@ pub struct Loaders {
     pub feedback: DataLoader<FeedbackByDossier>,
     pub procedures: DataLoader<Procedures>,
     pub sectors: DataLoader<Sectors>,
-    pub dossiers: DataLoader<Dossiers>,
 }
 
 impl Loaders {
@@ -128,7 +112,6 @@ impl Loaders {
             feedback: DataLoader::new(FeedbackByDossier(d()), tokio::spawn),
             procedures: DataLoader::new(Procedures(d()), tokio::spawn),
             sectors: DataLoader::new(Sectors(d()), tokio::spawn),
-            dossiers: DataLoader::new(Dossiers(d()), tokio::spawn),
         }
     }
 }

@@ -1,6 +1,8 @@
-//! The GraphQL schema. It knows nothing about HTTP: the transport attaches the verified [`Caller`] and a fresh
-//! [`Loaders`] set to each request.
+//! The GraphQL schema. It knows nothing about HTTP: the transport attaches the verified [`Caller`], where the
+//! request comes from ([`RequestMeta`]) and a fresh [`Loaders`] set to each request. Resolvers parse their
+//! arguments, call one function of the [`Service`] and map the result; every access decision is the service's.
 
+pub mod audit;
 pub mod enums;
 pub mod error;
 pub mod indicators;
@@ -13,29 +15,29 @@ pub mod types;
 use async_graphql::{Context, MergedObject, Schema};
 
 use crate::app::App;
-use crate::auth::{Caller, Role};
-use crate::db::read::Visibility;
-use crate::domain::time::now;
-pub use error::{ApiError, IntoGql};
+use crate::auth::Caller;
+use crate::service::{RequestMeta, Service};
+pub use error::IntoGql;
 pub use loaders::Loaders;
 
 /// Root of every query.
 #[derive(MergedObject, Default)]
-pub struct Query(query::CoreQuery, indicators::IndicatorQuery);
+pub struct Query(query::CoreQuery, indicators::IndicatorQuery, audit::AuditQuery);
 
 /// The schema type.
 pub type GatewaySchema = Schema<Query, mutation::Mutation, subscription::Subscription>;
 
-/// Builds the schema with the request limits of the settings.
+/// Builds the schema with the request limits of the settings (and without introspection when it is off).
 pub fn build_schema(app: App) -> GatewaySchema {
     let limits = app.settings.limits;
-    Schema::build(Query::default(), mutation::Mutation, subscription::Subscription)
+    let introspection = app.settings.introspection;
+    let builder = Schema::build(Query::default(), mutation::Mutation, subscription::Subscription)
         .data(app)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(32)
-        .limit_directives(20)
-        .finish()
+        .limit_directives(20);
+    if introspection { builder.finish() } else { builder.disable_introspection().finish() }
 }
 
 /// The SDL, as committed in `schema.graphql`.
@@ -55,29 +57,9 @@ pub(crate) fn caller<'a>(ctx: &Context<'a>) -> &'a Caller {
     ctx.data_opt::<Caller>().unwrap_or(&Caller::Anonymous)
 }
 
-/// What the caller may see, as of now.
-pub(crate) async fn visibility(ctx: &Context<'_>) -> async_graphql::Result<Visibility> {
-    let app = app(ctx);
-    let tree = app.units().await.gql()?;
-    Ok(Visibility::of(caller(ctx), &tree, &app.vault, now()))
-}
+static IN_PROCESS: RequestMeta = RequestMeta { client_addr: None, request_id: None, expires_at: None };
 
-/// Refuses callers without one of `roles`: anonymous callers are asked to authenticate.
-pub(crate) fn require(ctx: &Context<'_>, roles: &[Role]) -> async_graphql::Result<()> {
-    let c = caller(ctx);
-    match c.role() {
-        None => Err(ApiError::Unauthenticated).gql(),
-        Some(r) if roles.contains(&r) => Ok(()),
-        Some(r) => Err(ApiError::Forbidden(role_name(r))).gql(),
-    }
-}
-
-fn role_name(r: Role) -> &'static str {
-    match r {
-        Role::Citizen => "CITIZEN",
-        Role::Hotline => "HOTLINE",
-        Role::Officer => "OFFICER",
-        Role::Leader => "LEADER",
-        Role::Admin => "ADMIN",
-    }
+/// The service, as the request's caller.
+pub(crate) fn service<'a>(ctx: &Context<'a>) -> Service<'a> {
+    Service::new(app(ctx), caller(ctx), ctx.data_opt::<RequestMeta>().unwrap_or(&IN_PROCESS))
 }

@@ -1,20 +1,15 @@
-//! Mutations. Each parses its input, calls one function of `db::lifecycle` (one transaction), and maps the
-//! result.
+//! Mutations. Each parses its input, calls one function of the service (which decides the access and runs one
+//! audited transaction), and maps the result.
 
 use async_graphql::{Context, InputObject, Object};
 use chrono::{DateTime, FixedOffset};
 
 use super::enums::*;
 use super::types::*;
-use super::{IntoGql, app, caller, require, visibility};
-use crate::app::StatusChanged;
-use crate::auth::Role as AuthRole;
-use crate::db::convert::opt_status;
+use super::{IntoGql, service};
 use crate::db::lifecycle as lc;
-use crate::domain::time::{now, to_micros};
-
-const OFFICERS: &[AuthRole] = &[AuthRole::Officer, AuthRole::Admin];
-const DESK: &[AuthRole] = &[AuthRole::Hotline, AuthRole::Officer, AuthRole::Admin];
+use crate::domain::time::to_micros;
+use crate::service::policy::Operation;
 
 /// The applicant of a new dossier.
 #[derive(InputObject)]
@@ -48,7 +43,8 @@ pub struct ReceiveDossierInput {
     pub applicant: ApplicantInput,
     /// When submitted online, if it was.
     pub submitted_at: Option<DateTime<FixedOffset>>,
-    /// Due time; defaults to the procedure's processing time in working days.
+    /// Due time: the procedure's processing time in working days, unless an earlier one is given (it may be
+    /// shortened, never extended).
     pub due_at: Option<DateTime<FixedOffset>>,
     /// Input documents were digitized.
     #[graphql(default)]
@@ -103,7 +99,8 @@ pub struct RecordFeedbackInput {
     pub content: String,
     /// The rating (required for RATING).
     pub rating: Option<Rating>,
-    /// When the answer is due (PAKN; 14 days by default).
+    /// When a complaint or recommendation must be answered: ten working days after it is received, unless staff
+    /// give an earlier time (it may be shortened, never extended; citizens give none; other kinds have none).
     pub due_at: Option<DateTime<FixedOffset>>,
     /// Code of the feedback this repeats.
     pub repeat_of: Option<String>,
@@ -112,12 +109,7 @@ pub struct RecordFeedbackInput {
 /// Root of every mutation.
 pub struct Mutation;
 
-fn announce(ctx: &Context<'_>, d: &entity::dossier::Model) {
-    if let Ok(Some(status)) = opt_status(&d.status) {
-        app(ctx).announce(StatusChanged { code: d.code.clone(), status });
-    }
-}
-
+/// Root of every mutation.
 #[Object]
 impl Mutation {
     /// Receives a dossier at a one-stop desk (OFFICER, ADMIN).
@@ -126,11 +118,6 @@ impl Mutation {
         ctx: &Context<'_>,
         input: ReceiveDossierInput,
     ) -> async_graphql::Result<Dossier> {
-        require(ctx, OFFICERS)?;
-        let app = app(ctx);
-        let vis = visibility(ctx).await?;
-        let tree = app.units().await.gql()?;
-        let cal = app.calendar().await.gql()?;
         let a = input.applicant;
         let spec = lc::NewDossier {
             procedure_code: input.procedure_code,
@@ -148,9 +135,8 @@ impl Mutation {
             reused_data: input.reused_data,
             from_citizen_storage: input.from_citizen_storage,
         };
-        let d = lc::receive_dossier(&app.db, &app.vault, &vis, &tree, &cal, spec, now()).await.gql()?;
-        announce(ctx, &d);
-        Ok(Dossier(d))
+        let d = service(ctx).receive_dossier(spec).await.gql()?;
+        Ok(Dossier(d, Operation::ReceiveDossier))
     }
 
     /// Moves a dossier to a new status along the allowed transitions (OFFICER, ADMIN).
@@ -162,13 +148,9 @@ impl Mutation {
         note: Option<String>,
         expected_version: Option<i32>,
     ) -> async_graphql::Result<Dossier> {
-        require(ctx, OFFICERS)?;
-        let vis = visibility(ctx).await?;
-        let d = lc::change_status(&app(ctx).db, &vis, &code, status.into(), note, expected_version, now())
-            .await
-            .gql()?;
-        announce(ctx, &d);
-        Ok(Dossier(d))
+        let d =
+            service(ctx).change_dossier_status(&code, status.into(), note, expected_version).await.gql()?;
+        Ok(Dossier(d, Operation::ChangeDossierStatus))
     }
 
     /// Asks the applicant for missing documents (OFFICER, ADMIN).
@@ -179,12 +161,8 @@ impl Mutation {
         reason: String,
         expected_version: Option<i32>,
     ) -> async_graphql::Result<Dossier> {
-        require(ctx, OFFICERS)?;
-        let vis = visibility(ctx).await?;
-        let d =
-            lc::request_supplement(&app(ctx).db, &vis, &code, reason, expected_version, now()).await.gql()?;
-        announce(ctx, &d);
-        Ok(Dossier(d))
+        let d = service(ctx).request_supplement(&code, reason, expected_version).await.gql()?;
+        Ok(Dossier(d, Operation::RequestSupplement))
     }
 
     /// Records that the applicant supplied the documents; processing resumes (OFFICER, ADMIN).
@@ -194,11 +172,8 @@ impl Mutation {
         code: String,
         expected_version: Option<i32>,
     ) -> async_graphql::Result<Dossier> {
-        require(ctx, OFFICERS)?;
-        let vis = visibility(ctx).await?;
-        let d = lc::answer_supplement(&app(ctx).db, &vis, &code, expected_version, now()).await.gql()?;
-        announce(ctx, &d);
-        Ok(Dossier(d))
+        let d = service(ctx).answer_supplement(&code, expected_version).await.gql()?;
+        Ok(Dossier(d, Operation::AnswerSupplement))
     }
 
     /// Issues an apology letter with a new appointment (OFFICER, ADMIN).
@@ -210,20 +185,9 @@ impl Mutation {
         new_due_at: DateTime<FixedOffset>,
         expected_version: Option<i32>,
     ) -> async_graphql::Result<Dossier> {
-        require(ctx, OFFICERS)?;
-        let vis = visibility(ctx).await?;
-        let d = lc::issue_apology(
-            &app(ctx).db,
-            &vis,
-            &code,
-            reason,
-            to_micros(new_due_at),
-            expected_version,
-            now(),
-        )
-        .await
-        .gql()?;
-        Ok(Dossier(d))
+        let d =
+            service(ctx).issue_apology(&code, reason, to_micros(new_due_at), expected_version).await.gql()?;
+        Ok(Dossier(d, Operation::IssueApology))
     }
 
     /// Issues an e-receipt; a taken series and number is a CONFLICT (OFFICER, ADMIN).
@@ -232,8 +196,6 @@ impl Mutation {
         ctx: &Context<'_>,
         input: IssueReceiptInput,
     ) -> async_graphql::Result<Receipt> {
-        require(ctx, OFFICERS)?;
-        let vis = visibility(ctx).await?;
         let spec = lc::NewReceipt {
             series: input.series,
             number: input.number,
@@ -247,7 +209,7 @@ impl Mutation {
             method: input.method.map(Into::into),
             transaction_ref: input.transaction_ref,
         };
-        Ok(Receipt(lc::issue_receipt(&app(ctx).db, &vis, spec, now()).await.gql()?))
+        Ok(Receipt(service(ctx).issue_receipt(spec).await.gql()?, Operation::IssueReceipt))
     }
 
     /// Cancels an e-receipt with a reason (OFFICER, ADMIN).
@@ -259,13 +221,8 @@ impl Mutation {
         reason: String,
         expected_version: Option<i32>,
     ) -> async_graphql::Result<Receipt> {
-        require(ctx, OFFICERS)?;
-        let vis = visibility(ctx).await?;
-        Ok(Receipt(
-            lc::cancel_receipt(&app(ctx).db, &vis, &series, number, reason, expected_version, now())
-                .await
-                .gql()?,
-        ))
+        let r = service(ctx).cancel_receipt(&series, number, reason, expected_version).await.gql()?;
+        Ok(Receipt(r, Operation::CancelReceipt))
     }
 
     /// Records feedback (HOTLINE, OFFICER, ADMIN in scope; CITIZEN on their own dossiers).
@@ -274,10 +231,6 @@ impl Mutation {
         ctx: &Context<'_>,
         input: RecordFeedbackInput,
     ) -> async_graphql::Result<Feedback> {
-        require(ctx, &[AuthRole::Citizen, AuthRole::Hotline, AuthRole::Officer, AuthRole::Admin])?;
-        let app = app(ctx);
-        let vis = visibility(ctx).await?;
-        let tree = app.units().await.gql()?;
         let spec = lc::NewFeedback {
             kind: input.kind.into(),
             channel: input.channel.into(),
@@ -287,9 +240,9 @@ impl Mutation {
             rating: input.rating.map(Into::into),
             due_at: input.due_at.map(to_micros),
             repeat_of: input.repeat_of,
-            recorded_by: caller(ctx).sub().unwrap_or_default().to_owned(),
+            recorded_by: None,
         };
-        Ok(Feedback(lc::record_feedback(&app.db, &vis, &tree, spec, now()).await.gql()?))
+        Ok(Feedback(service(ctx).record_feedback(spec).await.gql()?, Operation::RecordFeedback))
     }
 
     /// Answers feedback (HOTLINE, OFFICER, ADMIN in scope).
@@ -300,10 +253,7 @@ impl Mutation {
         answer: String,
         expected_version: Option<i32>,
     ) -> async_graphql::Result<Feedback> {
-        require(ctx, DESK)?;
-        let vis = visibility(ctx).await?;
-        Ok(Feedback(
-            lc::answer_feedback(&app(ctx).db, &vis, &code, answer, expected_version, now()).await.gql()?,
-        ))
+        let f = service(ctx).answer_feedback(&code, answer, expected_version).await.gql()?;
+        Ok(Feedback(f, Operation::AnswerFeedback))
     }
 }

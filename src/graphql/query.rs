@@ -6,14 +6,11 @@ use chrono::{DateTime, FixedOffset};
 
 use super::enums::*;
 use super::types::*;
-use super::{ApiError, IntoGql, app, caller, require, visibility};
-use crate::auth::{Caller, Role as AuthRole};
+use super::{IntoGql, app, caller, service};
+use crate::auth::Caller;
 use crate::db::read;
-use crate::domain::time::now;
-
-/// Read access for staff and citizens.
-const READERS: &[AuthRole] =
-    &[AuthRole::Citizen, AuthRole::Hotline, AuthRole::Officer, AuthRole::Leader, AuthRole::Admin];
+use crate::service::policy::Operation;
+use crate::service::{self as svc, ApiError, PageArgs};
 
 /// Filters of `dossiers`.
 #[derive(InputObject, Default)]
@@ -87,7 +84,7 @@ pub struct Viewer {
     pub unit_code: Option<String>,
 }
 
-pub(crate) fn page_size(ctx: &Context<'_>, first: Option<i32>) -> async_graphql::Result<u64> {
+fn page_size(ctx: &Context<'_>, first: Option<i32>) -> async_graphql::Result<u64> {
     let max = app(ctx).settings.limits.max_page_size;
     match first {
         None => Ok(max.min(20) as u64),
@@ -98,7 +95,17 @@ pub(crate) fn page_size(ctx: &Context<'_>, first: Option<i32>) -> async_graphql:
     }
 }
 
-pub(crate) fn cursor(after: Option<String>) -> async_graphql::Result<Option<i64>> {
+/// The page a list asks for, and whether it gave a cursor.
+pub(crate) fn page(
+    ctx: &Context<'_>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<(PageArgs, bool)> {
+    let had = after.is_some();
+    Ok((PageArgs { first: page_size(ctx, first)?, after: cursor(after)? }, had))
+}
+
+fn cursor(after: Option<String>) -> async_graphql::Result<Option<i64>> {
     after
         .map(|c| {
             use base64::Engine;
@@ -133,17 +140,19 @@ where
 #[derive(Default)]
 pub struct CoreQuery;
 
+/// Dossiers, receipts, feedback, the catalog and units.
 #[Object]
 impl CoreQuery {
     /// Who the caller is, as the gateway understood the token.
-    async fn viewer(&self, ctx: &Context<'_>) -> Viewer {
-        match caller(ctx) {
+    async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<Viewer> {
+        service(ctx).viewer().await.gql()?;
+        Ok(match caller(ctx) {
             Caller::Anonymous => Viewer { role: None, unit_code: None },
             Caller::Citizen { .. } => Viewer { role: Some(Role::Citizen), unit_code: None },
             Caller::Staff { role, unit, .. } => {
                 Viewer { role: Some((*role).into()), unit_code: Some(unit.clone()) }
             }
-        }
+        })
     }
 
     /// The public procedure catalog (no token needed), in catalog order.
@@ -155,7 +164,7 @@ impl CoreQuery {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Procedure, EmptyFields, EmptyFields>> {
         let f = filter.unwrap_or_default();
-        let spec = read::ProcedureFilter {
+        let spec = svc::ProcedureFilter {
             sector_code: f.sector_code,
             authority_code: f.authority_code,
             level: f.level.map(Into::into),
@@ -163,22 +172,19 @@ impl CoreQuery {
             search: f.search,
             include_abolished: f.include_abolished,
         };
-        let n = page_size(ctx, first)?;
-        let had = after.is_some();
-        let app = app(ctx);
-        let tree = app.units().await.gql()?;
-        let page = read::procedures(&app.db, &tree, &spec, n, cursor(after)?).await.gql()?;
-        Ok(connection(page, |p| p.id, Procedure, had))
+        let (args, had) = page(ctx, first, after)?;
+        let p = service(ctx).procedures(spec, args).await.gql()?;
+        Ok(connection(p, |p| p.id, Procedure, had))
     }
 
     /// One procedure of the catalog.
     async fn procedure(&self, ctx: &Context<'_>, code: String) -> async_graphql::Result<Option<Procedure>> {
-        Ok(read::procedure_by_code(&app(ctx).db, &code).await.gql()?.map(Procedure))
+        Ok(service(ctx).procedure(&code).await.gql()?.map(Procedure))
     }
 
     /// Every sector.
     async fn sectors(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Sector>> {
-        Ok(read::sectors(&app(ctx).db).await.gql()?.into_iter().map(Sector::from).collect())
+        Ok(service(ctx).sectors().await.gql()?.into_iter().map(Sector::from).collect())
     }
 
     /// Administrative units, by level and parent (public reference data).
@@ -188,21 +194,13 @@ impl CoreQuery {
         level: Option<UnitLevel>,
         parent_code: Option<String>,
     ) -> async_graphql::Result<Vec<Unit>> {
-        let tree = app(ctx).units().await.gql()?;
-        let level = level.map(crate::domain::UnitLevel::from);
-        Ok(tree
-            .all()
-            .iter()
-            .filter(|u| level.is_none_or(|l| u.level == l))
-            .filter(|u| parent_code.as_ref().is_none_or(|p| u.parent_code.as_ref() == Some(p)))
-            .cloned()
-            .map(Unit)
-            .collect())
+        let units = service(ctx).units(level.map(Into::into), parent_code.as_deref()).await.gql()?;
+        Ok(units.into_iter().map(Unit).collect())
     }
 
     /// One unit.
     async fn unit(&self, ctx: &Context<'_>, code: String) -> async_graphql::Result<Option<Unit>> {
-        Ok(app(ctx).units().await.gql()?.get(&code).cloned().map(Unit))
+        Ok(service(ctx).unit(&code).await.gql()?.map(Unit))
     }
 
     /// A dossier's public status by its code: no token needed, no personal data.
@@ -211,14 +209,12 @@ impl CoreQuery {
         ctx: &Context<'_>,
         code: String,
     ) -> async_graphql::Result<Option<PublicDossierStatus>> {
-        Ok(read::dossier_public(&app(ctx).db, &code).await.gql()?.map(PublicDossierStatus))
+        Ok(service(ctx).dossier_status(&code).await.gql()?.map(PublicDossierStatus))
     }
 
     /// One dossier; null when missing or outside the caller's scope.
     async fn dossier(&self, ctx: &Context<'_>, code: String) -> async_graphql::Result<Option<Dossier>> {
-        require(ctx, READERS)?;
-        let vis = visibility(ctx).await?;
-        Ok(read::dossier(&app(ctx).db, &vis, &code).await.gql()?.map(Dossier))
+        Ok(service(ctx).dossier(&code).await.gql()?.map(|d| Dossier(d, Operation::Dossier)))
     }
 
     /// Dossiers in the caller's scope (a citizen: their own), newest first.
@@ -229,9 +225,8 @@ impl CoreQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Dossier, EmptyFields, EmptyFields>> {
-        require(ctx, READERS)?;
         let f = filter.unwrap_or_default();
-        let spec = read::DossierFilter {
+        let spec = svc::DossierFilter {
             unit_code: f.unit_code,
             procedure_code: f.procedure_code,
             sector_code: f.sector_code,
@@ -241,13 +236,9 @@ impl CoreQuery {
             received_to: f.received_to,
             overdue: f.overdue,
         };
-        let n = page_size(ctx, first)?;
-        let had = after.is_some();
-        let app = app(ctx);
-        let vis = visibility(ctx).await?;
-        let tree = app.units().await.gql()?;
-        let page = read::dossiers(&app.db, &vis, &tree, &spec, now(), n, cursor(after)?).await.gql()?;
-        Ok(connection(page, |d| d.id, Dossier, had))
+        let (args, had) = page(ctx, first, after)?;
+        let p = service(ctx).dossiers(spec, args).await.gql()?;
+        Ok(connection(p, |d| d.id, |d| Dossier(d, Operation::Dossiers), had))
     }
 
     /// E-receipts of dossiers in scope, newest first.
@@ -258,18 +249,15 @@ impl CoreQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Receipt, EmptyFields, EmptyFields>> {
-        require(ctx, READERS)?;
         let f = filter.unwrap_or_default();
-        let spec = read::ReceiptFilter {
+        let spec = svc::ReceiptFilter {
             dossier_code: f.dossier_code,
             series: f.series,
             status: f.status.map(Into::into),
         };
-        let n = page_size(ctx, first)?;
-        let had = after.is_some();
-        let vis = visibility(ctx).await?;
-        let page = read::receipts(&app(ctx).db, &vis, &spec, n, cursor(after)?).await.gql()?;
-        Ok(connection(page, |r| r.id, Receipt, had))
+        let (args, had) = page(ctx, first, after)?;
+        let p = service(ctx).receipts(spec, args).await.gql()?;
+        Ok(connection(p, |r| r.row.id, |r| Receipt(r, Operation::Receipts), had))
     }
 
     /// One receipt by series and number; null when missing or out of scope.
@@ -279,9 +267,7 @@ impl CoreQuery {
         series: String,
         number: i64,
     ) -> async_graphql::Result<Option<Receipt>> {
-        require(ctx, READERS)?;
-        let vis = visibility(ctx).await?;
-        Ok(read::receipt(&app(ctx).db, &vis, &series, number).await.gql()?.map(Receipt))
+        Ok(service(ctx).receipt(&series, number).await.gql()?.map(|r| Receipt(r, Operation::Receipt)))
     }
 
     /// Feedback in scope (a citizen: about their own dossiers), newest first.
@@ -292,27 +278,20 @@ impl CoreQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Feedback, EmptyFields, EmptyFields>> {
-        require(ctx, READERS)?;
         let f = filter.unwrap_or_default();
-        let spec = read::FeedbackFilter {
+        let spec = svc::FeedbackFilter {
             unit_code: f.unit_code,
             dossier_code: f.dossier_code,
             kind: f.kind.map(Into::into),
             open: f.open,
         };
-        let n = page_size(ctx, first)?;
-        let had = after.is_some();
-        let app = app(ctx);
-        let vis = visibility(ctx).await?;
-        let tree = app.units().await.gql()?;
-        let page = read::feedbacks(&app.db, &vis, &tree, &spec, now(), n, cursor(after)?).await.gql()?;
-        Ok(connection(page, |r| r.id, Feedback, had))
+        let (args, had) = page(ctx, first, after)?;
+        let p = service(ctx).feedbacks(spec, args).await.gql()?;
+        Ok(connection(p, |f| f.row.id, |f| Feedback(f, Operation::Feedbacks), had))
     }
 
     /// One feedback by code; null when missing or out of scope.
     async fn feedback(&self, ctx: &Context<'_>, code: String) -> async_graphql::Result<Option<Feedback>> {
-        require(ctx, READERS)?;
-        let vis = visibility(ctx).await?;
-        Ok(read::feedback(&app(ctx).db, &vis, &code).await.gql()?.map(Feedback))
+        Ok(service(ctx).feedback(&code).await.gql()?.map(|f| Feedback(f, Operation::Feedback)))
     }
 }

@@ -7,12 +7,15 @@ use async_graphql::{
 use chrono::{DateTime, FixedOffset, NaiveDate};
 
 use super::enums::*;
-use super::error::{ApiError, IntoGql};
-use super::{app, loaders};
+use super::error::IntoGql;
+use super::{app, loaders, service};
+use crate::db::audit::ObjectRef;
 use crate::db::convert::{opt_status, parse, parse_list};
 use crate::domain;
 use crate::domain::scope::UnitInfo;
 use crate::domain::time::{from_micros, now};
+use crate::service::policy::{Operation, PersonalField};
+use crate::service::{ApiError, FeedbackView, ReceiptView};
 
 /// A calendar date, `YYYY-MM-DD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +47,7 @@ fn internal<T>(r: Result<T, impl std::fmt::Display>) -> async_graphql::Result<T>
 /// An administrative unit (a versioned record: merged units keep their row with `validTo` and `successorCode`).
 pub struct Unit(pub UnitInfo);
 
+/// An administrative unit (a versioned record: merged units keep their row with `validTo` and `successorCode`).
 #[Object]
 impl Unit {
     /// Unit code (e.g. `49` for Quảng Nam, `VN` for the country).
@@ -227,21 +231,57 @@ impl PublicDossierStatus {
     }
 }
 
-/// The applicant, with personal data masked.
-#[derive(SimpleObject)]
+/// The applicant, with personal data masked. Every personal field read is recorded in the audit trail.
 pub struct Applicant {
+    dossier: entity::dossier::Model,
+    op: Operation,
+}
+
+impl Applicant {
+    async fn reveal<'a>(
+        &self,
+        ctx: &Context<'_>,
+        field: PersonalField,
+        value: &'a str,
+    ) -> async_graphql::Result<&'a str> {
+        service(ctx).reveal(self.op, &ObjectRef::dossier(&self.dossier), field).await.gql()?;
+        Ok(value)
+    }
+}
+
+/// The applicant, with personal data masked. Every personal field read is recorded in the audit trail.
+#[Object]
+impl Applicant {
     /// Citizen, business or organization.
-    pub kind: ApplicantKind,
+    async fn kind(&self) -> async_graphql::Result<ApplicantKind> {
+        Ok(internal(parse::<domain::ApplicantKind>(&self.dossier.applicant_kind))?.into())
+    }
     /// Name.
-    pub name: String,
+    async fn name(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
+        self.reveal(ctx, PersonalField::ApplicantName, &self.dossier.applicant_name).await
+    }
     /// Identity number or tax code, masked (`*********901`).
-    pub id_number_masked: String,
+    async fn id_number_masked(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
+        self.reveal(ctx, PersonalField::ApplicantIdNumber, &self.dossier.applicant_id_masked).await
+    }
     /// Phone, masked.
-    pub phone_masked: Option<String>,
+    async fn phone_masked(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        match &self.dossier.applicant_phone_masked {
+            Some(p) => Ok(Some(self.reveal(ctx, PersonalField::ApplicantPhone, p).await?)),
+            None => Ok(None),
+        }
+    }
     /// Email, masked.
-    pub email_masked: Option<String>,
+    async fn email_masked(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        match &self.dossier.applicant_email_masked {
+            Some(e) => Ok(Some(self.reveal(ctx, PersonalField::ApplicantEmail, e).await?)),
+            None => Ok(None),
+        }
+    }
     /// Whether the applicant's identity was verified with VNeID.
-    pub vneid_verified: bool,
+    async fn vneid_verified(&self) -> bool {
+        self.dossier.vneid_verified
+    }
 }
 
 /// One entry of a dossier's history.
@@ -278,8 +318,9 @@ pub struct ApologyLetter {
 }
 
 /// A dossier (hồ sơ) as staff in scope, or its applicant, see it.
-pub struct Dossier(pub entity::dossier::Model);
+pub struct Dossier(pub entity::dossier::Model, pub Operation);
 
+/// A dossier (hồ sơ) as staff in scope, or its applicant, see it.
 #[Object]
 impl Dossier {
     /// Dossier code.
@@ -303,15 +344,8 @@ impl Dossier {
         Ok(internal(parse::<domain::Channel>(&self.0.channel))?.into())
     }
     /// The applicant (personal data masked).
-    async fn applicant(&self) -> async_graphql::Result<Applicant> {
-        Ok(Applicant {
-            kind: internal(parse::<domain::ApplicantKind>(&self.0.applicant_kind))?.into(),
-            name: self.0.applicant_name.clone(),
-            id_number_masked: self.0.applicant_id_masked.clone(),
-            phone_masked: self.0.applicant_phone_masked.clone(),
-            email_masked: self.0.applicant_email_masked.clone(),
-            vneid_verified: self.0.vneid_verified,
-        })
+    async fn applicant(&self) -> Applicant {
+        Applicant { dossier: self.0.clone(), op: self.1 }
     }
     /// When submitted online, if it was.
     async fn submitted_at(&self) -> Option<DateTime<FixedOffset>> {
@@ -382,7 +416,10 @@ impl Dossier {
         Ok(internal(loaders(ctx).receipts.load_one(self.0.id).await)?
             .unwrap_or_default()
             .into_iter()
-            .map(Receipt)
+            .map(|row| {
+                let view = ReceiptView { row, dossier_code: self.0.code.clone(), unit_id: self.0.unit_id };
+                Receipt(view, self.1)
+            })
             .collect())
     }
     /// Feedback about it.
@@ -390,7 +427,7 @@ impl Dossier {
         Ok(internal(loaders(ctx).feedback.load_one(self.0.id).await)?
             .unwrap_or_default()
             .into_iter()
-            .map(Feedback)
+            .map(|row| Feedback(FeedbackView { row, dossier_code: Some(self.0.code.clone()) }, self.1))
             .collect())
     }
     /// Input documents were digitized.
@@ -420,143 +457,158 @@ impl Dossier {
 }
 
 /// An electronic fee receipt (biên lai điện tử).
-pub struct Receipt(pub entity::receipt::Model);
+pub struct Receipt(pub ReceiptView, pub Operation);
 
+impl Receipt {
+    fn object(&self) -> ObjectRef {
+        ObjectRef::receipt(&self.0.row, Some(self.0.unit_id))
+    }
+}
+
+/// An electronic fee receipt (biên lai điện tử).
 #[Object]
 impl Receipt {
     /// Series (ký hiệu).
     async fn series(&self) -> &str {
-        &self.0.series
+        &self.0.row.series
     }
     /// Number within the series.
     async fn number(&self) -> i64 {
-        self.0.number
+        self.0.row.number
     }
     /// Template (mẫu số).
     async fn template(&self) -> Option<&str> {
-        self.0.template.as_deref()
+        self.0.row.template.as_deref()
     }
     /// Version, for `expectedVersion`.
     async fn version(&self) -> i32 {
-        self.0.version
+        self.0.row.version
     }
     /// Code of the dossier it pays for.
-    async fn dossier_code(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
-        Ok(internal(loaders(ctx).dossiers.load_one(self.0.dossier_id).await)?.map(|d| d.code))
+    async fn dossier_code(&self) -> &str {
+        &self.0.dossier_code
     }
-    /// Payer.
-    async fn payer_name(&self) -> &str {
-        &self.0.payer_name
+    /// Payer (personal data: every read is recorded).
+    async fn payer_name(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
+        service(ctx).reveal(self.1, &self.object(), PersonalField::PayerName).await.gql()?;
+        Ok(&self.0.row.payer_name)
     }
-    /// Payer's tax code.
-    async fn payer_tax_code(&self) -> Option<&str> {
-        self.0.payer_tax_code.as_deref()
+    /// Payer's tax code (personal data: every read is recorded).
+    async fn payer_tax_code(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        if self.0.row.payer_tax_code.is_none() {
+            return Ok(None);
+        }
+        service(ctx).reveal(self.1, &self.object(), PersonalField::PayerTaxCode).await.gql()?;
+        Ok(self.0.row.payer_tax_code.as_deref())
     }
     /// Amount in VND.
     async fn amount(&self) -> i64 {
-        self.0.amount
+        self.0.row.amount
     }
     /// Phí or lệ phí.
     async fn kind(&self) -> async_graphql::Result<ReceiptKind> {
-        Ok(internal(parse::<domain::ReceiptKind>(&self.0.kind))?.into())
+        Ok(internal(parse::<domain::ReceiptKind>(&self.0.row.kind))?.into())
     }
     /// Where it was paid.
     async fn payment_channel(&self) -> async_graphql::Result<PaymentChannel> {
-        Ok(internal(parse::<domain::PaymentChannel>(&self.0.payment_channel))?.into())
+        Ok(internal(parse::<domain::PaymentChannel>(&self.0.row.payment_channel))?.into())
     }
     /// Means of payment.
     async fn method(&self) -> async_graphql::Result<Option<PaymentMethod>> {
-        Ok(internal(self.0.method.as_deref().map(parse::<domain::PaymentMethod>).transpose())?
+        Ok(internal(self.0.row.method.as_deref().map(parse::<domain::PaymentMethod>).transpose())?
             .map(Into::into))
     }
     /// Payment transaction reference.
     async fn transaction_ref(&self) -> Option<&str> {
-        self.0.transaction_ref.as_deref()
+        self.0.row.transaction_ref.as_deref()
     }
     /// When issued.
     async fn issued_at(&self) -> DateTime<FixedOffset> {
-        at(self.0.issued_at)
+        at(self.0.row.issued_at)
     }
     /// Issued or cancelled.
     async fn status(&self) -> async_graphql::Result<ReceiptStatus> {
-        Ok(internal(parse::<domain::ReceiptStatus>(&self.0.status))?.into())
+        Ok(internal(parse::<domain::ReceiptStatus>(&self.0.row.status))?.into())
     }
     /// When cancelled.
     async fn cancelled_at(&self) -> Option<DateTime<FixedOffset>> {
-        self.0.cancelled_at.map(at)
+        self.0.row.cancelled_at.map(at)
     }
     /// Why cancelled.
     async fn cancel_reason(&self) -> Option<&str> {
-        self.0.cancel_reason.as_deref()
+        self.0.row.cancel_reason.as_deref()
     }
 }
 
 /// Feedback: a complaint or recommendation (PAKN), a rating or a question.
-pub struct Feedback(pub entity::feedback::Model);
+pub struct Feedback(pub FeedbackView, pub Operation);
 
+/// Feedback: a complaint or recommendation (PAKN), a rating or a question.
 #[Object]
 impl Feedback {
     /// Feedback code.
     async fn code(&self) -> &str {
-        &self.0.code
+        &self.0.row.code
     }
     /// Version, for `expectedVersion`.
     async fn version(&self) -> i32 {
-        self.0.version
+        self.0.row.version
     }
     /// Kind.
     async fn kind(&self) -> async_graphql::Result<FeedbackKind> {
-        Ok(internal(parse::<domain::FeedbackKind>(&self.0.kind))?.into())
+        Ok(internal(parse::<domain::FeedbackKind>(&self.0.row.kind))?.into())
     }
     /// How it reached the unit.
     async fn channel(&self) -> async_graphql::Result<FeedbackChannel> {
-        Ok(internal(parse::<domain::FeedbackChannel>(&self.0.channel))?.into())
+        Ok(internal(parse::<domain::FeedbackChannel>(&self.0.row.channel))?.into())
     }
     /// The unit it concerns.
     async fn unit(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Unit>> {
-        Ok(internal(app(ctx).units().await)?.by_id(self.0.unit_id).cloned().map(Unit))
+        Ok(internal(app(ctx).units().await)?.by_id(self.0.row.unit_id).cloned().map(Unit))
     }
-    /// Code of the dossier it concerns.
-    async fn dossier_code(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
-        match self.0.dossier_id {
-            Some(id) => Ok(internal(loaders(ctx).dossiers.load_one(id).await)?.map(|d| d.code)),
-            None => Ok(None),
-        }
+    /// Code of the dossier it concerns; null when there is none, or when the caller may not read that dossier.
+    async fn dossier_code(&self) -> Option<&str> {
+        self.0.dossier_code.as_deref()
     }
     /// When received (the server's clock for feedback recorded through the API).
     async fn received_at(&self) -> DateTime<FixedOffset> {
-        at(self.0.received_at)
+        at(self.0.row.received_at)
     }
     /// When the answer is due (PAKN).
     async fn due_at(&self) -> Option<DateTime<FixedOffset>> {
-        self.0.due_at.map(at)
+        self.0.row.due_at.map(at)
     }
     /// When answered.
     async fn answered_at(&self) -> Option<DateTime<FixedOffset>> {
-        self.0.answered_at.map(at)
+        self.0.row.answered_at.map(at)
     }
     /// The answer.
     async fn answer(&self) -> Option<&str> {
-        self.0.answer.as_deref()
+        self.0.row.answer.as_deref()
     }
     /// The rating (RATING).
     async fn rating(&self) -> async_graphql::Result<Option<Rating>> {
-        Ok(internal(self.0.rating.as_deref().map(parse::<domain::Rating>).transpose())?.map(Into::into))
+        Ok(internal(self.0.row.rating.as_deref().map(parse::<domain::Rating>).transpose())?.map(Into::into))
     }
     /// Likes on the public answer.
     async fn likes(&self) -> i32 {
-        self.0.likes
+        self.0.row.likes
     }
     /// Dislikes on the public answer.
     async fn dislikes(&self) -> i32 {
-        self.0.dislikes
+        self.0.row.dislikes
     }
     /// What was said.
     async fn content(&self) -> Option<&str> {
-        self.0.content.as_deref()
+        self.0.row.content.as_deref()
     }
-    /// Who recorded it.
-    async fn recorded_by(&self) -> Option<&str> {
-        self.0.recorded_by.as_deref()
+    /// Who recorded it, masked (a citizen's identity number, or a staff account); every read is recorded.
+    async fn recorded_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        if self.0.row.recorded_by_masked.is_none() {
+            return Ok(None);
+        }
+        let object = ObjectRef::feedback(&self.0.row);
+        service(ctx).reveal(self.1, &object, PersonalField::RecordedBy).await.gql()?;
+        Ok(self.0.row.recorded_by_masked.as_deref())
     }
 }

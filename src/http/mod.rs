@@ -1,21 +1,26 @@
 //! The HTTP edge: GraphQL over HTTP (POST JSON for everything, GET for queries only), the WebSocket endpoint
 //! for subscriptions, health, readiness, metrics and GraphiQL. Tokens are verified here, once, and handed to the
-//! schema as a typed [`Caller`].
+//! schema as a typed [`crate::auth::Caller`] with where the request came from ([`RequestMeta`]).
 
 pub mod metrics;
+mod ws;
 
 use std::time::Instant;
 
+use actix_web::HttpMessage;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
-use async_graphql_actix_web::GraphQLSubscription;
 use serde::Deserialize;
+use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 
-use crate::app::App;
-use crate::auth::Caller;
+use crate::app::{App, Authentication};
+use crate::auth::{Caller, Verified};
 use crate::graphql::{GatewaySchema, Loaders};
+use crate::service::RequestMeta;
 pub use metrics::Metrics;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -37,7 +42,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, edge: Edge) {
         .service(
             web::resource("/graphql").route(web::post().to(graphql_post)).route(web::get().to(graphql_get)),
         )
-        .service(web::resource("/graphql/ws").route(web::get().to(graphql_ws)))
+        .service(web::resource("/graphql/ws").route(web::get().to(ws::graphql_ws)))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics));
@@ -67,20 +72,53 @@ fn request_error(
     HttpResponse::build(status).insert_header((header::CONTENT_TYPE, ct)).json(error_body(message, code))
 }
 
-/// Verifies the bearer token, if any.
-fn caller(edge: &Edge, req: &HttpRequest) -> Result<Caller, Box<HttpResponse>> {
+/// Where a request comes from: the peer's address (not a forwarding header, which any client can write) and the
+/// request id of its log lines.
+fn request_meta(req: &HttpRequest) -> RequestMeta {
+    RequestMeta {
+        client_addr: req.peer_addr().map(|a| a.ip().to_string()),
+        request_id: req.extensions().get::<RequestId>().map(ToString::to_string),
+        expires_at: None,
+    }
+}
+
+/// Verifies the bearer token, if any, and that its unit exists; a refusal is recorded and answered 401 (503 when
+/// the unit tree cannot be read). The meta gains the token's expiry.
+async fn authenticate(
+    edge: &Edge,
+    req: &HttpRequest,
+    meta: &mut RequestMeta,
+) -> Result<Caller, Box<HttpResponse>> {
     let header = req.headers().get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("\u{0}"));
-    edge.app.verifier.caller_from_header(header).map_err(|e| {
-        edge.metrics.errors.with_label_values(&["UNAUTHENTICATED"]).inc();
-        let mut r =
-            request_error(req, actix_web::http::StatusCode::UNAUTHORIZED, &e.to_string(), "UNAUTHENTICATED");
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
-        Box::new(r)
-    })
+    match edge.app.authenticate(header).await {
+        Ok(Verified { caller, expires_at }) => {
+            meta.expires_at = (caller != Caller::Anonymous).then_some(expires_at);
+            Ok(caller)
+        }
+        Err(Authentication::Refused(e)) => {
+            edge.metrics.errors.with_label_values(&["UNAUTHENTICATED"]).inc();
+            crate::service::refused_token(&edge.app, meta, &e.to_string()).await;
+            let mut r = request_error(
+                req,
+                actix_web::http::StatusCode::UNAUTHORIZED,
+                &e.to_string(),
+                "UNAUTHENTICATED",
+            );
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            Err(Box::new(r))
+        }
+        Err(Authentication::Unavailable(e)) => {
+            tracing::error!(error = %e, "the unit tree could not be read to check a token");
+            edge.metrics.errors.with_label_values(&["UNAVAILABLE"]).inc();
+            let status = actix_web::http::StatusCode::SERVICE_UNAVAILABLE;
+            Err(Box::new(request_error(req, status, "the service is unavailable; try again", "UNAVAILABLE")))
+        }
+    }
 }
 
 async fn execute(edge: &Edge, req: &HttpRequest, request: async_graphql::Request, get: bool) -> HttpResponse {
-    let caller = match caller(edge, req) {
+    let mut meta = request_meta(req);
+    let caller = match authenticate(edge, req, &mut meta).await {
         Ok(c) => c,
         Err(r) => return *r,
     };
@@ -109,7 +147,7 @@ async fn execute(edge: &Edge, req: &HttpRequest, request: async_graphql::Request
     }
     let operation = edge.metrics.operation_label(request.operation_name.as_deref());
     let started = Instant::now();
-    let request = request.data(caller).data(Loaders::new(&edge.app.db));
+    let request = request.data(caller).data(meta).data(Loaders::new(&edge.app.db));
     let response = edge.schema.execute(request).await;
     edge.metrics.latency.with_label_values(&[&operation]).observe(started.elapsed().as_secs_f64());
     let outcome = if response.errors.is_empty() { "ok" } else { "error" };
@@ -205,17 +243,6 @@ async fn graphql_get(edge: web::Data<Edge>, req: HttpRequest) -> HttpResponse {
     execute(&edge, &req, request, true).await
 }
 
-async fn graphql_ws(
-    edge: web::Data<Edge>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> actix_web::Result<HttpResponse> {
-    let mut data = async_graphql::Data::default();
-    data.insert(Caller::Anonymous);
-    data.insert(Loaders::new(&edge.app.db));
-    GraphQLSubscription::new(edge.schema.clone()).with_data(data).start(&req, payload)
-}
-
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type(ContentType::plaintext()).body("ok")
 }
@@ -249,4 +276,31 @@ async fn graphiql_page() -> HttpResponse {
     HttpResponse::Ok()
         .content_type(ContentType::html())
         .body(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish())
+}
+
+/// The root span of every request, as tracing-actix-web's default one but with the path only: a query string
+/// (GET requests carry the query and its variables there) can hold personal data and never reaches the logs.
+pub struct PathOnlySpan;
+
+impl RootSpanBuilder for PathOnlySpan {
+    fn on_request_start(request: &ServiceRequest) -> tracing::Span {
+        let request_id = request.extensions().get::<RequestId>().map(ToString::to_string).unwrap_or_default();
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = %request.path(),
+            request_id = %request_id,
+            http.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
+    ) {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
 }

@@ -2,15 +2,17 @@
 //! holidays, sectors, procedures, dossiers, receipts, feedback (a repeated feedback before its repeats).
 //! `import(export(x))` reproduces `x`; instants are written at +07:00.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::records::*;
+use crate::db::audit::Stamp;
 use crate::db::convert::{instant, opt_instant, parse, parse_list, unit_record};
 use crate::domain::time::now;
 use crate::pii::Vault;
+use entity::audit_event::Outcome;
 
 /// Why an export stopped.
 #[derive(Debug, thiserror::Error)]
@@ -48,8 +50,33 @@ impl<W: AsyncWrite + Unpin> Out<'_, W> {
 }
 
 /// Writes every record, or with `unit` the records of that unit's scope (as of now) together with the units,
-/// sectors, procedures and feedback they refer to, so that the file imports into an empty database.
+/// sectors and procedures they refer to, so that the file imports into an empty database. A scoped export writes
+/// nothing of another scope: a feedback's link to a dossier, or to a feedback it repeats, outside the scope is
+/// left out rather than followed. The export is recorded in the audit trail.
 pub async fn export<W: AsyncWrite + Unpin>(
+    conn: &impl ConnectionTrait,
+    vault: &Vault,
+    stamp: &Stamp,
+    unit: Option<&str>,
+    w: &mut W,
+) -> Result<ExportReport, ExportError> {
+    let report = write_all(conn, vault, unit, w).await?;
+    let mut e = stamp.record(now(), Outcome::Ok, None);
+    e.detail = Some(format!(
+        "{} records of {}",
+        report.records,
+        unit.map_or("every unit".to_owned(), |u| format!("unit {u}"))
+    ));
+    if let Some(u) = unit {
+        e.object_kind = Some(entity::audit_event::ObjectKind::Unit);
+        e.object_code = Some(u.to_owned());
+        e.unit_id = crate::db::load_units(conn).await?.get(u).map(|u| u.id);
+    }
+    crate::db::audit::insert(conn, &[e]).await?;
+    Ok(report)
+}
+
+async fn write_all<W: AsyncWrite + Unpin>(
     conn: &impl ConnectionTrait,
     vault: &Vault,
     unit: Option<&str>,
@@ -71,26 +98,9 @@ pub async fn export<W: AsyncWrite + Unpin>(
 
     // Which dossiers, procedures and feedback go out.
     let feedback_ids = feedback_order(conn, &scope).await?;
-    let mut extra_dossiers: BTreeSet<i64> = BTreeSet::new();
-    if scope.is_some() {
-        for chunk in feedback_ids.chunks(900) {
-            let ids: Vec<Option<i64>> = entity::feedback::Entity::find()
-                .select_only()
-                .column(entity::feedback::Column::DossierId)
-                .filter(entity::feedback::Column::Id.is_in(chunk.iter().copied()))
-                .into_tuple()
-                .all(conn)
-                .await?;
-            extra_dossiers.extend(ids.into_iter().flatten());
-        }
-    }
     let dossier_filter = |q: sea_orm::Select<entity::dossier::Entity>| match &scope {
         None => q,
-        Some(s) => q.filter(
-            sea_orm::Condition::any()
-                .add(entity::dossier::Column::UnitId.is_in(s.iter().copied()))
-                .add(entity::dossier::Column::Id.is_in(extra_dossiers.iter().copied())),
-        ),
+        Some(s) => q.filter(entity::dossier::Column::UnitId.is_in(s.iter().copied())),
     };
     let procedures =
         entity::procedure::Entity::find().order_by_asc(entity::procedure::Column::Id).all(conn).await?;
@@ -111,8 +121,8 @@ pub async fn export<W: AsyncWrite + Unpin>(
     };
     let procedures: Vec<_> = procedures.into_iter().filter(|p| used_procedures.contains(&p.id)).collect();
 
-    // Units: the scope, plus every unit referred to (authorities, dossier and feedback units, parents,
-    // successors), closed under parent and successor links, written parents and successors first.
+    // Units: the scope, plus every unit referred to (authorities, parents, successors), closed under parent and
+    // successor links, written parents and successors first.
     let by_id: HashMap<i64, &entity::unit::Model> = units.iter().map(|u| (u.id, u)).collect();
     let by_code: HashMap<&str, &entity::unit::Model> = units.iter().map(|u| (u.code.as_str(), u)).collect();
     let mut wanted: HashSet<i64> = match &scope {
@@ -120,18 +130,6 @@ pub async fn export<W: AsyncWrite + Unpin>(
         Some(s) => s.clone(),
     };
     wanted.extend(procedures.iter().map(|p| p.authority_id));
-    if scope.is_some() {
-        for chunk in extra_dossiers.iter().copied().collect::<Vec<_>>().chunks(900) {
-            let ids: Vec<i64> = entity::dossier::Entity::find()
-                .select_only()
-                .column(entity::dossier::Column::UnitId)
-                .filter(entity::dossier::Column::Id.is_in(chunk.iter().copied()))
-                .into_tuple()
-                .all(conn)
-                .await?;
-            wanted.extend(ids);
-        }
-    }
     let mut order: Vec<i64> = Vec::new();
     let mut placed: HashSet<i64> = HashSet::new();
     let mut start: Vec<i64> = wanted.iter().copied().collect();
@@ -282,15 +280,9 @@ pub async fn export<W: AsyncWrite + Unpin>(
         let page = q.order_by_asc(entity::receipt::Column::Id).limit(PAGE).all(conn).await?;
         let Some(last) = page.last() else { break };
         after = last.id;
-        let missing: Vec<i64> =
-            page.iter().map(|r| r.dossier_id).filter(|id| !exported_dossiers.contains_key(id)).collect();
-        let codes = dossier_codes(conn, &missing).await?;
         for r in page {
-            let dossier = exported_dossiers
-                .get(&r.dossier_id)
-                .or_else(|| codes.get(&r.dossier_id))
-                .cloned()
-                .unwrap_or_default();
+            // Every dossier is exported before the receipts, so its code is known.
+            let Some(dossier) = exported_dossiers.get(&r.dossier_id).cloned() else { continue };
             out.put(Record::Receipt(ReceiptRec {
                 series: r.series,
                 number: r.number,
@@ -320,17 +312,11 @@ pub async fn export<W: AsyncWrite + Unpin>(
             .all(conn)
             .await?;
         let mut by: HashMap<i64, entity::feedback::Model> = rows.into_iter().map(|f| (f.id, f)).collect();
-        let dossier_ids: Vec<i64> = by
-            .values()
-            .filter_map(|f| f.dossier_id)
-            .filter(|id| !exported_dossiers.contains_key(id))
-            .collect();
-        let codes = dossier_codes(conn, &dossier_ids).await?;
         for id in chunk {
             let Some(f) = by.remove(id) else { continue };
             feedback_code.insert(f.id, f.code.clone());
-            let dossier =
-                f.dossier_id.and_then(|d| exported_dossiers.get(&d).or_else(|| codes.get(&d)).cloned());
+            // A link to a dossier that is not in the file (outside the scope) is left out, never followed.
+            let dossier = f.dossier_id.and_then(|d| exported_dossiers.get(&d).cloned());
             out.put(Record::Feedback(FeedbackRec {
                 code: f.code,
                 kind: parse(&f.kind)?,
@@ -346,7 +332,12 @@ pub async fn export<W: AsyncWrite + Unpin>(
                 dislikes: f.dislikes,
                 repeat_of: f.repeat_of_id.and_then(|r| feedback_code.get(&r).cloned()),
                 content: f.content,
-                recorded_by: f.recorded_by,
+                recorded_by: f
+                    .recorded_by_sealed
+                    .as_deref()
+                    .map(|s| vault.open(s))
+                    .transpose()
+                    .map_err(|_| ExportError::Seal)?,
             }))
             .await?;
         }
@@ -375,23 +366,8 @@ fn place_unit(
     order.push(id);
 }
 
-async fn dossier_codes(conn: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, String>, DbErr> {
-    let mut out = HashMap::new();
-    for chunk in ids.chunks(900) {
-        let rows: Vec<(i64, String)> = entity::dossier::Entity::find()
-            .select_only()
-            .columns([entity::dossier::Column::Id, entity::dossier::Column::Code])
-            .filter(entity::dossier::Column::Id.is_in(chunk.iter().copied()))
-            .into_tuple()
-            .all(conn)
-            .await?;
-        out.extend(rows);
-    }
-    Ok(out)
-}
-
 /// Feedback ids in an order where every `repeat_of` target comes before the feedback naming it. With a scope,
-/// the feedback of the scope's units and the feedback they repeat.
+/// the feedback of the scope's units only (a repeat of a feedback outside it loses the link).
 async fn feedback_order(
     conn: &impl ConnectionTrait,
     scope: &Option<HashSet<i64>>,
@@ -408,17 +384,19 @@ async fn feedback_order(
         .all(conn)
         .await?;
     let repeat_of: HashMap<i64, Option<i64>> = all.iter().map(|(id, _, r)| (*id, *r)).collect();
+    let in_scope_unit: HashMap<i64, bool> =
+        all.iter().map(|(id, unit, _)| (*id, scope.as_ref().is_none_or(|s| s.contains(unit)))).collect();
     let mut placed: HashSet<i64> = HashSet::new();
     let mut order = Vec::new();
     for (id, unit, _) in &all {
         if scope.as_ref().is_some_and(|s| !s.contains(unit)) {
             continue;
         }
-        // Walk up the repeat chain, then place from the top down.
+        // Walk up the repeat chain within the scope, then place from the top down.
         let mut chain = vec![*id];
         let mut cur = repeat_of.get(id).copied().flatten();
         while let Some(c) = cur {
-            if placed.contains(&c) || chain.contains(&c) {
+            if placed.contains(&c) || chain.contains(&c) || !in_scope_unit.get(&c).is_some_and(|&ok| ok) {
                 break;
             }
             chain.push(c);

@@ -18,10 +18,13 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 use super::records::*;
 use super::validate::{LineError, MAX_LINE_BYTES, parse_line};
 use crate::db;
+use crate::db::audit::Stamp;
 use crate::db::write::*;
 use crate::domain::OnlineLevel;
+use crate::domain::time::now;
 use crate::domain::time::to_micros;
 use crate::pii::Vault;
+use entity::audit_event::Outcome;
 
 /// How an import treats bad lines.
 #[derive(Debug, Clone, Copy)]
@@ -104,6 +107,8 @@ async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R, buf: &mut Vec<u8>) -> std
 /// Known reference data, kept in memory for the whole import (it is small).
 struct Refs {
     units: HashMap<String, UnitRef>,
+    /// Unit codes by id.
+    unit_codes: HashMap<i64, String>,
     sectors: HashMap<String, i64>,
     procedures: HashMap<String, i64>,
 }
@@ -113,12 +118,13 @@ struct UnitRef {
     id: i64,
     parent: Option<String>,
     successor: Option<String>,
+    valid_to: Option<chrono::NaiveDate>,
     hash: String,
 }
 
 impl Refs {
     async fn load(conn: &impl ConnectionTrait) -> Result<Self, DbErr> {
-        let units = entity::unit::Entity::find()
+        let units: HashMap<String, UnitRef> = entity::unit::Entity::find()
             .all(conn)
             .await?
             .into_iter()
@@ -129,6 +135,7 @@ impl Refs {
                         id: u.id,
                         parent: u.parent_code,
                         successor: u.successor_code,
+                        valid_to: u.valid_to,
                         hash: u.content_hash,
                     },
                 )
@@ -145,7 +152,24 @@ impl Refs {
             .await?
             .into_iter()
             .collect();
-        Ok(Refs { units, sectors, procedures })
+        let unit_codes = units.iter().map(|(code, u): (&String, &UnitRef)| (u.id, code.clone())).collect();
+        Ok(Refs { units, unit_codes, sectors, procedures })
+    }
+
+    /// Whether unit `unit` lies in the scope of unit `root` at `t`.
+    fn covers(&self, root: &str, unit: &str, t: crate::domain::time::Micros) -> bool {
+        crate::domain::scope::within_scope(root, unit, t, |code| {
+            self.units.get(code).map(|u| crate::domain::scope::UnitLinks {
+                parent: u.parent.as_deref(),
+                successor: u.successor.as_deref(),
+                valid_to: u.valid_to,
+            })
+        })
+    }
+
+    /// The code of the unit with id `id`.
+    fn code_of(&self, id: i64) -> Option<&str> {
+        self.unit_codes.get(&id).map(String::as_str)
     }
 
     /// Whether following `parent` (or `successor`) links from `code` comes back to it.
@@ -201,14 +225,15 @@ struct ReadBatch {
 }
 
 /// Reads the input a batch at a time.
-struct BatchReader<R> {
+struct BatchReader<'v, R> {
     input: R,
     buf: Vec<u8>,
     line_no: u64,
     keep_text: bool,
+    vault: &'v Vault,
 }
 
-impl<R: AsyncBufRead + Unpin> BatchReader<R> {
+impl<R: AsyncBufRead + Unpin> BatchReader<'_, R> {
     /// Reads and parses lines until `size` of them parsed or the input ends. Yields to the runtime now and then,
     /// so that the writes of the previous batch, awaited beside it, go on as soon as the server answers.
     async fn read(&mut self, size: usize) -> std::io::Result<ReadBatch> {
@@ -239,7 +264,7 @@ impl<R: AsyncBufRead + Unpin> BatchReader<R> {
                     if self.keep_text {
                         out.texts.insert(line, String::from_utf8_lossy(&self.buf).into_owned());
                     }
-                    let hash = content_hash(&record);
+                    let hash = content_hash(self.vault, &record);
                     out.batch.push(Pending { line, record, hash });
                 }
                 Err(errors) => {
@@ -316,6 +341,8 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
         let mut new_feedback_index: HashMap<String, usize> = HashMap::new();
         let mut changed_feedback: HashMap<i64, (FeedbackRec, String)> = HashMap::new();
         let mut touched_dossiers: Vec<String> = Vec::new();
+        // The unit of each dossier this batch writes, by code (a later line may move a stored dossier).
+        let mut dossier_units: HashMap<String, String> = HashMap::new();
 
         for Pending { line, record, hash } in batch {
             let key = record.key();
@@ -345,6 +372,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                                 id: previous.as_ref().map_or(0, |p| p.id),
                                 parent: u.parent.clone(),
                                 successor: u.successor.clone(),
+                                valid_to: u.valid_to,
                                 hash: hash.clone(),
                             },
                         );
@@ -376,6 +404,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                             if let Some(r) = self.refs.units.get_mut(&u.code) {
                                 r.id = id;
                             }
+                            self.refs.unit_codes.insert(id, u.code.clone());
                             self.touched.insert(db::REFERENCE_DATA);
                             self.report.written += 1;
                         }
@@ -471,6 +500,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                         missing("unit", "unit", &d.unit);
                     }
                     if errs.is_empty() {
+                        dossier_units.insert(d.code.clone(), d.unit.clone());
                         match dossiers.get(&d.code) {
                             Some(Some(s)) if s.hash == hash => {
                                 // Stored as is: a change on an earlier line of this batch is undone.
@@ -538,6 +568,31 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                         && !feedbacks.contains_key(r)
                     {
                         missing("repeat_of", "feedback", r);
+                    }
+                    // A feedback concerns a dossier of its unit's scope: its unit, or a unit above it (or that
+                    // absorbed it) by the time the feedback was received. Otherwise its unit's staff would see
+                    // a dossier of another scope.
+                    if let Some(d) = &f.dossier
+                        && errs.is_empty()
+                        && self.refs.units.contains_key(&f.unit)
+                    {
+                        let unit = dossier_units.get(d).map(String::as_str).or_else(|| {
+                            dossiers.get(d).cloned().flatten().and_then(|s| self.refs.code_of(s.unit_id))
+                        });
+                        if let Some(unit) = unit
+                            && !self.refs.covers(&f.unit, unit, to_micros(f.received_at))
+                        {
+                            errs.push(LineError {
+                                line,
+                                key: Some(key.clone()),
+                                field: "dossier".into(),
+                                reason: format!(
+                                    "the dossier's unit `{unit}` is outside the scope of unit `{}` when the feedback \
+                                     was received",
+                                    f.unit
+                                ),
+                            });
+                        }
                     }
                     if errs.is_empty() {
                         if let Some(d) = &f.dossier {
@@ -692,8 +747,8 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
             if let (Some((rid, _)), None) = (repeat, repeat_now) {
                 late_links.push((*id, rid));
             }
-            let mut m =
-                feedback_model(f, uid, f.dossier.as_deref().and_then(id_of), repeat_now, hash.clone());
+            let dossier = f.dossier.as_deref().and_then(id_of);
+            let mut m = feedback_model(f, uid, dossier, repeat_now, self.vault, hash.clone());
             m.id = Set(*id);
             rows.push(m);
         }
@@ -712,6 +767,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                     uid,
                     f.dossier.as_deref().and_then(id_of),
                     f.repeat_of.as_deref().and_then(fb_id),
+                    self.vault,
                     hash,
                 );
                 m.id = Set(id);
@@ -882,6 +938,7 @@ async fn linked_dossiers(
 pub async fn import<R>(
     conn: &DatabaseConnection,
     vault: &Vault,
+    stamp: &Stamp,
     input: R,
     opts: ImportOptions,
     mut rejects: Rejects<'_>,
@@ -908,7 +965,7 @@ where
             dirty: db::rollup::Dirty::default(),
         };
         let keep_text = opts.skip_invalid && rejects.is_some();
-        let mut reader = BatchReader { input, buf: Vec::with_capacity(4096), line_no: 0, keep_text };
+        let mut reader = BatchReader { input, buf: Vec::with_capacity(4096), line_no: 0, keep_text, vault };
         let mut next = reader.read(opts.batch_size).await?;
         loop {
             let ReadBatch { batch, parse_errors, mut texts, eof } = next;
@@ -947,14 +1004,29 @@ where
             return Err(e);
         }
     };
+    // Every import is in the audit trail: a committed one in its own transaction, a refused one after it.
+    let audit = |r: &ImportReport| {
+        let mut e = stamp.record(now(), Outcome::Ok, None);
+        e.detail = Some(format!(
+            "lines {}, written {}, unchanged {}, rejected {}{}",
+            r.lines,
+            r.written,
+            r.unchanged,
+            r.rejected,
+            if r.committed { "" } else { ", nothing written" }
+        ));
+        e
+    };
     if report.rejected > 0 && !opts.skip_invalid {
         txn.rollback().await?;
         report.written = 0;
         report.unchanged = 0;
+        db::audit::insert(conn, &[audit(&report)]).await?;
     } else {
         db::touch(&txn, touched).await?;
-        txn.commit().await?;
         report.committed = true;
+        db::audit::insert(&txn, &[audit(&report)]).await?;
+        txn.commit().await?;
         // A large import leaves PostgreSQL's statistics describing the tables as they were (empty, on a first
         // import) until autovacuum comes by; the indicator queries planned on them meanwhile can take seconds.
         if report.written >= ANALYZE_AFTER && conn.get_database_backend() == sea_orm::DbBackend::Postgres {

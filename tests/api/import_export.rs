@@ -1,14 +1,11 @@
 //! Import and export (interchange.md) on both databases.
 
-use dvc_gateway::interchange::export::export;
 use sea_orm::{EntityTrait, PaginatorTrait};
 
 use crate::support::*;
 
 async fn export_string(app: &dvc_gateway::app::App, unit: Option<&str>) -> String {
-    let mut out: Vec<u8> = Vec::new();
-    export(&app.db, &app.vault, unit, &mut out).await.expect("export");
-    String::from_utf8(out).expect("utf-8")
+    export_str(app, unit).await
 }
 
 #[tokio::test]
@@ -91,6 +88,7 @@ async fn a_bad_line_writes_nothing_and_every_bad_line_is_reported() {
         let r = dvc_gateway::interchange::import::import(
             &app.db,
             &app.vault,
+            &operator("import"),
             text.as_bytes(),
             dvc_gateway::interchange::import::ImportOptions { skip_invalid: true, ..Default::default() },
             Some(&mut rejects),

@@ -9,6 +9,7 @@ mod cache;
 mod http;
 mod import_export;
 mod indicators;
+mod privacy;
 mod roles;
 mod rules;
 mod summaries;

@@ -9,6 +9,9 @@ use dvc_gateway::interchange::import::{ImportOptions, ImportReport, import};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 pub const SAMPLE: &str = include_str!("../fixtures/sample.jsonl");
+/// The HS256 secret and the personal-data key of the tests' gateways.
+pub const TEST_JWT_SECRET: &str = "test-secret";
+pub const TEST_PII_KEY: &str = "test-pii-key";
 
 /// The database engines every data test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +62,7 @@ impl TestDb {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
                 let conn = db::connect(&url, None).await.expect("sqlite connects");
-                db::migrate(&conn).await.expect("migrations run on SQLite");
+                db::migrate(&conn, &test_vault()).await.expect("migrations run on SQLite");
                 TestDb { conn, schema: None, _dir: Some(dir) }
             }
             Backend::Postgres => {
@@ -71,20 +74,29 @@ impl TestDb {
                 admin.execute_unprepared(&format!("CREATE SCHEMA {schema}")).await.expect("create schema");
                 admin.close().await.ok();
                 let conn = db::connect(&url, Some(&schema)).await.expect("connect to schema");
-                db::migrate(&conn).await.expect("migrations run on PostgreSQL");
+                db::migrate(&conn, &test_vault()).await.expect("migrations run on PostgreSQL");
                 TestDb { conn, schema: Some(schema), _dir: None }
             }
         }
     }
 }
 
+pub fn test_vault() -> dvc_gateway::pii::Vault {
+    dvc_gateway::pii::Vault::new(TEST_PII_KEY)
+}
+
 pub fn settings() -> Settings {
     Settings::from_lookup(|k| match k {
-        "JWT_SECRET" => Some("test-secret".to_owned()),
-        "PII_KEY" => Some("test-pii-key".to_owned()),
+        "JWT_SECRET" => Some(TEST_JWT_SECRET.to_owned()),
+        "PII_KEY" => Some(TEST_PII_KEY.to_owned()),
         _ => None,
     })
     .expect("settings")
+}
+
+/// The audit stamp of a test's imports and exports.
+pub fn operator(operation: &str) -> dvc_gateway::db::audit::Stamp {
+    dvc_gateway::service::audit::operator("test", operation)
 }
 
 pub fn app(db: &TestDb) -> App {
@@ -92,9 +104,18 @@ pub fn app(db: &TestDb) -> App {
 }
 
 pub async fn import_str(app: &App, text: &str, skip_invalid: bool) -> ImportReport {
-    import(&app.db, &app.vault, text.as_bytes(), ImportOptions { skip_invalid, ..Default::default() }, None)
+    let opts = ImportOptions { skip_invalid, ..Default::default() };
+    import(&app.db, &app.vault, &operator("import"), text.as_bytes(), opts, None).await.expect("import runs")
+}
+
+/// An export, as text.
+pub async fn export_str(app: &App, unit: Option<&str>) -> String {
+    let mut out: Vec<u8> = Vec::new();
+    let stamp = operator("export");
+    dvc_gateway::interchange::export::export(&app.db, &app.vault, &stamp, unit, &mut out)
         .await
-        .expect("import runs")
+        .expect("export");
+    String::from_utf8(out).expect("utf-8")
 }
 
 /// A test app with the sample data loaded.
@@ -147,8 +168,8 @@ pub fn app_with_redis(db: &TestDb, url: &str, prefix: &str) -> App {
     let url = url.to_owned();
     let prefix = prefix.to_owned();
     let settings = Settings::from_lookup(move |k| match k {
-        "JWT_SECRET" => Some("test-secret".to_owned()),
-        "PII_KEY" => Some("test-pii-key".to_owned()),
+        "JWT_SECRET" => Some(TEST_JWT_SECRET.to_owned()),
+        "PII_KEY" => Some(TEST_PII_KEY.to_owned()),
         "REDIS_URL" => Some(url.clone()),
         "REDIS_PREFIX" => Some(prefix.clone()),
         _ => None,

@@ -1,0 +1,225 @@
+//! The audit trail in the database: appending events and reading them back. The table is append-only (the
+//! database refuses updates, and deletes of events younger than the minimum retention); the only delete is the
+//! retention purge.
+
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+
+use super::read::Page;
+use crate::domain::scope::Scope;
+use crate::domain::time::Micros;
+use entity::audit_event::{self, Actor, ObjectKind, Outcome};
+
+/// One audit event to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub at: Micros,
+    pub actor: Actor,
+    pub subject: Option<String>,
+    pub role: Option<String>,
+    pub actor_unit: Option<String>,
+    pub actor_unit_id: Option<i64>,
+    pub operation: String,
+    pub outcome: Outcome,
+    pub object_kind: Option<ObjectKind>,
+    pub object_code: Option<String>,
+    pub unit_id: Option<i64>,
+    /// Names of the personal-data fields returned.
+    pub fields: Vec<String>,
+    pub client_addr: Option<String>,
+    pub request_id: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl AuditRecord {
+    fn model(&self) -> audit_event::ActiveModel {
+        audit_event::ActiveModel {
+            id: NotSet,
+            at: Set(self.at),
+            actor: Set(self.actor),
+            subject: Set(self.subject.clone()),
+            role: Set(self.role.clone()),
+            actor_unit: Set(self.actor_unit.clone()),
+            actor_unit_id: Set(self.actor_unit_id),
+            operation: Set(self.operation.clone()),
+            outcome: Set(self.outcome),
+            object_kind: Set(self.object_kind),
+            object_code: Set(self.object_code.clone()),
+            unit_id: Set(self.unit_id),
+            fields: Set((!self.fields.is_empty()).then(|| serde_json::json!(self.fields))),
+            client_addr: Set(self.client_addr.clone()),
+            request_id: Set(self.request_id.clone()),
+            detail: Set(self.detail.clone()),
+        }
+    }
+}
+
+/// Appends events (in the caller's transaction, when it has one).
+pub async fn insert(conn: &impl ConnectionTrait, records: &[AuditRecord]) -> Result<(), DbErr> {
+    let rows: Vec<_> = records.iter().map(AuditRecord::model).collect();
+    super::write::insert_chunked(conn, rows, 16).await
+}
+
+/// Filters of the audit trail. Strings match exactly.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Any of these subjects (a citizen's identity number is matched through its keyed hash).
+    pub subjects: Vec<String>,
+    pub object_code: Option<String>,
+    pub operation: Option<String>,
+    pub outcome: Option<Outcome>,
+    /// At or after.
+    pub from: Option<Micros>,
+    /// Before.
+    pub to: Option<Micros>,
+}
+
+/// The events about the units of `scope` that pass `f`: those whose object belongs to a unit of the scope, and
+/// those without an object whose acting staff belongs to one.
+fn filtered(scope: Option<&Scope>, f: &AuditFilter) -> sea_orm::Select<audit_event::Entity> {
+    let mut q = audit_event::Entity::find();
+    if let Some(s) = scope.filter(|s| !s.whole_tree) {
+        let ids = s.sorted_ids();
+        q = q.filter(
+            Condition::any().add(audit_event::Column::UnitId.is_in(ids.clone())).add(
+                Condition::all()
+                    .add(audit_event::Column::UnitId.is_null())
+                    .add(audit_event::Column::ActorUnitId.is_in(ids)),
+            ),
+        );
+    }
+    if !f.subjects.is_empty() {
+        q = q.filter(audit_event::Column::Subject.is_in(f.subjects.clone()));
+    }
+    if let Some(c) = &f.object_code {
+        q = q.filter(audit_event::Column::ObjectCode.eq(c.clone()));
+    }
+    if let Some(o) = &f.operation {
+        q = q.filter(audit_event::Column::Operation.eq(o.clone()));
+    }
+    if let Some(o) = f.outcome {
+        q = q.filter(audit_event::Column::Outcome.eq(o));
+    }
+    if let Some(t) = f.from {
+        q = q.filter(audit_event::Column::At.gte(t));
+    }
+    if let Some(t) = f.to {
+        q = q.filter(audit_event::Column::At.lt(t));
+    }
+    q
+}
+
+/// Events of `scope` passing `f`, newest first, `first` at a time after the cursor id `after`.
+pub async fn events(
+    conn: &impl ConnectionTrait,
+    scope: &Scope,
+    f: &AuditFilter,
+    first: u64,
+    after: Option<i64>,
+) -> Result<Page<audit_event::Model>, DbErr> {
+    let mut q = filtered(Some(scope), f);
+    if let Some(a) = after {
+        q = q.filter(audit_event::Column::Id.lt(a));
+    }
+    let mut items = q.order_by_desc(audit_event::Column::Id).limit(first + 1).all(conn).await?;
+    let has_next = items.len() as u64 > first;
+    items.truncate(first as usize);
+    Ok(Page { items, has_next })
+}
+
+/// Events of `scope` (every event without one) passing `f`, oldest first, `n` after the id `after` (for exports).
+pub async fn events_after(
+    conn: &impl ConnectionTrait,
+    scope: Option<&Scope>,
+    f: &AuditFilter,
+    after: i64,
+    n: u64,
+) -> Result<Vec<audit_event::Model>, DbErr> {
+    filtered(scope, f)
+        .filter(audit_event::Column::Id.gt(after))
+        .order_by_asc(audit_event::Column::Id)
+        .limit(n)
+        .all(conn)
+        .await
+}
+
+/// Deletes the events older than `before` (the retention purge); returns how many went.
+pub async fn purge(conn: &impl ConnectionTrait, before: Micros) -> Result<u64, DbErr> {
+    let r = audit_event::Entity::delete_many()
+        .filter(Expr::col(audit_event::Column::At).lt(before))
+        .exec(conn)
+        .await?;
+    Ok(r.rows_affected)
+}
+
+/// The object of an audited access.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    pub kind: ObjectKind,
+    pub code: String,
+    /// The unit it belongs to, when known.
+    pub unit_id: Option<i64>,
+}
+
+impl ObjectRef {
+    pub fn dossier(d: &entity::dossier::Model) -> Self {
+        ObjectRef { kind: ObjectKind::Dossier, code: d.code.clone(), unit_id: Some(d.unit_id) }
+    }
+
+    pub fn feedback(f: &entity::feedback::Model) -> Self {
+        ObjectRef { kind: ObjectKind::Feedback, code: f.code.clone(), unit_id: Some(f.unit_id) }
+    }
+
+    /// A receipt, keyed `series/number`, belonging to its dossier's unit.
+    pub fn receipt(r: &entity::receipt::Model, unit_id: Option<i64>) -> Self {
+        ObjectRef { kind: ObjectKind::Receipt, code: format!("{}/{}", r.series, r.number), unit_id }
+    }
+}
+
+/// Who acts, from where, in which operation: everything of an audit event but what happened to which object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    pub actor: Actor,
+    pub subject: Option<String>,
+    pub role: Option<String>,
+    pub actor_unit: Option<String>,
+    pub actor_unit_id: Option<i64>,
+    pub operation: String,
+    pub client_addr: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl Stamp {
+    /// The event of `outcome` on `object` at `at`.
+    pub fn record(&self, at: Micros, outcome: Outcome, object: Option<&ObjectRef>) -> AuditRecord {
+        AuditRecord {
+            at,
+            actor: self.actor,
+            subject: self.subject.clone(),
+            role: self.role.clone(),
+            actor_unit: self.actor_unit.clone(),
+            actor_unit_id: self.actor_unit_id,
+            operation: self.operation.clone(),
+            outcome,
+            object_kind: object.map(|o| o.kind),
+            object_code: object.map(|o| o.code.clone()),
+            unit_id: object.and_then(|o| o.unit_id),
+            fields: Vec::new(),
+            client_addr: self.client_addr.clone(),
+            request_id: self.request_id.clone(),
+            detail: None,
+        }
+    }
+}
+
+/// The personal-data fields an event lists.
+pub fn fields(e: &audit_event::Model) -> Result<Vec<String>, DbErr> {
+    match &e.fields {
+        None => Ok(Vec::new()),
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|_| DbErr::Type(format!("audit event {}: fields are not a list of names", e.id))),
+    }
+}

@@ -1,0 +1,236 @@
+//! Subscriptions over WebSocket (`graphql-transport-ws`), authenticated exactly like HTTP.
+//!
+//! The protocol itself is async-graphql's engine; this transport puts the edge's rules around it:
+//! - a token in the `Authorization` header of the upgrade is checked like any HTTP request (401 before the
+//!   upgrade); a token in the `connection_init` payload (`{"Authorization": "Bearer …"}`) is checked the same way,
+//!   and a bad one closes the socket with 4403, never falls back to anonymous;
+//! - the connection closes with 4401 when its token expires (and every event is checked again by the service);
+//! - one message may not exceed the HTTP body limit, continuation frames included (1009), and a connection
+//!   holds at most `MAX_SUBSCRIPTIONS` subscriptions (a further `subscribe` gets an `error` for its id).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
+use async_graphql::Data;
+use async_graphql::http::{ClientMessage, WebSocket, WebSocketProtocols, WsMessage};
+use futures_util::StreamExt;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+
+use super::{Edge, authenticate, request_meta};
+use crate::auth::Caller;
+use crate::domain::time::now;
+use crate::graphql::Loaders;
+use crate::service::RequestMeta;
+
+const PROTOCOL: &str = "graphql-transport-ws";
+/// How long a client has to send `connection_init`.
+const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn close(code: u16, why: &str) -> CloseReason {
+    CloseReason { code: CloseCode::from(code), description: Some(why.to_owned()) }
+}
+
+/// `GET /graphql/ws`.
+pub async fn graphql_ws(
+    edge: web::Data<Edge>,
+    req: HttpRequest,
+    body: web::Payload,
+) -> actix_web::Result<HttpResponse> {
+    let offered = req
+        .headers()
+        .get(actix_web::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|p| p.trim() == PROTOCOL));
+    if !offered {
+        return Ok(HttpResponse::BadRequest().body("use the graphql-transport-ws subprotocol"));
+    }
+    let mut meta = request_meta(&req);
+    let upgrade = req.headers().contains_key(actix_web::http::header::AUTHORIZATION);
+    let caller = match authenticate(&edge, &req, &mut meta).await {
+        Ok(c) => c,
+        Err(refusal) => return Ok(*refusal),
+    };
+    let (response, session, stream) = actix_ws::handle_with_protocols(&req, body, &[PROTOCOL])?;
+    let limit = edge.app.settings.limits.max_body_bytes;
+    let stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
+    let from_upgrade = upgrade.then_some((caller, meta.expires_at));
+    actix_web::rt::spawn(serve(edge.into_inner(), meta, from_upgrade, session, stream));
+    Ok(response)
+}
+
+/// What a client message is to the transport.
+enum Incoming {
+    Message(Box<ClientMessage>),
+    Ping(actix_web::web::Bytes),
+    Ignore,
+    Closed,
+    Fault(CloseReason),
+}
+
+async fn next(stream: &mut actix_ws::AggregatedMessageStream) -> Incoming {
+    match stream.next().await {
+        None | Some(Ok(AggregatedMessage::Close(_))) => Incoming::Closed,
+        Some(Ok(AggregatedMessage::Ping(b))) => Incoming::Ping(b),
+        Some(Ok(AggregatedMessage::Pong(_))) => Incoming::Ignore,
+        Some(Ok(AggregatedMessage::Text(t))) => parse(t.as_bytes()),
+        Some(Ok(AggregatedMessage::Binary(b))) => parse(&b),
+        Some(Err(actix_ws::ProtocolError::Overflow | actix_ws::ProtocolError::Io(_))) => {
+            Incoming::Fault(close(1009, "message too big"))
+        }
+        Some(Err(_)) => Incoming::Fault(close(1002, "protocol error")),
+    }
+}
+
+fn parse(bytes: &[u8]) -> Incoming {
+    match ClientMessage::from_bytes(bytes) {
+        Ok(m) => Incoming::Message(Box::new(m)),
+        Err(_) => Incoming::Fault(close(4400, "invalid message")),
+    }
+}
+
+/// The token of a `connection_init` payload, if it carries one.
+fn init_token(payload: &Option<serde_json::Value>) -> Option<String> {
+    let p = payload.as_ref()?.as_object()?;
+    p.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .and_then(|(_, v)| v.as_str())
+        .map(str::to_owned)
+}
+
+/// The type and id of a server message.
+#[derive(serde::Deserialize)]
+struct Outgoing {
+    r#type: String,
+    id: Option<String>,
+}
+
+async fn serve(
+    edge: std::sync::Arc<Edge>,
+    mut meta: RequestMeta,
+    from_upgrade: Option<(Caller, Option<i64>)>,
+    mut session: Session,
+    mut stream: actix_ws::AggregatedMessageStream,
+) {
+    let reason = run(&edge, &mut meta, from_upgrade, &mut session, &mut stream).await;
+    let _ = session.close(reason).await;
+}
+
+/// Serves one connection until it ends; returns how to close it.
+async fn run(
+    edge: &Edge,
+    meta: &mut RequestMeta,
+    from_upgrade: Option<(Caller, Option<i64>)>,
+    session: &mut Session,
+    stream: &mut actix_ws::AggregatedMessageStream,
+) -> Option<CloseReason> {
+    // Until `connection_init`, only pings are answered.
+    let deadline = tokio::time::sleep(INIT_TIMEOUT);
+    tokio::pin!(deadline);
+    let (caller, init) = loop {
+        let incoming = tokio::select! {
+            _ = &mut deadline => return Some(close(4408, "connection initialisation timeout")),
+            m = next(stream) => m,
+        };
+        match incoming {
+            Incoming::Message(m) if matches!(*m, ClientMessage::ConnectionInit { .. }) => {
+                let ClientMessage::ConnectionInit { payload } = *m else { continue };
+                let caller = match (init_token(&payload), &from_upgrade) {
+                    (Some(token), _) => match edge.app.authenticate(Some(&token)).await {
+                        Ok(v) => {
+                            meta.expires_at = (v.caller != Caller::Anonymous).then_some(v.expires_at);
+                            v.caller
+                        }
+                        Err(e) => {
+                            if let crate::app::Authentication::Refused(why) = &e {
+                                crate::service::refused_token(&edge.app, meta, &why.to_string()).await;
+                            }
+                            return Some(close(4403, &format!("Forbidden: {e}")));
+                        }
+                    },
+                    (None, Some((caller, _))) => caller.clone(),
+                    (None, None) => Caller::Anonymous,
+                };
+                break (caller, ClientMessage::ConnectionInit { payload: None });
+            }
+            Incoming::Message(m) if matches!(*m, ClientMessage::Ping { .. }) => {
+                if session.text(r#"{"type":"pong"}"#).await.is_err() {
+                    return None;
+                }
+            }
+            Incoming::Ping(_) | Incoming::Ignore => {}
+            Incoming::Message(_) => return Some(close(4401, "Unauthorized")),
+            Incoming::Closed => return None,
+            Incoming::Fault(r) => return Some(r),
+        }
+    };
+
+    let mut data = Data::default();
+    data.insert(caller);
+    data.insert(meta.clone());
+    data.insert(Loaders::new(&edge.app.db));
+    let (to_engine, from_client) = tokio::sync::mpsc::unbounded_channel();
+    let mut engine = WebSocket::from_message_stream(
+        edge.schema.clone(),
+        UnboundedReceiverStream::new(from_client).map(Ok),
+        WebSocketProtocols::GraphQLWS,
+    )
+    .connection_data(data);
+    let _ = to_engine.send(init);
+
+    let max = edge.app.settings.limits.max_subscriptions;
+    let mut active: HashSet<String> = HashSet::new();
+    let expiry = meta.expires_at.map_or(Duration::MAX, |t| Duration::from_micros((t - now()).max(0) as u64));
+    let expired = tokio::time::sleep(expiry.min(Duration::from_secs(100 * 365 * 86_400)));
+    tokio::pin!(expired);
+    loop {
+        tokio::select! {
+            _ = &mut expired => return Some(close(4401, "Unauthorized: the token has expired")),
+            out = engine.next() => match out {
+                Some(WsMessage::Text(text)) => {
+                    if let Ok(Outgoing { r#type, id: Some(id) }) = serde_json::from_str::<Outgoing>(&text)
+                        && (r#type == "complete" || r#type == "error")
+                    {
+                        active.remove(&id);
+                    }
+                    if session.text(text).await.is_err() {
+                        return None;
+                    }
+                }
+                Some(WsMessage::Close(code, why)) => return Some(close(code, &why)),
+                None => return None,
+            },
+            incoming = next(stream) => match incoming {
+                Incoming::Message(m) if matches!(*m, ClientMessage::Start { .. }) => {
+                    let ClientMessage::Start { id, payload } = *m else { continue };
+                    if !active.contains(&id) && active.len() >= max {
+                        let refused = serde_json::json!({"id": id, "type": "error", "payload": [{
+                            "message": format!("a connection holds at most {max} subscriptions"),
+                            "extensions": {"code": "LIMIT"}}]});
+                        if session.text(refused.to_string()).await.is_err() {
+                            return None;
+                        }
+                        continue;
+                    }
+                    active.insert(id.clone());
+                    let _ = to_engine.send(ClientMessage::Start { id, payload });
+                }
+                Incoming::Message(m) => {
+                    if let ClientMessage::Stop { id } = &*m {
+                        active.remove(id);
+                    }
+                    let _ = to_engine.send(*m);
+                }
+                Incoming::Ping(b) => {
+                    if session.pong(&b).await.is_err() {
+                        return None;
+                    }
+                }
+                Incoming::Ignore => {}
+                Incoming::Closed => return None,
+                Incoming::Fault(r) => return Some(r),
+            },
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Dossiers: the public status, reads in scope, and the desk's writes.
+
+use chrono::{DateTime, FixedOffset};
+
+use super::policy::Operation;
+use super::{ApiError, PageArgs, Service};
+use crate::app::StatusChanged;
+use crate::db::lifecycle::{self as lc, NewDossier};
+use crate::db::read::{self, Page};
+use crate::domain::time::Micros;
+use crate::domain::{Channel, DossierStatus};
+use entity::audit_event::ObjectKind;
+use entity::dossier;
+
+/// Filters of the dossier list, as the client gave them.
+#[derive(Debug, Clone, Default)]
+pub struct DossierFilter {
+    /// Only this unit's scope (now), within the caller's.
+    pub unit_code: Option<String>,
+    pub procedure_code: Option<String>,
+    pub sector_code: Option<String>,
+    pub status: Option<DossierStatus>,
+    pub channel: Option<Channel>,
+    pub received_from: Option<DateTime<FixedOffset>>,
+    pub received_to: Option<DateTime<FixedOffset>>,
+    pub overdue: Option<bool>,
+}
+
+impl Service<'_> {
+    /// A dossier's public status (no personal data): anyone who knows its code.
+    pub async fn dossier_status(&self, code: &str) -> Result<Option<dossier::Model>, ApiError> {
+        self.grant(Operation::DossierStatus).await?;
+        Ok(read::dossier_public(&self.app.db, code).await?)
+    }
+
+    /// One dossier of the caller's records.
+    pub async fn dossier(&self, code: &str) -> Result<Option<dossier::Model>, ApiError> {
+        let g = self.grant(Operation::Dossier).await?;
+        let d = read::dossier(&self.app.db, &g.scope, code).await?;
+        if d.is_none() {
+            self.missed(Operation::Dossier, ObjectKind::Dossier, code, &g).await?;
+        }
+        Ok(d)
+    }
+
+    /// The caller's dossiers, newest first.
+    pub async fn dossiers(&self, f: DossierFilter, page: PageArgs) -> Result<Page<dossier::Model>, ApiError> {
+        let op = Operation::Dossiers;
+        let g = self.grant(op).await?;
+        let spec = read::DossierFilter {
+            units: self.filter_units(op, f.unit_code.as_deref(), &g).await,
+            procedure_code: f.procedure_code,
+            sector_code: f.sector_code,
+            status: f.status,
+            channel: f.channel,
+            received_from: f.received_from,
+            received_to: f.received_to,
+            overdue: f.overdue,
+        };
+        Ok(read::dossiers(&self.app.db, &g.scope, &spec, g.now, page.first, page.after).await?)
+    }
+
+    fn announce(&self, d: &dossier::Model, status_changed: bool) {
+        if let Ok(Some(status)) = crate::db::convert::opt_status(&d.status) {
+            self.app.announce(StatusChanged { code: d.code.clone(), status, status_changed });
+        }
+    }
+
+    /// Receives a dossier at a desk of the caller's scope.
+    pub async fn receive_dossier(&self, input: NewDossier) -> Result<dossier::Model, ApiError> {
+        let calendar = self.app.calendar().await?;
+        let d = self
+            .write(Operation::ReceiveDossier, None, async |w, g| {
+                lc::receive_dossier(w, &self.app.vault, &g.tree, &calendar, input).await
+            })
+            .await?;
+        self.announce(&d, true);
+        Ok(d)
+    }
+
+    /// Moves a dossier along the allowed transitions.
+    pub async fn change_dossier_status(
+        &self,
+        code: &str,
+        to: DossierStatus,
+        note: Option<String>,
+        expected: Option<i32>,
+    ) -> Result<dossier::Model, ApiError> {
+        let op = Operation::ChangeDossierStatus;
+        let d = self
+            .write(op, Some((ObjectKind::Dossier, code)), async |w, _| {
+                lc::change_status(w, code, to, note, expected).await
+            })
+            .await?;
+        self.announce(&d, true);
+        Ok(d)
+    }
+
+    /// Asks the applicant for documents.
+    pub async fn request_supplement(
+        &self,
+        code: &str,
+        reason: String,
+        expected: Option<i32>,
+    ) -> Result<dossier::Model, ApiError> {
+        let op = Operation::RequestSupplement;
+        let d = self
+            .write(op, Some((ObjectKind::Dossier, code)), async |w, _| {
+                lc::request_supplement(w, code, reason, expected).await
+            })
+            .await?;
+        self.announce(&d, true);
+        Ok(d)
+    }
+
+    /// Records the applicant's answer to the open supplement request.
+    pub async fn answer_supplement(
+        &self,
+        code: &str,
+        expected: Option<i32>,
+    ) -> Result<dossier::Model, ApiError> {
+        let op = Operation::AnswerSupplement;
+        let d = self
+            .write(op, Some((ObjectKind::Dossier, code)), async |w, _| {
+                lc::answer_supplement(w, code, expected).await
+            })
+            .await?;
+        self.announce(&d, true);
+        Ok(d)
+    }
+
+    /// Issues an apology letter with a new appointment.
+    pub async fn issue_apology(
+        &self,
+        code: &str,
+        reason: String,
+        new_due_at: Micros,
+        expected: Option<i32>,
+    ) -> Result<dossier::Model, ApiError> {
+        let op = Operation::IssueApology;
+        let d = self
+            .write(op, Some((ObjectKind::Dossier, code)), async |w, _| {
+                lc::issue_apology(w, code, reason, new_due_at, expected).await
+            })
+            .await?;
+        self.announce(&d, false);
+        Ok(d)
+    }
+
+    /// One event of `dossierChanged`: the changed dossier if the caller may read it at this instant (their token
+    /// still valid, the dossier still in their records as the unit tree stands now), else nothing.
+    pub async fn dossier_changed(
+        &self,
+        code: &str,
+        unit_code: Option<&str>,
+    ) -> Result<Option<dossier::Model>, ApiError> {
+        let op = Operation::DossierChanged;
+        let g = self.grant(op).await?;
+        let Some(d) = read::dossier(&self.app.db, &g.scope, code).await? else { return Ok(None) };
+        let in_filter = unit_code
+            .is_none_or(|u| g.tree.by_id(d.unit_id).is_some_and(|du| g.tree.covers(u, &du.code, g.now)));
+        Ok(in_filter.then_some(d))
+    }
+
+    /// Checks that the caller may subscribe to `dossierChanged` (and that a unit filter lies in their records).
+    pub async fn subscribe_dossier_changes(&self, unit_code: Option<&str>) -> Result<(), ApiError> {
+        let op = Operation::DossierChanged;
+        let g = self.grant(op).await?;
+        if let Some(u) = unit_code {
+            let known = g.tree.get(u).is_some();
+            let outside = matches!(&g.scope, crate::db::read::ReadScope::Units(mine, _)
+                if !g.tree.get(u).is_some_and(|unit| mine.contains(unit.id)));
+            if !known || outside {
+                if known {
+                    self.unit_outside(op, u, &g).await;
+                }
+                return Err(ApiError::NotFound);
+            }
+        }
+        Ok(())
+    }
+}
