@@ -421,36 +421,42 @@ pub async fn dossier_codes_in(
     Ok(out)
 }
 
-/// Whether a dossier, receipt or feedback with this key exists at all (to tell a refused access from a miss in
-/// the audit trail; the caller is told neither).
-pub async fn exists(
+/// The unit a dossier, receipt (`series/number`), feedback or unit with this key belongs to, if it exists at all
+/// (to tell a refused access from a miss in the audit trail, and file it under the object's unit; the caller is
+/// told neither).
+pub async fn owner_unit(
     conn: &impl ConnectionTrait,
     kind: entity::audit_event::ObjectKind,
     code: &str,
-) -> Result<bool, DbErr> {
+) -> Result<Option<i64>, DbErr> {
     use entity::audit_event::ObjectKind;
-    use sea_orm::PaginatorTrait;
     Ok(match kind {
         ObjectKind::Dossier => {
-            dossier::Entity::find().filter(dossier::Column::Code.eq(code)).count(conn).await? > 0
+            dossier::Entity::find().filter(dossier::Column::Code.eq(code)).one(conn).await?.map(|d| d.unit_id)
         }
-        ObjectKind::Feedback => {
-            feedback::Entity::find().filter(feedback::Column::Code.eq(code)).count(conn).await? > 0
-        }
-        ObjectKind::Receipt => match code.rsplit_once('/') {
-            Some((series, number)) => {
-                receipt::Entity::find()
-                    .filter(receipt::Column::Series.eq(series))
-                    .filter(receipt::Column::Number.eq(number.parse::<i64>().unwrap_or(-1)))
-                    .count(conn)
-                    .await?
-                    > 0
+        ObjectKind::Feedback => feedback::Entity::find()
+            .filter(feedback::Column::Code.eq(code))
+            .one(conn)
+            .await?
+            .map(|f| f.unit_id),
+        ObjectKind::Receipt => {
+            let Some((series, number)) = code.rsplit_once('/') else { return Ok(None) };
+            let Ok(number) = number.parse::<i64>() else { return Ok(None) };
+            let r = receipt::Entity::find()
+                .filter(receipt::Column::Series.eq(series))
+                .filter(receipt::Column::Number.eq(number))
+                .one(conn)
+                .await?;
+            match r {
+                Some(r) => dossier::Entity::find_by_id(r.dossier_id).one(conn).await?.map(|d| d.unit_id),
+                None => None,
             }
-            None => false,
-        },
-        ObjectKind::Unit => {
-            entity::unit::Entity::find().filter(entity::unit::Column::Code.eq(code)).count(conn).await? > 0
         }
+        ObjectKind::Unit => entity::unit::Entity::find()
+            .filter(entity::unit::Column::Code.eq(code))
+            .one(conn)
+            .await?
+            .map(|u| u.id),
     })
 }
 

@@ -493,13 +493,11 @@ impl Receipt {
         service(ctx).reveal(self.1, &self.object(), PersonalField::PayerName).await.gql()?;
         Ok(&self.0.row.payer_name)
     }
-    /// Payer's tax code (personal data: every read is recorded).
-    async fn payer_tax_code(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
-        if self.0.row.payer_tax_code.is_none() {
-            return Ok(None);
-        }
+    /// Payer's tax code, masked (a person's tax code is their identity number); every read is recorded.
+    async fn payer_tax_code(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        let Some(code) = &self.0.row.payer_tax_code else { return Ok(None) };
         service(ctx).reveal(self.1, &self.object(), PersonalField::PayerTaxCode).await.gql()?;
-        Ok(self.0.row.payer_tax_code.as_deref())
+        Ok(Some(crate::pii::mask_id(code)))
     }
     /// Amount in VND.
     async fn amount(&self) -> i64 {

@@ -143,10 +143,11 @@ impl<'a> Service<'a> {
     }
 
     /// Records that `op` found nothing where an object exists outside the caller's records (the caller is told
-    /// only that nothing was found).
+    /// only that nothing was found). The event is filed under the object's unit, so that those responsible for
+    /// the object see it, and it never tells the caller's own administrators that the object exists.
     async fn missed(&self, op: Operation, kind: ObjectKind, code: &str, g: &Grant) -> Result<(), ApiError> {
-        if crate::db::read::exists(&self.app.db, kind, code).await? {
-            let object = ObjectRef { kind, code: code.to_owned(), unit_id: None };
+        if let Some(unit) = crate::db::read::owner_unit(&self.app.db, kind, code).await? {
+            let object = ObjectRef { kind, code: code.to_owned(), unit_id: Some(unit) };
             self.record(op, Outcome::OutOfScope, Some(&object), Some(&g.tree)).await;
         }
         Ok(())

@@ -4,13 +4,14 @@
 //! server is missing.
 
 mod api;
+mod audit;
 mod auth;
 mod cache;
 mod http;
 mod import_export;
 mod indicators;
+mod policy;
 mod privacy;
-mod roles;
 mod rules;
 mod summaries;
 mod support;

@@ -56,13 +56,20 @@ pub fn postgres_url() -> String {
 }
 
 impl TestDb {
+    /// A fresh, migrated database.
     pub async fn new(backend: Backend) -> TestDb {
+        let db = TestDb::empty(backend).await;
+        db::migrate(&db.conn, &test_vault()).await.expect("migrations run");
+        db
+    }
+
+    /// A fresh database without any table.
+    pub async fn empty(backend: Backend) -> TestDb {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
                 let conn = db::connect(&url, None).await.expect("sqlite connects");
-                db::migrate(&conn, &test_vault()).await.expect("migrations run on SQLite");
                 TestDb { conn, schema: None, _dir: Some(dir) }
             }
             Backend::Postgres => {
@@ -74,7 +81,6 @@ impl TestDb {
                 admin.execute_unprepared(&format!("CREATE SCHEMA {schema}")).await.expect("create schema");
                 admin.close().await.ok();
                 let conn = db::connect(&url, Some(&schema)).await.expect("connect to schema");
-                db::migrate(&conn, &test_vault()).await.expect("migrations run on PostgreSQL");
                 TestDb { conn, schema: Some(schema), _dir: None }
             }
         }
