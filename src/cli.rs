@@ -131,7 +131,7 @@ pub async fn run() -> anyhow::Result<()> {
         }
         Command::Import { file, skip_invalid, rejects, allow_dev_pii_key } => {
             refuse_dev_pii_key(&settings, allow_dev_pii_key)?;
-            let stamp = crate::service::audit::operator(&settings.operator, "import");
+            let stamp = crate::service::audit::operator_stamp(&settings.operator, "import");
             let app = App::new(open(&settings).await?, settings)?;
             let opts = import::ImportOptions { skip_invalid, ..Default::default() };
             let mut rejects_file = match &rejects {
@@ -173,7 +173,7 @@ pub async fn run() -> anyhow::Result<()> {
         }
         Command::Export { unit, allow_dev_pii_key } => {
             refuse_dev_pii_key(&settings, allow_dev_pii_key)?;
-            let stamp = crate::service::audit::operator(&settings.operator, "export");
+            let stamp = crate::service::audit::operator_stamp(&settings.operator, "export");
             let app = App::new(open(&settings).await?, settings)?;
             let mut out = tokio::io::BufWriter::new(tokio::io::stdout());
             let report = export::export(&app.db, &app.vault, &stamp, unit.as_deref(), &mut out).await?;
@@ -185,8 +185,14 @@ pub async fn run() -> anyhow::Result<()> {
             let conn = open(&settings).await?;
             let mut out = tokio::io::BufWriter::new(tokio::io::stdout());
             let period = (from.map(crate::domain::time::start_of), to.map(crate::domain::time::start_of));
-            let n =
-                crate::audit::export(&conn, &settings.operator, unit.as_deref(), period, &mut out).await?;
+            let n = crate::service::audit::export_trail(
+                &conn,
+                &settings.operator,
+                unit.as_deref(),
+                period,
+                &mut out,
+            )
+            .await?;
             out.flush().await?;
             tracing::info!(events = n, "audit export done");
             Ok(())
@@ -208,13 +214,16 @@ pub async fn run() -> anyhow::Result<()> {
             if demo {
                 load_demo(&app, demo_scale).await?;
             }
-            let purge = tokio::spawn(crate::audit::purge_daily(app.clone()));
+            let purge =
+                tokio::spawn(crate::audit::purge_daily(app.db.clone(), app.settings.audit_retention_days));
             let running = crate::startup::run(app.clone(), listener)?;
             tracing::info!(addr = %running.addr, "dvc-gateway listening; GraphiQL at /graphiql");
             running.server.await?;
             // Stopped (SIGINT or SIGTERM): the accesses the writer still holds go to the database first.
             purge.abort();
-            app.audit.flush().await;
+            if !app.audit.flush_within(std::time::Duration::from_secs(30)).await {
+                tracing::error!("stopping with audit events the database did not take");
+            }
             Ok(())
         }
     }
@@ -272,7 +281,7 @@ async fn load_demo(app: &App, scale: f64) -> anyhow::Result<()> {
         out.flush()?;
     }
     let file = tokio::fs::File::open(&path).await?;
-    let stamp = crate::service::audit::operator(&app.settings.operator, "import (demo)");
+    let stamp = crate::service::audit::operator_stamp(&app.settings.operator, "import (demo)");
     let report = import::import(
         &app.db,
         &app.vault,

@@ -13,17 +13,17 @@ pub struct Model {
     /// A staff token's `sub`, a citizen's keyed hash, an operator's account; none for anonymous callers.
     pub subject: Option<String>,
     pub role: Option<String>,
-    /// The unit of a staff token (code, and id when it exists).
+    /// The unit of a staff token.
     pub actor_unit: Option<String>,
-    pub actor_unit_id: Option<i64>,
     pub operation: String,
     pub outcome: Outcome,
     pub object_kind: Option<ObjectKind>,
     pub object_code: Option<String>,
-    /// The unit the object belongs to (its dossier's, for a receipt).
+    /// The unit the event is filed under: the object's (its dossier's, for a receipt), or, for an event without
+    /// an object, the acting staff's.
     pub unit_id: Option<i64>,
-    /// The personal-data fields returned, a JSON array of names (`applicant.name`, …).
-    pub fields: Option<Json>,
+    /// The personal-data fields returned, a set of bits (see the gateway's `domain::personal::FieldSet`).
+    pub fields: i64,
     pub client_addr: Option<String>,
     pub request_id: Option<String>,
     pub detail: Option<String>,

@@ -34,7 +34,6 @@ enum AuditEvent {
     Subject,
     Role,
     ActorUnit,
-    ActorUnitId,
     Operation,
     Outcome,
     ObjectKind,
@@ -78,24 +77,21 @@ impl MigrationTrait for Migration {
                     .col(string_null(AuditEvent::Subject))
                     .col(string_null(AuditEvent::Role))
                     .col(string_null(AuditEvent::ActorUnit))
-                    .col(big_integer_null(AuditEvent::ActorUnitId))
                     .col(string(AuditEvent::Operation))
                     .col(string(AuditEvent::Outcome))
                     .col(string_null(AuditEvent::ObjectKind))
                     .col(string_null(AuditEvent::ObjectCode))
                     .col(big_integer_null(AuditEvent::UnitId))
-                    .col(json_null(AuditEvent::Fields))
+                    .col(big_integer(AuditEvent::Fields).default(0))
                     .col(string_null(AuditEvent::ClientAddr))
                     .col(string_null(AuditEvent::RequestId))
                     .col(text_null(AuditEvent::Detail))
                     .to_owned(),
             )
             .await?;
-        manager.create_index(index("idx_audit_at", &["at"])).await?;
         manager.create_index(index("idx_audit_object", &["object_code", "at"])).await?;
         manager.create_index(index("idx_audit_subject", &["subject", "at"])).await?;
         manager.create_index(index("idx_audit_unit", &["unit_id", "at"])).await?;
-        manager.create_index(index("idx_audit_actor_unit", &["actor_unit_id", "at"])).await?;
 
         let min_age = AUDIT_MIN_AGE_DAYS * 86_400_000_000;
         match manager.get_database_backend() {

@@ -4,6 +4,7 @@
 pub mod enums;
 pub mod indicators;
 pub mod lifecycle;
+pub mod personal;
 pub mod scope;
 pub mod time;
 

@@ -115,8 +115,8 @@ impl AuditEvent {
         self.0.object_code.as_deref()
     }
     /// The personal-data fields returned (`applicant.name`, …).
-    async fn fields(&self) -> async_graphql::Result<Vec<String>> {
-        crate::db::audit::fields(&self.0).gql()
+    async fn fields(&self) -> async_graphql::Result<Vec<&'static str>> {
+        Ok(crate::db::audit::fields(&self.0).gql()?.into_iter().map(|f| f.name()).collect())
     }
     /// The client's network address.
     async fn client_address(&self) -> Option<&str> {

@@ -231,56 +231,36 @@ impl PublicDossierStatus {
     }
 }
 
-/// The applicant, with personal data masked. Every personal field read is recorded in the audit trail.
-pub struct Applicant {
-    dossier: entity::dossier::Model,
-    op: Operation,
-}
-
-impl Applicant {
-    async fn reveal<'a>(
-        &self,
-        ctx: &Context<'_>,
-        field: PersonalField,
-        value: &'a str,
-    ) -> async_graphql::Result<&'a str> {
-        service(ctx).reveal(self.op, &ObjectRef::dossier(&self.dossier), field).await.gql()?;
-        Ok(value)
-    }
-}
+/// The applicant, with personal data masked. The personal fields asked for are recorded in the audit trail by
+/// the field that returns the applicant, once for all of them.
+pub struct Applicant(entity::dossier::Model);
 
 /// The applicant, with personal data masked. Every personal field read is recorded in the audit trail.
 #[Object]
 impl Applicant {
     /// Citizen, business or organization.
     async fn kind(&self) -> async_graphql::Result<ApplicantKind> {
-        Ok(internal(parse::<domain::ApplicantKind>(&self.dossier.applicant_kind))?.into())
+        Ok(internal(parse::<domain::ApplicantKind>(&self.0.applicant_kind))?.into())
     }
     /// Name.
-    async fn name(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
-        self.reveal(ctx, PersonalField::ApplicantName, &self.dossier.applicant_name).await
+    async fn name(&self) -> &str {
+        &self.0.applicant_name
     }
     /// Identity number or tax code, masked (`*********901`).
-    async fn id_number_masked(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
-        self.reveal(ctx, PersonalField::ApplicantIdNumber, &self.dossier.applicant_id_masked).await
+    async fn id_number_masked(&self) -> &str {
+        &self.0.applicant_id_masked
     }
     /// Phone, masked.
-    async fn phone_masked(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
-        match &self.dossier.applicant_phone_masked {
-            Some(p) => Ok(Some(self.reveal(ctx, PersonalField::ApplicantPhone, p).await?)),
-            None => Ok(None),
-        }
+    async fn phone_masked(&self) -> Option<&str> {
+        self.0.applicant_phone_masked.as_deref()
     }
     /// Email, masked.
-    async fn email_masked(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
-        match &self.dossier.applicant_email_masked {
-            Some(e) => Ok(Some(self.reveal(ctx, PersonalField::ApplicantEmail, e).await?)),
-            None => Ok(None),
-        }
+    async fn email_masked(&self) -> Option<&str> {
+        self.0.applicant_email_masked.as_deref()
     }
     /// Whether the applicant's identity was verified with VNeID.
     async fn vneid_verified(&self) -> bool {
-        self.dossier.vneid_verified
+        self.0.vneid_verified
     }
 }
 
@@ -344,8 +324,22 @@ impl Dossier {
         Ok(internal(parse::<domain::Channel>(&self.0.channel))?.into())
     }
     /// The applicant (personal data masked).
-    async fn applicant(&self) -> Applicant {
-        Applicant { dossier: self.0.clone(), op: self.1 }
+    async fn applicant(&self, ctx: &Context<'_>) -> async_graphql::Result<Applicant> {
+        // Every personal field of the applicant the client asks for (and the dossier has) is recorded, in one event,
+        // before any is returned.
+        let d = &self.0;
+        let look = ctx.look_ahead();
+        let present = |f: PersonalField| match f {
+            PersonalField::ApplicantPhone => d.applicant_phone_masked.is_some(),
+            PersonalField::ApplicantEmail => d.applicant_email_masked.is_some(),
+            _ => true,
+        };
+        let fields: Vec<PersonalField> = crate::service::policy::personal_fields("Applicant")
+            .filter(|(name, f)| look.field(name).exists() && present(*f))
+            .map(|(_, f)| f)
+            .collect();
+        service(ctx).reveal(self.1, &ObjectRef::dossier(d), &fields).await.gql()?;
+        Ok(Applicant(d.clone()))
     }
     /// When submitted online, if it was.
     async fn submitted_at(&self) -> Option<DateTime<FixedOffset>> {
@@ -490,13 +484,13 @@ impl Receipt {
     }
     /// Payer (personal data: every read is recorded).
     async fn payer_name(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
-        service(ctx).reveal(self.1, &self.object(), PersonalField::PayerName).await.gql()?;
+        service(ctx).reveal(self.1, &self.object(), &[PersonalField::PayerName]).await.gql()?;
         Ok(&self.0.row.payer_name)
     }
     /// Payer's tax code, masked (a person's tax code is their identity number); every read is recorded.
     async fn payer_tax_code(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
         let Some(code) = &self.0.row.payer_tax_code else { return Ok(None) };
-        service(ctx).reveal(self.1, &self.object(), PersonalField::PayerTaxCode).await.gql()?;
+        service(ctx).reveal(self.1, &self.object(), &[PersonalField::PayerTaxCode]).await.gql()?;
         Ok(Some(crate::pii::mask_id(code)))
     }
     /// Amount in VND.
@@ -606,7 +600,7 @@ impl Feedback {
             return Ok(None);
         }
         let object = ObjectRef::feedback(&self.0.row);
-        service(ctx).reveal(self.1, &object, PersonalField::RecordedBy).await.gql()?;
+        service(ctx).reveal(self.1, &object, &[PersonalField::RecordedBy]).await.gql()?;
         Ok(self.0.row.recorded_by_masked.as_deref())
     }
 }

@@ -57,10 +57,13 @@ impl Metrics {
     }
 
     /// The label for a client's operation name: the name itself while it is a plain GraphQL name and fewer than
-    /// [`MAX_OPERATIONS`] names have been seen, `other` after that.
+    /// [`MAX_OPERATIONS`] names have been seen, `other` after that. A name holding a run of six digits or more
+    /// (an identity number, a phone) is `other` too: labels are kept and shown, personal data must not be.
     pub fn operation_label(&self, name: Option<&str>) -> String {
         let Some(name) = name else { return "anonymous".to_owned() };
-        let plain = name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let digit_run = name.as_bytes().split(|b| !b.is_ascii_digit()).map(<[u8]>::len).max().unwrap_or(0);
+        let plain =
+            name.len() <= 64 && digit_run < 6 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !plain {
             return "other".to_owned();
         }
@@ -96,6 +99,8 @@ mod tests {
         assert_eq!(m.operation_label(None), "anonymous");
         assert_eq!(m.operation_label(Some("Report")), "Report");
         assert_eq!(m.operation_label(Some("drop table; --")), "other");
+        assert_eq!(m.operation_label(Some("Lookup_079912345678")), "other");
+        assert_eq!(m.operation_label(Some("Report2024")), "Report2024");
         for i in 0..MAX_OPERATIONS {
             m.operation_label(Some(&format!("Op{i}")));
         }

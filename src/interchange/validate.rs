@@ -86,8 +86,20 @@ fn typed<T: DeserializeOwned>(
     serde_path_to_error::deserialize(Value::Object(map)).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { "-".to_owned() } else { path };
-        err(line, key.as_deref(), &field, e.into_inner().to_string())
+        // Reports go to terminals and logs: an error about personal data names the field, never its value.
+        let reason = if holds_personal_data(&field) {
+            "not a value of the expected type (the value, personal data, is not repeated here)".to_owned()
+        } else {
+            e.into_inner().to_string()
+        };
+        err(line, key.as_deref(), &field, reason)
     })
+}
+
+/// Whether a field of the format holds personal data (interchange.md: the applicant's identity number, phone and
+/// email; and names, tax codes and who recorded a feedback).
+fn holds_personal_data(path: &str) -> bool {
+    path.starts_with("applicant") || matches!(path, "payer_name" | "payer_tax_code" | "recorded_by")
 }
 
 /// A citizen's identity number: 9 digits (old identity card) or 12 (citizen identity number).
@@ -293,6 +305,15 @@ mod tests {
             vec!["F|due_at", "F|repeat_of"]
         );
         assert_eq!(parse_line(b"\xff\xfe", 3).unwrap_err()[0].reason, "invalid UTF-8");
+    }
+
+    #[test]
+    fn errors_about_personal_data_never_repeat_it() {
+        let line = DOSSIER.replace("\"012345678901\"", "791234567801");
+        let errs = fields(&line);
+        assert_eq!(errs, vec!["D1|applicant.id_number"]);
+        let reason = parse_line(line.as_bytes(), 1).unwrap_err().remove(0).reason;
+        assert!(!reason.contains("791234567801"), "{reason}");
     }
 
     #[test]

@@ -163,16 +163,20 @@ impl<'a> Service<'a> {
         self.record(op, Outcome::OutOfScope, Some(&object), Some(&g.tree)).await;
     }
 
-    /// Records that personal-data `field` of `object` is returned to the caller. Called by every field of the
-    /// schema that the policy marks personal, whatever path reached it.
+    /// Records that the personal-data `fields` of `object` are returned to the caller (nothing when there are
+    /// none). Called, before the values leave, by every field of the schema that returns personal data, whatever
+    /// path reached it.
     pub async fn reveal(
         &self,
         op: Operation,
         object: &ObjectRef,
-        field: PersonalField,
+        fields: &[PersonalField],
     ) -> Result<(), ApiError> {
+        if fields.is_empty() {
+            return Ok(());
+        }
         let mut r = self.stamp(op.name(), None).record(now(), Outcome::Ok, Some(object));
-        r.fields.push(field.name().to_owned());
+        r.fields = fields.iter().copied().collect();
         // A read is returned only once it is recorded: a full queue (the database far behind) fails the field.
         self.app.audit.record(r).await?;
         Ok(())

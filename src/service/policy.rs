@@ -257,48 +257,7 @@ pub fn markdown() -> String {
     out
 }
 
-/// How a personal-data field is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Form {
-    /// As given (a name).
-    Clear,
-    /// Masked (`*********901`): the API never returns an identity number, phone or email in full.
-    Masked,
-}
-
-/// The personal-data fields of the schema. Each read of one is recorded in the audit trail with its object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PersonalField {
-    ApplicantName,
-    ApplicantIdNumber,
-    ApplicantPhone,
-    ApplicantEmail,
-    PayerName,
-    PayerTaxCode,
-    RecordedBy,
-}
-
-impl PersonalField {
-    /// The name recorded in the audit trail: type and field of the schema.
-    pub fn name(self) -> &'static str {
-        match self {
-            PersonalField::ApplicantName => "applicant.name",
-            PersonalField::ApplicantIdNumber => "applicant.idNumberMasked",
-            PersonalField::ApplicantPhone => "applicant.phoneMasked",
-            PersonalField::ApplicantEmail => "applicant.emailMasked",
-            PersonalField::PayerName => "receipt.payerName",
-            PersonalField::PayerTaxCode => "receipt.payerTaxCode",
-            PersonalField::RecordedBy => "feedback.recordedBy",
-        }
-    }
-
-    pub fn form(self) -> Form {
-        match self {
-            PersonalField::ApplicantName | PersonalField::PayerName => Form::Clear,
-            _ => Form::Masked,
-        }
-    }
-}
+pub use crate::domain::personal::{Form, PersonalField};
 
 /// A field of a type that carries personal data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -443,6 +402,16 @@ pub const PUBLIC_TYPES: &[&str] = &[
     "AuditEventConnection",
     "AuditEventEdge",
 ];
+
+/// The personal fields of type `ty`, by their schema names.
+pub fn personal_fields(ty: &str) -> impl Iterator<Item = (&'static str, PersonalField)> {
+    let fields: &'static [(&'static str, Field)] =
+        PERSONAL_TYPES.iter().find(|(t, _)| *t == ty).map_or(&[], |(_, f)| *f);
+    fields.iter().filter_map(|(name, f)| match f {
+        Personal(p) => Some((*name, *p)),
+        Plain => None,
+    })
+}
 
 /// The personal field `field` of type `ty`, if it is one.
 pub fn personal(ty: &str, field: &str) -> Option<PersonalField> {

@@ -373,7 +373,7 @@ async fn every_personal_field_is_shown_in_its_form_to_its_readers_only_and_every
                 .await
                 .unwrap();
             rows.iter()
-                .filter(|r| dvc_gateway::db::audit::fields(r).unwrap().iter().any(|x| x == field))
+                .filter(|r| dvc_gateway::db::audit::fields(r).unwrap().iter().any(|x| x.name() == field))
                 .count()
         }
     };

@@ -102,7 +102,7 @@ pub fn settings() -> Settings {
 
 /// The audit stamp of a test's imports and exports.
 pub fn operator(operation: &str) -> dvc_gateway::db::audit::Stamp {
-    dvc_gateway::service::audit::operator("test", operation)
+    dvc_gateway::service::audit::operator_stamp("test", operation)
 }
 
 pub fn app(db: &TestDb) -> App {
