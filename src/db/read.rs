@@ -89,11 +89,9 @@ pub enum Announcer {
     No,
 }
 
-/// Filters of the `dossiers` list.
+/// Filters of the `dossiers` list (besides the units, which the service resolves).
 #[derive(Debug, Clone, Default)]
 pub struct DossierFilter {
-    /// Only these units.
-    pub units: Option<Scope>,
     pub procedure_code: Option<String>,
     pub sector_code: Option<String>,
     pub status: Option<DossierStatus>,
@@ -122,13 +120,14 @@ fn open_condition() -> Condition {
 pub async fn dossiers(
     conn: &impl ConnectionTrait,
     scope: &ReadScope,
+    units: Option<&Scope>,
     f: &DossierFilter,
     now: Micros,
     first: u64,
     after: Option<i64>,
 ) -> Result<Page<dossier::Model>, DbErr> {
     let mut q = dossier::Entity::find().filter(scope.dossiers());
-    if let Some(units) = f.units.as_ref().filter(|u| !u.whole_tree) {
+    if let Some(units) = units.filter(|u| !u.whole_tree) {
         q = q.filter(dossier::Column::UnitId.is_in(units.sorted_ids()));
     }
     if let Some(code) = &f.procedure_code {
@@ -260,11 +259,9 @@ pub async fn receipt(
         .await
 }
 
-/// Filters of the feedback list.
+/// Filters of the feedback list (besides the units, which the service resolves).
 #[derive(Debug, Clone, Default)]
 pub struct FeedbackFilter {
-    /// Only these units.
-    pub units: Option<Scope>,
     pub dossier_code: Option<String>,
     pub kind: Option<FeedbackKind>,
     /// Only unanswered (true) or answered (false).
@@ -274,12 +271,13 @@ pub struct FeedbackFilter {
 pub async fn feedbacks(
     conn: &impl ConnectionTrait,
     scope: &ReadScope,
+    units: Option<&Scope>,
     f: &FeedbackFilter,
     first: u64,
     after: Option<i64>,
 ) -> Result<Page<feedback::Model>, DbErr> {
     let mut q = feedback::Entity::find().filter(scope.feedback());
-    if let Some(units) = f.units.as_ref().filter(|u| !u.whole_tree) {
+    if let Some(units) = units.filter(|u| !u.whole_tree) {
         q = q.filter(feedback::Column::UnitId.is_in(units.sorted_ids()));
     }
     if let Some(code) = &f.dossier_code {
@@ -318,12 +316,10 @@ pub async fn feedback(
     feedback::Entity::find().filter(scope.feedback()).filter(feedback::Column::Code.eq(code)).one(conn).await
 }
 
-/// Filters of the procedure catalog.
+/// Filters of the procedure catalog (besides the announcing authority, which the service resolves).
 #[derive(Debug, Clone, Default)]
 pub struct ProcedureFilter {
     pub sector_code: Option<String>,
-    /// Announced by this unit (`-1`: by none, for an unknown code).
-    pub authority_id: Option<i64>,
     pub level: Option<ProcedureLevel>,
     pub online_level: Option<OnlineLevel>,
     /// Case-sensitive part of the name or code.
@@ -331,8 +327,10 @@ pub struct ProcedureFilter {
     pub include_abolished: bool,
 }
 
+/// The catalog; `authority_id` (`-1` for an unknown code) keeps the procedures one unit announced.
 pub async fn procedures(
     conn: &impl ConnectionTrait,
+    authority_id: Option<i64>,
     f: &ProcedureFilter,
     first: u64,
     after: Option<i64>,
@@ -349,7 +347,7 @@ pub async fn procedures(
             ),
         );
     }
-    if let Some(id) = f.authority_id {
+    if let Some(id) = authority_id {
         q = q.filter(procedure::Column::AuthorityId.eq(id));
     }
     if let Some(l) = f.level {

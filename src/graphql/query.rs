@@ -10,7 +10,7 @@ use super::{IntoGql, app, caller, service};
 use crate::auth::Caller;
 use crate::db::read;
 use crate::service::policy::Operation;
-use crate::service::{self as svc, ApiError, PageArgs};
+use crate::service::{ApiError, PageArgs};
 
 /// Filters of `dossiers`.
 #[derive(InputObject, Default)]
@@ -164,16 +164,15 @@ impl CoreQuery {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Procedure, EmptyFields, EmptyFields>> {
         let f = filter.unwrap_or_default();
-        let spec = svc::ProcedureFilter {
+        let spec = read::ProcedureFilter {
             sector_code: f.sector_code,
-            authority_code: f.authority_code,
             level: f.level.map(Into::into),
             online_level: f.online_level.map(Into::into),
             search: f.search,
             include_abolished: f.include_abolished,
         };
         let (args, had) = page(ctx, first, after)?;
-        let p = service(ctx).procedures(spec, args).await.gql()?;
+        let p = service(ctx).procedures(f.authority_code.as_deref(), &spec, args).await.gql()?;
         Ok(connection(p, |p| p.id, Procedure, had))
     }
 
@@ -226,8 +225,7 @@ impl CoreQuery {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Dossier, EmptyFields, EmptyFields>> {
         let f = filter.unwrap_or_default();
-        let spec = svc::DossierFilter {
-            unit_code: f.unit_code,
+        let spec = read::DossierFilter {
             procedure_code: f.procedure_code,
             sector_code: f.sector_code,
             status: f.status.map(Into::into),
@@ -237,7 +235,7 @@ impl CoreQuery {
             overdue: f.overdue,
         };
         let (args, had) = page(ctx, first, after)?;
-        let p = service(ctx).dossiers(spec, args).await.gql()?;
+        let p = service(ctx).dossiers(f.unit_code.as_deref(), &spec, args).await.gql()?;
         Ok(connection(p, |d| d.id, |d| Dossier(d, Operation::Dossiers), had))
     }
 
@@ -250,13 +248,13 @@ impl CoreQuery {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Receipt, EmptyFields, EmptyFields>> {
         let f = filter.unwrap_or_default();
-        let spec = svc::ReceiptFilter {
+        let spec = read::ReceiptFilter {
             dossier_code: f.dossier_code,
             series: f.series,
             status: f.status.map(Into::into),
         };
         let (args, had) = page(ctx, first, after)?;
-        let p = service(ctx).receipts(spec, args).await.gql()?;
+        let p = service(ctx).receipts(&spec, args).await.gql()?;
         Ok(connection(p, |r| r.row.id, |r| Receipt(r, Operation::Receipts), had))
     }
 
@@ -279,14 +277,10 @@ impl CoreQuery {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Feedback, EmptyFields, EmptyFields>> {
         let f = filter.unwrap_or_default();
-        let spec = svc::FeedbackFilter {
-            unit_code: f.unit_code,
-            dossier_code: f.dossier_code,
-            kind: f.kind.map(Into::into),
-            open: f.open,
-        };
+        let spec =
+            read::FeedbackFilter { dossier_code: f.dossier_code, kind: f.kind.map(Into::into), open: f.open };
         let (args, had) = page(ctx, first, after)?;
-        let p = service(ctx).feedbacks(spec, args).await.gql()?;
+        let p = service(ctx).feedbacks(f.unit_code.as_deref(), &spec, args).await.gql()?;
         Ok(connection(p, |f| f.row.id, |f| Feedback(f, Operation::Feedbacks), had))
     }
 

@@ -3,19 +3,8 @@
 use super::policy::Operation;
 use super::{ApiError, PageArgs, Service};
 use crate::db::read::{self, Page};
+use crate::domain::UnitLevel;
 use crate::domain::scope::UnitInfo;
-use crate::domain::{OnlineLevel, ProcedureLevel, UnitLevel};
-
-/// Filters of the procedure catalog, as the client gave them.
-#[derive(Debug, Clone, Default)]
-pub struct ProcedureFilter {
-    pub sector_code: Option<String>,
-    pub authority_code: Option<String>,
-    pub level: Option<ProcedureLevel>,
-    pub online_level: Option<OnlineLevel>,
-    pub search: Option<String>,
-    pub include_abolished: bool,
-}
 
 impl Service<'_> {
     /// Who the caller is (anyone may ask).
@@ -23,26 +12,19 @@ impl Service<'_> {
         self.grant(Operation::Viewer).await.map(drop)
     }
 
-    /// The catalog, in catalog order.
+    /// The catalog, in catalog order; with `authority_code`, the procedures that unit announced.
     pub async fn procedures(
         &self,
-        f: ProcedureFilter,
+        authority_code: Option<&str>,
+        f: &read::ProcedureFilter,
         page: PageArgs,
     ) -> Result<Page<entity::procedure::Model>, ApiError> {
         self.grant(Operation::Procedures).await?;
-        let authority_id = match &f.authority_code {
+        let authority_id = match authority_code {
             Some(code) => Some(self.app.units().await?.get(code).map_or(-1, |u| u.id)),
             None => None,
         };
-        let spec = read::ProcedureFilter {
-            sector_code: f.sector_code,
-            authority_id,
-            level: f.level,
-            online_level: f.online_level,
-            search: f.search,
-            include_abolished: f.include_abolished,
-        };
-        Ok(read::procedures(&self.app.db, &spec, page.first, page.after).await?)
+        Ok(read::procedures(&self.app.db, authority_id, f, page.first, page.after).await?)
     }
 
     /// One procedure.

@@ -1,30 +1,14 @@
 //! Dossiers: the public status, reads in scope, and the desk's writes.
 
-use chrono::{DateTime, FixedOffset};
-
 use super::policy::Operation;
 use super::{ApiError, PageArgs, Service};
 use crate::app::StatusChanged;
 use crate::db::lifecycle::{self as lc, NewDossier};
 use crate::db::read::{self, Page};
+use crate::domain::DossierStatus;
 use crate::domain::time::Micros;
-use crate::domain::{Channel, DossierStatus};
 use entity::audit_event::ObjectKind;
 use entity::dossier;
-
-/// Filters of the dossier list, as the client gave them.
-#[derive(Debug, Clone, Default)]
-pub struct DossierFilter {
-    /// Only this unit's scope (now), within the caller's.
-    pub unit_code: Option<String>,
-    pub procedure_code: Option<String>,
-    pub sector_code: Option<String>,
-    pub status: Option<DossierStatus>,
-    pub channel: Option<Channel>,
-    pub received_from: Option<DateTime<FixedOffset>>,
-    pub received_to: Option<DateTime<FixedOffset>>,
-    pub overdue: Option<bool>,
-}
 
 impl Service<'_> {
     /// A dossier's public status (no personal data): anyone who knows its code.
@@ -43,21 +27,17 @@ impl Service<'_> {
         Ok(d)
     }
 
-    /// The caller's dossiers, newest first.
-    pub async fn dossiers(&self, f: DossierFilter, page: PageArgs) -> Result<Page<dossier::Model>, ApiError> {
+    /// The caller's dossiers, newest first; with `unit_code`, those of that unit's scope within the caller's.
+    pub async fn dossiers(
+        &self,
+        unit_code: Option<&str>,
+        f: &read::DossierFilter,
+        page: PageArgs,
+    ) -> Result<Page<dossier::Model>, ApiError> {
         let op = Operation::Dossiers;
         let g = self.grant(op).await?;
-        let spec = read::DossierFilter {
-            units: self.filter_units(op, f.unit_code.as_deref(), &g).await,
-            procedure_code: f.procedure_code,
-            sector_code: f.sector_code,
-            status: f.status,
-            channel: f.channel,
-            received_from: f.received_from,
-            received_to: f.received_to,
-            overdue: f.overdue,
-        };
-        Ok(read::dossiers(&self.app.db, &g.scope, &spec, g.now, page.first, page.after).await?)
+        let units = self.filter_units(op, unit_code, &g).await;
+        Ok(read::dossiers(&self.app.db, &g.scope, units.as_ref(), f, g.now, page.first, page.after).await?)
     }
 
     fn announce(&self, d: &dossier::Model, status_changed: bool) {

@@ -6,7 +6,6 @@ use super::policy::Operation;
 use super::{ApiError, PageArgs, Service};
 use crate::db::lifecycle::{self as lc, NewFeedback, WriteError};
 use crate::db::read::{self, Page, ReadScope};
-use crate::domain::FeedbackKind;
 use entity::audit_event::ObjectKind;
 use entity::feedback;
 
@@ -16,15 +15,6 @@ use entity::feedback;
 pub struct FeedbackView {
     pub row: feedback::Model,
     pub dossier_code: Option<String>,
-}
-
-/// Filters of the feedback list, as the client gave them.
-#[derive(Debug, Clone, Default)]
-pub struct FeedbackFilter {
-    pub unit_code: Option<String>,
-    pub dossier_code: Option<String>,
-    pub kind: Option<FeedbackKind>,
-    pub open: Option<bool>,
 }
 
 impl Service<'_> {
@@ -61,17 +51,17 @@ impl Service<'_> {
         }
     }
 
-    /// The caller's feedback, newest first.
-    pub async fn feedbacks(&self, f: FeedbackFilter, page: PageArgs) -> Result<Page<FeedbackView>, ApiError> {
+    /// The caller's feedback, newest first; with `unit_code`, that of that unit's scope within the caller's.
+    pub async fn feedbacks(
+        &self,
+        unit_code: Option<&str>,
+        f: &read::FeedbackFilter,
+        page: PageArgs,
+    ) -> Result<Page<FeedbackView>, ApiError> {
         let op = Operation::Feedbacks;
         let g = self.grant(op).await?;
-        let spec = read::FeedbackFilter {
-            units: self.filter_units(op, f.unit_code.as_deref(), &g).await,
-            dossier_code: f.dossier_code,
-            kind: f.kind,
-            open: f.open,
-        };
-        let p = read::feedbacks(&self.app.db, &g.scope, &spec, page.first, page.after).await?;
+        let units = self.filter_units(op, unit_code, &g).await;
+        let p = read::feedbacks(&self.app.db, &g.scope, units.as_ref(), f, page.first, page.after).await?;
         Ok(Page { items: self.feedback_views(&g.scope, p.items).await?, has_next: p.has_next })
     }
 

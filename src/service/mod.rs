@@ -19,12 +19,10 @@ mod receipts;
 use std::sync::Arc;
 
 pub use audit::AuditQuery;
-pub use catalog::ProcedureFilter;
-pub use dossiers::DossierFilter;
 pub use error::ApiError;
-pub use feedback::{FeedbackFilter, FeedbackView};
+pub use feedback::FeedbackView;
 pub use indicators::DrillArgs;
-pub use receipts::{ReceiptFilter, ReceiptView};
+pub use receipts::ReceiptView;
 
 use crate::app::App;
 use crate::auth::Caller;

@@ -6,7 +6,6 @@ use super::policy::Operation;
 use super::{ApiError, PageArgs, Service};
 use crate::db::lifecycle::{self as lc, NewReceipt};
 use crate::db::read::{self, Page};
-use crate::domain::ReceiptStatus;
 use entity::audit_event::ObjectKind;
 use entity::receipt;
 
@@ -17,14 +16,6 @@ pub struct ReceiptView {
     pub row: receipt::Model,
     pub dossier_code: String,
     pub unit_id: i64,
-}
-
-/// Filters of the receipt list, as the client gave them.
-#[derive(Debug, Clone, Default)]
-pub struct ReceiptFilter {
-    pub dossier_code: Option<String>,
-    pub series: Option<String>,
-    pub status: Option<ReceiptStatus>,
 }
 
 impl Service<'_> {
@@ -58,10 +49,13 @@ impl Service<'_> {
     }
 
     /// The caller's receipts, newest first.
-    pub async fn receipts(&self, f: ReceiptFilter, page: PageArgs) -> Result<Page<ReceiptView>, ApiError> {
+    pub async fn receipts(
+        &self,
+        f: &read::ReceiptFilter,
+        page: PageArgs,
+    ) -> Result<Page<ReceiptView>, ApiError> {
         let g = self.grant(Operation::Receipts).await?;
-        let spec = read::ReceiptFilter { dossier_code: f.dossier_code, series: f.series, status: f.status };
-        let p = read::receipts(&self.app.db, &g.scope, &spec, page.first, page.after).await?;
+        let p = read::receipts(&self.app.db, &g.scope, f, page.first, page.after).await?;
         Ok(Page { items: self.receipt_views(p.items).await?, has_next: p.has_next })
     }
 
