@@ -15,6 +15,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::{mpsc, oneshot};
 
 pub use crate::db::audit::AuditRecord;
+use entity::audit_event::Outcome;
 
 /// Events the queue holds before requests wait for room.
 const QUEUE: usize = 10_000;
@@ -85,9 +86,9 @@ impl AuditLog {
     }
 }
 
-/// Appends what arrives, a batch at a time, retrying a batch until it commits. After the first event of a batch
-/// the writer sleeps for [`LINGER`] (or until a flush is asked for) and then takes whatever queued meanwhile, so
-/// that events arriving one by one neither wake it one by one nor cost one statement each.
+/// Appends what arrives, a batch at a time. After the first event of a batch the writer sleeps for [`LINGER`] (or
+/// until a flush is asked for) and then takes whatever queued meanwhile, so that events arriving one by one
+/// neither wake it one by one nor cost one statement each.
 async fn write_loop(
     db: DatabaseConnection,
     mut rx: mpsc::Receiver<Msg>,
@@ -111,44 +112,46 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        let rows = merge(std::mem::take(&mut batch));
-        let mut backoff = Duration::from_millis(50);
-        while !rows.is_empty() {
-            match crate::db::audit::append(&db, &rows).await {
-                Ok(()) => break,
-                Err(e) => {
-                    tracing::error!(error = %e, events = rows.len(), "audit events not written yet; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
+        write(&db, coalesce(std::mem::take(&mut batch))).await;
         for done in waiting.drain(..) {
             let _ = done.send(());
         }
     }
 }
 
-/// Merges the events of one request about one object (the personal fields of one dossier are revealed one field
-/// at a time) into one event listing every field. Events without a request id stay apart.
-fn merge(records: Vec<AuditRecord>) -> Vec<AuditRecord> {
-    let mut out: Vec<AuditRecord> = Vec::with_capacity(records.len());
-    let mut index: HashMap<(String, String, Option<String>), usize> = HashMap::new();
-    for r in records {
-        let key = r.request_id.clone().map(|id| (id, r.operation.clone(), r.object_code.clone()));
-        match key.as_ref().and_then(|k| index.get(k)) {
-            Some(&i) if out[i].outcome == r.outcome && out[i].object_kind == r.object_kind => {
-                out[i].fields = out[i].fields.union(r.fields);
-            }
-            _ => {
-                if let Some(k) = key {
-                    index.insert(k, out.len());
+/// Writes `rows`, however long the database stays away: an outage is retried with backoff. An event the database
+/// refuses on its own while the others go in (none should, its text being cleaned) is logged and set aside, so
+/// that it never holds up the trail.
+async fn write(db: &DatabaseConnection, mut rows: Vec<AuditRecord>) {
+    use crate::db::audit::{AppendError, append};
+    let mut backoff = Duration::from_millis(50);
+    while !rows.is_empty() {
+        let failed = match append(db, &rows).await {
+            Ok(()) => return,
+            Err(AppendError::Refused(_)) if rows.len() > 1 => {
+                let mut left = Vec::new();
+                for r in rows {
+                    match append(db, std::slice::from_ref(&r)).await {
+                        Ok(()) => {}
+                        Err(AppendError::Refused(e)) => {
+                            tracing::error!(error = %e, event = ?r, "an audit event the database refuses was set aside");
+                        }
+                        Err(AppendError::Unavailable(_)) => left.push(r),
+                    }
                 }
-                out.push(r);
+                rows = left;
+                continue;
             }
-        }
+            Err(AppendError::Refused(e)) => {
+                tracing::error!(error = %e, event = ?rows, "an audit event the database refuses was set aside");
+                return;
+            }
+            Err(AppendError::Unavailable(e)) => e,
+        };
+        tracing::error!(error = %failed, events = rows.len(), "audit events not written yet; retrying");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
-    out
 }
 
 /// Deletes, once a day, the events older than `retention_days` (the database refuses to delete any younger than
@@ -166,14 +169,41 @@ pub async fn purge_daily(db: DatabaseConnection, retention_days: u32) {
     }
 }
 
+/// Folds repeated refusals without an object (a client retrying a bad token, a role calling what it may not) into
+/// one event per kind and batch, which says how many there were: a flood of them costs one row per batch, not one
+/// per request. Every other event stays as it is.
+fn coalesce(records: Vec<AuditRecord>) -> Vec<AuditRecord> {
+    let mut out: Vec<AuditRecord> = Vec::with_capacity(records.len());
+    let mut seen: HashMap<AuditRecord, (usize, u32)> = HashMap::new();
+    for r in records {
+        if r.outcome == Outcome::Ok || r.object_code.is_some() {
+            out.push(r);
+            continue;
+        }
+        let key = AuditRecord { at: 0, request_id: None, ..r.clone() };
+        match seen.get_mut(&key) {
+            Some((_, n)) => *n += 1,
+            None => {
+                seen.insert(key, (out.len(), 1));
+                out.push(r);
+            }
+        }
+    }
+    for (i, n) in seen.into_values() {
+        if n > 1 {
+            let d = out[i].detail.take().map_or(String::new(), |d| format!("{d}; "));
+            out[i].detail = Some(format!("{d}{n} times in {} ms", LINGER.as_millis()));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::personal::PersonalField;
-    use crate::domain::personal::PersonalField::{
-        ApplicantIdNumber as Id, ApplicantName as Name, ApplicantPhone as Phone,
-    };
-    use entity::audit_event::{Actor, ObjectKind, Outcome};
+    use crate::domain::personal::PersonalField::{ApplicantIdNumber as Id, ApplicantName as Name};
+    use entity::audit_event::{Actor, ObjectKind};
 
     fn read(request: Option<&str>, code: &str, field: PersonalField) -> AuditRecord {
         AuditRecord {
@@ -195,27 +225,37 @@ mod tests {
     }
 
     #[test]
-    fn the_fields_of_one_object_in_one_request_make_one_event() {
-        let merged = merge(vec![
+    fn repeated_refusals_fold_and_reads_stay_apart() {
+        let refused = |addr: &str| AuditRecord {
+            outcome: Outcome::Unauthenticated,
+            object_kind: None,
+            object_code: None,
+            fields: Default::default(),
+            client_addr: Some(addr.into()),
+            detail: Some("the token has expired".into()),
+            ..read(Some("r1"), "D1", Name)
+        };
+        let out = coalesce(vec![
+            refused("10.0.0.1"),
             read(Some("r1"), "D1", Name),
-            read(Some("r1"), "D2", Name),
+            refused("10.0.0.1"),
             read(Some("r1"), "D1", Id),
-            read(Some("r2"), "D1", Name),
-            read(None, "D1", Name),
-            read(None, "D1", Phone),
+            refused("10.0.0.2"),
+            refused("10.0.0.1"),
         ]);
-        let got: Vec<(Option<&str>, &str, Vec<PersonalField>)> = merged
-            .iter()
-            .map(|r| (r.request_id.as_deref(), r.object_code.as_deref().unwrap_or(""), r.fields.fields()))
-            .collect();
+        let got: Vec<(Outcome, Option<&str>, Option<&str>)> =
+            out.iter().map(|r| (r.outcome, r.client_addr.as_deref(), r.detail.as_deref())).collect();
         assert_eq!(
             got,
             vec![
-                (Some("r1"), "D1", vec![Name, Id]),
-                (Some("r1"), "D2", vec![Name]),
-                (Some("r2"), "D1", vec![Name]),
-                (None, "D1", vec![Name]),
-                (None, "D1", vec![Phone]),
+                (
+                    Outcome::Unauthenticated,
+                    Some("10.0.0.1"),
+                    Some("the token has expired; 3 times in 200 ms")
+                ),
+                (Outcome::Ok, None, None),
+                (Outcome::Ok, None, None),
+                (Outcome::Unauthenticated, Some("10.0.0.2"), Some("the token has expired")),
             ]
         );
     }

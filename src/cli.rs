@@ -55,6 +55,9 @@ enum Command {
         #[arg(long)]
         allow_dev_pii_key: bool,
     },
+    /// Delete the audit events older than AUDIT_RETENTION_DAYS (what `serve` does daily; run it as the table's
+    /// owner when the gateway's own database role may only insert and read them).
+    AuditPurge,
     /// Write the audit trail as JSON Lines to standard output, oldest first.
     AuditExport {
         /// Only the events about this unit's scope (as of now).
@@ -179,6 +182,13 @@ pub async fn run() -> anyhow::Result<()> {
             let report = export::export(&app.db, &app.vault, &stamp, unit.as_deref(), &mut out).await?;
             out.flush().await?;
             tracing::info!(records = report.records, "export done");
+            Ok(())
+        }
+        Command::AuditPurge => {
+            let conn = open(&settings).await?;
+            let keep = i64::from(settings.audit_retention_days) * 86_400_000_000;
+            let n = db::audit::purge(&conn, crate::domain::time::now() - keep).await?;
+            eprintln!("audit events deleted: {n}");
             Ok(())
         }
         Command::AuditExport { unit, from, to } => {

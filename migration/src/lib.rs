@@ -12,9 +12,9 @@ mod m20261128_000001_indicator_summaries;
 mod m20261129_000001_privacy;
 mod m20261129_000002_drop_clear_recorder;
 
-/// The migration after which the gateway seals `feedback.recorded_by` with its key (the next drops the clear
+/// The migration before which the gateway seals the clear `feedback.recorded_by` with its key (it drops the
 /// column).
-pub const SEAL_RECORDERS_AFTER: &str = "m20261129_000001_privacy";
+pub const SEAL_RECORDERS_BEFORE: &str = "m20261129_000002_drop_clear_recorder";
 
 /// Audit events younger than this are never deleted: the database refuses it, whatever the configured retention.
 pub const AUDIT_MIN_AGE_DAYS: i64 = 180;

@@ -15,7 +15,7 @@ use crate::domain::time::Micros;
 use entity::audit_event::{self, Actor, ObjectKind, Outcome};
 
 /// One audit event to append.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AuditRecord {
     pub at: Micros,
     pub actor: Actor,
@@ -34,24 +34,53 @@ pub struct AuditRecord {
     pub detail: Option<String>,
 }
 
+/// The longest text an event stores in one column: what clients choose (a token's `sub`, a code they asked for)
+/// must neither bloat the trail nor hold characters a database refuses.
+const MAX_TEXT: usize = 200;
+
+/// `s` as stored: at most [`MAX_TEXT`] characters, without NUL (which PostgreSQL's text refuses).
+fn clean(s: &Option<String>) -> Option<String> {
+    s.as_ref().map(|s| s.chars().filter(|&c| c != '\0').take(MAX_TEXT).collect())
+}
+
 impl AuditRecord {
     fn model(&self) -> audit_event::ActiveModel {
         audit_event::ActiveModel {
             id: NotSet,
             at: Set(self.at),
             actor: Set(self.actor),
-            subject: Set(self.subject.clone()),
-            role: Set(self.role.clone()),
-            actor_unit: Set(self.actor_unit.clone()),
-            operation: Set(self.operation.clone()),
+            subject: Set(clean(&self.subject)),
+            role: Set(clean(&self.role)),
+            actor_unit: Set(clean(&self.actor_unit)),
+            operation: Set(clean(&Some(self.operation.clone())).unwrap_or_default()),
             outcome: Set(self.outcome),
             object_kind: Set(self.object_kind),
-            object_code: Set(self.object_code.clone()),
+            object_code: Set(clean(&self.object_code)),
             unit_id: Set(self.unit_id),
             fields: Set(self.fields.bits()),
-            client_addr: Set(self.client_addr.clone()),
-            request_id: Set(self.request_id.clone()),
-            detail: Set(self.detail.clone()),
+            client_addr: Set(clean(&self.client_addr)),
+            request_id: Set(clean(&self.request_id)),
+            detail: Set(clean(&self.detail)),
+        }
+    }
+}
+
+/// Why a batch of events was not appended.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The database did not answer: the same events may go in later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// The database refused the statement: one of the events cannot go in as it is.
+    #[error("the database refused the events: {0}")]
+    Refused(String),
+}
+
+impl From<DbErr> for AppendError {
+    fn from(e: DbErr) -> Self {
+        match e {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => AppendError::Unavailable(e.to_string()),
+            _ => AppendError::Refused(e.to_string()),
         }
     }
 }
@@ -74,18 +103,18 @@ pub async fn insert(conn: &impl ConnectionTrait, records: &[AuditRecord]) -> Res
 
 /// Appends a batch of events as one unit of work: on PostgreSQL by `COPY` (the cheapest way in: no statement to
 /// parse and plan), elsewhere in one transaction.
-pub async fn append(db: &sea_orm::DatabaseConnection, records: &[AuditRecord]) -> Result<(), DbErr> {
+pub async fn append(db: &sea_orm::DatabaseConnection, records: &[AuditRecord]) -> Result<(), AppendError> {
     use sea_orm::TransactionTrait;
     if db.get_database_backend() == sea_orm::DbBackend::Postgres {
         return copy(db.get_postgres_connection_pool(), records).await;
     }
     let txn = db.begin().await?;
     insert(&txn, records).await?;
-    txn.commit().await
+    Ok(txn.commit().await?)
 }
 
 /// `COPY … FROM STDIN` of `records`, in PostgreSQL's text format.
-async fn copy(pool: &sea_orm::sqlx::PgPool, records: &[AuditRecord]) -> Result<(), DbErr> {
+async fn copy(pool: &sea_orm::sqlx::PgPool, records: &[AuditRecord]) -> Result<(), AppendError> {
     use sea_orm::ActiveEnum;
     use sea_orm::sqlx::postgres::PgPoolCopyExt;
     fn field(out: &mut String, v: Option<&str>) {
@@ -109,18 +138,18 @@ async fn copy(pool: &sea_orm::sqlx::PgPool, records: &[AuditRecord]) -> Result<(
         let columns = [
             Some(r.at.to_string()),
             Some(r.actor.to_value()),
-            r.subject.clone(),
-            r.role.clone(),
-            r.actor_unit.clone(),
-            Some(r.operation.clone()),
+            clean(&r.subject),
+            clean(&r.role),
+            clean(&r.actor_unit),
+            clean(&Some(r.operation.clone())),
             Some(r.outcome.to_value()),
             r.object_kind.map(|k| k.to_value()),
-            r.object_code.clone(),
+            clean(&r.object_code),
             r.unit_id.map(|u| u.to_string()),
             Some(r.fields.bits().to_string()),
-            r.client_addr.clone(),
-            r.request_id.clone(),
-            r.detail.clone(),
+            clean(&r.client_addr),
+            clean(&r.request_id),
+            clean(&r.detail),
         ];
         for (i, c) in columns.iter().enumerate() {
             if i > 0 {
@@ -130,7 +159,10 @@ async fn copy(pool: &sea_orm::sqlx::PgPool, records: &[AuditRecord]) -> Result<(
         }
         text.push('\n');
     }
-    let fail = |e: sea_orm::sqlx::Error| DbErr::Custom(format!("appending audit events: {e}"));
+    let fail = |e: sea_orm::sqlx::Error| match e {
+        sea_orm::sqlx::Error::Database(_) => AppendError::Refused(e.to_string()),
+        other => AppendError::Unavailable(other.to_string()),
+    };
     let mut copy = pool
         .copy_in_raw(
             "COPY audit_event (at, actor, subject, role, actor_unit, operation, outcome, object_kind, object_code, \

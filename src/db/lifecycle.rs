@@ -293,7 +293,7 @@ pub async fn receive_dossier(
         hold_write_lock(&txn).await?;
         let saved = insert_coded(
             &txn,
-            || format!("{prefix}{}", random_digits(6)),
+            || format!("{prefix}{}", random_digits(10)),
             |code| super::write::dossier_model(&record(code), proc.id, unit.id, vault, String::new()),
         )
         .await?;
@@ -581,11 +581,8 @@ pub async fn record_feedback(
     };
     match w.scope {
         ReadScope::Units(..) if !w.scope.covers_unit(unit.id) => return Err(WriteError::NotFound),
-        ReadScope::Applicant(_) if dossier.is_none() => {
-            return Err(WriteError::Validation(
-                "a citizen gives feedback on one of their dossiers: give dossierCode".into(),
-            ));
-        }
+        // A citizen's records are their dossiers: without one, nothing of theirs is concerned.
+        ReadScope::Applicant(_) if dossier.is_none() => return Err(WriteError::NotFound),
         ReadScope::Nothing => return Err(WriteError::NotFound),
         _ => {}
     }

@@ -65,11 +65,12 @@ pub async fn migrate(conn: &DatabaseConnection, vault: &crate::pii::Vault) -> Re
         .collect();
     let fresh = migration::Migrator::get_applied_migrations(conn).await?.is_empty();
     for name in &pending {
-        migration::Migrator::up(conn, Some(1)).await?;
-        // Who recorded a feedback was stored in clear: sealed now, before the next migration drops the column.
-        if name == migration::SEAL_RECORDERS_AFTER && !fresh {
+        // Who recorded a feedback was stored in clear: it is sealed before the migration that drops the column, on
+        // every start until that one is applied (sealing again finds nothing left in clear).
+        if name == migration::SEAL_RECORDERS_BEFORE {
             seal_recorders(conn, vault).await?;
         }
+        migration::Migrator::up(conn, Some(1)).await?;
     }
     // Rows stored before the indicator summaries existed get them derived once.
     if !fresh && pending.iter().any(|m| m == "m20261128_000001_indicator_summaries") {

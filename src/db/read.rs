@@ -281,12 +281,15 @@ pub async fn feedbacks(
         q = q.filter(feedback::Column::UnitId.is_in(units.sorted_ids()));
     }
     if let Some(code) = &f.dossier_code {
+        // Only a dossier of the scope: a feedback of the scope about a dossier outside it must not tell that the
+        // dossier exists.
         q = q.filter(
             feedback::Column::DossierId.in_subquery(
                 Query::select()
                     .column(dossier::Column::Id)
                     .from(dossier::Entity)
                     .and_where(dossier::Column::Code.eq(code.clone()))
+                    .cond_where(scope.dossiers())
                     .to_owned(),
             ),
         );

@@ -166,10 +166,19 @@ pub fn working_days_after(calendar: &Calendar, at: Micros, n: i32) -> Micros {
     start_of(calendar.add_working_days(day, n)) + (at - start_of(day))
 }
 
-/// When a dossier received at `at` is due: the procedure's processing time in working days (rounded up; the
-/// same day when the procedure states none).
+/// The most working days a due time is counted over (about eight years): a longer stated processing time is
+/// taken as this, so that a wrong catalog entry cannot make a request count days for ever.
+pub const MAX_WORKING_DAYS: i32 = 2000;
+
+/// When a dossier received at `at` is due: the procedure's processing time in working days (rounded up), at the
+/// time of day it was received; the end of the day of receipt when the procedure states none (or zero).
 pub fn dossier_due(calendar: &Calendar, at: Micros, processing_days: Option<f64>) -> Micros {
-    working_days_after(calendar, at, processing_days.unwrap_or(0.0).ceil() as i32)
+    let days = processing_days.unwrap_or(0.0).ceil().clamp(0.0, f64::from(MAX_WORKING_DAYS)) as i32;
+    if days == 0 {
+        let day = date_of(at);
+        return start_of(day.succ_opt().unwrap_or(day));
+    }
+    working_days_after(calendar, at, days)
 }
 
 /// When a PAKN received at `at` must be answered.
@@ -211,6 +220,9 @@ mod tests {
         let at = start_of(d(2024, 4, 26)) + 9 * 3_600_000_000;
         assert_eq!(pakn_due(&cal, at), start_of(d(2024, 5, 15)) + 9 * 3_600_000_000);
         assert_eq!(dossier_due(&cal, at, Some(2.5)), start_of(d(2024, 5, 6)) + 9 * 3_600_000_000);
+        // None stated: due at the end of the day of receipt, not at once.
+        assert_eq!(dossier_due(&cal, at, None), start_of(d(2024, 4, 27)));
+        assert_eq!(dossier_due(&cal, at, Some(0.0)), start_of(d(2024, 4, 27)));
         let derived = pakn_due(&cal, at);
         assert_eq!(chosen_due(derived, None, at), Ok(derived));
         assert_eq!(chosen_due(derived, Some(at + 1), at), Ok(at + 1));

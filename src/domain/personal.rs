@@ -55,7 +55,7 @@ impl PersonalField {
 }
 
 /// A set of personal fields, stored as one integer (bit `i` for `PersonalField::ALL[i]`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct FieldSet(u32);
 
 /// A stored field set with bits no field has: written by something other than this gateway.

@@ -90,13 +90,20 @@ fn parse(bytes: &[u8]) -> Incoming {
     }
 }
 
-/// The token of a `connection_init` payload, if it carries one.
-fn init_token(payload: &Option<serde_json::Value>) -> Option<String> {
-    let p = payload.as_ref()?.as_object()?;
-    p.iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-        .and_then(|(_, v)| v.as_str())
-        .map(str::to_owned)
+/// The `Authorization` value of a `connection_init` payload: `{"Authorization": "Bearer …"}`, or the same inside
+/// `"headers"` (as some clients send it), any case. `Err` when such a key holds something other than a string: a
+/// credential that cannot be read is refused, never taken for none.
+fn init_token(payload: &Option<serde_json::Value>) -> Result<Option<String>, ()> {
+    let Some(p) = payload.as_ref().and_then(|p| p.as_object()) else { return Ok(None) };
+    let find = |m: &serde_json::Map<String, serde_json::Value>| {
+        m.iter().find(|(k, _)| k.eq_ignore_ascii_case("authorization")).map(|(_, v)| v.clone())
+    };
+    let value = find(p).or_else(|| p.get("headers").and_then(|h| h.as_object()).and_then(find));
+    match value {
+        None => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(()),
+    }
 }
 
 /// The type and id of a server message.
@@ -137,20 +144,28 @@ async fn run(
             Incoming::Message(m) if matches!(*m, ClientMessage::ConnectionInit { .. }) => {
                 let ClientMessage::ConnectionInit { payload } = *m else { continue };
                 let caller = match (init_token(&payload), &from_upgrade) {
-                    (Some(token), _) => match edge.app.authenticate(Some(&token)).await {
+                    (Err(()), _) => {
+                        let why = "the Authorization header must be `Bearer <token>`";
+                        crate::service::refused_token(&edge.app, meta, why).await;
+                        return Some(close(4403, &format!("Forbidden: {why}")));
+                    }
+                    (Ok(Some(token)), _) => match edge.app.authenticate(Some(&token)).await {
                         Ok(v) => {
                             meta.expires_at = (v.caller != Caller::Anonymous).then_some(v.expires_at);
                             v.caller
                         }
-                        Err(e) => {
-                            if let crate::app::Authentication::Refused(why) = &e {
-                                crate::service::refused_token(&edge.app, meta, &why.to_string()).await;
-                            }
-                            return Some(close(4403, &format!("Forbidden: {e}")));
+                        Err(crate::app::Authentication::Refused(why)) => {
+                            crate::service::refused_token(&edge.app, meta, &why.to_string()).await;
+                            return Some(close(4403, &format!("Forbidden: {why}")));
+                        }
+                        // The unit tree could not be read: the client may try again (1011, a server fault).
+                        Err(e @ crate::app::Authentication::Unavailable(_)) => {
+                            tracing::error!(error = %e, "a WebSocket token could not be checked");
+                            return Some(close(1011, "the service is unavailable; try again"));
                         }
                     },
-                    (None, Some((caller, _))) => caller.clone(),
-                    (None, None) => Caller::Anonymous,
+                    (Ok(None), Some((caller, _))) => caller.clone(),
+                    (Ok(None), None) => Caller::Anonymous,
                 };
                 break (caller, ClientMessage::ConnectionInit { payload: None });
             }

@@ -1,6 +1,6 @@
 //! Reading the audit trail (ADMIN, in scope), and the events of the command line.
 
-use super::policy::Operation;
+use super::policy::{self, Audit, Operation};
 use super::{ApiError, PageArgs, Service};
 use crate::db::audit::{AuditFilter, Stamp};
 use crate::db::read::{Page, ReadScope};
@@ -28,8 +28,24 @@ impl Service<'_> {
         q: AuditQuery,
         page: PageArgs,
     ) -> Result<Page<audit_event::Model>, ApiError> {
-        let g = self.grant(Operation::AuditEvents).await?;
+        let op = Operation::AuditEvents;
+        let g = self.grant(op).await?;
         let ReadScope::Units(scope, _) = &g.scope else { return Err(ApiError::NotFound) };
+        if policy::rule_of(op).is_some_and(|r| r.audit == Audit::Queries) {
+            // Who looked whom up: the subject asked for is kept as the trail keeps citizens, by its keyed hash.
+            let subject = q.subject.as_deref().map(|s| self.app.vault.hash(s));
+            let mut e = self.stamp(op.name(), Some(&g.tree)).record(g.now, Outcome::Ok, None);
+            e.detail = Some(format!(
+                "subject {}, object {}, operation {}, outcome {}, from {}, to {}",
+                subject.as_deref().unwrap_or("-"),
+                q.object_code.as_deref().unwrap_or("-"),
+                q.operation.as_deref().unwrap_or("-"),
+                q.outcome.map_or("-".to_owned(), |o| o.to_value()),
+                q.from.map_or("-".to_owned(), |t| t.to_string()),
+                q.to.map_or("-".to_owned(), |t| t.to_string()),
+            ));
+            self.app.audit.record(e).await?;
+        }
         // Every access acknowledged before the request, unless the database keeps the writer from it.
         if !self.app.audit.flush_within(std::time::Duration::from_secs(2)).await {
             tracing::warn!("the audit trail is behind: the answer may miss the latest accesses");

@@ -3,7 +3,7 @@
 use super::policy::Operation;
 use super::{ApiError, PageArgs, Service};
 use crate::app::StatusChanged;
-use crate::db::lifecycle::{self as lc, NewDossier};
+use crate::db::lifecycle::{self as lc, NewDossier, WriteError};
 use crate::db::read::{self, Page};
 use crate::domain::DossierStatus;
 use crate::domain::time::Micros;
@@ -49,8 +49,12 @@ impl Service<'_> {
     /// Receives a dossier at a desk of the caller's scope.
     pub async fn receive_dossier(&self, input: NewDossier) -> Result<dossier::Model, ApiError> {
         let calendar = self.app.calendar().await?;
+        let op = Operation::ReceiveDossier;
         let d = self
-            .write(Operation::ReceiveDossier, None, async |w, g| {
+            .write(op, None, async |w, g| {
+                if !self.unit_in_reach(op, &input.unit_code, g).await {
+                    return Err(WriteError::NotFound);
+                }
                 lc::receive_dossier(w, &self.app.vault, &g.tree, &calendar, input).await
             })
             .await?;
@@ -146,17 +150,9 @@ impl Service<'_> {
     pub async fn subscribe_dossier_changes(&self, unit_code: Option<&str>) -> Result<(), ApiError> {
         let op = Operation::DossierChanged;
         let g = self.grant(op).await?;
-        if let Some(u) = unit_code {
-            let known = g.tree.get(u).is_some();
-            let outside = matches!(&g.scope, crate::db::read::ReadScope::Units(mine, _)
-                if !g.tree.get(u).is_some_and(|unit| mine.contains(unit.id)));
-            if !known || outside {
-                if known {
-                    self.unit_outside(op, u, &g).await;
-                }
-                return Err(ApiError::NotFound);
-            }
+        match unit_code {
+            Some(u) if !self.unit_in_reach(op, u, &g).await => Err(ApiError::NotFound),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }

@@ -69,15 +69,24 @@ impl Service<'_> {
     /// time (the rules derive it; staff may only shorten it).
     pub async fn record_feedback(&self, mut input: NewFeedback) -> Result<FeedbackView, ApiError> {
         input.recorded_by = self.caller.sub().map(str::to_owned);
+        let op = Operation::RecordFeedback;
         let dossier = input.dossier_code.clone();
         let miss = dossier.as_deref().map(|c| (ObjectKind::Dossier, c));
         let calendar = self.app.calendar().await?;
         let (row, dossier_code) = self
-            .write(Operation::RecordFeedback, miss, async |w, g| {
-                if matches!(g.scope, ReadScope::Applicant(_)) && input.due_at.is_some() {
-                    return Err(WriteError::Validation(
-                        "dueAt follows from the rules; citizens do not set it".into(),
-                    ));
+            .write(op, miss, async |w, g| {
+                if matches!(g.scope, ReadScope::Applicant(_)) {
+                    if input.dossier_code.is_none() {
+                        let why = "a citizen gives feedback on one of their dossiers: give dossierCode";
+                        return Err(WriteError::Validation(why.into()));
+                    }
+                    if input.due_at.is_some() {
+                        let why = "dueAt follows from the rules; citizens do not set it";
+                        return Err(WriteError::Validation(why.into()));
+                    }
+                }
+                if !self.unit_in_reach(op, &input.unit_code, g).await {
+                    return Err(WriteError::NotFound);
                 }
                 lc::record_feedback(w, &self.app.vault, &g.tree, &calendar, input).await
             })

@@ -144,11 +144,29 @@ impl<'a> Service<'a> {
     /// only that nothing was found). The event is filed under the object's unit, so that those responsible for
     /// the object see it, and it never tells the caller's own administrators that the object exists.
     async fn missed(&self, op: Operation, kind: ObjectKind, code: &str, g: &Grant) -> Result<(), ApiError> {
-        if let Some(unit) = crate::db::read::owner_unit(&self.app.db, kind, code).await? {
+        if let Some(unit) = crate::db::read::owner_unit(&self.app.db, kind, code).await?
+            && !self.reaches(kind, code, g).await?
+        {
             let object = ObjectRef { kind, code: code.to_owned(), unit_id: Some(unit) };
             self.record(op, Outcome::OutOfScope, Some(&object), Some(&g.tree)).await;
         }
         Ok(())
+    }
+
+    /// Whether the caller's records hold the dossier, feedback or receipt `code` after all (an operation may have
+    /// failed on something else, which is then no refusal of this object).
+    async fn reaches(&self, kind: ObjectKind, code: &str, g: &Grant) -> Result<bool, ApiError> {
+        use crate::db::read;
+        let db = &self.app.db;
+        Ok(match kind {
+            ObjectKind::Dossier => read::dossier(db, &g.scope, code).await?.is_some(),
+            ObjectKind::Feedback => read::feedback(db, &g.scope, code).await?.is_some(),
+            ObjectKind::Receipt => match code.rsplit_once('/').map(|(s, n)| (s, n.parse::<i64>())) {
+                Some((series, Ok(number))) => read::receipt(db, &g.scope, series, number).await?.is_some(),
+                _ => false,
+            },
+            ObjectKind::Unit => false,
+        })
     }
 
     /// Records that a unit named by a filter lies outside the caller's scope (the list comes back empty).
@@ -211,14 +229,23 @@ impl<'a> Service<'a> {
         g: &Grant,
     ) -> Option<crate::domain::scope::Scope> {
         let code = unit_code?;
-        let units = g.tree.scope_at(code, g.now);
-        if let ReadScope::Units(mine, _) = &g.scope
-            && !g.tree.get(code).is_some_and(|u| mine.contains(u.id))
-        {
-            self.unit_outside(op, code, g).await;
+        if !self.unit_in_reach(op, code, g).await {
             return Some(crate::domain::scope::Scope { ids: Default::default(), whole_tree: false });
         }
-        Some(units)
+        Some(g.tree.scope_at(code, g.now))
+    }
+
+    /// Whether the caller may name unit `code`: it exists and, for staff, lies in their scope. Staff naming an
+    /// existing unit outside it are recorded as refused; an unknown code is only a miss.
+    async fn unit_in_reach(&self, op: Operation, code: &str, g: &Grant) -> bool {
+        let Some(unit) = g.tree.get(code) else { return false };
+        match &g.scope {
+            ReadScope::Units(mine, _) if !mine.contains(unit.id) => {
+                self.unit_outside(op, code, g).await;
+                false
+            }
+            _ => true,
+        }
     }
 }
 

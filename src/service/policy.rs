@@ -79,6 +79,8 @@ pub enum Audit {
     Reads,
     /// Every accepted write, in the write's own transaction (and the personal fields it returns, and refusals).
     Writes,
+    /// Every call, with what it asked (and refusals): a query of the audit trail can look a person up.
+    Queries,
 }
 
 impl Audit {
@@ -87,6 +89,7 @@ impl Audit {
             Audit::Refusals => "refusals",
             Audit::Reads => "reads",
             Audit::Writes => "writes",
+            Audit::Queries => "every call",
         }
     }
 }
@@ -205,7 +208,7 @@ pub const RULES: &[Rule] = &[
     rule(Operation::IndicatorFeedback, DASHBOARDS, Audit::Reads),
     rule(Operation::IndicatorProcedures, DASHBOARDS, Audit::Refusals),
     rule(Operation::IndicatorCommunes, DASHBOARDS, Audit::Refusals),
-    rule(Operation::AuditEvents, [No, No, No, No, No, Scope], Audit::Refusals),
+    rule(Operation::AuditEvents, [No, No, No, No, No, Scope], Audit::Queries),
     rule(Operation::ReceiveDossier, OFFICERS, Audit::Writes),
     rule(Operation::ChangeDossierStatus, OFFICERS, Audit::Writes),
     rule(Operation::RequestSupplement, OFFICERS, Audit::Writes),
@@ -221,14 +224,14 @@ pub const RULES: &[Rule] = &[
 ];
 
 /// The rule of `op`. Every operation has exactly one (a unit test checks it).
-pub fn rule_of(op: Operation) -> &'static Rule {
-    RULES.iter().find(|r| r.op == op).unwrap_or(&RULES[0])
+pub fn rule_of(op: Operation) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.op == op)
 }
 
-/// What `who` may do with `op`.
+/// What `who` may do with `op`: refused for an operation without a rule.
 pub fn access(op: Operation, who: Who) -> Access {
-    let column = Who::ALL.iter().position(|&w| w == who).unwrap_or(0);
-    rule_of(op).access[column]
+    let column = Who::ALL.iter().position(|&w| w == who);
+    rule_of(op).zip(column).map_or(Access::No, |(r, c)| r.access[c])
 }
 
 /// The matrix as the Markdown table of the README.

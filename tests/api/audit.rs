@@ -83,7 +83,7 @@ async fn a_write_and_its_audit_event_commit_together() {
         let q = "mutation($c: String!, $v: Int) { changeDossierStatus(code: $c, status: PROCESSING, expectedVersion: $v) { version } }";
         let v = run(&s, &app, staff(Role::Officer, "49"), q, json!({"c": code})).await;
         let version = v["data"]["changeDossierStatus"]["version"].as_i64().unwrap();
-        assert_eq!(writes(&app).await, 1, "{backend:?}");
+        assert_eq!(writes(&app).await, 1, "{backend:?}: the write's event is not in its transaction");
         // A refused write (a stale version, a transition not allowed) leaves no event.
         let v = run(&s, &app, staff(Role::Officer, "49"), q, json!({"c": code, "v": version - 1})).await;
         assert_eq!(error_code(&v).as_deref(), Some("CONFLICT"));
@@ -151,6 +151,21 @@ async fn refused_accesses_are_recorded_and_filed_under_the_objects_unit() {
     assert!(v["data"]["dossier"].is_null());
     let v = run(&s, &app, Caller::Anonymous, r#"{ feedbacks { edges { node { code } } } }"#, json!({})).await;
     assert_eq!(error_code(&v).as_deref(), Some("UNAUTHENTICATED"));
+    // A unit out of reach is refused and recorded; an unknown one (whatever its text) is only a miss.
+    let receive = r#"mutation($u: String!) { receiveDossier(input: { procedureCode: "2.004001", unitCode: $u, channel: DIRECT,
+        applicant: { idNumber: "079912345678", name: "Lê Văn C" } }) { code } }"#;
+    let v = run(&s, &app, staff(Role::Officer, "25"), receive, json!({"u": "20022"})).await;
+    assert_eq!(error_code(&v).as_deref(), Some("NOT_FOUND"));
+    for odd in ["\u{0}", "NO-SUCH-UNIT"] {
+        let q = "query($u: String!) { dossiers(filter: { unitCode: $u }) { edges { node { code } } } }";
+        let v = run(&s, &app, staff(Role::Officer, "25"), q, json!({"u": odd})).await;
+        assert!(v["data"]["dossiers"]["edges"].as_array().unwrap().is_empty(), "{v}");
+    }
+    // Feedback to a unit out of reach about a dossier in reach accuses nobody about the dossier.
+    let q = r#"mutation { recordFeedback(input: { kind: QUESTION, channel: HOTLINE, unitCode: "25",
+        dossierCode: "000.00.20022-250514-00000", content: "?" }) { code } }"#;
+    let v = run(&s, &app, staff(Role::Hotline, "49"), q, json!({})).await;
+    assert_eq!(error_code(&v).as_deref(), Some("NOT_FOUND"));
 
     let all = events(&app).await;
     let tokens: Vec<&audit_event::Model> = all.iter().filter(|e| e.operation == "authenticate").collect();
@@ -164,9 +179,20 @@ async fn refused_accesses_are_recorded_and_filed_under_the_objects_unit() {
     assert_eq!(tokens[1].detail.as_deref(), Some("the token has expired"));
     let forbidden = all.iter().find(|e| e.outcome == Outcome::Forbidden).unwrap();
     assert_eq!((forbidden.operation.as_str(), forbidden.role.as_deref()), ("cancelReceipt", Some("HOTLINE")));
-    let out: Vec<&audit_event::Model> = all.iter().filter(|e| e.outcome == Outcome::OutOfScope).collect();
-    assert_eq!(out.len(), 1, "a missing dossier is no refusal: {out:?}");
-    assert_eq!((out[0].object_code.as_deref(), out[0].actor_unit.as_deref()), (Some(DOSSIER_49), Some("25")));
+    let out: Vec<(Option<&str>, Option<&str>, &str)> = all
+        .iter()
+        .filter(|e| e.outcome == Outcome::OutOfScope)
+        .map(|e| (e.object_code.as_deref(), e.actor_unit.as_deref(), e.operation.as_str()))
+        .collect();
+    assert_eq!(
+        out,
+        vec![
+            (Some(DOSSIER_49), Some("25"), "dossier"),
+            (Some("20022"), Some("25"), "receiveDossier"),
+            (Some("25"), Some("49"), "recordFeedback"),
+        ],
+        "a missing dossier, an unknown unit and a dossier in reach are no refusals"
+    );
     assert!(all.iter().any(|e| e.operation == "feedbacks" && e.outcome == Outcome::Unauthenticated));
 
     // Quảng Nam's administrators see the attempt on their dossier; Phú Thọ's are not told it exists.
@@ -178,7 +204,16 @@ async fn refused_accesses_are_recorded_and_filed_under_the_objects_unit() {
             v["data"]["auditEvents"]["edges"].as_array().unwrap().len()
         }
     };
-    assert_eq!((seen("49").await, seen("48").await, seen("25").await), (1, 1, 0));
+    assert_eq!(
+        (seen("49").await, seen("48").await, seen("25").await),
+        (2, 2, 1),
+        "filed under the object's unit"
+    );
+    // The writer was never held up (a NUL would stop PostgreSQL's COPY): a read afterwards is recorded.
+    let before = events(&app).await.len();
+    let q = format!(r#"{{ dossier(code: "{DOSSIER_49}") {{ applicant {{ name }} }} }}"#);
+    run(&s, &app, staff(Role::Leader, "49"), &q, json!({})).await;
+    assert_eq!(events(&app).await.len(), before + 1);
 }
 
 #[tokio::test]
@@ -285,6 +320,16 @@ async fn administrators_query_the_trail_of_their_scope() {
     .await;
     assert_eq!(second["edges"].as_array().unwrap().len(), 2, "four reads of the dossier: {second}");
     assert_eq!(second["pageInfo"]["hasNextPage"], false);
+    // Every query of the trail is recorded, the subject asked for by its keyed hash.
+    app.audit.flush().await;
+    let lookups: Vec<audit_event::Model> = audit_event::Entity::find()
+        .filter(audit_event::Column::Operation.eq("auditEvents"))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(lookups.len(), 3);
+    let detail = lookups[0].detail.clone().unwrap();
+    assert!(detail.contains(&app.vault.hash(CITIZEN)) && !detail.contains(CITIZEN), "{detail}");
     // By period: nothing tomorrow.
     let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
     let v = ask("VN", json!({"from": tomorrow}), Value::Null).await;
@@ -329,11 +374,13 @@ async fn imports_and_exports_are_recorded_and_the_trail_exports() {
 #[tokio::test]
 async fn an_existing_databases_clear_recorders_are_sealed_as_it_migrates() {
     use migration::sea_orm_migration::MigratorTrait;
-    for backend in BACKENDS {
-        // A database as the previous release left it: migrated up to the indicator summaries, with a feedback
-        // recorded by a citizen in clear.
+    // Migrated up to the indicator summaries (the previous release), or stopped after the migration that adds the
+    // sealed columns and before the one that drops the clear one.
+    for (backend, applied) in
+        [(Backend::Sqlite, 2), (Backend::Postgres, 2), (Backend::Sqlite, 3), (Backend::Postgres, 3)]
+    {
         let db = TestDb::empty(backend).await;
-        migration::Migrator::up(&db.conn, Some(2)).await.unwrap();
+        migration::Migrator::up(&db.conn, Some(applied)).await.unwrap();
         for sql in [
             "INSERT INTO unit (id, code, name, level, offers_e_certified_copy, content_hash) VALUES (1, 'U', 'U', 'COMMUNE', false, '')",
             "INSERT INTO feedback (id, code, kind, channel, unit_id, received_at, likes, dislikes, recorded_by, version, content_hash) \
@@ -348,10 +395,12 @@ async fn an_existing_databases_clear_recorders_are_sealed_as_it_migrates() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(f.recorded_by_masked.as_deref(), Some("*********678"), "{backend:?}");
+        assert_eq!(f.recorded_by_masked.as_deref(), Some("*********678"), "{backend:?} after {applied}");
         assert_eq!(f.recorded_by_hash, Some(test_vault().hash(CITIZEN)));
         assert_eq!(test_vault().open(f.recorded_by_sealed.as_deref().unwrap()).unwrap(), CITIZEN);
-        assert_eq!(f.content_hash, "", "the unkeyed digest is gone");
+        if applied == 2 {
+            assert_eq!(f.content_hash, "", "the unkeyed digest is gone");
+        }
         assert!(!format!("{f:?}").contains(CITIZEN));
         assert!(
             db.conn.execute_unprepared("SELECT recorded_by FROM feedback").await.is_err(),

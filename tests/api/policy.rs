@@ -333,24 +333,78 @@ fn the_readme_shows_the_policy_table() {
     assert!(readme.contains(&policy::markdown()), "README.md must hold this table:\n{}", policy::markdown());
 }
 
-/// How a test reaches each personal field, as `caller`: the query, and where the value sits in the answer.
-fn personal_path(ty: &str, field: &str, f: &Fixture) -> (String, Value, Vec<&'static str>) {
+/// A way to reach a personal field: the query and its variables, and where the value sits in the answer.
+struct PersonalPath {
+    query: String,
+    vars: Value,
+    value: Box<dyn Fn(&Value) -> Value>,
+    /// The code the audit trail files the read under.
+    object: String,
+}
+
+/// Every way a test reaches the personal fields of `ty`: by the object's own query, through a list (with a
+/// fragment and aliases), and nested under the dossier.
+fn personal_paths(ty: &str, field: &str, f: &Fixture) -> Vec<PersonalPath> {
+    let at = |pointer: String| -> Box<dyn Fn(&Value) -> Value> {
+        Box::new(move |v: &Value| v.pointer(&pointer).cloned().unwrap_or(Value::Null))
+    };
+    let code = f.processing.clone();
     match ty {
-        "Applicant" => (
-            format!("query($c: String!) {{ dossier(code: $c) {{ applicant {{ {field} }} }} }}"),
-            json!({"c": f.processing}),
-            vec!["dossier", "applicant"],
-        ),
-        "Receipt" => (
-            format!("query($n: Int!) {{ receipt(series: \"ROLE-26\", number: $n) {{ {field} }} }}"),
-            json!({"n": f.receipt_number}),
-            vec!["receipt"],
-        ),
-        "Feedback" => (
-            format!("query($c: String!) {{ feedback(code: $c) {{ {field} }} }}"),
-            json!({"c": f.feedback}),
-            vec!["feedback"],
-        ),
+        "Applicant" => vec![
+            PersonalPath {
+                query: format!("query($c: String!) {{ dossier(code: $c) {{ applicant {{ {field} }} }} }}"),
+                vars: json!({"c": f.processing}),
+                value: at(format!("/data/dossier/applicant/{field}")),
+                object: f.processing.clone(),
+            },
+            PersonalPath {
+                query: format!(
+                    "{{ dossiers(filter: {{ unitCode: \"20022\" }}, first: 100) {{ edges {{ node {{ ...D }} }} }} }} \
+                     fragment D on Dossier {{ code who: applicant {{ shown: {field} }} }}"
+                ),
+                vars: json!({}),
+                value: Box::new(move |v: &Value| {
+                    let edges = v
+                        .pointer("/data/dossiers/edges")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
+                    let node = edges.iter().find(|e| e["node"]["code"] == code.as_str());
+                    node.map_or(Value::Null, |e| e["node"]["who"]["shown"].clone())
+                }),
+                object: f.processing.clone(),
+            },
+        ],
+        "Receipt" => vec![
+            PersonalPath {
+                query: format!(
+                    "query($n: Int!) {{ receipt(series: \"ROLE-26\", number: $n) {{ {field} }} }}"
+                ),
+                vars: json!({"n": f.receipt_number}),
+                value: at(format!("/data/receipt/{field}")),
+                object: format!("ROLE-26/{}", f.receipt_number),
+            },
+            PersonalPath {
+                query: format!("query($c: String!) {{ dossier(code: $c) {{ receipts {{ {field} }} }} }}"),
+                vars: json!({"c": f.processing}),
+                value: at(format!("/data/dossier/receipts/0/{field}")),
+                object: format!("ROLE-26/{}", f.receipt_number),
+            },
+        ],
+        "Feedback" => vec![
+            PersonalPath {
+                query: format!("query($c: String!) {{ feedback(code: $c) {{ {field} }} }}"),
+                vars: json!({"c": f.feedback}),
+                value: at(format!("/data/feedback/{field}")),
+                object: f.feedback.clone(),
+            },
+            PersonalPath {
+                query: format!("query($c: String!) {{ dossier(code: $c) {{ feedback {{ {field} }} }} }}"),
+                vars: json!({"c": f.processing}),
+                value: at(format!("/data/dossier/feedback/0/{field}")),
+                object: f.feedback.clone(),
+            },
+        ],
         other => panic!("no test path to the personal fields of {other}"),
     }
 }
@@ -362,13 +416,14 @@ async fn every_personal_field_is_shown_in_its_form_to_its_readers_only_and_every
     assert!(import_str(&app, SAMPLE, false).await.committed);
     let s = schema(&app);
     let f = fixture(&s, &app, 1).await;
-    let reads = |field: &'static str| {
+    let reads = |field: &'static str, object: String| {
         let db = app.db.clone();
         let audit = app.audit.clone();
         async move {
             audit.flush().await;
             let rows = entity::audit_event::Entity::find()
                 .filter(entity::audit_event::Column::Outcome.eq(entity::audit_event::Outcome::Ok))
+                .filter(entity::audit_event::Column::ObjectCode.eq(object))
                 .all(&db)
                 .await
                 .unwrap();
@@ -381,38 +436,33 @@ async fn every_personal_field_is_shown_in_its_form_to_its_readers_only_and_every
     for (ty, fields) in policy::PERSONAL_TYPES {
         for (field, class) in fields.iter() {
             let Field::Personal(p) = class else { continue };
-            let (query, vars, path) = personal_path(ty, field, &f);
-            for (name, caller, in_scope) in callers() {
-                let op = match *ty {
-                    "Applicant" => Operation::Dossier,
-                    "Receipt" => Operation::Receipt,
-                    _ => Operation::Feedback,
-                };
-                let before = reads(p.name()).await;
-                let v = run(&s, &app, caller.clone(), &query, vars.clone()).await;
-                let mut value = &v["data"];
-                for step in &path {
-                    value = &value[*step];
-                }
-                let value = &value[*field];
-                let after = reads(p.name()).await;
-                if expected(op, &caller, in_scope) == Outcome::Ok {
-                    let shown = value.as_str().unwrap_or_else(|| panic!("{name}: {ty}.{field} missing: {v}"));
-                    if p.form() == Form::Masked {
-                        assert!(shown.contains('*'), "{name}: {ty}.{field} not masked: {shown}");
-                        assert!(!shown.contains(CITIZEN_ID) && !shown.contains("0912345678"), "{shown}");
+            for path in personal_paths(ty, field, &f) {
+                for (name, caller, in_scope) in callers() {
+                    // Every path reaches the field through an object its reader may read (the same readers).
+                    let op = Operation::Dossier;
+                    let before = reads(p.name(), path.object.clone()).await;
+                    let v = run(&s, &app, caller.clone(), &path.query, path.vars.clone()).await;
+                    let value = &(path.value)(&v);
+                    let after = reads(p.name(), path.object.clone()).await;
+                    if expected(op, &caller, in_scope) == Outcome::Ok {
+                        let shown =
+                            value.as_str().unwrap_or_else(|| panic!("{name}: {ty}.{field} missing: {v}"));
+                        if p.form() == Form::Masked {
+                            assert!(shown.contains('*'), "{name}: {ty}.{field} not masked: {shown}");
+                            assert!(!shown.contains(CITIZEN_ID) && !shown.contains("0912345678"), "{shown}");
+                        }
+                        assert_eq!(after, before + 1, "{name}: the read of {ty}.{field} was not recorded");
+                    } else {
+                        assert!(value.is_null(), "{name} got {ty}.{field}: {v}");
+                        assert_eq!(
+                            after, before,
+                            "{name}: a read of {ty}.{field} recorded although nothing was shown"
+                        );
                     }
-                    assert_eq!(after, before + 1, "{name}: the read of {ty}.{field} was not recorded");
-                } else {
-                    assert!(value.is_null(), "{name} got {ty}.{field}: {v}");
-                    assert_eq!(
-                        after, before,
-                        "{name}: a read of {ty}.{field} recorded although nothing was shown"
-                    );
                 }
+                checked += 1;
             }
-            checked += 1;
         }
     }
-    assert_eq!(checked, 7, "every personal field of the table was walked");
+    assert_eq!(checked, 14, "every personal field of the table, two ways each");
 }

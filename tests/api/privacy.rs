@@ -241,6 +241,11 @@ async fn websocket_connections_authenticate_exactly_like_http() {
         assert_eq!(ws_next(&mut ws, Duration::from_secs(5)).await, Frame::Closed(4403));
     }
 
+    // A credential that is not a string is refused too, never read as none.
+    let mut ws = ws_connect(&base, None).await.unwrap();
+    ws_send(&mut ws, json!({"type": "connection_init", "payload": {"authorization": {"token": "x"}}})).await;
+    assert_eq!(ws_next(&mut ws, Duration::from_secs(5)).await, Frame::Closed(4403));
+
     // A bad Authorization header on the upgrade is refused like any HTTP request.
     assert_eq!(ws_connect(&base, Some("Bearer abc.def.ghi")).await.err(), Some(401));
 
@@ -649,9 +654,18 @@ async fn concurrent_creates_all_succeed_and_codes_reveal_no_counts() {
                 data["receiveDossier"]["code"].as_str().or(data["recordFeedback"]["code"].as_str()).unwrap();
             assert!(codes.insert(code.to_owned()), "duplicate code {code}");
         }
-        // The codes tell nothing of how many records exist.
+        // The codes tell nothing of how many records exist: their last part is ten random digits, not a count.
         let total = format!("{:06}", feedback_before + 1);
         assert!(!codes.iter().any(|c| c.starts_with("PAKN") && c.ends_with(&total)), "{codes:?}");
-        assert!(!codes.iter().any(|c| c.ends_with("-00001") || c.ends_with("-00002")), "{codes:?}");
+        let mut tails: Vec<u64> = codes
+            .iter()
+            .map(|c| {
+                let tail = c.rsplit('-').next().unwrap();
+                assert_eq!(tail.len(), 10, "{c}");
+                tail.parse().unwrap()
+            })
+            .collect();
+        tails.sort_unstable();
+        assert!(tails.windows(2).all(|w| w[1] - w[0] > 1), "consecutive codes: {codes:?}");
     }
 }
