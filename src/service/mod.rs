@@ -193,7 +193,8 @@ impl<'a> Service<'a> {
         }
         let mut r = self.stamp(op.name(), None).record(now(), Outcome::Ok, Some(object));
         r.fields = fields.iter().copied().collect();
-        // A read is returned only once it is recorded: a full queue (the database far behind) fails the field.
+        // A read leaves only once the audit writer accepted its event (appended within about 200 ms); a full queue
+        // (the database far behind) fails the field instead.
         self.app.audit.record(r).await?;
         Ok(())
     }
