@@ -210,7 +210,7 @@ mod tests {
             at: 1,
             actor: Actor::Staff,
             subject: Some("s".into()),
-            role: Some("LEADER".into()),
+            role: Some(crate::domain::Role::Leader),
             actor_unit: Some("49".into()),
             operation: "dossier".into(),
             outcome: Outcome::Ok,

@@ -11,7 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
-pub mod domain;
+pub use domain;
 pub mod graphql;
 pub mod http;
 pub mod indicators;

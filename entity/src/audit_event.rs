@@ -1,6 +1,7 @@
 //! The audit trail: who read whose personal data, who wrote what, every import and export, every refused
 //! access. Append-only: the database refuses updates and the deletion of events younger than the minimum
 //! retention (see the migration that creates it).
+use domain::Role;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -12,7 +13,7 @@ pub struct Model {
     pub actor: Actor,
     /// A staff token's `sub`, a citizen's keyed hash, an operator's account; none for anonymous callers.
     pub subject: Option<String>,
-    pub role: Option<String>,
+    pub role: Option<Role>,
     /// The unit of a staff token.
     pub actor_unit: Option<String>,
     pub operation: String,

@@ -1,6 +1,7 @@
 //! Dossiers (hồ sơ). Personal data is sealed (encrypted) and hashed, never stored in clear. The columns after
 //! `status_at` are derived from the event history and supplements on every write, so that the indicator
 //! aggregates need no joins.
+use domain::{ApplicantKind, Channel, DossierStatus};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -12,8 +13,8 @@ pub struct Model {
     pub code: String,
     pub procedure_id: i64,
     pub unit_id: i64,
-    pub channel: String,
-    pub applicant_kind: String,
+    pub channel: Channel,
+    pub applicant_kind: ApplicantKind,
     pub applicant_name: String,
     pub applicant_id_hash: String,
     pub applicant_id_sealed: String,
@@ -33,12 +34,12 @@ pub struct Model {
     pub result_to_citizen_storage: bool,
     pub synced_at: Option<i64>,
     /// Status of the latest event (by time, then by order), if any.
-    pub status: Option<String>,
+    pub status: Option<DossierStatus>,
     pub status_at: Option<i64>,
     pub not_accepted_at: Option<i64>,
     pub resolved_at: Option<i64>,
     pub other_end_at: Option<i64>,
-    pub other_end_status: Option<String>,
+    pub other_end_status: Option<DossierStatus>,
     pub first_supplement_requested_at: Option<i64>,
     pub first_supplement_received_at: Option<i64>,
     pub second_supplement_requested_at: Option<i64>,

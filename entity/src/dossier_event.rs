@@ -1,4 +1,5 @@
 //! A dossier's status history (DVCQG status codes), in the order received.
+use domain::DossierStatus;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -8,7 +9,7 @@ pub struct Model {
     pub dossier_id: i64,
     #[sea_orm(primary_key, auto_increment = false)]
     pub seq: i32,
-    pub status: String,
+    pub status: DossierStatus,
     pub at: i64,
     pub note: Option<String>,
 }

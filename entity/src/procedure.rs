@@ -1,4 +1,5 @@
 //! Administrative procedures (thủ tục hành chính) as announced by a province or ministry.
+use domain::{ApplicantKinds, ContentParts, OnlineLevel, ProcedureLevel, ProcedureStatus};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -11,21 +12,21 @@ pub struct Model {
     pub name: String,
     pub sector_id: i64,
     pub authority_id: i64,
-    pub level: String,
-    pub online_level: String,
+    pub level: ProcedureLevel,
+    pub online_level: OnlineLevel,
     pub fee: i64,
     pub processing_days: Option<f64>,
     /// Comma-separated applicant kinds, in interchange order.
-    pub applicant_types: String,
+    pub applicant_types: ApplicantKinds,
     /// Whether `applicant_types` contains CITIZEN (kept as a column for the VNEID_PROCEDURES aggregate).
     pub accepts_citizens: bool,
     pub returns_paper_result: bool,
-    pub status: String,
+    pub status: ProcedureStatus,
     pub legal_effective_on: Option<Date>,
     pub announced_on: Option<Date>,
     pub published_on: Option<Date>,
     /// Comma-separated content parts present, in interchange order.
-    pub content: String,
+    pub content: ContentParts,
     /// Whether all seven content parts are present.
     pub content_full: bool,
     pub national_portal_integrated: bool,

@@ -1,4 +1,5 @@
 //! Electronic fee receipts (biên lai điện tử), unique by series and number.
+use domain::{PaymentChannel, PaymentMethod, ReceiptKind, ReceiptStatus};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -13,12 +14,12 @@ pub struct Model {
     pub payer_name: String,
     pub payer_tax_code: Option<String>,
     pub amount: i64,
-    pub kind: String,
-    pub payment_channel: String,
-    pub method: Option<String>,
+    pub kind: ReceiptKind,
+    pub payment_channel: PaymentChannel,
+    pub method: Option<PaymentMethod>,
     pub transaction_ref: Option<String>,
     pub issued_at: i64,
-    pub status: String,
+    pub status: ReceiptStatus,
     pub cancelled_at: Option<i64>,
     pub cancel_reason: Option<String>,
     pub version: i32,

@@ -1,4 +1,5 @@
 //! Administrative units as versioned records: a merged unit keeps its row, gains `valid_to` and a `successor`.
+use domain::UnitLevel;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,7 +10,7 @@ pub struct Model {
     #[sea_orm(unique)]
     pub code: String,
     pub name: String,
-    pub level: String,
+    pub level: UnitLevel,
     pub parent_code: Option<String>,
     pub valid_from: Option<Date>,
     pub valid_to: Option<Date>,

@@ -16,30 +16,7 @@ use crate::config::{DEV_JWT_SECRET, JwtAlg, JwtSettings};
 use crate::domain::scope::{Scope, UnitTree};
 use crate::domain::time::Micros;
 
-/// What a caller may do (api.md, "Tokens and roles").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Role {
-    Citizen,
-    Hotline,
-    Officer,
-    Leader,
-    Admin,
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "CITIZEN" => Ok(Role::Citizen),
-            "HOTLINE" => Ok(Role::Hotline),
-            "OFFICER" => Ok(Role::Officer),
-            "LEADER" => Ok(Role::Leader),
-            "ADMIN" => Ok(Role::Admin),
-            other => Err(format!("unknown role `{other}` (CITIZEN, HOTLINE, OFFICER, LEADER, ADMIN)")),
-        }
-    }
-}
+pub use crate::domain::Role;
 
 /// The claims a gateway token carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -267,7 +244,7 @@ impl Verifier {
             role => Caller::Staff {
                 sub: c.sub,
                 role,
-                unit: c.unit.filter(|u| !u.is_empty()).ok_or(AuthError::MissingUnit(role.name()))?,
+                unit: c.unit.filter(|u| !u.is_empty()).ok_or(AuthError::MissingUnit(role.as_str()))?,
             },
         };
         let expires_at = c.exp.saturating_add(LEEWAY_SECS).saturating_mul(1_000_000);
@@ -287,19 +264,6 @@ impl Verifier {
 pub fn bearer(header: &str) -> Result<&str, AuthError> {
     let token = header.strip_prefix("Bearer ").ok_or(AuthError::Malformed)?.trim();
     if token.is_empty() { Err(AuthError::Malformed) } else { Ok(token) }
-}
-
-impl Role {
-    /// The role's name in tokens and in the schema.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Citizen => "CITIZEN",
-            Role::Hotline => "HOTLINE",
-            Role::Officer => "OFFICER",
-            Role::Leader => "LEADER",
-            Role::Admin => "ADMIN",
-        }
-    }
 }
 
 /// Signs tokens with the configured key (the `token` command and tests).

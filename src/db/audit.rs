@@ -14,13 +14,15 @@ use crate::domain::scope::Scope;
 use crate::domain::time::Micros;
 use entity::audit_event::{self, Actor, ObjectKind, Outcome};
 
+use crate::domain::Role;
+
 /// One audit event to append.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AuditRecord {
     pub at: Micros,
     pub actor: Actor,
     pub subject: Option<String>,
-    pub role: Option<String>,
+    pub role: Option<Role>,
     pub actor_unit: Option<String>,
     pub operation: String,
     pub outcome: Outcome,
@@ -50,7 +52,7 @@ impl AuditRecord {
             at: Set(self.at),
             actor: Set(self.actor),
             subject: Set(clean(&self.subject)),
-            role: Set(clean(&self.role)),
+            role: Set(self.role),
             actor_unit: Set(clean(&self.actor_unit)),
             operation: Set(clean(&Some(self.operation.clone())).unwrap_or_default()),
             outcome: Set(self.outcome),
@@ -139,7 +141,7 @@ async fn copy(pool: &sea_orm::sqlx::PgPool, records: &[AuditRecord]) -> Result<(
             Some(r.at.to_string()),
             Some(r.actor.to_value()),
             clean(&r.subject),
-            clean(&r.role),
+            r.role.map(|role| role.as_str().to_owned()),
             clean(&r.actor_unit),
             clean(&Some(r.operation.clone())),
             Some(r.outcome.to_value()),
@@ -288,7 +290,7 @@ impl ObjectRef {
 pub struct Stamp {
     pub actor: Actor,
     pub subject: Option<String>,
-    pub role: Option<String>,
+    pub role: Option<Role>,
     pub actor_unit: Option<String>,
     pub actor_unit_id: Option<i64>,
     pub operation: String,
@@ -303,7 +305,7 @@ impl Stamp {
             at,
             actor: self.actor,
             subject: self.subject.clone(),
-            role: self.role.clone(),
+            role: self.role,
             actor_unit: self.actor_unit.clone(),
             operation: self.operation.clone(),
             outcome,

@@ -767,7 +767,7 @@ async fn transparency(
         let legal: Option<chrono::NaiveDate> = row.try_get_by_index(2)?;
         let announced: Option<chrono::NaiveDate> = row.try_get_by_index(3)?;
         let published: Option<chrono::NaiveDate> = row.try_get_by_index(4)?;
-        let status: String = row.try_get_by_index(5)?;
+        let status: ProcedureStatus = row.try_get_by_index(5)?;
         let content_full: bool = row.try_get_by_index(6)?;
         let (n, m) = match tree.by_id(authority_id).map(|u| u.level) {
             Some(UnitLevel::Ministry) => (20, 10),
@@ -781,7 +781,7 @@ async fn transparency(
                 published_before_t && published.is_some_and(|p| p <= calendar.add_working_days(a, m));
             places.push((id, MetricKey::PublicUpdateOnTime, update_ok));
         }
-        if status == ProcedureStatus::Published.as_str() && published_before_t {
+        if status == ProcedureStatus::Published && published_before_t {
             places.push((id, MetricKey::PublicContentFull, content_full));
         }
     }

@@ -10,7 +10,6 @@ use sea_orm::{
 };
 
 use super::audit::{ObjectRef, Stamp};
-use super::convert::{opt_status, parse};
 use super::read::ReadScope;
 use super::write::{Recorder, bump_version, hold_write_lock, refresh_negative_feedback};
 use crate::domain::lifecycle::{
@@ -111,7 +110,7 @@ pub async fn refresh_facts(conn: &impl ConnectionTrait, id: i64) -> std::result:
         .all(conn)
         .await?
         .into_iter()
-        .filter_map(|e| Some(Event { status: parse(&e.status).ok()?, at: e.at }))
+        .map(|e| Event { status: e.status, at: e.at })
         .collect();
     let sups: Vec<Supplement> = supplement_request::Entity::find()
         .filter(supplement_request::Column::DossierId.eq(id))
@@ -123,12 +122,12 @@ pub async fn refresh_facts(conn: &impl ConnectionTrait, id: i64) -> std::result:
     let f = derive_facts(&events, &sups);
     let m = dossier::ActiveModel {
         id: Set(id),
-        status: Set(f.status.map(|s| s.to_string())),
+        status: Set(f.status),
         status_at: Set(f.status_at),
         not_accepted_at: Set(f.not_accepted_at),
         resolved_at: Set(f.resolved_at),
         other_end_at: Set(f.other_end_at),
-        other_end_status: Set(f.other_end_status.map(|s| s.to_string())),
+        other_end_status: Set(f.other_end_status),
         first_supplement_requested_at: Set(f.first_supplement_requested_at),
         first_supplement_received_at: Set(f.first_supplement_received_at),
         second_supplement_requested_at: Set(f.second_supplement_requested_at),
@@ -152,7 +151,7 @@ async fn append_event(
     dossier_event::ActiveModel {
         dossier_id: Set(id),
         seq: Set(seq),
-        status: Set(status.to_string()),
+        status: Set(status),
         at: Set(at),
         note: Set(note),
     }
@@ -324,8 +323,7 @@ pub async fn change_status(
     with_dossier(w.db, &d, expected, w.stamp, now, move |txn| {
         Box::pin(async move {
             let current = dossier::Entity::find_by_id(id).one(txn).await?.ok_or(WriteError::NotFound)?;
-            check_transition(opt_status(&current.status)?, to)
-                .map_err(|e| WriteError::Validation(e.to_string()))?;
+            check_transition(current.status, to).map_err(|e| WriteError::Validation(e.to_string()))?;
             if to == DossierStatus::SupplementRequested {
                 return Err(WriteError::Validation("use requestSupplement to ask for documents".into()));
             }
@@ -349,7 +347,7 @@ pub async fn request_supplement(
     with_dossier(w.db, &d, expected, w.stamp, now, move |txn| {
         Box::pin(async move {
             let current = dossier::Entity::find_by_id(id).one(txn).await?.ok_or(WriteError::NotFound)?;
-            check_transition(opt_status(&current.status)?, DossierStatus::SupplementRequested)
+            check_transition(current.status, DossierStatus::SupplementRequested)
                 .map_err(|e| WriteError::Validation(e.to_string()))?;
             let seq = supplement_request::Entity::find()
                 .filter(supplement_request::Column::DossierId.eq(id))
@@ -389,7 +387,7 @@ pub async fn answer_supplement(w: &Writer<'_>, code: &str, expected: Option<i32>
             m.received_at = Set(Some(now));
             m.update(txn).await?;
             let current = dossier::Entity::find_by_id(id).one(txn).await?.ok_or(WriteError::NotFound)?;
-            if opt_status(&current.status)? == Some(DossierStatus::SupplementRequested) {
+            if current.status == Some(DossierStatus::SupplementRequested) {
                 append_event(txn, id, DossierStatus::Processing, now, Some("supplement received".into()))
                     .await?;
             }
@@ -484,12 +482,12 @@ pub async fn issue_receipt(w: &Writer<'_>, r: NewReceipt) -> Result<(receipt::Mo
             payer_name: Set(r.payer_name),
             payer_tax_code: Set(r.payer_tax_code),
             amount: Set(r.amount),
-            kind: Set(r.kind.to_string()),
-            payment_channel: Set(r.payment_channel.to_string()),
-            method: Set(r.method.map(|m| m.to_string())),
+            kind: Set(r.kind),
+            payment_channel: Set(r.payment_channel),
+            method: Set(r.method),
             transaction_ref: Set(r.transaction_ref),
             issued_at: Set(now),
-            status: Set(ReceiptStatus::Issued.to_string()),
+            status: Set(ReceiptStatus::Issued),
             cancelled_at: Set(None),
             cancel_reason: Set(None),
             version: Set(1),
@@ -527,11 +525,11 @@ pub async fn cancel_receipt(
             return Err(stale());
         }
         let current = receipt::Entity::find_by_id(r.id).one(&txn).await?.ok_or(WriteError::NotFound)?;
-        if current.status == ReceiptStatus::Cancelled.as_str() {
+        if current.status == ReceiptStatus::Cancelled {
             return Err(WriteError::Validation("the receipt is already cancelled".into()));
         }
         let mut m = current.into_active_model();
-        m.status = Set(ReceiptStatus::Cancelled.to_string());
+        m.status = Set(ReceiptStatus::Cancelled);
         m.cancelled_at = Set(Some(now));
         m.cancel_reason = Set(Some(reason));
         let saved = m.update(&txn).await?;
@@ -624,15 +622,15 @@ pub async fn record_feedback(
     let row = |code: String| feedback::ActiveModel {
         id: NotSet,
         code: Set(code),
-        kind: Set(f.kind.to_string()),
-        channel: Set(f.channel.to_string()),
+        kind: Set(f.kind),
+        channel: Set(f.channel),
         unit_id: Set(unit.id),
         dossier_id: Set(dossier.as_ref().map(|d| d.id)),
         received_at: Set(now),
         due_at: Set(due_at),
         answered_at: Set(None),
         answer: Set(None),
-        rating: Set(f.rating.map(|r| r.to_string())),
+        rating: Set(f.rating),
         likes: Set(0),
         dislikes: Set(0),
         repeat_of_id: Set(repeat_of),

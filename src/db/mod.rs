@@ -19,7 +19,7 @@ use sea_orm::{
     QueryResult, Statement,
 };
 
-use crate::domain::scope::{UnitInfo, UnitTree};
+use crate::domain::scope::UnitTree;
 use crate::domain::time::Calendar;
 
 /// Opens a connection pool. For SQLite the file's folder is created and write-ahead logging switched on;
@@ -124,7 +124,7 @@ async fn seal_recorders(conn: &DatabaseConnection, vault: &crate::pii::Vault) ->
 /// Every unit, as the domain's tree.
 pub async fn load_units(conn: &impl ConnectionTrait) -> Result<UnitTree, DbErr> {
     let rows = entity::unit::Entity::find().order_by_asc(entity::unit::Column::Id).all(conn).await?;
-    Ok(UnitTree::new(rows.into_iter().filter_map(|m| convert::unit_info(m).ok()).collect()))
+    Ok(UnitTree::new(rows.into_iter().map(convert::unit_info).collect()))
 }
 
 /// The holiday calendar.
@@ -201,9 +201,4 @@ pub async fn generations_of(
 /// Whether the database answers.
 pub async fn ping(conn: &DatabaseConnection) -> bool {
     conn.ping().await.is_ok()
-}
-
-/// A unit as a domain value.
-pub fn unit_from_model(m: entity::unit::Model) -> Option<UnitInfo> {
-    convert::unit_info(m).ok()
 }

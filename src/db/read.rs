@@ -161,10 +161,10 @@ pub async fn dossiers(
         );
     }
     if let Some(s) = f.status {
-        q = q.filter(dossier::Column::Status.eq(s.as_str()));
+        q = q.filter(dossier::Column::Status.eq(s));
     }
     if let Some(c) = f.channel {
-        q = q.filter(dossier::Column::Channel.eq(c.as_str()));
+        q = q.filter(dossier::Column::Channel.eq(c));
     }
     if let Some(t) = f.received_from {
         q = q.filter(dossier::Column::ReceivedAt.gte(to_micros(t)));
@@ -234,7 +234,7 @@ pub async fn receipts(
         q = q.filter(receipt::Column::Series.eq(s.clone()));
     }
     if let Some(s) = f.status {
-        q = q.filter(receipt::Column::Status.eq(s.as_str()));
+        q = q.filter(receipt::Column::Status.eq(s));
     }
     if let Some(a) = after {
         q = q.filter(receipt::Column::Id.lt(a));
@@ -295,7 +295,7 @@ pub async fn feedbacks(
         );
     }
     if let Some(k) = f.kind {
-        q = q.filter(feedback::Column::Kind.eq(k.as_str()));
+        q = q.filter(feedback::Column::Kind.eq(k));
     }
     match f.open {
         Some(true) => q = q.filter(feedback::Column::AnsweredAt.is_null()),
@@ -354,10 +354,10 @@ pub async fn procedures(
         q = q.filter(procedure::Column::AuthorityId.eq(id));
     }
     if let Some(l) = f.level {
-        q = q.filter(procedure::Column::Level.eq(l.as_str()));
+        q = q.filter(procedure::Column::Level.eq(l));
     }
     if let Some(l) = f.online_level {
-        q = q.filter(procedure::Column::OnlineLevel.eq(l.as_str()));
+        q = q.filter(procedure::Column::OnlineLevel.eq(l));
     }
     if let Some(s) = &f.search {
         q = q.filter(
@@ -367,7 +367,7 @@ pub async fn procedures(
         );
     }
     if !f.include_abolished {
-        q = q.filter(procedure::Column::Status.eq(ProcedureStatus::Published.as_str()));
+        q = q.filter(procedure::Column::Status.eq(ProcedureStatus::Published));
     }
     if let Some(a) = after {
         q = q.filter(procedure::Column::Id.gt(a));

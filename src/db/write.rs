@@ -11,8 +11,6 @@ use crate::domain::time::to_micros;
 use crate::interchange::records::*;
 use crate::pii::{Vault, mask_email, mask_id, mask_phone};
 
-use super::convert::join_list;
-
 /// A short keyed digest of a record's canonical JSON: equal records give equal digests, so re-importing an
 /// unchanged record writes nothing; without the key nothing can be learnt from it (see [`Vault::digest`]).
 pub fn content_hash(vault: &Vault, record: &Record) -> String {
@@ -63,7 +61,7 @@ pub fn unit_model(r: &UnitRec, hash: String) -> entity::unit::ActiveModel {
         id: NotSet,
         code: Set(r.code.clone()),
         name: Set(r.name.clone()),
-        level: Set(r.level.to_string()),
+        level: Set(r.level),
         parent_code: Set(r.parent.clone()),
         valid_from: Set(r.valid_from),
         valid_to: Set(r.valid_to),
@@ -95,18 +93,18 @@ pub fn procedure_model(
         name: Set(r.name.clone()),
         sector_id: Set(sector_id),
         authority_id: Set(authority_id),
-        level: Set(r.level.to_string()),
-        online_level: Set(r.online_level.to_string()),
+        level: Set(r.level),
+        online_level: Set(r.online_level),
         fee: Set(r.fee),
         processing_days: Set(r.processing_days),
-        applicant_types: Set(join_list(&r.applicant_types)),
+        applicant_types: Set(crate::domain::ApplicantKinds(r.applicant_types.clone())),
         accepts_citizens: Set(r.applicant_types.contains(&ApplicantKind::Citizen)),
         returns_paper_result: Set(r.returns_paper_result),
-        status: Set(r.status.0.to_string()),
+        status: Set(r.status.0),
         legal_effective_on: Set(r.legal_effective_on),
         announced_on: Set(r.announced_on),
         published_on: Set(r.published_on),
-        content: Set(join_list(&r.content)),
+        content: Set(crate::domain::ContentParts(r.content.clone())),
         content_full: Set(ContentPart::ALL.iter().all(|p| r.content.contains(p))),
         national_portal_integrated: Set(r.national_portal_integrated),
         content_hash: Set(hash),
@@ -143,8 +141,8 @@ pub fn dossier_model(
         code: Set(r.code.clone()),
         procedure_id: Set(procedure_id),
         unit_id: Set(unit_id),
-        channel: Set(r.channel.to_string()),
-        applicant_kind: Set(a.kind.0.to_string()),
+        channel: Set(r.channel),
+        applicant_kind: Set(a.kind.0),
         applicant_name: Set(a.name.clone()),
         applicant_id_hash: Set(vault.hash(&a.id_number)),
         applicant_id_sealed: Set(vault.seal(&a.id_number)),
@@ -163,12 +161,12 @@ pub fn dossier_model(
         result_electronic: Set(r.result_electronic),
         result_to_citizen_storage: Set(r.result_to_citizen_storage),
         synced_at: Set(r.synced_at.map(to_micros)),
-        status: Set(f.status.map(|s| s.to_string())),
+        status: Set(f.status),
         status_at: Set(f.status_at),
         not_accepted_at: Set(f.not_accepted_at),
         resolved_at: Set(f.resolved_at),
         other_end_at: Set(f.other_end_at),
-        other_end_status: Set(f.other_end_status.map(|s| s.to_string())),
+        other_end_status: Set(f.other_end_status),
         first_supplement_requested_at: Set(f.first_supplement_requested_at),
         first_supplement_received_at: Set(f.first_supplement_received_at),
         second_supplement_requested_at: Set(f.second_supplement_requested_at),
@@ -201,7 +199,7 @@ impl DossierChildren {
             self.events.push(entity::dossier_event::ActiveModel {
                 dossier_id: Set(dossier_id),
                 seq: Set(i as i32),
-                status: Set(e.status.to_string()),
+                status: Set(e.status),
                 at: Set(to_micros(e.at)),
                 note: Set(e.note.clone()),
             });
@@ -267,12 +265,12 @@ pub fn receipt_model(r: &ReceiptRec, dossier_id: i64, hash: String) -> entity::r
         payer_name: Set(r.payer_name.clone()),
         payer_tax_code: Set(r.payer_tax_code.clone()),
         amount: Set(r.amount),
-        kind: Set(r.kind.to_string()),
-        payment_channel: Set(r.payment_channel.to_string()),
-        method: Set(r.method.map(|m| m.to_string())),
+        kind: Set(r.kind),
+        payment_channel: Set(r.payment_channel),
+        method: Set(r.method),
         transaction_ref: Set(r.transaction_ref.clone()),
         issued_at: Set(to_micros(r.issued_at)),
-        status: Set(r.status.0.to_string()),
+        status: Set(r.status.0),
         cancelled_at: Set(r.cancelled_at.map(to_micros)),
         cancel_reason: Set(r.cancel_reason.clone()),
         version: Set(1),
@@ -292,15 +290,15 @@ pub fn feedback_model(
     entity::feedback::ActiveModel {
         id: NotSet,
         code: Set(r.code.clone()),
-        kind: Set(r.kind.to_string()),
-        channel: Set(r.channel.to_string()),
+        kind: Set(r.kind),
+        channel: Set(r.channel),
         unit_id: Set(unit_id),
         dossier_id: Set(dossier_id),
         received_at: Set(to_micros(r.received_at)),
         due_at: Set(r.due_at.map(to_micros)),
         answered_at: Set(r.answered_at.map(to_micros)),
         answer: Set(r.answer.clone()),
-        rating: Set(r.rating.map(|x| x.to_string())),
+        rating: Set(r.rating),
         likes: Set(r.likes),
         dislikes: Set(r.dislikes),
         repeat_of_id: Set(repeat_of_id),
@@ -407,8 +405,8 @@ pub async fn refresh_receipts(conn: &impl ConnectionTrait, dossier_ids: &[i64]) 
         type Spans = (i64, Vec<(i64, Option<i64>, bool)>);
         let mut receipts: std::collections::HashMap<i64, Spans> = std::collections::HashMap::new();
         for r in rows {
-            let channel: String = r.try_get_by_index(4)?;
-            let online = channel.parse::<PaymentChannel>().is_ok_and(PaymentChannel::is_online);
+            let channel: PaymentChannel = r.try_get_by_index(4)?;
+            let online = channel.is_online();
             let e = receipts.entry(r.try_get_by_index(0)?).or_insert((r.try_get_by_index(1)?, Vec::new()));
             e.1.push((r.try_get_by_index(2)?, r.try_get_by_index(3)?, online));
         }

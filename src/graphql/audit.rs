@@ -92,7 +92,7 @@ impl AuditEvent {
     }
     /// The token's role.
     async fn role(&self) -> Option<&str> {
-        self.0.role.as_deref()
+        self.0.role.map(crate::domain::Role::as_str)
     }
     /// The unit of a staff token.
     async fn actor_unit_code(&self) -> Option<&str> {

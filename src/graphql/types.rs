@@ -10,7 +10,6 @@ use super::enums::*;
 use super::error::IntoGql;
 use super::{app, loaders, service};
 use crate::db::audit::ObjectRef;
-use crate::db::convert::{opt_status, parse, parse_list};
 use crate::domain;
 use crate::domain::scope::UnitInfo;
 use crate::domain::time::{from_micros, now};
@@ -136,12 +135,12 @@ impl Procedure {
         Ok(internal(app(ctx).units().await)?.by_id(self.0.authority_id).cloned().map(Unit))
     }
     /// Where it is performed.
-    async fn level(&self) -> async_graphql::Result<ProcedureLevel> {
-        Ok(internal(parse::<domain::ProcedureLevel>(&self.0.level))?.into())
+    async fn level(&self) -> ProcedureLevel {
+        self.0.level.into()
     }
     /// How far it can be done online.
-    async fn online_level(&self) -> async_graphql::Result<OnlineLevel> {
-        Ok(internal(parse::<domain::OnlineLevel>(&self.0.online_level))?.into())
+    async fn online_level(&self) -> OnlineLevel {
+        self.0.online_level.into()
     }
     /// Fee in VND (0 when free).
     async fn fee(&self) -> i64 {
@@ -152,11 +151,8 @@ impl Procedure {
         self.0.processing_days
     }
     /// Who may apply.
-    async fn applicant_types(&self) -> async_graphql::Result<Vec<ApplicantKind>> {
-        Ok(internal(parse_list::<domain::ApplicantKind>(&self.0.applicant_types))?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+    async fn applicant_types(&self) -> Vec<ApplicantKind> {
+        self.0.applicant_types.0.iter().copied().map(Into::into).collect()
     }
     /// Whether the result is issued on paper.
     async fn returns_paper_result(&self) -> bool {
@@ -164,7 +160,7 @@ impl Procedure {
     }
     /// Whether it is abolished.
     async fn abolished(&self) -> bool {
-        self.0.status == domain::ProcedureStatus::Abolished.as_str()
+        self.0.status == domain::ProcedureStatus::Abolished
     }
     /// Date the legal basis takes effect.
     async fn legal_effective_on(&self) -> Option<Date> {
@@ -180,7 +176,7 @@ impl Procedure {
     }
     /// Parts of the public content present (name, sequence, method, components, time_limit, applicants, agency).
     async fn content(&self) -> Vec<String> {
-        self.0.content.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+        self.0.content.0.iter().map(|part| part.as_str().to_owned()).collect()
     }
     /// Whether all seven content parts are published.
     async fn content_full(&self) -> bool {
@@ -202,12 +198,12 @@ impl PublicDossierStatus {
         &self.0.code
     }
     /// Current status (the latest event), if any.
-    async fn status(&self) -> async_graphql::Result<Option<DossierStatus>> {
-        Ok(internal(opt_status(&self.0.status))?.map(Into::into))
+    async fn status(&self) -> Option<DossierStatus> {
+        self.0.status.map(Into::into)
     }
     /// The national portal's status code (1–10).
-    async fn status_code(&self) -> async_graphql::Result<Option<i32>> {
-        Ok(internal(opt_status(&self.0.status))?.map(|s| s.code()))
+    async fn status_code(&self) -> Option<i32> {
+        self.0.status.map(|s| s.code())
     }
     /// When the current status was reached.
     async fn status_at(&self) -> Option<DateTime<FixedOffset>> {
@@ -239,8 +235,8 @@ pub struct Applicant(entity::dossier::Model);
 #[Object]
 impl Applicant {
     /// Citizen, business or organization.
-    async fn kind(&self) -> async_graphql::Result<ApplicantKind> {
-        Ok(internal(parse::<domain::ApplicantKind>(&self.0.applicant_kind))?.into())
+    async fn kind(&self) -> ApplicantKind {
+        self.0.applicant_kind.into()
     }
     /// Name.
     async fn name(&self) -> &str {
@@ -320,8 +316,8 @@ impl Dossier {
         Ok(internal(app(ctx).units().await)?.by_id(self.0.unit_id).cloned().map(Unit))
     }
     /// How it reached the unit.
-    async fn channel(&self) -> async_graphql::Result<Channel> {
-        Ok(internal(parse::<domain::Channel>(&self.0.channel))?.into())
+    async fn channel(&self) -> Channel {
+        self.0.channel.into()
     }
     /// The applicant (personal data masked).
     async fn applicant(&self, ctx: &Context<'_>) -> async_graphql::Result<Applicant> {
@@ -354,8 +350,8 @@ impl Dossier {
         at(self.0.due_at)
     }
     /// Current status.
-    async fn status(&self) -> async_graphql::Result<Option<DossierStatus>> {
-        Ok(internal(opt_status(&self.0.status))?.map(Into::into))
+    async fn status(&self) -> Option<DossierStatus> {
+        self.0.status.map(Into::into)
     }
     /// When the current status was reached.
     async fn status_at(&self) -> Option<DateTime<FixedOffset>> {
@@ -372,13 +368,7 @@ impl Dossier {
     async fn events(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DossierEvent>> {
         let rows = internal(loaders(ctx).events.load_one(self.0.id).await)?.unwrap_or_default();
         rows.into_iter()
-            .map(|e| {
-                Ok(DossierEvent {
-                    status: internal(parse::<domain::DossierStatus>(&e.status))?.into(),
-                    at: at(e.at),
-                    note: e.note,
-                })
-            })
+            .map(|e| Ok(DossierEvent { status: e.status.into(), at: at(e.at), note: e.note }))
             .collect()
     }
     /// Supplement requests.
@@ -498,17 +488,16 @@ impl Receipt {
         self.0.row.amount
     }
     /// Phí or lệ phí.
-    async fn kind(&self) -> async_graphql::Result<ReceiptKind> {
-        Ok(internal(parse::<domain::ReceiptKind>(&self.0.row.kind))?.into())
+    async fn kind(&self) -> ReceiptKind {
+        self.0.row.kind.into()
     }
     /// Where it was paid.
-    async fn payment_channel(&self) -> async_graphql::Result<PaymentChannel> {
-        Ok(internal(parse::<domain::PaymentChannel>(&self.0.row.payment_channel))?.into())
+    async fn payment_channel(&self) -> PaymentChannel {
+        self.0.row.payment_channel.into()
     }
     /// Means of payment.
-    async fn method(&self) -> async_graphql::Result<Option<PaymentMethod>> {
-        Ok(internal(self.0.row.method.as_deref().map(parse::<domain::PaymentMethod>).transpose())?
-            .map(Into::into))
+    async fn method(&self) -> Option<PaymentMethod> {
+        self.0.row.method.map(Into::into)
     }
     /// Payment transaction reference.
     async fn transaction_ref(&self) -> Option<&str> {
@@ -519,8 +508,8 @@ impl Receipt {
         at(self.0.row.issued_at)
     }
     /// Issued or cancelled.
-    async fn status(&self) -> async_graphql::Result<ReceiptStatus> {
-        Ok(internal(parse::<domain::ReceiptStatus>(&self.0.row.status))?.into())
+    async fn status(&self) -> ReceiptStatus {
+        self.0.row.status.into()
     }
     /// When cancelled.
     async fn cancelled_at(&self) -> Option<DateTime<FixedOffset>> {
@@ -547,12 +536,12 @@ impl Feedback {
         self.0.row.version
     }
     /// Kind.
-    async fn kind(&self) -> async_graphql::Result<FeedbackKind> {
-        Ok(internal(parse::<domain::FeedbackKind>(&self.0.row.kind))?.into())
+    async fn kind(&self) -> FeedbackKind {
+        self.0.row.kind.into()
     }
     /// How it reached the unit.
-    async fn channel(&self) -> async_graphql::Result<FeedbackChannel> {
-        Ok(internal(parse::<domain::FeedbackChannel>(&self.0.row.channel))?.into())
+    async fn channel(&self) -> FeedbackChannel {
+        self.0.row.channel.into()
     }
     /// The unit it concerns.
     async fn unit(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Unit>> {
@@ -579,8 +568,8 @@ impl Feedback {
         self.0.row.answer.as_deref()
     }
     /// The rating (RATING).
-    async fn rating(&self) -> async_graphql::Result<Option<Rating>> {
-        Ok(internal(self.0.row.rating.as_deref().map(parse::<domain::Rating>).transpose())?.map(Into::into))
+    async fn rating(&self) -> Option<Rating> {
+        self.0.row.rating.map(Into::into)
     }
     /// Likes on the public answer.
     async fn likes(&self) -> i32 {

@@ -9,7 +9,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::records::*;
 use crate::db::audit::Stamp;
-use crate::db::convert::{instant, opt_instant, parse, parse_list, unit_record};
+use crate::db::convert::{instant, opt_instant, unit_record};
 use crate::domain::time::now;
 use crate::pii::Vault;
 use entity::audit_event::Outcome;
@@ -139,7 +139,7 @@ async fn write_all<W: AsyncWrite + Unpin>(
     }
     for id in order {
         if let Some(u) = by_id.get(&id) {
-            out.put(Record::Unit(unit_record(u)?)).await?;
+            out.put(Record::Unit(unit_record(u))).await?;
         }
     }
 
@@ -163,17 +163,17 @@ async fn write_all<W: AsyncWrite + Unpin>(
             name: p.name,
             sector: sector_code.get(&p.sector_id).cloned().unwrap_or_default(),
             authority: unit_code(p.authority_id),
-            level: parse(&p.level)?,
-            online_level: parse(&p.online_level)?,
+            level: p.level,
+            online_level: p.online_level,
             fee: p.fee,
             processing_days: p.processing_days,
-            applicant_types: parse_list(&p.applicant_types)?,
+            applicant_types: p.applicant_types.0.clone(),
             returns_paper_result: p.returns_paper_result,
-            status: ProcedureStatusOrDefault(parse(&p.status)?),
+            status: ProcedureStatusOrDefault(p.status),
             legal_effective_on: p.legal_effective_on,
             announced_on: p.announced_on,
             published_on: p.published_on,
-            content: parse_list(&p.content)?,
+            content: p.content.0.clone(),
             national_portal_integrated: p.national_portal_integrated,
         }))
         .await?;
@@ -201,7 +201,7 @@ async fn write_all<W: AsyncWrite + Unpin>(
             .await?
         {
             events.entry(e.dossier_id).or_default().push(EventRec {
-                status: parse(&e.status)?,
+                status: e.status,
                 at: instant(e.at),
                 note: e.note,
             });
@@ -240,11 +240,11 @@ async fn write_all<W: AsyncWrite + Unpin>(
                 code: d.code.clone(),
                 procedure: procedure_code.get(&d.procedure_id).cloned().unwrap_or_default(),
                 unit: unit_code(d.unit_id),
-                channel: parse(&d.channel)?,
+                channel: d.channel,
                 applicant: ApplicantRec {
                     id_number: open(&d.applicant_id_sealed)?,
                     name: d.applicant_name,
-                    kind: ApplicantKindOrDefault(parse(&d.applicant_kind)?),
+                    kind: ApplicantKindOrDefault(d.applicant_kind),
                     phone: d.applicant_phone_sealed.as_deref().map(open).transpose()?,
                     email: d.applicant_email_sealed.as_deref().map(open).transpose()?,
                     vneid_verified: d.vneid_verified,
@@ -291,12 +291,12 @@ async fn write_all<W: AsyncWrite + Unpin>(
                 payer_name: r.payer_name,
                 payer_tax_code: r.payer_tax_code,
                 amount: r.amount,
-                kind: parse(&r.kind)?,
-                payment_channel: parse(&r.payment_channel)?,
-                method: r.method.as_deref().map(parse).transpose()?,
+                kind: r.kind,
+                payment_channel: r.payment_channel,
+                method: r.method,
                 transaction_ref: r.transaction_ref,
                 issued_at: instant(r.issued_at),
-                status: ReceiptStatusOrDefault(parse(&r.status)?),
+                status: ReceiptStatusOrDefault(r.status),
                 cancelled_at: opt_instant(r.cancelled_at),
                 cancel_reason: r.cancel_reason,
             }))
@@ -319,15 +319,15 @@ async fn write_all<W: AsyncWrite + Unpin>(
             let dossier = f.dossier_id.and_then(|d| exported_dossiers.get(&d).cloned());
             out.put(Record::Feedback(FeedbackRec {
                 code: f.code,
-                kind: parse(&f.kind)?,
-                channel: parse(&f.channel)?,
+                kind: f.kind,
+                channel: f.channel,
                 unit: unit_code(f.unit_id),
                 dossier,
                 received_at: instant(f.received_at),
                 due_at: opt_instant(f.due_at),
                 answered_at: opt_instant(f.answered_at),
                 answer: f.answer,
-                rating: f.rating.as_deref().map(parse).transpose()?,
+                rating: f.rating,
                 likes: f.likes,
                 dislikes: f.dislikes,
                 repeat_of: f.repeat_of_id.and_then(|r| feedback_code.get(&r).cloned()),

@@ -469,7 +469,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                                 let summarised = |fee: i64, full: bool, paper: bool| (fee > 0, full, paper);
                                 if summarised(
                                     old.fee,
-                                    old.online_level == OnlineLevel::Full.as_str(),
+                                    old.online_level == OnlineLevel::Full,
                                     old.returns_paper_result,
                                 ) != summarised(
                                     p.fee,

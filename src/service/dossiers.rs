@@ -41,7 +41,7 @@ impl Service<'_> {
     }
 
     fn announce(&self, d: &dossier::Model, status_changed: bool) {
-        if let Ok(Some(status)) = crate::db::convert::opt_status(&d.status) {
+        if let Some(status) = d.status {
             self.app.announce(StatusChanged { code: d.code.clone(), status, status_changed });
         }
     }

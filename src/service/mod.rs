@@ -88,7 +88,7 @@ impl<'a> Service<'a> {
         Stamp {
             actor,
             subject,
-            role: self.caller.role().map(|r| r.name().to_owned()),
+            role: self.caller.role(),
             actor_unit_id: unit.as_deref().and_then(|u| tree.and_then(|t| t.get(u)).map(|u| u.id)),
             actor_unit: unit,
             operation: operation.to_owned(),
@@ -129,7 +129,7 @@ impl<'a> Service<'a> {
             }
             (Access::No, c) => {
                 self.record(op, Outcome::Forbidden, None, Some(&tree)).await;
-                return Err(ApiError::Forbidden(c.role().map_or("anonymous", |r| r.name())));
+                return Err(ApiError::Forbidden(c.role().map_or("anonymous", |r| r.as_str())));
             }
             (Access::Public, _) => ReadScope::Nothing,
             (Access::Own, Caller::Citizen { sub }) => ReadScope::Applicant(self.app.vault.hash(sub)),

@@ -163,7 +163,7 @@ async fn changed_records_are_replaced_and_repeats_link_within_a_batch() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(receipt.status, "CANCELLED");
+        assert_eq!(receipt.status, dvc_gateway::domain::ReceiptStatus::Cancelled);
         assert_eq!(receipt.cancel_reason.as_deref(), Some("wrong amount"));
         // Its dossier's paid interval now ends at the cancellation.
         let paid = entity::dossier_paid::Entity::find_by_id(receipt.dossier_id).one(&app.db).await.unwrap();

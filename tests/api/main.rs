@@ -13,5 +13,6 @@ mod indicators;
 mod policy;
 mod privacy;
 mod rules;
+mod storage;
 mod summaries;
 mod support;

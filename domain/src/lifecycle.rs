@@ -1,8 +1,8 @@
 //! The dossier lifecycle: which status changes an officer may make, and the facts the indicator rules need,
 //! derived from a dossier's events and supplement requests whenever they are written.
 
-use super::enums::DossierStatus;
-use super::time::{Calendar, Micros, date_of, start_of};
+use crate::enums::DossierStatus;
+use crate::time::{Calendar, Micros, date_of, start_of};
 
 /// One entry of a dossier's history.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,7 +201,7 @@ pub fn chosen_due(derived: Micros, asked: Option<Micros>, now: Micros) -> Result
     match asked {
         None => Ok(derived),
         Some(d) if d <= now => Err(DueError::Past),
-        Some(d) if d > derived => Err(DueError::Extended(super::time::from_micros(derived).to_rfc3339())),
+        Some(d) if d > derived => Err(DueError::Extended(crate::time::from_micros(derived).to_rfc3339())),
         Some(d) => Ok(d),
     }
 }

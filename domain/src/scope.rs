@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
 
-use super::enums::UnitLevel;
-use super::time::{Micros, start_of};
+use crate::enums::UnitLevel;
+use crate::time::{Micros, start_of};
 
 /// One administrative unit as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 //! Enumerations of the interchange format. Each keeps its interchange name (`"ONLINE"`) in storage, in JSON
-//! Lines and in the GraphQL schema.
+//! Lines and in the GraphQL schema. With the `sea-orm` feature each is also a column type: a stored name that
+//! is not one of the enumeration's is an error where the row is read, never a silently dropped row.
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,6 +17,8 @@ macro_rules! names {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[cfg_attr(feature = "sea-orm", derive(sea_orm::DeriveValueType))]
+        #[cfg_attr(feature = "sea-orm", sea_orm(value_type = "String"))]
         pub enum $name {
             $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
         }
@@ -52,6 +55,12 @@ macro_rules! names {
         }
     };
 }
+
+names!(
+    /// What a caller may do: a citizen, or staff of a unit (its hotline, officers, leaders, administrators).
+    /// Tokens, the schema, the policy table and the audit trail all use these names.
+    Role { Citizen = "CITIZEN", Hotline = "HOTLINE", Officer = "OFFICER", Leader = "LEADER", Admin = "ADMIN" }
+);
 
 names!(
     /// Administrative level of a unit.
@@ -203,5 +212,66 @@ impl Rating {
     /// Whether the rating counts as negative feedback on a dossier.
     pub fn is_negative(self) -> bool {
         matches!(self, Rating::Unsatisfied | Rating::VeryUnsatisfied)
+    }
+}
+
+/// A list of names stored as one column, comma-separated (`"CITIZEN,BUSINESS"`).
+macro_rules! name_list {
+    ($(#[$meta:meta])* $list:ident of $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        #[cfg_attr(feature = "sea-orm", derive(sea_orm::DeriveValueType))]
+        #[cfg_attr(feature = "sea-orm", sea_orm(value_type = "String"))]
+        pub struct $list(pub Vec<$name>);
+
+        impl fmt::Display for $list {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                for (i, item) in self.0.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    f.write_str(item.as_str())?;
+                }
+                Ok(())
+            }
+        }
+
+        impl FromStr for $list {
+            type Err = UnknownName;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                s.split(',').filter(|p| !p.is_empty()).map(str::parse).collect::<Result<_, _>>().map($list)
+            }
+        }
+
+        impl From<Vec<$name>> for $list {
+            fn from(items: Vec<$name>) -> Self {
+                $list(items)
+            }
+        }
+    };
+}
+
+name_list!(
+    /// Who may apply for a procedure.
+    ApplicantKinds of ApplicantKind
+);
+
+name_list!(
+    /// The parts of a procedure's public content that were published.
+    ContentParts of ContentPart
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_round_trip_through_their_stored_text() {
+        let kinds = ApplicantKinds(vec![ApplicantKind::Citizen, ApplicantKind::Business]);
+        assert_eq!(kinds.to_string(), "CITIZEN,BUSINESS");
+        assert_eq!("CITIZEN,BUSINESS".parse::<ApplicantKinds>(), Ok(kinds));
+        assert_eq!("".parse::<ContentParts>(), Ok(ContentParts::default()));
+        assert_eq!("CITIZEN,ALIEN".parse::<ApplicantKinds>().map_err(|e| e.value), Err("ALIEN".to_owned()));
     }
 }
