@@ -70,9 +70,9 @@ async fn reads_of_personal_data_are_recorded_with_who_what_when_and_from_where()
     assert!(!format!("{all:?}").contains(CITIZEN), "an identity number in the audit trail");
 }
 
-#[tokio::test]
-async fn a_write_and_its_audit_event_commit_together() {
-    for backend in BACKENDS {
+per_backend! {
+    #[tokio::test]
+    async fn a_write_and_its_audit_event_commit_together(backend: Backend) {
         let (_db, app) = sample_app(backend).await;
         let s = schema(&app);
         let code = received_for(&s, &app).await;
@@ -216,9 +216,9 @@ async fn refused_accesses_are_recorded_and_filed_under_the_objects_unit() {
     assert_eq!(events(&app).await.len(), before + 1);
 }
 
-#[tokio::test]
-async fn the_audit_trail_is_append_only_and_kept_for_its_retention() {
-    for backend in BACKENDS {
+per_backend! {
+    #[tokio::test]
+    async fn the_audit_trail_is_append_only_and_kept_for_its_retention(backend: Backend) {
         let (_db, app) = sample_app(backend).await;
         let day = 86_400_000_000i64;
         let now = dvc_gateway::domain::time::now();

@@ -43,9 +43,11 @@ async fn export_text(app: &dvc_gateway::app::App, unit: Option<&str>) -> String 
     export_str(app, unit).await
 }
 
-#[tokio::test]
-async fn a_citizens_identity_number_is_sealed_when_they_record_feedback_and_shown_masked() {
-    for backend in BACKENDS {
+per_backend! {
+    #[tokio::test]
+    async fn a_citizens_identity_number_is_sealed_when_they_record_feedback_and_shown_masked(
+        backend: Backend,
+    ) {
         let (_db, app) = sample_app(backend).await;
         let s = schema(&app);
         let dossier = received_for(&s, &app, CITIZEN).await;
@@ -540,9 +542,9 @@ async fn a_scoped_export_writes_nothing_outside_its_scope() {
     assert!(r.committed, "{:?}", r.errors.first());
 }
 
-#[tokio::test]
-async fn staff_see_no_code_of_a_dossier_outside_their_scope() {
-    for backend in BACKENDS {
+per_backend! {
+    #[tokio::test]
+    async fn staff_see_no_code_of_a_dossier_outside_their_scope(backend: Backend) {
         let (_db, app) = sample_app(backend).await;
         cross_scope_link(&app).await;
         let s = schema(&app);
@@ -580,9 +582,9 @@ async fn staff_see_no_code_of_a_dossier_outside_their_scope() {
     }
 }
 
-#[tokio::test]
-async fn an_import_refuses_feedback_about_a_dossier_outside_its_units_scope() {
-    for backend in BACKENDS {
+per_backend! {
+    #[tokio::test]
+    async fn an_import_refuses_feedback_about_a_dossier_outside_its_units_scope(backend: Backend) {
         let (_db, app) = sample_app(backend).await;
         let line = format!(
             r#"{{"type":"feedback","code":"X-1","kind":"COMPLAINT","channel":"HOTLINE","unit":"8000","dossier":"{DOSSIER_51}","received_at":"2024-02-01T08:00:00+07:00","due_at":"2024-02-10T08:00:00+07:00","content":"x"}}"#
@@ -627,9 +629,9 @@ async fn nobody_extends_a_pakn_deadline_and_citizens_set_none() {
     assert_eq!(at(&v, "dueAt").timestamp(), chrono::DateTime::parse_from_rfc3339(&soon).unwrap().timestamp());
 }
 
-#[tokio::test]
-async fn concurrent_creates_all_succeed_and_codes_reveal_no_counts() {
-    for backend in BACKENDS {
+per_backend! {
+    #[tokio::test]
+    async fn concurrent_creates_all_succeed_and_codes_reveal_no_counts(backend: Backend) {
         let (_db, app) = sample_app(backend).await;
         let s = schema(&app);
         let feedback_before = entity::feedback::Entity::find().all(&app.db).await.unwrap().len();
