@@ -371,41 +371,41 @@ async fn imports_and_exports_are_recorded_and_the_trail_exports() {
     assert_eq!(recorded.last().map(|e| e.operation.as_str()), Some("auditExport"), "the audit export itself");
 }
 
-#[tokio::test]
-async fn an_existing_databases_clear_recorders_are_sealed_as_it_migrates() {
-    use migration::sea_orm_migration::MigratorTrait;
-    // Migrated up to the indicator summaries (the previous release), or stopped after the migration that adds the
-    // sealed columns and before the one that drops the clear one.
-    for (backend, applied) in
-        [(Backend::Sqlite, 2), (Backend::Postgres, 2), (Backend::Sqlite, 3), (Backend::Postgres, 3)]
-    {
-        let db = TestDb::empty(backend).await;
-        migration::Migrator::up(&db.conn, Some(applied)).await.unwrap();
-        for sql in [
-            "INSERT INTO unit (id, code, name, level, offers_e_certified_copy, content_hash) VALUES (1, 'U', 'U', 'COMMUNE', false, '')",
-            "INSERT INTO feedback (id, code, kind, channel, unit_id, received_at, likes, dislikes, recorded_by, version, content_hash) \
-             VALUES (1, 'F1', 'QUESTION', 'PORTAL', 1, 0, 0, 0, '079912345678', 1, 'unkeyed')",
-        ] {
-            db.conn.execute_unprepared(sql).await.unwrap();
+per_backend! {
+    #[tokio::test]
+    async fn an_existing_databases_clear_recorders_are_sealed_as_it_migrates(backend: Backend) {
+        use migration::sea_orm_migration::MigratorTrait;
+        // Migrated up to the indicator summaries (the previous release), or stopped after the migration that
+        // adds the sealed columns and before the one that drops the clear one.
+        for applied in [2, 3] {
+            let db = TestDb::empty(backend).await;
+            migration::Migrator::up(&db.conn, Some(applied)).await.unwrap();
+            for sql in [
+                "INSERT INTO unit (id, code, name, level, offers_e_certified_copy, content_hash) VALUES (1, 'U', 'U', 'COMMUNE', false, '')",
+                "INSERT INTO feedback (id, code, kind, channel, unit_id, received_at, likes, dislikes, recorded_by, version, content_hash) \
+                 VALUES (1, 'F1', 'QUESTION', 'PORTAL', 1, 0, 0, 0, '079912345678', 1, 'unkeyed')",
+            ] {
+                db.conn.execute_unprepared(sql).await.unwrap();
+            }
+            dvc_gateway::db::migrate(&db.conn, &test_vault()).await.unwrap();
+            let f = entity::feedback::Entity::find()
+                .filter(entity::feedback::Column::Code.eq("F1"))
+                .one(&db.conn)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(f.recorded_by_masked.as_deref(), Some("*********678"), "{backend:?} after {applied}");
+            assert_eq!(f.recorded_by_hash, Some(test_vault().hash(CITIZEN)));
+            assert_eq!(test_vault().open(f.recorded_by_sealed.as_deref().unwrap()).unwrap(), CITIZEN);
+            if applied == 2 {
+                assert_eq!(f.content_hash, "", "the unkeyed digest is gone");
+            }
+            assert!(!format!("{f:?}").contains(CITIZEN));
+            assert!(
+                db.conn.execute_unprepared("SELECT recorded_by FROM feedback").await.is_err(),
+                "the clear column is dropped"
+            );
         }
-        dvc_gateway::db::migrate(&db.conn, &test_vault()).await.unwrap();
-        let f = entity::feedback::Entity::find()
-            .filter(entity::feedback::Column::Code.eq("F1"))
-            .one(&db.conn)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(f.recorded_by_masked.as_deref(), Some("*********678"), "{backend:?} after {applied}");
-        assert_eq!(f.recorded_by_hash, Some(test_vault().hash(CITIZEN)));
-        assert_eq!(test_vault().open(f.recorded_by_sealed.as_deref().unwrap()).unwrap(), CITIZEN);
-        if applied == 2 {
-            assert_eq!(f.content_hash, "", "the unkeyed digest is gone");
-        }
-        assert!(!format!("{f:?}").contains(CITIZEN));
-        assert!(
-            db.conn.execute_unprepared("SELECT recorded_by FROM feedback").await.is_err(),
-            "the clear column is dropped"
-        );
     }
 }
 
