@@ -17,6 +17,14 @@ async fn events(app: &dvc_gateway::app::App) -> Vec<audit_event::Model> {
     audit_event::Entity::find().order_by_asc(audit_event::Column::Id).all(&app.db).await.unwrap()
 }
 
+/// The message of the error of a statement the database must refuse; `what` names it if it went through.
+fn refusal<T>(r: Result<T, sea_orm::DbErr>, what: &str) -> String {
+    match r {
+        Ok(_) => panic!("{what} went through"),
+        Err(e) => e.to_string(),
+    }
+}
+
 async fn received_for(s: &dvc_gateway::graphql::GatewaySchema, app: &dvc_gateway::app::App) -> String {
     let q = r#"mutation { receiveDossier(input: { procedureCode: "2.004001", unitCode: "20022", channel: ONLINE,
         applicant: { idNumber: "079912345678", name: "Lê Văn C", phone: "0912345678" } }) { code } }"#;
@@ -260,15 +268,20 @@ per_backend! {
         );
         assert_eq!(back.fields, odd.fields.bits());
         let n = events(&app).await.len();
-        for sql in [
-            "UPDATE audit_event SET subject = 'someone else'",
-            "DELETE FROM audit_event",
-            &format!("DELETE FROM audit_event WHERE at > {}", now - 100 * day),
+        // Refused by the table's triggers, each for its own reason.
+        let append_only = "audit_event is append-only";
+        let kept = format!("audit events are kept at least {} days", migration::AUDIT_MIN_AGE_DAYS);
+        for (sql, why) in [
+            ("UPDATE audit_event SET subject = 'someone else'", append_only),
+            ("DELETE FROM audit_event", &kept),
+            (&format!("DELETE FROM audit_event WHERE at > {}", now - 100 * day), &kept),
         ] {
-            assert!(app.db.execute_unprepared(sql).await.is_err(), "{backend:?}: `{sql}` went through");
+            let err = refusal(app.db.execute_unprepared(sql).await, &format!("{backend:?}: `{sql}`"));
+            assert!(err.contains(why), "{backend:?}: `{sql}` refused, but not because {why}: {err}");
         }
         if backend == Backend::Postgres {
-            assert!(app.db.execute_unprepared("TRUNCATE audit_event").await.is_err());
+            let err = refusal(app.db.execute_unprepared("TRUNCATE audit_event").await, "TRUNCATE");
+            assert!(err.contains(append_only), "TRUNCATE refused, but not because {append_only}: {err}");
         }
         assert_eq!(events(&app).await.len(), n);
         // The retention purge removes what is older than the retention, and only that.
@@ -277,7 +290,9 @@ per_backend! {
         assert_eq!(purged, 1, "{backend:?}");
         assert_eq!(events(&app).await.len(), n - 1);
         // Below the database's own minimum, even the purge is refused.
-        assert!(dvc_gateway::db::audit::purge(&app.db, now).await.is_err(), "{backend:?}");
+        let purge = dvc_gateway::db::audit::purge(&app.db, now).await;
+        let err = refusal(purge, &format!("{backend:?}: the purge"));
+        assert!(err.contains(&kept), "{backend:?}: the purge refused, but not because {kept}: {err}");
     }
 }
 
@@ -401,10 +416,15 @@ per_backend! {
                 assert_eq!(f.content_hash, "", "the unkeyed digest is gone");
             }
             assert!(!format!("{f:?}").contains(CITIZEN));
-            assert!(
-                db.conn.execute_unprepared("SELECT recorded_by FROM feedback").await.is_err(),
-                "the clear column is dropped"
+            let err = refusal(
+                db.conn.execute_unprepared("SELECT recorded_by FROM feedback").await,
+                "reading the clear column",
             );
+            let missing = match backend {
+                Backend::Sqlite => "no such column: recorded_by",
+                Backend::Postgres => r#"column "recorded_by" does not exist"#,
+            };
+            assert!(err.contains(missing), "the clear column is dropped: {err}");
         }
     }
 }

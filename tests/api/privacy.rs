@@ -421,19 +421,45 @@ fn the_production_profile_refuses_development_secrets_and_open_tools() {
     let s = with(&[("GRAPHIQL", "true"), ("INTROSPECTION", "true")], &[]).unwrap();
     assert!(s.graphiql && s.introspection, "asked for explicitly");
 
-    for (why, changes, drop) in [
-        ("development JWT secret", vec![], vec!["JWT_SECRET"]),
-        ("development PII key", vec![], vec!["PII_KEY"]),
-        ("development JWT secret given", vec![("JWT_SECRET", dvc_gateway::config::DEV_JWT_SECRET)], vec![]),
-        ("development PII key given", vec![("PII_KEY", dvc_gateway::config::DEV_PII_KEY)], vec![]),
-        ("short HS256 secret", vec![("JWT_SECRET", "only-twenty-bytes-xx")], vec![]),
-        ("public key with HS256", vec![("JWT_PUBLIC_KEY_FILE", "/dev/null")], vec![]),
-        ("secret with RS256", vec![("JWT_ALG", "RS256"), ("JWT_PUBLIC_KEY_FILE", "/dev/null")], vec![]),
+    // Each refused for the problem it has, as the refusal names it.
+    let dev_secret = "JWT_SECRET is the development secret";
+    let dev_key = "PII_KEY is the development key";
+    for (why, changes, drop, problem) in [
+        ("development JWT secret", vec![], vec!["JWT_SECRET"], dev_secret),
+        ("development PII key", vec![], vec!["PII_KEY"], dev_key),
+        (
+            "development JWT secret given",
+            vec![("JWT_SECRET", dvc_gateway::config::DEV_JWT_SECRET)],
+            vec![],
+            dev_secret,
+        ),
+        ("development PII key given", vec![("PII_KEY", dvc_gateway::config::DEV_PII_KEY)], vec![], dev_key),
+        (
+            "short HS256 secret",
+            vec![("JWT_SECRET", "only-twenty-bytes-xx")],
+            vec![],
+            "JWT_SECRET is shorter than",
+        ),
+        (
+            "public key with HS256",
+            vec![("JWT_PUBLIC_KEY_FILE", "/dev/null")],
+            vec![],
+            "JWT_PUBLIC_KEY_FILE or JWT_JWKS_FILE is set but JWT_ALG is HS256",
+        ),
+        (
+            "secret with RS256",
+            vec![("JWT_ALG", "RS256"), ("JWT_PUBLIC_KEY_FILE", "/dev/null")],
+            vec![],
+            "JWT_SECRET is set but JWT_ALG is Rs256",
+        ),
     ] {
         let changes: Vec<(&'static str, &'static str)> = changes;
         let drop: Vec<&str> = drop;
-        let r = with(&changes, &drop);
-        assert!(r.is_err(), "production starts with {why}");
+        let err = match with(&changes, &drop) {
+            Ok(_) => panic!("production starts with {why}"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(err.starts_with("refusing to start: ") && err.contains(problem), "{why}: {err}");
     }
     // The development profile (the default) still starts with its development secrets, and says so.
     let s = settings_of(&[]).unwrap();
