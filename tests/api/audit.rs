@@ -17,6 +17,14 @@ async fn events(app: &dvc_gateway::app::App) -> Vec<audit_event::Model> {
     audit_event::Entity::find().order_by_asc(audit_event::Column::Id).all(&app.db).await.unwrap()
 }
 
+/// The message of the error of a statement the database must refuse; `what` names it if it went through.
+fn refusal<T>(r: Result<T, sea_orm::DbErr>, what: &str) -> String {
+    match r {
+        Ok(_) => panic!("{what} went through"),
+        Err(e) => e.to_string(),
+    }
+}
+
 async fn received_for(s: &dvc_gateway::graphql::GatewaySchema, app: &dvc_gateway::app::App) -> String {
     let q = r#"mutation { receiveDossier(input: { procedureCode: "2.004001", unitCode: "20022", channel: ONLINE,
         applicant: { idNumber: "079912345678", name: "Lê Văn C", phone: "0912345678" } }) { code } }"#;
@@ -70,9 +78,9 @@ async fn reads_of_personal_data_are_recorded_with_who_what_when_and_from_where()
     assert!(!format!("{all:?}").contains(CITIZEN), "an identity number in the audit trail");
 }
 
-#[tokio::test]
-async fn a_write_and_its_audit_event_commit_together() {
-    for backend in BACKENDS {
+per_backend! {
+    #[tokio::test]
+    async fn a_write_and_its_audit_event_commit_together(backend: Backend) {
         let (_db, app) = sample_app(backend).await;
         let s = schema(&app);
         let code = received_for(&s, &app).await;
@@ -219,9 +227,9 @@ async fn refused_accesses_are_recorded_and_filed_under_the_objects_unit() {
     assert_eq!(events(&app).await.len(), before + 1);
 }
 
-#[tokio::test]
-async fn the_audit_trail_is_append_only_and_kept_for_its_retention() {
-    for backend in BACKENDS {
+per_backend! {
+    #[tokio::test]
+    async fn the_audit_trail_is_append_only_and_kept_for_its_retention(backend: Backend) {
         let (_db, app) = sample_app(backend).await;
         let day = 86_400_000_000i64;
         let now = dvc_gateway::domain::time::now();
@@ -263,15 +271,20 @@ async fn the_audit_trail_is_append_only_and_kept_for_its_retention() {
         );
         assert_eq!(back.fields, odd.fields.bits());
         let n = events(&app).await.len();
-        for sql in [
-            "UPDATE audit_event SET subject = 'someone else'",
-            "DELETE FROM audit_event",
-            &format!("DELETE FROM audit_event WHERE at > {}", now - 100 * day),
+        // Refused by the table's triggers, each for its own reason.
+        let append_only = "audit_event is append-only";
+        let kept = format!("audit events are kept at least {} days", migration::AUDIT_MIN_AGE_DAYS);
+        for (sql, why) in [
+            ("UPDATE audit_event SET subject = 'someone else'", append_only),
+            ("DELETE FROM audit_event", &kept),
+            (&format!("DELETE FROM audit_event WHERE at > {}", now - 100 * day), &kept),
         ] {
-            assert!(app.db.execute_unprepared(sql).await.is_err(), "{backend:?}: `{sql}` went through");
+            let err = refusal(app.db.execute_unprepared(sql).await, &format!("{backend:?}: `{sql}`"));
+            assert!(err.contains(why), "{backend:?}: `{sql}` refused, but not because {why}: {err}");
         }
         if backend == Backend::Postgres {
-            assert!(app.db.execute_unprepared("TRUNCATE audit_event").await.is_err());
+            let err = refusal(app.db.execute_unprepared("TRUNCATE audit_event").await, "TRUNCATE");
+            assert!(err.contains(append_only), "TRUNCATE refused, but not because {append_only}: {err}");
         }
         assert_eq!(events(&app).await.len(), n);
         // The retention purge removes what is older than the retention, and only that.
@@ -280,7 +293,9 @@ async fn the_audit_trail_is_append_only_and_kept_for_its_retention() {
         assert_eq!(purged, 1, "{backend:?}");
         assert_eq!(events(&app).await.len(), n - 1);
         // Below the database's own minimum, even the purge is refused.
-        assert!(dvc_gateway::db::audit::purge(&app.db, now).await.is_err(), "{backend:?}");
+        let purge = dvc_gateway::db::audit::purge(&app.db, now).await;
+        let err = refusal(purge, &format!("{backend:?}: the purge"));
+        assert!(err.contains(&kept), "{backend:?}: the purge refused, but not because {kept}: {err}");
     }
 }
 
@@ -374,41 +389,46 @@ async fn imports_and_exports_are_recorded_and_the_trail_exports() {
     assert_eq!(recorded.last().map(|e| e.operation.as_str()), Some("auditExport"), "the audit export itself");
 }
 
-#[tokio::test]
-async fn an_existing_databases_clear_recorders_are_sealed_as_it_migrates() {
-    use migration::sea_orm_migration::MigratorTrait;
-    // Migrated up to the indicator summaries (the previous release), or stopped after the migration that adds the
-    // sealed columns and before the one that drops the clear one.
-    for (backend, applied) in
-        [(Backend::Sqlite, 2), (Backend::Postgres, 2), (Backend::Sqlite, 3), (Backend::Postgres, 3)]
-    {
-        let db = TestDb::empty(backend).await;
-        migration::Migrator::up(&db.conn, Some(applied)).await.unwrap();
-        for sql in [
-            "INSERT INTO unit (id, code, name, level, offers_e_certified_copy, content_hash) VALUES (1, 'U', 'U', 'COMMUNE', false, '')",
-            "INSERT INTO feedback (id, code, kind, channel, unit_id, received_at, likes, dislikes, recorded_by, version, content_hash) \
-             VALUES (1, 'F1', 'QUESTION', 'PORTAL', 1, 0, 0, 0, '079912345678', 1, 'unkeyed')",
-        ] {
-            db.conn.execute_unprepared(sql).await.unwrap();
+per_backend! {
+    #[tokio::test]
+    async fn an_existing_databases_clear_recorders_are_sealed_as_it_migrates(backend: Backend) {
+        use migration::sea_orm_migration::MigratorTrait;
+        // Migrated up to the indicator summaries (the previous release), or stopped after the migration that
+        // adds the sealed columns and before the one that drops the clear one.
+        for applied in [2, 3] {
+            let db = TestDb::empty(backend).await;
+            migration::Migrator::up(&db.conn, Some(applied)).await.unwrap();
+            for sql in [
+                "INSERT INTO unit (id, code, name, level, offers_e_certified_copy, content_hash) VALUES (1, 'U', 'U', 'COMMUNE', false, '')",
+                "INSERT INTO feedback (id, code, kind, channel, unit_id, received_at, likes, dislikes, recorded_by, version, content_hash) \
+                 VALUES (1, 'F1', 'QUESTION', 'PORTAL', 1, 0, 0, 0, '079912345678', 1, 'unkeyed')",
+            ] {
+                db.conn.execute_unprepared(sql).await.unwrap();
+            }
+            dvc_gateway::db::migrate(&db.conn, &test_vault()).await.unwrap();
+            let f = entity::feedback::Entity::find()
+                .filter(entity::feedback::Column::Code.eq("F1"))
+                .one(&db.conn)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(f.recorded_by_masked.as_deref(), Some("*********678"), "{backend:?} after {applied}");
+            assert_eq!(f.recorded_by_hash, Some(test_vault().hash(CITIZEN)));
+            assert_eq!(test_vault().open(f.recorded_by_sealed.as_deref().unwrap()).unwrap(), CITIZEN);
+            if applied == 2 {
+                assert_eq!(f.content_hash, "", "the unkeyed digest is gone");
+            }
+            assert!(!format!("{f:?}").contains(CITIZEN));
+            let err = refusal(
+                db.conn.execute_unprepared("SELECT recorded_by FROM feedback").await,
+                "reading the clear column",
+            );
+            let missing = match backend {
+                Backend::Sqlite => "no such column: recorded_by",
+                Backend::Postgres => r#"column "recorded_by" does not exist"#,
+            };
+            assert!(err.contains(missing), "the clear column is dropped: {err}");
         }
-        dvc_gateway::db::migrate(&db.conn, &test_vault()).await.unwrap();
-        let f = entity::feedback::Entity::find()
-            .filter(entity::feedback::Column::Code.eq("F1"))
-            .one(&db.conn)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(f.recorded_by_masked.as_deref(), Some("*********678"), "{backend:?} after {applied}");
-        assert_eq!(f.recorded_by_hash, Some(test_vault().hash(CITIZEN)));
-        assert_eq!(test_vault().open(f.recorded_by_sealed.as_deref().unwrap()).unwrap(), CITIZEN);
-        if applied == 2 {
-            assert_eq!(f.content_hash, "", "the unkeyed digest is gone");
-        }
-        assert!(!format!("{f:?}").contains(CITIZEN));
-        assert!(
-            db.conn.execute_unprepared("SELECT recorded_by FROM feedback").await.is_err(),
-            "the clear column is dropped"
-        );
     }
 }
 

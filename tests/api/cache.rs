@@ -39,9 +39,9 @@ async fn only_entry(url: &str, prefix: &str) -> (String, String, i64) {
 
 const EXTRA_DOSSIER: &str = r#"{"type": "dossier", "code": "EXTRA-0001", "procedure": "2.004001", "unit": "20000", "channel": "DIRECT", "applicant": {"id_number": "012345678901", "name": "Phạm D"}, "received_at": "2024-05-06T08:00:00+07:00", "due_at": "2024-05-10T08:00:00+07:00", "events": [{"status": "RECEIVED", "at": "2024-05-06T08:00:00+07:00"}]}"#;
 
-#[tokio::test]
-async fn answers_are_shared_through_redis_and_include_every_acknowledged_write() {
-    for backend in BACKENDS {
+per_backend! {
+    #[tokio::test]
+    async fn answers_are_shared_through_redis_and_include_every_acknowledged_write(backend: Backend) {
         let db = TestDb::new(backend).await;
         let p = prefix();
         let a = app_with_redis(&db, &redis_url(), &p);

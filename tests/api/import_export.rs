@@ -8,9 +8,9 @@ async fn export_string(app: &dvc_gateway::app::App, unit: Option<&str>) -> Strin
     export_str(app, unit).await
 }
 
-#[tokio::test]
-async fn sample_imports_idempotently_and_round_trips() {
-    for backend in BACKENDS {
+per_backend! {
+    #[tokio::test]
+    async fn sample_imports_idempotently_and_round_trips(backend: Backend) {
         let (_db, app) = sample_app(backend).await;
         assert_eq!(entity::dossier::Entity::find().count(&app.db).await.unwrap(), 500, "{backend:?}");
         assert_eq!(entity::receipt::Entity::find().count(&app.db).await.unwrap(), 264);
@@ -60,9 +60,9 @@ async fn personal_data_is_not_stored_in_clear() {
     assert!(d.applicant_id_masked.starts_with('*'));
 }
 
-#[tokio::test]
-async fn a_bad_line_writes_nothing_and_every_bad_line_is_reported() {
-    for backend in BACKENDS {
+per_backend! {
+    #[tokio::test]
+    async fn a_bad_line_writes_nothing_and_every_bad_line_is_reported(backend: Backend) {
         let db = TestDb::new(backend).await;
         let app = crate::support::app(&db);
         let mut lines: Vec<String> = SAMPLE.lines().map(str::to_owned).collect();
@@ -133,10 +133,10 @@ async fn export_of_one_unit_imports_into_an_empty_database() {
     assert!(r.committed, "{:?}", r.errors.first());
 }
 
-#[tokio::test]
-async fn changed_records_are_replaced_and_repeats_link_within_a_batch() {
-    use sea_orm::{ColumnTrait, QueryFilter};
-    for backend in BACKENDS {
+per_backend! {
+    #[tokio::test]
+    async fn changed_records_are_replaced_and_repeats_link_within_a_batch(backend: Backend) {
+        use sea_orm::{ColumnTrait, QueryFilter};
         let (_db, app) = sample_app(backend).await;
         let pakn = |code: &str, repeat: Option<&str>| {
             let repeat = repeat.map(|r| format!(r#","repeat_of":"{r}""#)).unwrap_or_default();

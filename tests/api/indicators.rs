@@ -68,10 +68,10 @@ pub fn check_report(got: &Value, want: &Value, label: &str) {
     assert_eq!(got["grade"], want["grade"], "{label} grade");
 }
 
-#[tokio::test]
-async fn sample_expected_is_reproduced_on_both_databases() {
-    let cases: Vec<Value> = serde_json::from_str(EXPECTED).unwrap();
-    for backend in BACKENDS {
+per_backend! {
+    #[tokio::test]
+    async fn sample_expected_is_reproduced(backend: Backend) {
+        let cases: Vec<Value> = serde_json::from_str(EXPECTED).unwrap();
         let (_db, app) = sample_app(backend).await;
         let s = schema(&app);
         for case in &cases {

@@ -3,10 +3,10 @@
 //! PostgreSQL schema) so tests never see each other's data. PostgreSQL tests fail, never skip, when the
 //! server is missing.
 
-mod api;
 mod audit;
 mod auth;
 mod cache;
+mod graphql;
 mod http;
 mod import_export;
 mod indicators;

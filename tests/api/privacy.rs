@@ -43,9 +43,11 @@ async fn export_text(app: &dvc_gateway::app::App, unit: Option<&str>) -> String 
     export_str(app, unit).await
 }
 
-#[tokio::test]
-async fn a_citizens_identity_number_is_sealed_when_they_record_feedback_and_shown_masked() {
-    for backend in BACKENDS {
+per_backend! {
+    #[tokio::test]
+    async fn a_citizens_identity_number_is_sealed_when_they_record_feedback_and_shown_masked(
+        backend: Backend,
+    ) {
         let (_db, app) = sample_app(backend).await;
         let s = schema(&app);
         let dossier = received_for(&s, &app, CITIZEN).await;
@@ -419,19 +421,45 @@ fn the_production_profile_refuses_development_secrets_and_open_tools() {
     let s = with(&[("GRAPHIQL", "true"), ("INTROSPECTION", "true")], &[]).unwrap();
     assert!(s.graphiql && s.introspection, "asked for explicitly");
 
-    for (why, changes, drop) in [
-        ("development JWT secret", vec![], vec!["JWT_SECRET"]),
-        ("development PII key", vec![], vec!["PII_KEY"]),
-        ("development JWT secret given", vec![("JWT_SECRET", dvc_gateway::config::DEV_JWT_SECRET)], vec![]),
-        ("development PII key given", vec![("PII_KEY", dvc_gateway::config::DEV_PII_KEY)], vec![]),
-        ("short HS256 secret", vec![("JWT_SECRET", "only-twenty-bytes-xx")], vec![]),
-        ("public key with HS256", vec![("JWT_PUBLIC_KEY_FILE", "/dev/null")], vec![]),
-        ("secret with RS256", vec![("JWT_ALG", "RS256"), ("JWT_PUBLIC_KEY_FILE", "/dev/null")], vec![]),
+    // Each refused for the problem it has, as the refusal names it.
+    let dev_secret = "JWT_SECRET is the development secret";
+    let dev_key = "PII_KEY is the development key";
+    for (why, changes, drop, problem) in [
+        ("development JWT secret", vec![], vec!["JWT_SECRET"], dev_secret),
+        ("development PII key", vec![], vec!["PII_KEY"], dev_key),
+        (
+            "development JWT secret given",
+            vec![("JWT_SECRET", dvc_gateway::config::DEV_JWT_SECRET)],
+            vec![],
+            dev_secret,
+        ),
+        ("development PII key given", vec![("PII_KEY", dvc_gateway::config::DEV_PII_KEY)], vec![], dev_key),
+        (
+            "short HS256 secret",
+            vec![("JWT_SECRET", "only-twenty-bytes-xx")],
+            vec![],
+            "JWT_SECRET is shorter than",
+        ),
+        (
+            "public key with HS256",
+            vec![("JWT_PUBLIC_KEY_FILE", "/dev/null")],
+            vec![],
+            "JWT_PUBLIC_KEY_FILE or JWT_JWKS_FILE is set but JWT_ALG is HS256",
+        ),
+        (
+            "secret with RS256",
+            vec![("JWT_ALG", "RS256"), ("JWT_PUBLIC_KEY_FILE", "/dev/null")],
+            vec![],
+            "JWT_SECRET is set but JWT_ALG is Rs256",
+        ),
     ] {
         let changes: Vec<(&'static str, &'static str)> = changes;
         let drop: Vec<&str> = drop;
-        let r = with(&changes, &drop);
-        assert!(r.is_err(), "production starts with {why}");
+        let err = match with(&changes, &drop) {
+            Ok(_) => panic!("production starts with {why}"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(err.starts_with("refusing to start: ") && err.contains(problem), "{why}: {err}");
     }
     // The development profile (the default) still starts with its development secrets, and says so.
     let s = settings_of(&[]).unwrap();
@@ -540,9 +568,9 @@ async fn a_scoped_export_writes_nothing_outside_its_scope() {
     assert!(r.committed, "{:?}", r.errors.first());
 }
 
-#[tokio::test]
-async fn staff_see_no_code_of_a_dossier_outside_their_scope() {
-    for backend in BACKENDS {
+per_backend! {
+    #[tokio::test]
+    async fn staff_see_no_code_of_a_dossier_outside_their_scope(backend: Backend) {
         let (_db, app) = sample_app(backend).await;
         cross_scope_link(&app).await;
         let s = schema(&app);
@@ -580,9 +608,9 @@ async fn staff_see_no_code_of_a_dossier_outside_their_scope() {
     }
 }
 
-#[tokio::test]
-async fn an_import_refuses_feedback_about_a_dossier_outside_its_units_scope() {
-    for backend in BACKENDS {
+per_backend! {
+    #[tokio::test]
+    async fn an_import_refuses_feedback_about_a_dossier_outside_its_units_scope(backend: Backend) {
         let (_db, app) = sample_app(backend).await;
         let line = format!(
             r#"{{"type":"feedback","code":"X-1","kind":"COMPLAINT","channel":"HOTLINE","unit":"8000","dossier":"{DOSSIER_51}","received_at":"2024-02-01T08:00:00+07:00","due_at":"2024-02-10T08:00:00+07:00","content":"x"}}"#
@@ -627,9 +655,9 @@ async fn nobody_extends_a_pakn_deadline_and_citizens_set_none() {
     assert_eq!(at(&v, "dueAt").timestamp(), chrono::DateTime::parse_from_rfc3339(&soon).unwrap().timestamp());
 }
 
-#[tokio::test]
-async fn concurrent_creates_all_succeed_and_codes_reveal_no_counts() {
-    for backend in BACKENDS {
+per_backend! {
+    #[tokio::test]
+    async fn concurrent_creates_all_succeed_and_codes_reveal_no_counts(backend: Backend) {
         let (_db, app) = sample_app(backend).await;
         let s = schema(&app);
         let feedback_before = entity::feedback::Entity::find().all(&app.db).await.unwrap().len();

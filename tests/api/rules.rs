@@ -218,27 +218,27 @@ async fn supplements_ends_and_the_evaluation_instant() {
     );
 }
 
-#[tokio::test]
-async fn negative_feedback_and_refusals_count_from_their_instant() {
-    let resolved = |code: &str| {
-        dossier(
-            code,
-            "C1",
-            "01-02T08:00",
-            "01-05T08:00",
-            &[("RECEIVED", "01-02T08:00"), ("RESOLVED", "01-04T08:00")],
-            &[],
-        )
-    };
-    let feedback = |code: &str, dossier: &str, kind: &str, received: &str, rating: Option<&str>| {
-        let mut v = json!({"type": "feedback", "code": code, "kind": kind, "channel": "PORTAL", "unit": "C1",
-            "dossier": dossier, "received_at": at(received), "due_at": at("01-31T08:00")});
-        if let Some(r) = rating {
-            v["rating"] = json!(r);
-        }
-        v.to_string()
-    };
-    for backend in BACKENDS {
+per_backend! {
+    #[tokio::test]
+    async fn negative_feedback_and_refusals_count_from_their_instant(backend: Backend) {
+        let resolved = |code: &str| {
+            dossier(
+                code,
+                "C1",
+                "01-02T08:00",
+                "01-05T08:00",
+                &[("RECEIVED", "01-02T08:00"), ("RESOLVED", "01-04T08:00")],
+                &[],
+            )
+        };
+        let feedback = |code: &str, dossier: &str, kind: &str, received: &str, rating: Option<&str>| {
+            let mut v = json!({"type": "feedback", "code": code, "kind": kind, "channel": "PORTAL", "unit": "C1",
+                "dossier": dossier, "received_at": at(received), "due_at": at("01-31T08:00")});
+            if let Some(r) = rating {
+                v["rating"] = json!(r);
+            }
+            v.to_string()
+        };
         let (_db, app) = load_on(
             backend,
             &[
@@ -281,29 +281,29 @@ async fn negative_feedback_and_refusals_count_from_their_instant() {
     }
 }
 
-#[tokio::test]
-async fn pakn_repeats_dislikes_and_units_without_pakn() {
-    let fb = |code: &str, extra: Value| {
-        let mut v = json!({"type": "feedback", "code": code, "kind": "COMPLAINT", "channel": "HOTLINE", "unit": "C1",
-            "received_at": at("01-10T08:00"), "due_at": at("01-20T08:00")});
-        for (k, x) in extra.as_object().unwrap() {
-            v[k] = x.clone();
-        }
-        v.to_string()
-    };
-    let lines = [
-        fb("GOOD", json!({"answered_at": at("01-15T08:00"), "likes": 3, "dislikes": 1})),
-        fb("DISLIKED", json!({"answered_at": at("01-15T08:00"), "likes": 1, "dislikes": 2})),
-        fb("REPEATED", json!({"answered_at": at("01-15T08:00")})),
-        fb("LATE", json!({"answered_at": at("01-25T08:00")})),
-        fb("OPEN", json!({})),
-        fb(
-            "REPEAT",
-            json!({"kind": "RECOMMENDATION", "received_at": at("03-01T08:00"), "due_at": at("04-10T08:00"), "repeat_of": "REPEATED"}),
-        ),
-        fb("RATING", json!({"kind": "RATING", "rating": "VERY_UNSATISFIED"})),
-    ];
-    for backend in BACKENDS {
+per_backend! {
+    #[tokio::test]
+    async fn pakn_repeats_dislikes_and_units_without_pakn(backend: Backend) {
+        let fb = |code: &str, extra: Value| {
+            let mut v = json!({"type": "feedback", "code": code, "kind": "COMPLAINT", "channel": "HOTLINE", "unit": "C1",
+                "received_at": at("01-10T08:00"), "due_at": at("01-20T08:00")});
+            for (k, x) in extra.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+            v.to_string()
+        };
+        let lines = [
+            fb("GOOD", json!({"answered_at": at("01-15T08:00"), "likes": 3, "dislikes": 1})),
+            fb("DISLIKED", json!({"answered_at": at("01-15T08:00"), "likes": 1, "dislikes": 2})),
+            fb("REPEATED", json!({"answered_at": at("01-15T08:00")})),
+            fb("LATE", json!({"answered_at": at("01-25T08:00")})),
+            fb("OPEN", json!({})),
+            fb(
+                "REPEAT",
+                json!({"kind": "RECOMMENDATION", "received_at": at("03-01T08:00"), "due_at": at("04-10T08:00"), "repeat_of": "REPEATED"}),
+            ),
+            fb("RATING", json!({"kind": "RATING", "rating": "VERY_UNSATISFIED"})),
+        ];
         let (db, app) = load_on(backend, &lines).await;
         pakn_counts(&app).await;
         if backend == Backend::Postgres {
@@ -353,21 +353,21 @@ async fn pakn_counts(app: &dvc_gateway::app::App) {
     );
 }
 
-#[tokio::test]
-async fn receipts_cancelled_before_and_after_t() {
-    let receipt = |n: i64, dossier: &str, channel: &str, cancelled: Option<&str>| {
-        let mut v = json!({"type": "receipt", "series": "R", "number": n, "dossier": dossier, "payer_name": "A", "amount": 10000,
-            "kind": "FEE", "payment_channel": channel, "issued_at": at("01-03T08:00")});
-        if let Some(c) = cancelled {
-            v["status"] = json!("CANCELLED");
-            v["cancelled_at"] = json!(at(c));
-            v["cancel_reason"] = json!("nhầm");
-        }
-        v.to_string()
-    };
-    let ev = [("RECEIVED", "01-02T08:00")];
-    // On both databases: the receipt columns are derived by a multi-row UPDATE … FROM (VALUES …).
-    for backend in BACKENDS {
+per_backend! {
+    #[tokio::test]
+    async fn receipts_cancelled_before_and_after_t(backend: Backend) {
+        let receipt = |n: i64, dossier: &str, channel: &str, cancelled: Option<&str>| {
+            let mut v = json!({"type": "receipt", "series": "R", "number": n, "dossier": dossier, "payer_name": "A", "amount": 10000,
+                "kind": "FEE", "payment_channel": channel, "issued_at": at("01-03T08:00")});
+            if let Some(c) = cancelled {
+                v["status"] = json!("CANCELLED");
+                v["cancelled_at"] = json!(at(c));
+                v["cancel_reason"] = json!("nhầm");
+            }
+            v.to_string()
+        };
+        let ev = [("RECEIVED", "01-02T08:00")];
+        // On both databases: the receipt columns are derived by a multi-row UPDATE … FROM (VALUES …).
         let (_db, app) = load_on(
             backend,
             &[

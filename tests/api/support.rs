@@ -20,7 +20,36 @@ pub enum Backend {
     Postgres,
 }
 
-pub const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
+/// One test per database, so that each reports by itself (a SQLite failure hides nothing of PostgreSQL's):
+///
+/// ```ignore
+/// per_backend! {
+///     #[tokio::test]
+///     async fn name(backend: Backend) { … }
+/// }
+/// ```
+///
+/// defines `async fn name(backend: Backend)` and `mod name` holding the tests `sqlite` and `postgres`
+/// (`module::name::sqlite`, `module::name::postgres`), each marked with the attribute given and calling the
+/// function with its database.
+macro_rules! per_backend {
+    (#[$test:meta] async fn $name:ident($backend:ident: Backend $(,)?) $body:block) => {
+        async fn $name($backend: $crate::support::Backend) $body
+
+        mod $name {
+            #[$test]
+            async fn sqlite() {
+                super::$name($crate::support::Backend::Sqlite).await
+            }
+
+            #[$test]
+            async fn postgres() {
+                super::$name($crate::support::Backend::Postgres).await
+            }
+        }
+    };
+}
+pub(crate) use per_backend;
 
 /// A fresh, migrated database. SQLite files live in a temporary folder removed on drop; a PostgreSQL schema
 /// is created for the test.

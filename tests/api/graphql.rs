@@ -44,9 +44,9 @@ async fn public_status_needs_no_token_and_shows_no_personal_data() {
     assert_eq!(v["data"]["procedures"]["edges"].as_array().unwrap().len(), 5);
 }
 
-#[tokio::test]
-async fn every_staff_role_sees_its_scope_and_nothing_else() {
-    for backend in BACKENDS {
+per_backend! {
+    #[tokio::test]
+    async fn every_staff_role_sees_its_scope_and_nothing_else(backend: Backend) {
         let (_db, app) = sample_app(backend).await;
         let s = schema(&app);
         for role in [Role::Hotline, Role::Officer, Role::Leader, Role::Admin] {
@@ -133,9 +133,9 @@ async fn page_size_is_bounded_and_cursors_walk_the_list() {
     assert_eq!(seen.len(), 500);
 }
 
-#[tokio::test]
-async fn the_lifecycle_follows_the_allowed_transitions_and_conflicts_are_detected() {
-    for backend in BACKENDS {
+per_backend! {
+    #[tokio::test]
+    async fn the_lifecycle_follows_the_allowed_transitions_and_conflicts_are_detected(backend: Backend) {
         let (_db, app) = sample_app(backend).await;
         let s = schema(&app);
         let officer = staff(Role::Officer, "49");
@@ -175,9 +175,9 @@ async fn the_lifecycle_follows_the_allowed_transitions_and_conflicts_are_detecte
     }
 }
 
-#[tokio::test]
-async fn receipts_are_unique_by_series_and_number_and_cancel_with_a_reason() {
-    for backend in BACKENDS {
+per_backend! {
+    #[tokio::test]
+    async fn receipts_are_unique_by_series_and_number_and_cancel_with_a_reason(backend: Backend) {
         let (_db, app) = sample_app(backend).await;
         let s = schema(&app);
         let officer = staff(Role::Officer, "49");
