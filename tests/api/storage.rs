@@ -8,6 +8,8 @@ use serde_json::json;
 
 use crate::support::*;
 
+per_backend! {
+#[tokio::test]
 async fn a_stored_name_outside_its_enumeration_is_an_error_not_a_missing_row(backend: Backend) {
     let (db, app) = sample_app(backend).await;
 
@@ -45,13 +47,4 @@ async fn a_stored_name_outside_its_enumeration_is_an_error_not_a_missing_row(bac
     assert_eq!(v["errors"][0]["extensions"]["code"], "INTERNAL", "{v}");
     assert!(!v.to_string().contains("PIGEON"), "{v}");
 }
-
-#[tokio::test]
-async fn a_stored_name_outside_its_enumeration_is_an_error_on_sqlite() {
-    a_stored_name_outside_its_enumeration_is_an_error_not_a_missing_row(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_stored_name_outside_its_enumeration_is_an_error_on_postgres() {
-    a_stored_name_outside_its_enumeration_is_an_error_not_a_missing_row(Backend::Postgres).await;
 }
