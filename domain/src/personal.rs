@@ -109,6 +109,37 @@ impl FromIterator<PersonalField> for FieldSet {
     }
 }
 
+/// A citizen's identity number: 9 digits (old identity card) or 12 (citizen identity number).
+pub fn valid_citizen_id(id: &str) -> bool {
+    (id.len() == 9 || id.len() == 12) && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A tax code: 10 digits, or 10 digits, a hyphen and 3 digits (a branch).
+pub fn valid_tax_code(id: &str) -> bool {
+    let b = id.as_bytes();
+    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    match b.len() {
+        10 => digits(b),
+        14 => digits(&b[..10]) && b[10] == b'-' && digits(&b[11..]),
+        _ => false,
+    }
+}
+
+/// Checks an applicant's identity number against their kind.
+pub fn check_applicant_id(kind: crate::enums::ApplicantKind, id: &str) -> Result<(), &'static str> {
+    match kind {
+        crate::enums::ApplicantKind::Citizen if !valid_citizen_id(id) => {
+            Err("a citizen's id_number has 9 or 12 digits")
+        }
+        crate::enums::ApplicantKind::Business | crate::enums::ApplicantKind::Organization
+            if !valid_tax_code(id) =>
+        {
+            Err("a tax code has 10 digits, or 10 digits, a hyphen and 3 digits")
+        }
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

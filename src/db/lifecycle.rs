@@ -5,19 +5,22 @@
 //! generation, appends its audit event, then commits: a write and its audit event are never apart.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 
 use super::audit::{ObjectRef, Stamp};
+use super::bulk::hold_write_lock;
+use super::derived::{refresh_negative_feedback, refresh_receipts, refresh_settled};
 use super::read::ReadScope;
-use super::write::{Recorder, bump_version, hold_write_lock, refresh_negative_feedback};
+use super::rows::{ApplicantRow, DossierRow, FeedbackRow, ReceiptRow};
+use super::write::{bump_version, dossier_model, feedback_model, receipt_model};
 use crate::domain::lifecycle::{
     Event, Supplement, check_transition, chosen_due, derive_facts, dossier_due, pakn_due,
 };
+use crate::domain::personal::check_applicant_id;
 use crate::domain::time::{Calendar, Micros, from_micros};
 use crate::domain::*;
-use crate::interchange::validate::check_applicant_id;
 use crate::pii::Vault;
 use entity::audit_event::Outcome;
 
@@ -134,7 +137,7 @@ pub async fn refresh_facts(conn: &impl ConnectionTrait, id: i64) -> std::result:
         ..Default::default()
     };
     m.update(conn).await?;
-    super::rollup::refresh_settled(conn, &[id]).await?;
+    refresh_settled(conn, &[id]).await?;
     super::rollup::rebuild_for(conn, &[id]).await
 }
 
@@ -261,22 +264,20 @@ pub async fn receive_dossier(
         .map_err(|e| WriteError::Validation(e.to_string()))?;
     let prefix = format!("000.00.{}-{}-", unit.code, from_micros(now).format("%y%m%d"));
     // The same row builder as the importer's, so personal data is sealed, hashed and masked in one place.
-    let record = |code: String| crate::interchange::records::DossierRec {
+    let row = |code: String| DossierRow {
         code,
-        procedure: proc.code.clone(),
-        unit: unit.code.clone(),
         channel: input.channel,
-        applicant: crate::interchange::records::ApplicantRec {
+        applicant: ApplicantRow {
             id_number: input.applicant_id_number.clone(),
             name: input.applicant_name.clone(),
-            kind: crate::interchange::records::ApplicantKindOrDefault(input.applicant_kind),
+            kind: input.applicant_kind,
             phone: input.applicant_phone.clone(),
             email: input.applicant_email.clone(),
             vneid_verified: input.vneid_verified,
         },
-        submitted_at: input.submitted_at.map(from_micros),
-        received_at: from_micros(now),
-        due_at: from_micros(due_at),
+        submitted_at: input.submitted_at,
+        received_at: now,
+        due_at,
         events: Vec::new(),
         supplements: Vec::new(),
         apologies: Vec::new(),
@@ -293,7 +294,7 @@ pub async fn receive_dossier(
         let saved = insert_coded(
             &txn,
             || format!("{prefix}{}", random_digits(10)),
-            |code| super::write::dossier_model(&record(code), proc.id, unit.id, vault, String::new()),
+            |code| dossier_model(&row(code), proc.id, unit.id, vault, String::new()),
         )
         .await?;
         if let Some(sub) = input.submitted_at {
@@ -473,30 +474,25 @@ pub async fn issue_receipt(w: &Writer<'_>, r: NewReceipt) -> Result<(receipt::Mo
     let txn = w.db.begin().await?;
     let result = async {
         hold_write_lock(&txn).await?;
-        let saved = receipt::ActiveModel {
-            id: NotSet,
-            series: Set(r.series),
-            number: Set(r.number),
-            template: Set(r.template),
-            dossier_id: Set(d.id),
-            payer_name: Set(r.payer_name),
-            payer_tax_code: Set(r.payer_tax_code),
-            amount: Set(r.amount),
-            kind: Set(r.kind),
-            payment_channel: Set(r.payment_channel),
-            method: Set(r.method),
-            transaction_ref: Set(r.transaction_ref),
-            issued_at: Set(now),
-            status: Set(ReceiptStatus::Issued),
-            cancelled_at: Set(None),
-            cancel_reason: Set(None),
-            version: Set(1),
-            content_hash: Set(String::new()),
-        }
-        .insert(&txn)
-        .await
-        .map_err(WriteError::from_db)?;
-        super::write::refresh_receipts(&txn, &[d.id]).await?;
+        let row = ReceiptRow {
+            series: r.series,
+            number: r.number,
+            template: r.template,
+            payer_name: r.payer_name,
+            payer_tax_code: r.payer_tax_code,
+            amount: r.amount,
+            kind: r.kind,
+            payment_channel: r.payment_channel,
+            method: r.method,
+            transaction_ref: r.transaction_ref,
+            issued_at: now,
+            status: ReceiptStatus::Issued,
+            cancelled_at: None,
+            cancel_reason: None,
+        };
+        let saved =
+            receipt_model(&row, d.id, String::new()).insert(&txn).await.map_err(WriteError::from_db)?;
+        refresh_receipts(&txn, &[d.id]).await?;
         super::rollup::rebuild_for(&txn, &[d.id]).await?;
         super::touch(&txn, [d.unit_id]).await?;
         audited(&txn, w.stamp, now, &ObjectRef::receipt(&saved, Some(d.unit_id))).await?;
@@ -533,7 +529,7 @@ pub async fn cancel_receipt(
         m.cancelled_at = Set(Some(now));
         m.cancel_reason = Set(Some(reason));
         let saved = m.update(&txn).await?;
-        super::write::refresh_receipts(&txn, &[saved.dossier_id]).await?;
+        refresh_receipts(&txn, &[saved.dossier_id]).await?;
         super::rollup::rebuild_for(&txn, &[saved.dossier_id]).await?;
         let dossier =
             dossier::Entity::find_by_id(saved.dossier_id).one(&txn).await?.ok_or(WriteError::NotFound)?;
@@ -618,28 +614,23 @@ pub async fn record_feedback(
         None => None,
     };
     let day = from_micros(now).format("%y%m%d").to_string();
-    let recorder = Recorder::of(vault, f.recorded_by.as_deref());
-    let row = |code: String| feedback::ActiveModel {
-        id: NotSet,
-        code: Set(code),
-        kind: Set(f.kind),
-        channel: Set(f.channel),
-        unit_id: Set(unit.id),
-        dossier_id: Set(dossier.as_ref().map(|d| d.id)),
-        received_at: Set(now),
-        due_at: Set(due_at),
-        answered_at: Set(None),
-        answer: Set(None),
-        rating: Set(f.rating),
-        likes: Set(0),
-        dislikes: Set(0),
-        repeat_of_id: Set(repeat_of),
-        content: Set(Some(f.content.clone())),
-        recorded_by_sealed: Set(recorder.sealed.clone()),
-        recorded_by_hash: Set(recorder.hash.clone()),
-        recorded_by_masked: Set(recorder.masked.clone()),
-        version: Set(1),
-        content_hash: Set(String::new()),
+    let row = |code: String| {
+        let row = FeedbackRow {
+            code,
+            kind: f.kind,
+            channel: f.channel,
+            received_at: now,
+            due_at,
+            answered_at: None,
+            answer: None,
+            rating: f.rating,
+            likes: 0,
+            dislikes: 0,
+            content: Some(f.content.clone()),
+            recorded_by: f.recorded_by.clone(),
+        };
+        let dossier_id = dossier.as_ref().map(|d| d.id);
+        feedback_model(&row, unit.id, dossier_id, repeat_of, vault, String::new())
     };
     let txn = w.db.begin().await?;
     let result = async {

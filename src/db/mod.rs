@@ -2,12 +2,14 @@
 //! into domain values here; nothing above this layer sees sea-orm.
 
 pub mod audit;
-pub mod convert;
+pub mod bulk;
+pub mod derived;
 pub mod indicators;
 pub mod lifecycle;
 pub mod probe;
 pub mod read;
 pub mod rollup;
+pub mod rows;
 pub mod write;
 
 use std::time::Duration;
@@ -19,7 +21,7 @@ use sea_orm::{
     QueryResult, Statement,
 };
 
-use crate::domain::scope::UnitTree;
+use crate::domain::scope::{UnitInfo, UnitTree};
 use crate::domain::time::Calendar;
 
 /// Opens a connection pool. For SQLite the file's folder is created and write-ahead logging switched on;
@@ -124,7 +126,22 @@ async fn seal_recorders(conn: &DatabaseConnection, vault: &crate::pii::Vault) ->
 /// Every unit, as the domain's tree.
 pub async fn load_units(conn: &impl ConnectionTrait) -> Result<UnitTree, DbErr> {
     let rows = entity::unit::Entity::find().order_by_asc(entity::unit::Column::Id).all(conn).await?;
-    Ok(UnitTree::new(rows.into_iter().map(convert::unit_info).collect()))
+    Ok(UnitTree::new(rows.into_iter().map(unit_info).collect()))
+}
+
+/// A unit row as the domain sees it.
+fn unit_info(m: entity::unit::Model) -> UnitInfo {
+    UnitInfo {
+        id: m.id,
+        level: m.level,
+        code: m.code,
+        name: m.name,
+        parent_code: m.parent_code,
+        valid_from: m.valid_from,
+        valid_to: m.valid_to,
+        successor_code: m.successor_code,
+        offers_e_certified_copy: m.offers_e_certified_copy,
+    }
 }
 
 /// The holiday calendar.

@@ -11,88 +11,10 @@
 
 use std::collections::HashMap;
 
-use migration::{NEVER, SUMMARY_FROM, SUMMARY_TO};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DbErr, Statement};
 
-use crate::domain::lifecycle::DerivedFacts;
+use super::derived::{id_list, refresh_receipts, settled_sql};
 use crate::domain::time::{Micros, month_of, next_month};
-
-/// `settled_at` of a dossier built in the process (the importer's new rows), from its record's facts.
-/// [`settled_sql`] is the same rule in SQL, for rows changed in place.
-pub fn settled_at(
-    received_at: Micros,
-    synced_at: Option<Micros>,
-    negative_feedback_at: Option<Micros>,
-    f: &DerivedFacts,
-) -> Micros {
-    let ended = f.resolved_at.is_some() || f.other_end_at.is_some() || f.not_accepted_at.is_some();
-    let latest = [
-        f.resolved_at,
-        f.other_end_at,
-        f.not_accepted_at,
-        f.first_supplement_requested_at,
-        f.first_supplement_received_at,
-        f.second_supplement_requested_at,
-        synced_at,
-        negative_feedback_at,
-    ]
-    .into_iter()
-    .flatten()
-    .fold(received_at, Micros::max);
-    if !ended || received_at < SUMMARY_FROM || latest >= SUMMARY_TO { NEVER } else { latest }
-}
-
-/// `settled_at` of a `dossier_paid` row: the latest bound of its intervals, `NEVER` when irregular.
-pub fn paid_settled_at(irregular: bool, bounds: [Option<Micros>; 4]) -> Micros {
-    let latest = bounds.into_iter().flatten().max().unwrap_or(0);
-    if irregular || latest >= SUMMARY_TO { NEVER } else { latest }
-}
-
-fn greatest(backend: DbBackend, args: &[String]) -> String {
-    let f = if backend == DbBackend::Postgres { "GREATEST" } else { "MAX" };
-    format!("{f}({})", args.join(", "))
-}
-
-/// [`settled_at`] as SQL over the columns of `dossier` (unqualified, as in an UPDATE), with the dossier's
-/// negative-feedback instant given by the expression `negative`.
-pub fn settled_sql(backend: DbBackend, negative: &str) -> String {
-    let mut args = vec!["received_at".to_owned()];
-    for c in [
-        "resolved_at",
-        "other_end_at",
-        "not_accepted_at",
-        "first_supplement_requested_at",
-        "first_supplement_received_at",
-        "second_supplement_requested_at",
-        "synced_at",
-        negative,
-    ] {
-        args.push(format!("COALESCE({c}, 0)"));
-    }
-    let latest = greatest(backend, &args);
-    format!(
-        "(CASE WHEN received_at < {SUMMARY_FROM} OR (resolved_at IS NULL AND other_end_at IS NULL AND \
-         not_accepted_at IS NULL) OR {latest} >= {SUMMARY_TO} THEN {NEVER} ELSE {latest} END)"
-    )
-}
-
-fn id_list(ids: &[i64]) -> String {
-    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
-}
-
-/// Derives `dossier.settled_at` of these dossiers again from their stored columns.
-pub async fn refresh_settled(conn: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
-    let backend = conn.get_database_backend();
-    for chunk in ids.chunks(500) {
-        let sql = format!(
-            "UPDATE dossier SET settled_at = {} WHERE id IN ({})",
-            settled_sql(backend, "negative_feedback_at"),
-            id_list(chunk)
-        );
-        conn.execute_raw(Statement::from_string(backend, sql)).await?;
-    }
-    Ok(())
-}
 
 /// The summary rows to rebuild: by unit, the first and last month of receipt touched.
 #[derive(Debug, Default)]
@@ -195,7 +117,7 @@ pub async fn rebuild_all(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
         .iter()
         .map(|r| r.try_get_by_index::<i64>(0))
         .collect::<Result<Vec<_>, _>>()?;
-    super::write::refresh_receipts(conn, &paid).await?;
+    refresh_receipts(conn, &paid).await?;
     conn.execute_unprepared("DELETE FROM dossier_rollup").await?;
     conn.execute_unprepared("DELETE FROM procedure_rollup").await?;
     let mut dirty = Dirty::default();

@@ -1,21 +1,12 @@
 //! Writes shared by the importer and the API mutations. Every function runs inside the caller's transaction.
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    Set, Statement,
-};
+use sea_orm::{ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 
+use super::bulk::insert_chunked;
+use super::rows::*;
 use crate::domain::lifecycle::{DerivedFacts, Event, Supplement, derive_facts};
-use crate::domain::time::to_micros;
-use crate::interchange::records::*;
 use crate::pii::{Vault, mask_email, mask_id, mask_phone};
-
-/// A short keyed digest of a record's canonical JSON: equal records give equal digests, so re-importing an
-/// unchanged record writes nothing; without the key nothing can be learnt from it (see [`Vault::digest`]).
-pub fn content_hash(vault: &Vault, record: &Record) -> String {
-    vault.digest(&record.to_line())
-}
 
 /// Who recorded a feedback, as stored: sealed (for export), keyed-hashed (for matching) and masked (for
 /// display). It may be a citizen's identity number, so it is personal data like an applicant's.
@@ -35,43 +26,22 @@ impl Recorder {
     }
 }
 
-/// Rows per multi-row INSERT, sized so that every statement stays under SQLite's and PostgreSQL's limits on
-/// bound parameters.
-pub fn rows_per_insert(columns: usize) -> usize {
-    (30_000 / columns.max(1)).max(1)
-}
-
-/// Inserts many rows, in statements of bounded size.
-pub async fn insert_chunked<A>(conn: &impl ConnectionTrait, rows: Vec<A>, columns: usize) -> Result<(), DbErr>
-where
-    A: ActiveModelTrait + Send,
-{
-    let per = rows_per_insert(columns);
-    let mut rows = rows;
-    while !rows.is_empty() {
-        let rest = if rows.len() > per { rows.split_off(per) } else { Vec::new() };
-        <A::Entity as EntityTrait>::insert_many(rows).exec_without_returning(conn).await?;
-        rows = rest;
-    }
-    Ok(())
-}
-
-pub fn unit_model(r: &UnitRec, hash: String) -> entity::unit::ActiveModel {
+pub fn unit_model(r: &UnitRow, hash: String) -> entity::unit::ActiveModel {
     entity::unit::ActiveModel {
         id: NotSet,
         code: Set(r.code.clone()),
         name: Set(r.name.clone()),
         level: Set(r.level),
-        parent_code: Set(r.parent.clone()),
+        parent_code: Set(r.parent_code.clone()),
         valid_from: Set(r.valid_from),
         valid_to: Set(r.valid_to),
-        successor_code: Set(r.successor.clone()),
+        successor_code: Set(r.successor_code.clone()),
         offers_e_certified_copy: Set(r.offers_e_certified_copy),
         content_hash: Set(hash),
     }
 }
 
-pub fn sector_model(r: &SectorRec, hash: String) -> entity::sector::ActiveModel {
+pub fn sector_model(r: &SectorRow, hash: String) -> entity::sector::ActiveModel {
     entity::sector::ActiveModel {
         id: NotSet,
         code: Set(r.code.clone()),
@@ -81,7 +51,7 @@ pub fn sector_model(r: &SectorRec, hash: String) -> entity::sector::ActiveModel 
 }
 
 pub fn procedure_model(
-    r: &ProcedureRec,
+    r: &ProcedureRow,
     sector_id: i64,
     authority_id: i64,
     hash: String,
@@ -97,38 +67,34 @@ pub fn procedure_model(
         online_level: Set(r.online_level),
         fee: Set(r.fee),
         processing_days: Set(r.processing_days),
-        applicant_types: Set(crate::domain::ApplicantKinds(r.applicant_types.clone())),
-        accepts_citizens: Set(r.applicant_types.contains(&ApplicantKind::Citizen)),
+        applicant_types: Set(r.applicant_types.clone()),
+        accepts_citizens: Set(r.applicant_types.0.contains(&ApplicantKind::Citizen)),
         returns_paper_result: Set(r.returns_paper_result),
-        status: Set(r.status.0),
+        status: Set(r.status),
         legal_effective_on: Set(r.legal_effective_on),
         announced_on: Set(r.announced_on),
         published_on: Set(r.published_on),
-        content: Set(crate::domain::ContentParts(r.content.clone())),
-        content_full: Set(ContentPart::ALL.iter().all(|p| r.content.contains(p))),
+        content: Set(r.content.clone()),
+        content_full: Set(ContentPart::ALL.iter().all(|p| r.content.0.contains(p))),
         national_portal_integrated: Set(r.national_portal_integrated),
         content_hash: Set(hash),
     }
 }
 
-/// The domain view of a dossier record's history.
-pub fn facts_of(r: &DossierRec) -> DerivedFacts {
-    let events: Vec<Event> =
-        r.events.iter().map(|e| Event { status: e.status, at: to_micros(e.at) }).collect();
+/// The domain view of a dossier's history.
+pub fn facts_of(r: &DossierRow) -> DerivedFacts {
+    let events: Vec<Event> = r.events.iter().map(|e| Event { status: e.status, at: e.at }).collect();
     let supplements: Vec<Supplement> = r
         .supplements
         .iter()
-        .map(|s| Supplement {
-            requested_at: to_micros(s.requested_at),
-            received_at: s.received_at.map(to_micros),
-        })
+        .map(|s| Supplement { requested_at: s.requested_at, received_at: s.received_at })
         .collect();
     derive_facts(&events, &supplements)
 }
 
-/// A dossier row from its record. Personal data is sealed, hashed and masked here and nowhere else.
+/// The row of a dossier. Personal data is sealed, hashed and masked here and nowhere else.
 pub fn dossier_model(
-    r: &DossierRec,
+    r: &DossierRow,
     procedure_id: i64,
     unit_id: i64,
     vault: &Vault,
@@ -142,7 +108,7 @@ pub fn dossier_model(
         procedure_id: Set(procedure_id),
         unit_id: Set(unit_id),
         channel: Set(r.channel),
-        applicant_kind: Set(a.kind.0),
+        applicant_kind: Set(a.kind),
         applicant_name: Set(a.name.clone()),
         applicant_id_hash: Set(vault.hash(&a.id_number)),
         applicant_id_sealed: Set(vault.seal(&a.id_number)),
@@ -152,15 +118,15 @@ pub fn dossier_model(
         applicant_email_sealed: Set(a.email.as_deref().map(|e| vault.seal(e))),
         applicant_email_masked: Set(a.email.as_deref().map(mask_email)),
         vneid_verified: Set(a.vneid_verified),
-        submitted_at: Set(r.submitted_at.map(to_micros)),
-        received_at: Set(to_micros(r.received_at)),
-        due_at: Set(to_micros(r.due_at)),
+        submitted_at: Set(r.submitted_at),
+        received_at: Set(r.received_at),
+        due_at: Set(r.due_at),
         inputs_digitized: Set(r.inputs_digitized),
         reused_data: Set(r.reused_data),
         from_citizen_storage: Set(r.from_citizen_storage),
         result_electronic: Set(r.result_electronic),
         result_to_citizen_storage: Set(r.result_to_citizen_storage),
-        synced_at: Set(r.synced_at.map(to_micros)),
+        synced_at: Set(r.synced_at),
         status: Set(f.status),
         status_at: Set(f.status_at),
         not_accepted_at: Set(f.not_accepted_at),
@@ -171,12 +137,7 @@ pub fn dossier_model(
         first_supplement_received_at: Set(f.first_supplement_received_at),
         second_supplement_requested_at: Set(f.second_supplement_requested_at),
         negative_feedback_at: Set(None),
-        settled_at: Set(super::rollup::settled_at(
-            to_micros(r.received_at),
-            r.synced_at.map(to_micros),
-            None,
-            &f,
-        )),
+        settled_at: Set(super::derived::settled_at(r.received_at, r.synced_at, None, &f)),
         version: Set(1),
         content_hash: Set(hash),
     }
@@ -194,13 +155,13 @@ impl DossierChildren {
         DossierChildren { events: Vec::new(), supplements: Vec::new(), apologies: Vec::new() }
     }
 
-    pub fn add(&mut self, dossier_id: i64, r: &DossierRec) {
+    pub fn add(&mut self, dossier_id: i64, r: &DossierRow) {
         for (i, e) in r.events.iter().enumerate() {
             self.events.push(entity::dossier_event::ActiveModel {
                 dossier_id: Set(dossier_id),
                 seq: Set(i as i32),
                 status: Set(e.status),
-                at: Set(to_micros(e.at)),
+                at: Set(e.at),
                 note: Set(e.note.clone()),
             });
         }
@@ -208,8 +169,8 @@ impl DossierChildren {
             self.supplements.push(entity::supplement_request::ActiveModel {
                 dossier_id: Set(dossier_id),
                 seq: Set(i as i32),
-                requested_at: Set(to_micros(s.requested_at)),
-                received_at: Set(s.received_at.map(to_micros)),
+                requested_at: Set(s.requested_at),
+                received_at: Set(s.received_at),
                 reason: Set(s.reason.clone()),
             });
         }
@@ -217,9 +178,9 @@ impl DossierChildren {
             self.apologies.push(entity::apology_letter::ActiveModel {
                 dossier_id: Set(dossier_id),
                 seq: Set(i as i32),
-                issued_at: Set(to_micros(a.issued_at)),
+                issued_at: Set(a.issued_at),
                 reason: Set(a.reason.clone()),
-                new_due_at: Set(to_micros(a.new_due_at)),
+                new_due_at: Set(a.new_due_at),
             });
         }
     }
@@ -255,7 +216,7 @@ pub async fn delete_children(conn: &impl ConnectionTrait, dossier_id: i64) -> Re
     Ok(())
 }
 
-pub fn receipt_model(r: &ReceiptRec, dossier_id: i64, hash: String) -> entity::receipt::ActiveModel {
+pub fn receipt_model(r: &ReceiptRow, dossier_id: i64, hash: String) -> entity::receipt::ActiveModel {
     entity::receipt::ActiveModel {
         id: NotSet,
         series: Set(r.series.clone()),
@@ -269,9 +230,9 @@ pub fn receipt_model(r: &ReceiptRec, dossier_id: i64, hash: String) -> entity::r
         payment_channel: Set(r.payment_channel),
         method: Set(r.method),
         transaction_ref: Set(r.transaction_ref.clone()),
-        issued_at: Set(to_micros(r.issued_at)),
-        status: Set(r.status.0),
-        cancelled_at: Set(r.cancelled_at.map(to_micros)),
+        issued_at: Set(r.issued_at),
+        status: Set(r.status),
+        cancelled_at: Set(r.cancelled_at),
         cancel_reason: Set(r.cancel_reason.clone()),
         version: Set(1),
         content_hash: Set(hash),
@@ -279,7 +240,7 @@ pub fn receipt_model(r: &ReceiptRec, dossier_id: i64, hash: String) -> entity::r
 }
 
 pub fn feedback_model(
-    r: &FeedbackRec,
+    r: &FeedbackRow,
     unit_id: i64,
     dossier_id: Option<i64>,
     repeat_of_id: Option<i64>,
@@ -294,9 +255,9 @@ pub fn feedback_model(
         channel: Set(r.channel),
         unit_id: Set(unit_id),
         dossier_id: Set(dossier_id),
-        received_at: Set(to_micros(r.received_at)),
-        due_at: Set(r.due_at.map(to_micros)),
-        answered_at: Set(r.answered_at.map(to_micros)),
+        received_at: Set(r.received_at),
+        due_at: Set(r.due_at),
+        answered_at: Set(r.answered_at),
         answer: Set(r.answer.clone()),
         rating: Set(r.rating),
         likes: Set(r.likes),
@@ -309,25 +270,6 @@ pub fn feedback_model(
         version: Set(1),
         content_hash: Set(hash),
     }
-}
-
-/// Recomputes `negative_feedback_at` (the earliest complaint or unsatisfied rating linked to the dossier), and
-/// with it `settled_at`, for the given dossiers.
-pub async fn refresh_negative_feedback(
-    conn: &impl ConnectionTrait,
-    dossier_ids: &[i64],
-) -> Result<(), DbErr> {
-    let negative = "(SELECT MIN(f.received_at) FROM feedback f WHERE f.dossier_id = dossier.id AND \
-                    (f.kind = 'COMPLAINT' OR (f.kind = 'RATING' AND f.rating IN ('UNSATISFIED', 'VERY_UNSATISFIED'))))";
-    let settled = super::rollup::settled_sql(conn.get_database_backend(), negative);
-    for chunk in dossier_ids.chunks(500) {
-        let list = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-        let sql = format!(
-            "UPDATE dossier SET negative_feedback_at = {negative}, settled_at = {settled} WHERE id IN ({list})"
-        );
-        conn.execute_raw(Statement::from_string(conn.get_database_backend(), sql)).await?;
-    }
-    Ok(())
 }
 
 /// Bumps a row's version when it still has `expected`; false when another write got there first.
@@ -344,95 +286,4 @@ where
         .to_owned();
     let res = conn.execute(&stmt).await?;
     Ok(res.rows_affected() == 1)
-}
-
-/// Reserves `n` fresh ids of `table` (whose `id` is the auto-incremented key) for rows the caller is about to
-/// insert with those ids, so that it never has to read them back. On PostgreSQL they come from the table's
-/// sequence; on SQLite from the largest id in use, which is safe because the caller's transaction holds the
-/// database's write lock (see [`hold_write_lock`]).
-pub async fn reserve_ids(conn: &impl ConnectionTrait, table: &str, n: usize) -> Result<Vec<i64>, DbErr> {
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    let backend = conn.get_database_backend();
-    if backend == sea_orm::DbBackend::Postgres {
-        let sql = format!(
-            "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence('{table}', 'id')::regclass AS seq) \
-             SELECT nextval(s.seq) FROM s, generate_series(1, {n})"
-        );
-        let rows = conn.query_all_raw(Statement::from_string(backend, sql)).await?;
-        return rows.iter().map(|r| r.try_get_by_index::<i64>(0)).collect();
-    }
-    let sql = format!(
-        "SELECT MAX(COALESCE((SELECT MAX(id) FROM {table}), 0), \
-         COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0))"
-    );
-    let row = conn.query_one_raw(Statement::from_string(backend, sql)).await?;
-    let max = row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?.unwrap_or(0);
-    Ok((max + 1..=max + n as i64).collect())
-}
-
-/// On SQLite, makes the caller's (deferred) transaction take the database's write lock now, with a statement
-/// that writes nothing, so that no other connection writes until it ends. PostgreSQL locks rows, not the
-/// database, and needs nothing.
-pub async fn hold_write_lock(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
-    if conn.get_database_backend() == sea_orm::DbBackend::Sqlite {
-        conn.execute_unprepared("DELETE FROM data_change WHERE id < 0").await?;
-    }
-    Ok(())
-}
-
-/// Derives `dossier_paid` (see that entity) of the given dossiers from their receipts: one read, one delete and
-/// one multi-row insert per 500 dossiers.
-pub async fn refresh_receipts(conn: &impl ConnectionTrait, dossier_ids: &[i64]) -> Result<(), DbErr> {
-    use crate::domain::PaymentChannel;
-    use crate::domain::lifecycle::{PaidSpan, paid_spans};
-    let backend = conn.get_database_backend();
-    let mut ids = dossier_ids.to_vec();
-    ids.sort_unstable();
-    ids.dedup();
-    for chunk in ids.chunks(500) {
-        let list = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-        let rows = conn
-            .query_all_raw(Statement::from_string(
-                backend,
-                format!(
-                    "SELECT r.dossier_id, d.unit_id, r.issued_at, r.cancelled_at, r.payment_channel FROM receipt r \
-                     JOIN dossier d ON d.id = r.dossier_id WHERE r.dossier_id IN ({list})"
-                ),
-            ))
-            .await?;
-        type Spans = (i64, Vec<(i64, Option<i64>, bool)>);
-        let mut receipts: std::collections::HashMap<i64, Spans> = std::collections::HashMap::new();
-        for r in rows {
-            let channel: PaymentChannel = r.try_get_by_index(4)?;
-            let online = channel.is_online();
-            let e = receipts.entry(r.try_get_by_index(0)?).or_insert((r.try_get_by_index(1)?, Vec::new()));
-            e.1.push((r.try_get_by_index(2)?, r.try_get_by_index(3)?, online));
-        }
-        entity::dossier_paid::Entity::delete_many()
-            .filter(entity::dossier_paid::Column::DossierId.is_in(chunk.iter().copied()))
-            .exec(conn)
-            .await?;
-        let models = receipts.into_iter().map(|(dossier_id, (unit_id, rs))| {
-            let any = paid_spans(rs.iter().map(|&(i, c, _)| (i, c)));
-            let online = paid_spans(rs.iter().filter(|r| r.2).map(|&(i, c, _)| (i, c)));
-            let irregular = any == PaidSpan::Several || online == PaidSpan::Several;
-            let (paid_from, paid_to) = if irregular { (None, None) } else { any.bounds() };
-            let (paid_online_from, paid_online_to) = if irregular { (None, None) } else { online.bounds() };
-            let bounds = [paid_from, paid_to, paid_online_from, paid_online_to];
-            entity::dossier_paid::ActiveModel {
-                dossier_id: Set(dossier_id),
-                unit_id: Set(unit_id),
-                paid_from: Set(paid_from),
-                paid_to: Set(paid_to),
-                paid_online_from: Set(paid_online_from),
-                paid_online_to: Set(paid_online_to),
-                irregular: Set(irregular),
-                settled_at: Set(super::rollup::paid_settled_at(irregular, bounds)),
-            }
-        });
-        insert_chunked(conn, models.collect(), 8).await?;
-    }
-    Ok(())
 }

@@ -9,8 +9,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::records::*;
 use crate::db::audit::Stamp;
-use crate::db::convert::{instant, opt_instant, unit_record};
-use crate::domain::time::now;
+use crate::domain::time::{from_micros, now};
 use crate::pii::Vault;
 use entity::audit_event::Outcome;
 
@@ -409,4 +408,25 @@ async fn feedback_order(
         }
     }
     Ok(order)
+}
+
+fn unit_record(m: &entity::unit::Model) -> UnitRec {
+    UnitRec {
+        code: m.code.clone(),
+        name: m.name.clone(),
+        level: m.level,
+        parent: m.parent_code.clone(),
+        valid_from: m.valid_from,
+        valid_to: m.valid_to,
+        successor: m.successor_code.clone(),
+        offers_e_certified_copy: m.offers_e_certified_copy,
+    }
+}
+
+fn instant(us: i64) -> Instant {
+    from_micros(us)
+}
+
+fn opt_instant(us: Option<i64>) -> Option<Instant> {
+    us.map(from_micros)
 }

@@ -19,6 +19,9 @@ use super::records::*;
 use super::validate::{LineError, MAX_LINE_BYTES, parse_line};
 use crate::db;
 use crate::db::audit::Stamp;
+use crate::db::bulk::{hold_write_lock, insert_chunked, reserve_ids};
+use crate::db::derived::{refresh_negative_feedback, refresh_receipts};
+use crate::db::rows::DossierRow;
 use crate::db::write::*;
 use crate::domain::OnlineLevel;
 use crate::domain::time::now;
@@ -264,7 +267,7 @@ impl<R: AsyncBufRead + Unpin> BatchReader<'_, R> {
                     if self.keep_text {
                         out.texts.insert(line, String::from_utf8_lossy(&self.buf).into_owned());
                     }
-                    let hash = content_hash(self.vault, &record);
+                    let hash = self.vault.digest(&record.to_line());
                     out.batch.push(Pending { line, record, hash });
                 }
                 Err(errors) => {
@@ -393,7 +396,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                         } else if previous.as_ref().is_some_and(|p| p.hash == hash) {
                             self.report.unchanged += 1;
                         } else {
-                            let mut model = unit_model(&u, hash);
+                            let mut model = unit_model(&(&u).into(), hash);
                             let id = match previous {
                                 Some(p) => {
                                     model.id = Set(p.id);
@@ -434,14 +437,14 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                     match existing {
                         Some(old) if old.content_hash == hash => self.report.unchanged += 1,
                         Some(old) => {
-                            let mut m = sector_model(&s, hash);
+                            let mut m = sector_model(&(&s).into(), hash);
                             m.id = Set(old.id);
                             m.update(self.conn).await?;
                             self.touched.insert(db::REFERENCE_DATA);
                             self.report.written += 1;
                         }
                         None => {
-                            let id = sector_model(&s, hash).insert(self.conn).await?.id;
+                            let id = sector_model(&(&s).into(), hash).insert(self.conn).await?.id;
                             self.refs.sectors.insert(s.code.clone(), id);
                             self.touched.insert(db::REFERENCE_DATA);
                             self.report.written += 1;
@@ -478,14 +481,16 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                                 ) {
                                     self.dirty.add_procedure(self.conn, old.id).await?;
                                 }
-                                let mut m = procedure_model(&p, sector, authority, hash);
+                                let mut m = procedure_model(&(&p).into(), sector, authority, hash);
                                 m.id = Set(old.id);
                                 m.update(self.conn).await?;
                                 self.report.written += 1;
                             }
                             None => {
-                                let id =
-                                    procedure_model(&p, sector, authority, hash).insert(self.conn).await?.id;
+                                let id = procedure_model(&(&p).into(), sector, authority, hash)
+                                    .insert(self.conn)
+                                    .await?
+                                    .id;
                                 self.refs.procedures.insert(p.code.clone(), id);
                                 self.report.written += 1;
                             }
@@ -701,7 +706,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
         let mut rows = Vec::new();
         for (r, hash) in &new_receipts {
             if let Some(id) = id_of(&r.dossier) {
-                rows.push(receipt_model(r, id, hash.clone()));
+                rows.push(receipt_model(&r.into(), id, hash.clone()));
             }
         }
         insert_chunked(self.conn, rows, 18).await?;
@@ -715,7 +720,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
         paid_dossiers.extend(receipts.values().filter(|(s, _)| changed_r.contains(&s.id)).map(|(_, d)| *d));
         for (id, r, hash) in changed_receipts {
             if let Some(did) = id_of(&r.dossier) {
-                let mut m = receipt_model(&r, did, hash);
+                let mut m = receipt_model(&(&r).into(), did, hash);
                 m.id = Set(id);
                 m.version = sea_orm::ActiveValue::NotSet;
                 m.update(self.conn).await?;
@@ -748,7 +753,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                 late_links.push((*id, rid));
             }
             let dossier = f.dossier.as_deref().and_then(id_of);
-            let mut m = feedback_model(f, uid, dossier, repeat_now, self.vault, hash.clone());
+            let mut m = feedback_model(&f.into(), uid, dossier, repeat_now, self.vault, hash.clone());
             m.id = Set(*id);
             rows.push(m);
         }
@@ -763,7 +768,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
         for (id, f, hash) in changed_feedback {
             if let Some(uid) = self.refs.units.get(&f.unit).map(|u| u.id) {
                 let mut m = feedback_model(
-                    &f,
+                    &(&f).into(),
                     uid,
                     f.dossier.as_deref().and_then(id_of),
                     f.repeat_of.as_deref().and_then(fb_id),
@@ -801,10 +806,11 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
             else {
                 continue;
             };
-            let mut m = dossier_model(d, pid, uid, self.vault, hash.clone());
+            let row = DossierRow::from(d);
+            let mut m = dossier_model(&row, pid, uid, self.vault, hash.clone());
             m.id = Set(*id);
             rows.push(m);
-            children.add(*id, d);
+            children.add(*id, &row);
         }
         insert_chunked(self.conn, rows, 38).await?;
         for (id, d, hash) in &changed {
@@ -813,13 +819,14 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
             else {
                 continue;
             };
-            let mut m = dossier_model(d, pid, uid, self.vault, hash.clone());
+            let row = DossierRow::from(d);
+            let mut m = dossier_model(&row, pid, uid, self.vault, hash.clone());
             m.id = Set(*id);
             m.version = sea_orm::ActiveValue::NotSet;
             m.negative_feedback_at = sea_orm::ActiveValue::NotSet;
             m.update(self.conn).await?;
             delete_children(self.conn, *id).await?;
-            children.add(*id, d);
+            children.add(*id, &row);
         }
         children.insert(self.conn).await
     }

@@ -4,6 +4,7 @@
 pub mod export;
 pub mod import;
 pub mod records;
+pub mod rows;
 pub mod validate;
 
 pub use records::Record;

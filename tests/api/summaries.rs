@@ -87,7 +87,7 @@ async fn check(app: &dvc_gateway::app::App, label: &str) {
         }
     }
     let backend = app.db.get_database_backend();
-    let rule = dvc_gateway::db::rollup::settled_sql(backend, "negative_feedback_at");
+    let rule = dvc_gateway::db::derived::settled_sql(backend, "negative_feedback_at");
     let off = scalar(app, &format!("SELECT COUNT(*) FROM dossier WHERE settled_at <> {rule}")).await;
     assert_eq!(off, 0, "{label}: stored settled_at differs from its rule");
     let negative = "SELECT MIN(f.received_at) FROM feedback f WHERE f.dossier_id = d.id AND (f.kind = 'COMPLAINT' \
@@ -305,7 +305,7 @@ async fn one_answer_reads_one_snapshot_while_a_write_commits() {
         .execute_unprepared(&format!("UPDATE dossier SET resolved_at = NULL WHERE id = {id}"))
         .await
         .unwrap();
-    dvc_gateway::db::rollup::refresh_settled(&writer, &[id]).await.unwrap();
+    dvc_gateway::db::derived::refresh_settled(&writer, &[id]).await.unwrap();
     dvc_gateway::db::rollup::rebuild_for(&writer, &[id]).await.unwrap();
 
     let reader = {
