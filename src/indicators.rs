@@ -8,9 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::cache::{IndicatorKey, Ttl};
-use crate::db::indicators::{self as ind, IndicatorError, Ranked, Window};
+use crate::db::indicators as ind;
 use crate::domain::UnitLevel;
-use crate::domain::indicators::{Count, FORMULA_VERSION, MetricKey, Scored, score_all};
+use crate::domain::indicators::{
+    Count, FORMULA_VERSION, MetricKey, Ranked, Scored, Window, ranked, score_all,
+};
 
 /// How long an answer for a period still open may be reused (the data generation still has to match).
 const OPEN_BUCKET_MICROS: i64 = 60_000_000;
@@ -26,6 +28,23 @@ struct Cached {
     counts: Vec<(i64, i64)>,
 }
 
+/// Why an indicator request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IndicatorError {
+    #[error("unknown unit `{0}`")]
+    UnknownUnit(String),
+    #[error(transparent)]
+    Period(#[from] crate::domain::time::PeriodError),
+    #[error(transparent)]
+    Db(#[from] sea_orm::DbErr),
+    /// A computation shared with concurrent requests (see the cache) failed.
+    #[error(transparent)]
+    Shared(Arc<IndicatorError>),
+    /// A cached answer that does not read back: written by another version of the gateway.
+    #[error("unreadable cached answer: {0}")]
+    Cached(#[from] serde_json::Error),
+}
+
 /// A scored report and the instant it was evaluated at.
 pub struct Report {
     pub window: Window,
@@ -34,18 +53,18 @@ pub struct Report {
 
 /// The report of `unit_code` for window `w`, from the cache when the unit's data has not changed.
 pub async fn report(app: &App, unit_code: &str, w: &Window) -> Result<Report, IndicatorError> {
-    let fresh = app.fresh_scope(unit_code, w.t).await?;
+    let fresh = app.fresh_scope(unit_code, w.at).await?;
     let tree = fresh.units.clone();
     if tree.get(unit_code).is_none() {
         return Err(IndicatorError::UnknownUnit(unit_code.to_owned()));
     }
-    let closed = w.t == w.e;
+    let closed = w.at == w.end;
     let key = IndicatorKey {
         formula_version: FORMULA_VERSION,
         unit: unit_code.to_owned(),
-        start: w.s,
-        end: w.e,
-        bucket: if w.live { w.t - w.t.rem_euclid(OPEN_BUCKET_MICROS) } else { w.t },
+        start: w.start,
+        end: w.end,
+        bucket: if w.live { w.at - w.at.rem_euclid(OPEN_BUCKET_MICROS) } else { w.at },
     };
     // A closed period's answer changes only with its data: it stays until a new version replaces it (in Redis,
     // unless nobody asks for it for a month). An answer evaluated now serves the rest of its minute; one at an
@@ -56,17 +75,15 @@ pub async fn report(app: &App, unit_code: &str, w: &Window) -> Result<Report, In
         .get_or_compute(&key, fresh.version, ttl, || async {
             let c = ind::counts(&app.db, &tree, &fresh.calendar, unit_code, w).await?;
             let counts = MetricKey::ALL.iter().map(|&k| c.get(k)).map(|c| (c.num, c.den)).collect();
-            serde_json::to_string(&Cached { t: w.t, counts })
-                .map_err(|e| sea_orm::DbErr::Custom(e.to_string()))
+            Ok::<_, IndicatorError>(serde_json::to_string(&Cached { t: w.at, counts })?)
         })
         .await
-        .map_err(|e| IndicatorError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
+        .map_err(IndicatorError::Shared)?;
     // Scoring with exact rationals costs more than the rest of a cached answer: equal counts share one score.
     let scored = match app.scored.get(&text).await {
         Some(s) => s,
         None => {
-            let cached: Cached = serde_json::from_str(&text)
-                .map_err(|e| IndicatorError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
+            let cached: Cached = serde_json::from_str(&text)?;
             let scored = score_all(|k| {
                 let i = MetricKey::ALL.iter().position(|&m| m == k).unwrap_or(0);
                 cached.counts.get(i).map(|&(num, den)| Count { num, den }).unwrap_or_default()
@@ -76,7 +93,7 @@ pub async fn report(app: &App, unit_code: &str, w: &Window) -> Result<Report, In
             s
         }
     };
-    Ok(Report { window: Window { t: scored.0, ..*w }, scored: scored.1 })
+    Ok(Report { window: Window { at: scored.0, ..*w }, scored: scored.1 })
 }
 
 /// The ranking of the units of `level` within `parent` (indicators.md, "Ranking"), each from the cache.
@@ -87,11 +104,13 @@ pub async fn ranking(
     w: &Window,
 ) -> Result<Vec<Ranked>, IndicatorError> {
     let tree = app.units().await?;
-    let peers = ind::peers(&tree, level, parent, w.t)?;
+    let peers = tree
+        .peers(level, parent, w.at)
+        .ok_or_else(|| IndicatorError::UnknownUnit(parent.unwrap_or_default().to_owned()))?;
     let mut entries = Vec::with_capacity(peers.len());
     for u in peers {
         let r = report(app, &u.code, w).await?;
         entries.push((u.code.clone(), r.scored.total.round2(), (u.name.clone(), r.scored.grade)));
     }
-    Ok(ind::ranked(entries))
+    Ok(ranked(entries))
 }

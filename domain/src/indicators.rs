@@ -8,6 +8,9 @@ use num_bigint::BigInt;
 use num_rational::BigRational;
 use num_traits::{ToPrimitive, Zero};
 
+use crate::enums::UnitLevel;
+use crate::time::{Micros, PeriodError, PeriodSpec};
+
 /// The formula version every report carries.
 pub const FORMULA_VERSION: &str = "qd766-portal-2024";
 
@@ -289,6 +292,60 @@ pub fn rank<T>(mut entries: Vec<(String, f64, T)>) -> Vec<(u32, String, f64, T)>
         out.push((rank, code, total, extra));
     }
     out
+}
+
+/// The instants of one evaluation: the period `[start, end)` and the evaluation instant
+/// `at = min(end, asOf, now)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Window {
+    pub start: Micros,
+    pub end: Micros,
+    pub at: Micros,
+    /// Evaluated now (no `asOf` and the period not over): an answer computed earlier in the same minute, with
+    /// no write since, serves. Otherwise `at` is exact.
+    pub live: bool,
+}
+
+impl Window {
+    /// The window of a period and an optional `asOf` (default: now). The evaluation instant is never after now:
+    /// an `asOf` in the future is evaluated now, in every operation, so that nothing dated later (a unit
+    /// merging next year) counts before it happens.
+    pub fn of(spec: &PeriodSpec, as_of: Option<Micros>, now: Micros) -> Result<Window, PeriodError> {
+        let p = spec.resolve()?;
+        let asked = as_of.map_or(now, |a| a.min(now));
+        let at = p.end.min(asked);
+        Ok(Window { start: p.start, end: p.end, at, live: asked == now && at < p.end })
+    }
+}
+
+/// How many working days a ministry or a province has to announce a procedure before its legal basis takes
+/// effect, and to publish it after announcing it (the transparency metrics PUBLISH_ON_TIME and
+/// PUBLIC_UPDATE_ON_TIME).
+pub fn transparency_deadlines(authority: Option<UnitLevel>) -> (i32, i32) {
+    match authority {
+        Some(UnitLevel::Ministry) => (20, 10),
+        _ => (5, 5),
+    }
+}
+
+/// One ranked unit.
+#[derive(Debug, Clone)]
+pub struct Ranked {
+    pub rank: u32,
+    pub of: u32,
+    pub code: String,
+    pub name: String,
+    pub total: f64,
+    pub grade: Grade,
+}
+
+/// Competition-ranks `(code, rounded total, (name, grade))` entries.
+pub fn ranked(entries: Vec<(String, f64, (String, Grade))>) -> Vec<Ranked> {
+    let of = entries.len() as u32;
+    rank(entries)
+        .into_iter()
+        .map(|(rank, code, total, (name, grade))| Ranked { rank, of, code, name, total, grade })
+        .collect()
 }
 
 #[cfg(test)]

@@ -203,6 +203,26 @@ impl Scope {
     }
 }
 
+impl UnitTree {
+    /// The peers of a ranking: the units of `level` valid at `t` within `parent`'s scope (the parent itself
+    /// excluded), or every unit of the level valid at `t` without a parent; `None` when `parent` is unknown.
+    pub fn peers(&self, level: UnitLevel, parent: Option<&str>, t: Micros) -> Option<Vec<&UnitInfo>> {
+        let of_level = |u: &&UnitInfo| u.level == level && u.valid_at(t);
+        Some(match parent {
+            Some(p) => {
+                let parent_unit = self.get(p)?;
+                let scope = self.scope_at(p, t);
+                self.all()
+                    .iter()
+                    .filter(of_level)
+                    .filter(|u| u.id != parent_unit.id && scope.contains(u.id))
+                    .collect()
+            }
+            None => self.all().iter().filter(of_level).collect(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

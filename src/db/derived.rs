@@ -6,8 +6,10 @@ use migration::{NEVER, SUMMARY_FROM, SUMMARY_TO};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, Set, Statement};
 
 use super::bulk::insert_chunked;
+use super::sql::{id_list, names};
 use crate::domain::lifecycle::DerivedFacts;
 use crate::domain::time::Micros;
+use crate::domain::{FeedbackKind, Rating};
 
 /// `settled_at` of a dossier built in the process (the importer's new rows), from its record's facts.
 /// [`settled_sql`] is the same rule in SQL, for rows changed in place.
@@ -68,10 +70,6 @@ pub fn settled_sql(backend: DbBackend, negative: &str) -> String {
     )
 }
 
-pub(super) fn id_list(ids: &[i64]) -> String {
-    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
-}
-
 /// Derives `dossier.settled_at` of these dossiers again from their stored columns.
 pub async fn refresh_settled(conn: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
     let backend = conn.get_database_backend();
@@ -92,11 +90,17 @@ pub async fn refresh_negative_feedback(
     conn: &impl ConnectionTrait,
     dossier_ids: &[i64],
 ) -> Result<(), DbErr> {
-    let negative = "(SELECT MIN(f.received_at) FROM feedback f WHERE f.dossier_id = dossier.id AND \
-                    (f.kind = 'COMPLAINT' OR (f.kind = 'RATING' AND f.rating IN ('UNSATISFIED', 'VERY_UNSATISFIED'))))";
-    let settled = settled_sql(conn.get_database_backend(), negative);
+    // A complaint, or a rating the domain counts as negative.
+    let negative = format!(
+        "(SELECT MIN(f.received_at) FROM feedback f WHERE f.dossier_id = dossier.id AND (f.kind = {} OR \
+         (f.kind = {} AND f.rating IN ({}))))",
+        names([FeedbackKind::Complaint]),
+        names([FeedbackKind::Rating]),
+        names(Rating::ALL.iter().filter(|r| r.is_negative()))
+    );
+    let settled = settled_sql(conn.get_database_backend(), &negative);
     for chunk in dossier_ids.chunks(500) {
-        let list = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let list = id_list(chunk);
         let sql = format!(
             "UPDATE dossier SET negative_feedback_at = {negative}, settled_at = {settled} WHERE id IN ({list})"
         );
@@ -115,7 +119,7 @@ pub async fn refresh_receipts(conn: &impl ConnectionTrait, dossier_ids: &[i64]) 
     ids.sort_unstable();
     ids.dedup();
     for chunk in ids.chunks(500) {
-        let list = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let list = id_list(chunk);
         let rows = conn
             .query_all_raw(Statement::from_string(
                 backend,

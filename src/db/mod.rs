@@ -10,6 +10,7 @@ pub mod probe;
 pub mod read;
 pub mod rollup;
 pub mod rows;
+pub mod sql;
 pub mod write;
 
 use std::time::Duration;

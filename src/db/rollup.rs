@@ -13,7 +13,8 @@ use std::collections::HashMap;
 
 use sea_orm::{ConnectionTrait, DbErr, Statement};
 
-use super::derived::{id_list, refresh_receipts, settled_sql};
+use super::derived::{refresh_receipts, settled_sql};
+use super::sql::id_list;
 use crate::domain::time::{Micros, month_of, next_month};
 
 /// The summary rows to rebuild: by unit, the first and last month of receipt touched.

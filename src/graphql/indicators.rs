@@ -8,8 +8,8 @@ use super::enums::UnitLevel;
 use super::query::{connection, page};
 use super::types::{Date, Dossier, Feedback, Procedure, Unit};
 use super::{IntoGql, service};
-use crate::db::indicators::Window;
 use crate::domain::indicators as dom;
+use crate::domain::indicators::Window;
 use crate::domain::time::{PeriodSpec, from_micros, to_micros};
 use crate::service::DrillArgs;
 use crate::service::policy::Operation;
@@ -214,9 +214,9 @@ pub(crate) fn to_report(unit_code: String, w: &Window, s: &dom::Scored) -> Indic
     IndicatorReport {
         unit_code,
         formula_version: dom::FORMULA_VERSION.to_owned(),
-        period_start: from_micros(w.s),
-        period_end: from_micros(w.e),
-        as_of: from_micros(w.t),
+        period_start: from_micros(w.start),
+        period_end: from_micros(w.end),
+        as_of: from_micros(w.at),
         total: s.total.round2(),
         grade: s.grade.into(),
         groups: s

@@ -12,7 +12,7 @@ use super::types::{Dossier, PublicDossierStatus};
 use super::{IntoGql, app, caller};
 use crate::app::App;
 use crate::auth::Caller;
-use crate::db::indicators as ind;
+use crate::domain::indicators::Window;
 use crate::domain::time::now;
 use crate::service::policy::Operation;
 use crate::service::{ApiError, RequestMeta, Service};
@@ -129,9 +129,9 @@ impl Subscription {
                     if last.is_some() || failed {
                         tokio::time::sleep(REPORT_POLL).await;
                     }
-                    let w = ind::window(&spec, None, now()).ok()?;
+                    let w = Window::of(&spec, None, now()).ok()?;
                     // A database fault skips a round: the subscription goes on and catches up when it answers.
-                    let version = match sub.app.fresh_scope(&unit, w.t).await {
+                    let version = match sub.app.fresh_scope(&unit, w.at).await {
                         Ok(fresh) => fresh.version,
                         Err(e) => {
                             tracing::warn!(error = %e, unit = %unit, "indicator subscription: data version unavailable");

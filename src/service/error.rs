@@ -2,8 +2,10 @@
 //! `extensions.code` in the GraphQL layer; an internal fault says only "internal error" to the client and is
 //! logged once, here, with the request's span (and so its request id).
 
-use crate::db::indicators::{DrillError, IndicatorError};
+use crate::db::indicators::DrillError;
 use crate::db::lifecycle::WriteError;
+use crate::domain::time::PeriodError;
+use crate::indicators::IndicatorError;
 
 /// An error as the API reports it.
 #[derive(Debug, thiserror::Error)]
@@ -69,8 +71,18 @@ impl From<IndicatorError> for ApiError {
         match e {
             IndicatorError::UnknownUnit(_) => ApiError::NotFound,
             IndicatorError::Period(p) => ApiError::Validation(p.to_string()),
-            IndicatorError::Db(d) => ApiError::internal(d),
+            IndicatorError::Shared(shared) => match std::sync::Arc::try_unwrap(shared) {
+                Ok(e) => e.into(),
+                Err(shared) => ApiError::internal(shared),
+            },
+            other @ (IndicatorError::Db(_) | IndicatorError::Cached(_)) => ApiError::internal(other),
         }
+    }
+}
+
+impl From<PeriodError> for ApiError {
+    fn from(e: PeriodError) -> Self {
+        ApiError::Validation(e.to_string())
     }
 }
 

@@ -1,16 +1,17 @@
 //! The Decision 766 indicators (public by law) and the records behind them (dashboards in scope).
 //!
 //! Every operation evaluates at one instant T, never after now: an `asOf` in the future is evaluated now (see
-//! [`ind::window`]). A drill-down is authorized and scoped at that instant: the unit's scope at T must lie within
+//! [`Window::of`]). A drill-down is authorized and scoped at that instant: the unit's scope at T must lie within
 //! the caller's scope, so a merger that has not happened yet never shows its units early.
 
 use super::feedback::FeedbackView;
 use super::policy::Operation;
 use super::{ApiError, Grant, PageArgs, Service};
-use crate::db::indicators::{self as ind, DrillQuery, Outcome, Ranked, Window};
+use crate::db::indicators::{self as ind, DrillQuery, Outcome};
 use crate::db::read::{self, Page, ReadScope};
 use crate::domain::UnitLevel;
 use crate::domain::indicators::MetricKey;
+use crate::domain::indicators::{Ranked, Window};
 use crate::domain::scope::{Scope, UnitInfo};
 use crate::domain::time::{Micros, PeriodSpec};
 use entity::audit_event::ObjectKind;
@@ -37,7 +38,7 @@ impl Service<'_> {
         as_of: Option<Micros>,
     ) -> Result<crate::indicators::Report, ApiError> {
         let g = self.grant(Operation::Indicators).await?;
-        let w = ind::window(period, as_of, g.now)?;
+        let w = Window::of(period, as_of, g.now)?;
         Ok(crate::indicators::report(self.app, unit_code, &w).await?)
     }
 
@@ -50,14 +51,14 @@ impl Service<'_> {
         as_of: Option<Micros>,
     ) -> Result<Vec<Ranked>, ApiError> {
         let g = self.grant(Operation::Ranking).await?;
-        let w = ind::window(period, as_of, g.now)?;
+        let w = Window::of(period, as_of, g.now)?;
         Ok(crate::indicators::ranking(self.app, level, parent_code, &w).await?)
     }
 
     /// Checks that a report subscription may start (the unit exists and the period is valid).
     pub async fn subscribe_report(&self, unit_code: &str, period: &PeriodSpec) -> Result<(), ApiError> {
         let g = self.grant(Operation::IndicatorReportChanged).await?;
-        ind::window(period, None, g.now)?;
+        Window::of(period, None, g.now)?;
         if self.app.units().await?.get(unit_code).is_none() {
             return Err(ApiError::NotFound);
         }
@@ -74,8 +75,8 @@ impl Service<'_> {
         as_of: Option<Micros>,
     ) -> Result<(Grant, Window, Scope), ApiError> {
         let g = self.grant(op).await?;
-        let w = ind::window(period, as_of, g.now)?;
-        let data = g.tree.scope_at(unit_code, w.t);
+        let w = Window::of(period, as_of, g.now)?;
+        let data = g.tree.scope_at(unit_code, w.at);
         let within = match &g.scope {
             ReadScope::Units(mine, _) => !data.ids.is_empty() && data.ids.iter().all(|id| mine.contains(*id)),
             _ => false,

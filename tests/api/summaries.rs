@@ -4,8 +4,9 @@
 
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate};
 use dvc_gateway::auth::Role;
-use dvc_gateway::db::indicators::{Window, counts_with, window};
+use dvc_gateway::db::indicators::counts_with;
 use dvc_gateway::demo::{DemoOptions, generate};
+use dvc_gateway::domain::indicators::Window;
 use dvc_gateway::domain::time::{PeriodSpec, to_micros};
 use dvc_gateway::domain::{
     DossierStatus, FeedbackChannel, FeedbackKind, PaymentChannel, Rating, ReceiptStatus,
@@ -56,7 +57,7 @@ fn windows() -> Vec<Window> {
         specs.push((PeriodSpec { year: Some(2024), month: Some(m), ..Default::default() }, None));
     }
     let now = to_micros(at("2026-11-28T10:00:00+07:00"));
-    specs.iter().map(|(p, a)| window(p, a.map(|a| to_micros(at(a))), now).unwrap()).collect()
+    specs.iter().map(|(p, a)| Window::of(p, a.map(|a| to_micros(at(a))), now).unwrap()).collect()
 }
 
 async fn scalar(app: &dvc_gateway::app::App, sql: &str) -> i64 {
@@ -285,7 +286,7 @@ async fn one_answer_reads_one_snapshot_while_a_write_commits() {
     let tree = app.units().await.unwrap();
     let calendar = app.calendar().await.unwrap();
     let now = to_micros(at("2026-11-28T10:00:00+07:00"));
-    let w = window(&PeriodSpec { year: Some(2024), ..Default::default() }, None, now).unwrap();
+    let w = Window::of(&PeriodSpec { year: Some(2024), ..Default::default() }, None, now).unwrap();
     let before = counts_with(&app.db, &tree, &calendar, "49", &w, true).await.unwrap();
 
     // A dossier of 2024, settled in its summarised months, is no longer ended: it leaves the summaries.
@@ -295,7 +296,7 @@ async fn one_answer_reads_one_snapshot_while_a_write_commits() {
         &format!(
             "SELECT MIN(id) FROM dossier WHERE resolved_at IS NOT NULL AND settled_at < {cut} \
              AND received_at >= {}",
-            w.s
+            w.start
         ),
     )
     .await;

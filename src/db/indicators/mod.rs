@@ -1,0 +1,291 @@
+//! The counts behind the Decision 766 indicators, computed by SQL aggregates over indexed columns (never by
+//! loading dossiers into the process). The same SQL text runs on SQLite and PostgreSQL: instants are integers
+//! and every bound is an integer written into the statement by this module (never text from a client).
+
+mod drill;
+mod rules;
+
+pub use drill::*;
+pub(in crate::db) use rules::rollup_insert_sql;
+
+use std::collections::HashMap;
+
+use sea_orm::{
+    AccessMode, ConnectionTrait, DbBackend, DbErr, IsolationLevel, QueryResult, Statement,
+    TransactionSession, TransactionTrait,
+};
+
+use crate::domain::indicators::{Count, MetricKey, Window, transparency_deadlines};
+use crate::domain::scope::{Scope, UnitTree};
+use crate::domain::time::{Calendar, Micros, first_date_at_or_after, start_of};
+use crate::domain::{ProcedureStatus, UnitLevel};
+
+use rules::*;
+
+/// The counts of all 19 metrics for one unit and window.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts(pub HashMap<MetricKeyId, Count>);
+
+/// A metric key usable as a map key (the domain enum is `Hash`).
+pub type MetricKeyId = MetricKey;
+
+impl Counts {
+    pub fn get(&self, k: MetricKey) -> Count {
+        self.0.get(&k).copied().unwrap_or_default()
+    }
+}
+
+fn get(row: &QueryResult, i: usize) -> Result<i64, DbErr> {
+    // SUM gives BIGINT on PostgreSQL and INTEGER on SQLite; both read as i64.
+    row.try_get_by_index::<Option<i64>>(i).map(|v| v.unwrap_or(0))
+}
+
+/// Counts every metric for `unit_code` in window `w`.
+pub async fn counts(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    tree: &UnitTree,
+    calendar: &Calendar,
+    unit_code: &str,
+    w: &Window,
+) -> Result<Counts, DbErr> {
+    counts_with(conn, tree, calendar, unit_code, w, true).await
+}
+
+/// [`counts`], reading every dossier row by row unless `summaries` (so that tests can compare both ways).
+///
+/// Its statements read one snapshot of the database, in one read-only transaction (repeatable read on
+/// PostgreSQL; on SQLite every transaction reads one snapshot): a write that commits while they run, moving a
+/// dossier between the rows read one by one and the summaries, is either wholly in the answer or not at all.
+pub async fn counts_with(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    tree: &UnitTree,
+    calendar: &Calendar,
+    unit_code: &str,
+    w: &Window,
+    summaries: bool,
+) -> Result<Counts, DbErr> {
+    let txn = match conn.get_database_backend() {
+        DbBackend::Postgres => {
+            conn.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await?
+        }
+        _ => conn.begin().await?,
+    };
+    let counts = counts_in(&txn, tree, calendar, unit_code, w, summaries).await?;
+    txn.commit().await?;
+    Ok(counts)
+}
+
+async fn counts_in(
+    conn: &impl ConnectionTrait,
+    tree: &UnitTree,
+    calendar: &Calendar,
+    unit_code: &str,
+    w: &Window,
+    summaries: bool,
+) -> Result<Counts, DbErr> {
+    let scope = tree.scope_at(unit_code, w.at);
+    let mut c: HashMap<MetricKey, Count> = HashMap::new();
+    let mut add = |k: MetricKey, num: i64, den: i64| {
+        let e = c.entry(k).or_default();
+        e.num += num;
+        e.den += den;
+    };
+
+    let cut = if summaries { summary_cut(w) } else { None };
+    let (sums, procedures) = dossier_aggregates(conn, w, &scope, cut).await?;
+    // Every dossier metric but PROCEDURES_WITH_RECEIPTS, a procedure metric whose sums only tell which
+    // procedures had a paid dossier (see `procedure_places`).
+    for k in DOSSIER_METRICS.into_iter().filter(|&k| k != MetricKey::ProceduresWithReceipts) {
+        let c = sums.get(k);
+        add(k, c.num, c.den);
+    }
+    let places = procedure_places(&procedures)
+        .chain(transparency(conn, tree, calendar, unit_code, w).await?)
+        .chain(certified_copy_places(tree, &scope, w));
+    for (_, k, passing) in places {
+        add(k, i64::from(passing), 1);
+    }
+
+    let backend = conn.get_database_backend();
+    if let Some(row) = conn.query_one_raw(Statement::from_string(backend, pakn_sql(w, &scope))).await? {
+        let (den, on_time, satisfied) = (get(&row, 0)?, get(&row, 1)?, get(&row, 2)?);
+        add(MetricKey::PaknOnTime, on_time, den);
+        add(MetricKey::PaknSatisfaction, satisfied, den);
+    }
+    Ok(Counts(c))
+}
+
+/// What the procedure metrics need of a procedure with dossiers in a scope.
+#[derive(Debug, Clone, Copy, Default)]
+struct ProcedureFacts {
+    fee_bearing: bool,
+    accepts_citizens: bool,
+    /// A dossier received in the period.
+    received: bool,
+    /// One of those paid online, paid at all, with a VNeID-verified applicant.
+    paid_online: bool,
+    paid_any: bool,
+    vneid: bool,
+}
+
+type ProcedureFlags = HashMap<i64, ProcedureFacts>;
+
+/// One record's place in a metric counted by records other than dossiers and PAKN: (its id, the metric, whether
+/// it is in the numerator); it is in the denominator.
+type Place = (i64, MetricKey, bool);
+
+/// The (denominator, numerator) sums of the dossier metrics, by metric.
+#[derive(Debug, Default)]
+struct DossierSums(HashMap<MetricKey, Count>);
+
+impl DossierSums {
+    /// Adds a row whose columns from `first` on are the (denominator, numerator) pairs of [`DOSSIER_METRICS`],
+    /// in order, as [`dossier_sql`] and [`rollup_sql`] write them.
+    fn add_row(&mut self, row: &QueryResult, first: usize) -> Result<(), DbErr> {
+        for (i, &k) in DOSSIER_METRICS.iter().enumerate() {
+            let c = self.0.entry(k).or_default();
+            c.den += get(row, first + 2 * i)?;
+            c.num += get(row, first + 2 * i + 1)?;
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, other: &DossierSums) {
+        for (&k, c) in &other.0 {
+            let e = self.0.entry(k).or_default();
+            e.num += c.num;
+            e.den += c.den;
+        }
+    }
+
+    fn get(&self, k: MetricKey) -> Count {
+        self.0.get(&k).copied().unwrap_or_default()
+    }
+}
+
+/// The dossier metrics, as the sums of `dossier_sql`'s (denominator, numerator) pairs over the dossiers read row
+/// by row and the summarised ones (before `cut`), and the [`ProcedureFacts`] of the scope.
+async fn dossier_aggregates(
+    conn: &impl ConnectionTrait,
+    w: &Window,
+    scope: &Scope,
+    cut: Option<Micros>,
+) -> Result<(DossierSums, ProcedureFlags), DbErr> {
+    use MetricKey::*;
+    let backend = conn.get_database_backend();
+    let mut sums = DossierSums::default();
+    let mut procedures = ProcedureFlags::new();
+    for row in conn.query_all_raw(Statement::from_string(backend, dossier_sql(w, scope, cut))).await? {
+        let mut of_procedure = DossierSums::default();
+        of_procedure.add_row(&row, 3)?;
+        let e = procedures.entry(row.try_get_by_index::<i64>(0)?).or_default();
+        e.fee_bearing |= get(&row, 1)? > 0;
+        e.accepts_citizens |= get(&row, 2)? > 0;
+        e.received |= of_procedure.get(DossierSync).den > 0;
+        e.paid_online |= of_procedure.get(PaidOnlineDossiers).num > 0;
+        e.paid_any |= of_procedure.get(ProceduresWithReceipts).num > 0;
+        e.vneid |= of_procedure.get(VneidDossiers).num > 0;
+        sums.add(&of_procedure);
+    }
+    // Paid online and paid at all, of the dossiers with irregular receipts.
+    for row in conn.query_all_raw(Statement::from_string(backend, irregular_sql(w, scope))).await? {
+        let (online, any) = (get(&row, 1)?, get(&row, 2)?);
+        sums.0.entry(PaidOnlineDossiers).or_default().num += online;
+        sums.0.entry(ProceduresWithReceipts).or_default().num += any;
+        let e = procedures.entry(row.try_get_by_index::<i64>(0)?).or_default();
+        e.paid_online |= online > 0;
+        e.paid_any |= any > 0;
+    }
+    if let Some(cut) = cut {
+        if let Some(row) =
+            conn.query_one_raw(Statement::from_string(backend, rollup_sql(w, scope, cut))).await?
+        {
+            sums.add_row(&row, 0)?;
+        }
+        for row in conn.query_all_raw(Statement::from_string(backend, procedure_rollup_sql(w, scope))).await?
+        {
+            let e = procedures.entry(row.try_get_by_index::<i64>(0)?).or_default();
+            e.fee_bearing |= get(&row, 1)? > 0;
+            e.accepts_citizens |= get(&row, 2)? > 0;
+            let before_cut = |i: usize| -> Result<bool, DbErr> {
+                Ok(row.try_get_by_index::<Option<i64>>(i)?.is_some_and(|first| first < cut))
+            };
+            e.received |= before_cut(3)?;
+            e.paid_online |= before_cut(4)?;
+            e.paid_any |= before_cut(5)?;
+            e.vneid |= before_cut(6)?;
+        }
+    }
+    Ok((sums, procedures))
+}
+
+/// The places of the procedures with dossiers in the scope in the procedure metrics.
+fn procedure_places(procedures: &ProcedureFlags) -> impl Iterator<Item = Place> + '_ {
+    procedures.iter().flat_map(|(&id, p)| {
+        let fee = p.fee_bearing && p.received;
+        let citizen = p.accepts_citizens && p.received;
+        [
+            fee.then_some((id, MetricKey::ProceduresPaidOnline, p.paid_online)),
+            fee.then_some((id, MetricKey::ProceduresWithReceipts, p.paid_any)),
+            citizen.then_some((id, MetricKey::VneidProcedures, p.vneid)),
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
+/// The places of the communes of the scope valid at T in ELECTRONIC_CERTIFIED_COPY.
+fn certified_copy_places<'a>(
+    tree: &'a UnitTree,
+    scope: &'a Scope,
+    w: &Window,
+) -> impl Iterator<Item = Place> + 'a {
+    let t = w.at;
+    tree.all()
+        .iter()
+        .filter(move |u| u.level == UnitLevel::Commune && scope.contains(u.id) && u.valid_at(t))
+        .map(|u| (u.id, MetricKey::ElectronicCertifiedCopy, u.offers_e_certified_copy))
+}
+
+/// The places in the transparency metrics of the procedures announced by the nearest province or ministry at or
+/// above the unit.
+async fn transparency(
+    conn: &impl ConnectionTrait,
+    tree: &UnitTree,
+    calendar: &Calendar,
+    unit_code: &str,
+    w: &Window,
+) -> Result<Vec<Place>, DbErr> {
+    let Some(authority) = tree.authority_of(unit_code) else { return Ok(Vec::new()) };
+    let auth_scope = tree.scope_at(&authority.code, w.at);
+    let sql = format!(
+        "SELECT p.id, p.authority_id, p.legal_effective_on, p.announced_on, p.published_on, p.status, \
+         p.content_full FROM procedure p WHERE 1 = 1{}",
+        unit_filter("p.authority_id", &auth_scope)
+    );
+    let first_day = first_date_at_or_after(w.start);
+    let before_t = first_date_at_or_after(w.at);
+    let mut places = Vec::new();
+    for row in conn.query_all_raw(Statement::from_string(conn.get_database_backend(), sql)).await? {
+        let id: i64 = row.try_get_by_index(0)?;
+        let authority_id: i64 = row.try_get_by_index(1)?;
+        let legal: Option<chrono::NaiveDate> = row.try_get_by_index(2)?;
+        let announced: Option<chrono::NaiveDate> = row.try_get_by_index(3)?;
+        let published: Option<chrono::NaiveDate> = row.try_get_by_index(4)?;
+        let status: ProcedureStatus = row.try_get_by_index(5)?;
+        let content_full: bool = row.try_get_by_index(6)?;
+        let (n, m) = transparency_deadlines(tree.by_id(authority_id).map(|u| u.level));
+        let published_before_t = published.is_some_and(|d| start_of(d) < w.at);
+        if let Some(a) = announced.filter(|a| *a >= first_day && *a < before_t) {
+            let publish_ok = legal.is_some_and(|l| a <= calendar.add_working_days(l, -n));
+            places.push((id, MetricKey::PublishOnTime, publish_ok));
+            let update_ok =
+                published_before_t && published.is_some_and(|p| p <= calendar.add_working_days(a, m));
+            places.push((id, MetricKey::PublicUpdateOnTime, update_ok));
+        }
+        if status == ProcedureStatus::Published && published_before_t {
+            places.push((id, MetricKey::PublicContentFull, content_full));
+        }
+    }
+    Ok(places)
+}

@@ -1,0 +1,442 @@
+//! The rules of the Decision 766 indicators as SQL text: the conditions a dossier or a PAKN meets at the
+//! evaluation instant, and the statements built from them (the per-procedure aggregate, its counterpart over
+//! the summaries, the summaries themselves, PAKN). The aggregates and the drill-down lists use the same text, so
+//! a list always holds what a count counted. Everything written into a statement is an integer or a name of a
+//! domain enumeration, never text from a client.
+
+use sea_orm::DbBackend;
+
+use crate::db::sql::names;
+use crate::domain::indicators::{MetricKey, Window};
+use crate::domain::scope::Scope;
+use crate::domain::time::{Micros, month_of};
+use crate::domain::{Channel, DossierStatus, OnlineLevel, PaymentChannel};
+
+pub(super) fn unit_filter(column: &str, scope: &Scope) -> String {
+    if scope.whole_tree {
+        String::new()
+    } else if scope.ids.is_empty() {
+        " AND 1 = 0".to_owned()
+    } else {
+        let list = scope.sorted_ids().iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        format!(" AND {column} IN ({list})")
+    }
+}
+
+/// The dossier rules of indicators.md as SQL conditions over `dossier d JOIN procedure p`, evaluated at T.
+/// The aggregate and the drill-down lists use the same text, so a list always holds what a count counted.
+pub(super) struct DossierRules {
+    /// Received by T: the base condition of every dossier metric.
+    pub(super) received: String,
+    pub(super) in_scope: String,
+    pub(super) on_time: String,
+    pub(super) no_negative: String,
+    pub(super) rip: String,
+    pub(super) synced: String,
+    pub(super) full: String,
+    pub(super) online: String,
+    pub(super) fee: &'static str,
+    pub(super) paid_online: String,
+    pub(super) paid_any: String,
+    pub(super) er: String,
+    /// Processing ended by RESOLVED or RETURNED (the ends ELECTRONIC_RESULT counts), and that end.
+    pub(super) er_kind: String,
+    pub(super) end_event: String,
+}
+
+/// The per-dossier facts the numerators read besides the rules above.
+pub(super) const RESULT_ELECTRONIC: &str = "d.result_electronic";
+pub(super) const DIGITIZED: &str = "d.inputs_digitized";
+pub(super) const REUSED: &str = "d.reused_data";
+pub(super) const SHARED: &str = "(d.from_citizen_storage OR d.result_to_citizen_storage)";
+pub(super) const VNEID: &str = "d.vneid_verified";
+
+/// The dossier metrics of the per-procedure aggregates, in the order of their columns.
+pub(super) const DOSSIER_METRICS: [MetricKey; 11] = [
+    MetricKey::OnTimeProcessing,
+    MetricKey::DossierSatisfaction,
+    MetricKey::DossierSync,
+    MetricKey::FullOnlineDossiers,
+    MetricKey::PaidOnlineDossiers,
+    MetricKey::ProceduresWithReceipts,
+    MetricKey::ElectronicResult,
+    MetricKey::DigitizedDossiers,
+    MetricKey::ReusedDigitizedData,
+    MetricKey::SharedToCitizenStorage,
+    MetricKey::VneidDossiers,
+];
+
+/// How the rules read whether a dossier was paid at T.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Receipts {
+    /// Exactly, for every dossier.
+    Exact,
+    /// From `dossier_paid` only: a dossier with irregular receipts counts as unpaid, and
+    /// [`irregular_sql`] adds it back. This keeps the main aggregate free of subqueries, so that PostgreSQL can run
+    /// it in parallel.
+    Columns,
+}
+
+impl DossierRules {
+    pub(super) fn new(w: &Window, receipts: Receipts) -> Self {
+        let (t, s) = (w.at, w.start);
+        let ended_res = format!("(d.resolved_at IS NOT NULL AND d.resolved_at <= {t})");
+        let ended_other = format!("(d.other_end_at IS NOT NULL AND d.other_end_at <= {t})");
+        let end_event =
+            format!("(CASE WHEN {ended_res} THEN d.resolved_at WHEN {ended_other} THEN d.other_end_at END)");
+        let two_sup = format!(
+            "(d.second_supplement_requested_at IS NOT NULL AND d.second_supplement_requested_at <= {t})"
+        );
+        let one_sup = format!(
+            "(d.first_supplement_requested_at IS NOT NULL AND d.first_supplement_requested_at <= {t})"
+        );
+        let answered =
+            format!("(d.first_supplement_received_at IS NOT NULL AND d.first_supplement_received_at <= {t})");
+        // One unanswered request and no end: the request time is the end, for every rule.
+        let end_t = format!(
+            "COALESCE({end_event}, CASE WHEN {one_sup} AND NOT {two_sup} AND NOT {answered} THEN d.first_supplement_requested_at END)"
+        );
+        // One answered request pauses the clock; two or more make the dossier late whatever its dates.
+        let paused = format!(
+            "(CASE WHEN {one_sup} AND NOT {two_sup} AND {answered} THEN d.first_supplement_received_at - d.first_supplement_requested_at ELSE 0 END)"
+        );
+        // A receipt counts at T when issued at or before T and not cancelled at or before T. `dossier_paid dp`
+        // holds the one interval over which a dossier's receipts count; a dossier whose receipts count over
+        // several (`irregular`) is read from the receipts themselves.
+        let online_channels = format!(
+            " AND r.payment_channel IN ({})",
+            names(PaymentChannel::ALL.iter().filter(|c| c.is_online()))
+        );
+        let receipt = |online: bool| {
+            let (from, to, channel) = if online {
+                ("dp.paid_online_from", "dp.paid_online_to", online_channels.as_str())
+            } else {
+                ("dp.paid_from", "dp.paid_to", "")
+            };
+            let columns = format!("({from} IS NOT NULL AND {from} <= {t} AND ({to} IS NULL OR {to} > {t}))");
+            match receipts {
+                Receipts::Columns => columns,
+                Receipts::Exact => format!(
+                    "(CASE WHEN dp.irregular THEN EXISTS (SELECT 1 FROM receipt r WHERE r.dossier_id = d.id \
+                     AND r.issued_at <= {t} AND (r.cancelled_at IS NULL OR r.cancelled_at > {t}){channel}) ELSE {columns} END)"
+                ),
+            }
+        };
+        let er_kind = format!("({ended_res} OR d.other_end_status = {})", names([DossierStatus::Returned]));
+        DossierRules {
+            received: format!(
+                "d.received_at < {t} AND (d.not_accepted_at IS NULL OR d.not_accepted_at > {t})"
+            ),
+            on_time: format!("(NOT {two_sup} AND COALESCE({end_t}, {t}) - {paused} <= d.due_at)"),
+            in_scope: format!("({end_t} IS NULL OR {end_t} >= {s})"),
+            rip: format!("(d.received_at >= {s})"),
+            no_negative: format!("(d.negative_feedback_at IS NULL OR d.negative_feedback_at > {t})"),
+            synced: format!("(d.synced_at IS NOT NULL AND d.synced_at <= {t})"),
+            full: format!("(p.online_level = {})", names([OnlineLevel::Full])),
+            online: format!("(d.channel = {})", names([Channel::Online])),
+            fee: "(p.fee > 0)",
+            paid_online: receipt(true),
+            paid_any: receipt(false),
+            er: format!(
+                "({end_event} IS NOT NULL AND {end_event} >= {s} AND {end_event} < {t} AND {er_kind} AND p.returns_paper_result)"
+            ),
+            er_kind,
+            end_event,
+        }
+    }
+
+    /// The denominator and numerator conditions of a dossier metric (for procedure metrics, the dossiers that
+    /// put a procedure in the denominator and in the numerator); `None` for metrics that do not count dossiers.
+    pub(super) fn metric(&self, k: MetricKey) -> Option<(String, String)> {
+        let DossierRules {
+            in_scope,
+            on_time,
+            no_negative,
+            rip,
+            synced,
+            full,
+            online,
+            fee,
+            paid_online,
+            paid_any,
+            er,
+            ..
+        } = self;
+        use MetricKey::*;
+        Some(match k {
+            OnTimeProcessing => (in_scope.clone(), on_time.clone()),
+            DossierSatisfaction => (in_scope.clone(), format!("{on_time} AND {no_negative}")),
+            DossierSync => (rip.clone(), synced.clone()),
+            FullOnlineDossiers => (format!("{rip} AND {full}"), online.to_string()),
+            PaidOnlineDossiers | ProceduresPaidOnline => (format!("{rip} AND {fee}"), paid_online.clone()),
+            ProceduresWithReceipts => (format!("{rip} AND {fee}"), paid_any.clone()),
+            ElectronicResult => (er.clone(), RESULT_ELECTRONIC.into()),
+            DigitizedDossiers => (
+                rip.clone(),
+                format!("({DIGITIZED} AND (NOT p.returns_paper_result OR {RESULT_ELECTRONIC}))"),
+            ),
+            ReusedDigitizedData => (rip.clone(), REUSED.into()),
+            SharedToCitizenStorage => (rip.clone(), SHARED.into()),
+            VneidDossiers => (rip.clone(), VNEID.into()),
+            VneidProcedures => (format!("{rip} AND p.accepts_citizens"), VNEID.into()),
+            PublishOnTime
+            | PublicUpdateOnTime
+            | PublicContentFull
+            | ElectronicCertifiedCopy
+            | PaknOnTime
+            | PaknSatisfaction => return None,
+        })
+    }
+}
+
+/// The first two columns of a per-procedure aggregate: whether the procedure is fee-bearing and accepts citizens.
+pub(super) const PROCEDURE_FLAGS: &str = "p.id, CAST(MAX(CASE WHEN p.fee > 0 THEN 1 ELSE 0 END) AS BIGINT), \
+     CAST(MAX(CASE WHEN p.accepts_citizens THEN 1 ELSE 0 END) AS BIGINT)";
+
+/// The per-procedure dossier aggregate (see indicators.md, "Dossier rules"), over every dossier of the scope or,
+/// with `cut`, over those not summarised in `dossier_rollup` before it (see [`summary_cut`]).
+pub(super) fn dossier_sql(w: &Window, scope: &Scope, cut: Option<Micros>) -> String {
+    let r = DossierRules::new(w, Receipts::Columns);
+    let n = |cond: String| format!("SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)");
+    let mut cols = Vec::new();
+    for (den, num) in DOSSIER_METRICS.iter().filter_map(|&k| r.metric(k)) {
+        cols.push(n(den.clone()));
+        cols.push(n(format!("{den} AND {num}")));
+    }
+    format!(
+        "SELECT {PROCEDURE_FLAGS}, {} FROM {} WHERE {}{} GROUP BY p.id",
+        cols.join(", "),
+        dossier_from(scope, cut),
+        r.received,
+        unit_filter("d.unit_id", scope)
+    )
+}
+
+/// The evaluation instant up to which `dossier_rollup` answers for window `w`: the start of T's month, when the
+/// period starts on a month boundary (every year, quarter and month does). A summary group settled before it
+/// has every dated fact before T, and its months tell whether it lies in the period; the dossiers settled at
+/// or after it are read row by row. `None` for other periods: every dossier is read row by row.
+pub(super) fn summary_cut(w: &Window) -> Option<Micros> {
+    (month_of(w.start) == w.start).then(|| month_of(w.at))
+}
+
+/// A dossier metric's (denominator condition, numerator column) over the groups of `dossier_rollup`: the
+/// summary counterpart of [`DossierRules::metric`]; `None` for the metrics that do not count dossiers.
+pub(super) fn summary_metric(k: MetricKey, w: &Window) -> Option<(String, &'static str)> {
+    let in_scope = format!("rl.end_month >= {}", w.start);
+    let rip = format!("rl.received_month >= {}", w.start);
+    use MetricKey::*;
+    Some(match k {
+        OnTimeProcessing => (in_scope, "rl.on_time"),
+        DossierSatisfaction => (in_scope, "rl.satisfied"),
+        DossierSync => (rip, "rl.synced"),
+        FullOnlineDossiers => (format!("{rip} AND rl.full_online = 1"), "rl.online"),
+        PaidOnlineDossiers | ProceduresPaidOnline => (format!("{rip} AND rl.fee = 1"), "rl.paid_online"),
+        ProceduresWithReceipts => (format!("{rip} AND rl.fee = 1"), "rl.paid_any"),
+        ElectronicResult => {
+            (format!("{in_scope} AND rl.er_kind = 1 AND rl.paper = 1"), "rl.result_electronic")
+        }
+        DigitizedDossiers => {
+            (rip, "CASE WHEN rl.paper = 1 THEN rl.digitized_electronic ELSE rl.digitized END")
+        }
+        ReusedDigitizedData => (rip, "rl.reused"),
+        SharedToCitizenStorage => (rip, "rl.shared"),
+        VneidDossiers => (rip, "rl.vneid"),
+        // Counted by procedure, from `procedure_rollup`.
+        VneidProcedures
+        | PublishOnTime
+        | PublicUpdateOnTime
+        | PublicContentFull
+        | ElectronicCertifiedCopy
+        | PaknOnTime
+        | PaknSatisfaction => return None,
+    })
+}
+
+/// The summarised part of [`dossier_sql`]'s sums (one row, without the procedure columns), from the groups of
+/// `dossier_rollup` settled before `cut`.
+pub(super) fn rollup_sql(w: &Window, scope: &Scope, cut: Micros) -> String {
+    let mut cols = Vec::new();
+    for (den, num) in DOSSIER_METRICS.iter().filter_map(|&k| summary_metric(k, w)) {
+        // SUM of BIGINT is NUMERIC on PostgreSQL.
+        cols.push(format!("CAST(COALESCE(SUM(CASE WHEN {den} THEN rl.n ELSE 0 END), 0) AS BIGINT)"));
+        cols.push(format!("CAST(COALESCE(SUM(CASE WHEN {den} THEN {num} ELSE 0 END), 0) AS BIGINT)"));
+    }
+    format!(
+        "SELECT {} FROM dossier_rollup rl WHERE rl.settle_month < {cut}{}",
+        cols.join(", "),
+        unit_filter("rl.unit_id", scope)
+    )
+}
+
+/// The summarised part of the procedure metrics: by procedure with settled dossiers received in the period, its
+/// flags as in [`dossier_sql`] and the first months in which one of them settled, one paid online, one paid
+/// and one with a VNeID-verified applicant.
+pub(super) fn procedure_rollup_sql(w: &Window, scope: &Scope) -> String {
+    format!(
+        "SELECT {PROCEDURE_FLAGS}, MIN(pr.first_settled), MIN(pr.first_paid_online), MIN(pr.first_paid_any), \
+         MIN(pr.first_vneid) FROM procedure_rollup pr JOIN procedure p ON p.id = pr.procedure_id \
+         WHERE pr.received_month >= {}{} GROUP BY p.id",
+        w.start,
+        unit_filter("pr.unit_id", scope)
+    )
+}
+
+/// The statements that summarise the settled dossiers selected by `filter` (a condition on `dossier d`) into
+/// `dossier_rollup` and `procedure_rollup`. Their facts are evaluated by the rules of [`DossierRules`] at
+/// `SUMMARY_TO`, after every instant of a settled dossier, which is what they are at any instant after it
+/// settled.
+pub(in crate::db) fn rollup_insert_sql(backend: DbBackend, filter: &str) -> [String; 2] {
+    use migration::{NEVER, SUMMARY_TO, day_sql};
+    let r = DossierRules::new(
+        &Window { start: 0, end: SUMMARY_TO, at: SUMMARY_TO, live: false },
+        Receipts::Columns,
+    );
+    // The months of receipt, end and settling, by equality joins on the day (hash joins on PostgreSQL).
+    let month = |alias: &str| format!("{alias}.month_start");
+    let settled = if backend == DbBackend::Postgres {
+        "GREATEST(d.settled_at, COALESCE(dp.settled_at, 0))"
+    } else {
+        "MAX(d.settled_at, COALESCE(dp.settled_at, 0))"
+    };
+    let flag = |cond: &str| format!("CASE WHEN {cond} THEN 1 ELSE 0 END");
+    let keys = [
+        ("rm", month("rd")),
+        ("em", month("ed")),
+        ("sm", month("sd")),
+        ("er", flag(&r.er_kind)),
+        ("fee", flag(r.fee)),
+        ("full_online", flag(&r.full)),
+        ("paper", flag("p.returns_paper_result")),
+    ];
+    let facts = [
+        ("on_time", r.on_time.clone()),
+        ("satisfied", format!("{} AND {}", r.on_time, r.no_negative)),
+        ("synced", r.synced.clone()),
+        ("online", r.online.to_owned()),
+        ("paid_online", r.paid_online.clone()),
+        ("paid_any", r.paid_any.clone()),
+        ("result_electronic", RESULT_ELECTRONIC.to_owned()),
+        ("digitized", DIGITIZED.to_owned()),
+        ("digitized_electronic", format!("{DIGITIZED} AND {RESULT_ELECTRONIC}")),
+        ("reused", REUSED.to_owned()),
+        ("shared", SHARED.to_owned()),
+        ("vneid", VNEID.to_owned()),
+    ];
+    let columns = keys
+        .iter()
+        .map(|(n, e)| format!("{e} AS {n}"))
+        .chain(facts.iter().map(|(n, c)| format!("{} AS {n}", flag(c))))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows = format!(
+        "(SELECT d.unit_id, d.procedure_id, {columns} FROM dossier d JOIN procedure p ON p.id = d.procedure_id \
+         LEFT JOIN dossier_paid dp ON dp.dossier_id = d.id JOIN calendar_day rd ON rd.day = {} \
+         JOIN calendar_day ed ON ed.day = {} JOIN calendar_day sd ON sd.day = {} WHERE {filter} AND d.settled_at < {NEVER} \
+         AND d.not_accepted_at IS NULL AND (dp.settled_at IS NULL OR dp.settled_at < {NEVER})) x",
+        day_sql("d.received_at"),
+        day_sql(&r.end_event),
+        day_sql(settled),
+    );
+    let key_names = keys.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
+    let names = facts.iter().map(|(n, _)| *n).collect::<Vec<_>>();
+    let sums = names.iter().map(|n| format!("SUM({n})")).collect::<Vec<_>>().join(", ");
+    let first = |n: &str| format!("MIN(CASE WHEN {n} = 1 THEN sm END)");
+    [
+        format!(
+            "INSERT INTO dossier_rollup (unit_id, received_month, end_month, settle_month, er_kind, fee, full_online, \
+             paper, n, {}) SELECT unit_id, {key_names}, COUNT(*), {sums} FROM {rows} GROUP BY unit_id, {key_names}",
+            names.join(", ")
+        ),
+        format!(
+            "INSERT INTO procedure_rollup (unit_id, procedure_id, received_month, first_settled, first_paid_online, \
+             first_paid_any, first_vneid) SELECT unit_id, procedure_id, rm, MIN(sm), {}, {}, {} FROM {rows} \
+             GROUP BY unit_id, procedure_id, rm",
+            first("paid_online"),
+            first("paid_any"),
+            first("vneid")
+        ),
+    ]
+}
+
+/// The paid counts (online, any) of the dossiers with irregular receipts, by procedure: what the main
+/// aggregate, reading receipt columns only, left out.
+pub(super) fn irregular_sql(w: &Window, scope: &Scope) -> String {
+    let r = DossierRules::new(w, Receipts::Exact);
+    let base = format!("{} AND {}", r.rip, r.fee);
+    format!(
+        "SELECT p.id, SUM(CASE WHEN {base} AND {} THEN 1 ELSE 0 END), SUM(CASE WHEN {base} AND {} THEN 1 ELSE 0 END) \
+         FROM {} WHERE dp.irregular AND {}{} GROUP BY p.id",
+        r.paid_online,
+        r.paid_any,
+        dossier_from(scope, None),
+        r.received,
+        unit_filter("d.unit_id", scope)
+    )
+}
+
+/// The rows the dossier rules read: `dossier d` (all of the scope, or with `cut` those not summarised before it),
+/// its `procedure p` and, when it has receipts, its `dossier_paid dp`.
+pub(super) fn dossier_from(scope: &Scope, cut: Option<Micros>) -> String {
+    let dossiers = match cut {
+        None => "dossier d".to_owned(),
+        // The dossiers not summarised before the cut, found through the `settled_at` indexes: those settled at or
+        // after it by their own columns, read once from the heap, and those settled before it whose receipts
+        // settled at or after it.
+        Some(c) => format!(
+            "(SELECT * FROM dossier WHERE settled_at >= {c}{} UNION ALL SELECT d0.* FROM dossier_paid dp0 \
+             JOIN dossier d0 ON d0.id = dp0.dossier_id WHERE dp0.settled_at >= {c} AND d0.settled_at < {c}{}) d",
+            unit_filter("unit_id", scope),
+            unit_filter("dp0.unit_id", scope)
+        ),
+    };
+    // Over a whole scope, the receipts row is read only within it, so that the join hashes only the scope's rows;
+    // for the few dossiers not summarised, it is looked up by key.
+    let paid_filter = if cut.is_none() { unit_filter("dp.unit_id", scope) } else { String::new() };
+    format!(
+        "{dossiers} JOIN procedure p ON p.id = d.procedure_id LEFT JOIN dossier_paid dp ON dp.dossier_id = d.id{paid_filter}"
+    )
+}
+
+/// The PAKN rules as SQL conditions over `feedback f`, evaluated at T: (in scope, on time, satisfied).
+pub(super) fn pakn_rules(w: &Window) -> (String, String, String) {
+    let (t, s) = (w.at, w.start);
+    let in_scope = format!(
+        "f.{} AND f.received_at < {t} AND (f.answered_at IS NULL OR f.answered_at > {t} OR f.answered_at >= {s})",
+        migration::PAKN_KINDS
+    );
+    let on_time = format!(
+        "((f.answered_at IS NOT NULL AND f.answered_at <= {t} AND f.answered_at <= f.due_at) OR \
+         ((f.answered_at IS NULL OR f.answered_at > {t}) AND {t} <= f.due_at))"
+    );
+    let satisfied = format!(
+        "({on_time} AND f.dislikes <= f.likes AND NOT EXISTS (SELECT 1 FROM feedback f2 WHERE f2.repeat_of_id = f.id AND f2.received_at <= {t}))"
+    );
+    (in_scope, on_time, satisfied)
+}
+
+pub(super) fn pakn_sql(w: &Window, scope: &Scope) -> String {
+    let (in_scope, on_time, satisfied) = pakn_rules(w);
+    format!(
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN {on_time} THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN {satisfied} THEN 1 ELSE 0 END), 0) FROM feedback f WHERE {in_scope}{}",
+        unit_filter("f.unit_id", scope)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_dossier_metric_has_a_row_rule_and_a_summary_rule() {
+        // The aggregates are decoded by the position of each metric in DOSSIER_METRICS: a metric without both
+        // rules would shift every column after it.
+        let w = Window { start: 0, end: 10, at: 5, live: false };
+        let rules = DossierRules::new(&w, Receipts::Columns);
+        for k in DOSSIER_METRICS {
+            assert!(rules.metric(k).is_some(), "{k:?} has no row rule");
+            assert!(summary_metric(k, &w).is_some(), "{k:?} has no summary rule");
+        }
+    }
+}
