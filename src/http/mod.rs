@@ -2,6 +2,7 @@
 //! for subscriptions, health, readiness, metrics and GraphiQL. Tokens are verified here, once, and handed to the
 //! schema as a typed [`crate::auth::Caller`] with where the request came from ([`RequestMeta`]).
 
+pub mod graphiql;
 pub mod metrics;
 mod ws;
 
@@ -12,7 +13,6 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpRequest, HttpResponse, web};
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use serde::Deserialize;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
@@ -37,6 +37,7 @@ pub struct Edge {
 pub fn routes(cfg: &mut web::ServiceConfig, edge: Edge) {
     let limit = edge.app.settings.limits.max_body_bytes;
     let graphiql = edge.app.settings.graphiql;
+    let introspection = edge.app.settings.introspection;
     cfg.app_data(web::Data::new(edge))
         .app_data(web::PayloadConfig::new(limit))
         .service(
@@ -47,7 +48,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, edge: Edge) {
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics));
     if graphiql {
-        cfg.route("/graphiql", web::get().to(graphiql_page));
+        graphiql::routes(cfg, introspection);
     }
 }
 
@@ -270,12 +271,6 @@ async fn metrics(edge: web::Data<Edge>) -> HttpResponse {
     edge.metrics.pool.with_label_values(&["open"]).set(i64::from(open));
     edge.metrics.pool.with_label_values(&["idle"]).set(idle as i64);
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(edge.metrics.render())
-}
-
-async fn graphiql_page() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(ContentType::html())
-        .body(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish())
 }
 
 /// The root span of every request, as tracing-actix-web's default one but with the path only: a query string

@@ -150,3 +150,80 @@ where
         }
     }
 }
+
+#[actix_web::test]
+async fn graphiql_is_served_from_the_binary() {
+    let (_db, app) = sample_app(Backend::Sqlite).await;
+    let base = serve(app).await;
+    let c = reqwest::Client::new();
+
+    let r = c.get(format!("{base}/graphiql")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("default-src 'self'") && csp.contains("script-src 'self'"), "{csp}");
+    let page = r.text().await.unwrap();
+
+    // Every URL the page names is one of the binary's own, under /graphiql/.
+    let urls: Vec<&str> = ["src=\"", "href=\""]
+        .iter()
+        .flat_map(|attr| page.split(attr).skip(1).map(|rest| rest.split('"').next().unwrap()))
+        .collect();
+    assert!(urls.len() >= 5, "{urls:?}");
+    let mut local = Vec::new();
+    for url in &urls {
+        if url.starts_with("data:") {
+            continue;
+        }
+        assert!(url.starts_with("/graphiql/") && !url.contains("//"), "the page names an outside URL: {url}");
+        local.push(*url);
+    }
+    for marker in ["http://", "https://", "//unpkg", "//cdn"] {
+        assert!(!page.contains(marker), "the page names an outside URL ({marker})");
+    }
+
+    // Each file is served with its type, the vendored ones for good (their names carry their versions).
+    let mut served = 0;
+    for asset in &dvc_gateway::http::graphiql::ASSETS {
+        let r = c.get(format!("{base}/graphiql{}", asset.path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{}", asset.path);
+        assert_eq!(r.headers()["content-type"], asset.content_type, "{}", asset.path);
+        let cache = r.headers()["cache-control"].to_str().unwrap().to_owned();
+        let body = r.bytes().await.unwrap();
+        assert!(!body.is_empty(), "{}", asset.path);
+        if asset.path.contains('-') {
+            assert!(
+                cache.contains("immutable") && cache.contains("max-age=31536000"),
+                "{}: {cache}",
+                asset.path
+            );
+        } else {
+            assert_eq!(cache, "no-cache", "{}", asset.path);
+        }
+        served += usize::from(local.contains(&format!("/graphiql{}", asset.path).as_str()));
+    }
+    assert_eq!(served, local.len(), "the page names {local:?}, the binary serves them all");
+    let types: Vec<&str> = dvc_gateway::http::graphiql::ASSETS.iter().map(|a| a.content_type).collect();
+    assert!(types.contains(&"text/javascript; charset=utf-8") && types.contains(&"text/css; charset=utf-8"));
+
+    // The start script talks to this gateway only.
+    let script = c.get(format!("{base}/graphiql/start.js")).send().await.unwrap().text().await.unwrap();
+    assert!(!script.contains("http://") && !script.contains("https://"), "{script}");
+    assert!(script.contains("/graphql/ws"), "subscriptions go over this gateway's WebSocket");
+
+    // The schema, for GraphiQL's documentation and completion: its introspection nests too deep for /graphql.
+    let r = c.get(format!("{base}/graphiql/schema.json")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["data"]["__schema"]["queryType"]["name"], "Query", "{v}");
+    assert!(v.get("errors").is_none(), "{v}");
+
+    // Compressed for browsers that accept it.
+    let r = c
+        .get(format!("{base}/graphiql/graphiql-3.9.0.min.js"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+}
