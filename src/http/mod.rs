@@ -2,6 +2,7 @@
 //! for subscriptions, health, readiness, metrics and GraphiQL. Tokens are verified here, once, and handed to the
 //! schema as a typed [`crate::auth::Caller`] with where the request came from ([`RequestMeta`]).
 
+pub mod error;
 pub mod graphiql;
 pub mod metrics;
 mod ws;
@@ -117,16 +118,23 @@ async fn authenticate(
     }
 }
 
-async fn execute(edge: &Edge, req: &HttpRequest, request: async_graphql::Request, get: bool) -> HttpResponse {
+async fn execute(
+    edge: &Edge,
+    req: &HttpRequest,
+    mut request: async_graphql::Request,
+    get: bool,
+) -> HttpResponse {
     let mut meta = request_meta(req);
     let caller = match authenticate(edge, req, &mut meta).await {
         Ok(c) => c,
         Err(r) => return *r,
     };
-    // GraphQL over HTTP: a GET request may only carry a query.
-    if get && let Ok(doc) = async_graphql::parser::parse_query(&request.query) {
-        {
-            let op = match &request.operation_name {
+    // Parsed once, here: the schema reuses the document, and whether it parsed names the code of the errors
+    // that come without one.
+    let name = request.operation_name.clone();
+    let (parsed, op) = match request.parsed_query() {
+        Ok(doc) => {
+            let op = match &name {
                 Some(name) => doc
                     .operations
                     .iter()
@@ -134,22 +142,26 @@ async fn execute(edge: &Edge, req: &HttpRequest, request: async_graphql::Request
                     .map(|(_, o)| o.node.ty),
                 None => doc.operations.iter().next().map(|(_, o)| o.node.ty),
             };
-            if matches!(op, Some(OperationType::Mutation) | Some(OperationType::Subscription)) {
-                let mut r = request_error(
-                    req,
-                    actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
-                    "only queries may be sent with GET; use POST",
-                    "METHOD_NOT_ALLOWED",
-                );
-                r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
-                return r;
-            }
+            (true, op)
         }
+        Err(_) => (false, None),
+    };
+    // GraphQL over HTTP: a GET request may only carry a query.
+    if get && matches!(op, Some(OperationType::Mutation) | Some(OperationType::Subscription)) {
+        let mut r = request_error(
+            req,
+            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+            "only queries may be sent with GET; use POST",
+            "METHOD_NOT_ALLOWED",
+        );
+        r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+        return r;
     }
     let operation = edge.metrics.operation_label(request.operation_name.as_deref());
     let started = Instant::now();
     let request = request.data(caller).data(meta).data(Loaders::new(&edge.app.db));
-    let response = edge.schema.execute(request).await;
+    let mut response = edge.schema.execute(request).await;
+    error::add_codes(&mut response, parsed);
     edge.metrics.latency.with_label_values(&[&operation]).observe(started.elapsed().as_secs_f64());
     let outcome = if response.errors.is_empty() { "ok" } else { "error" };
     edge.metrics.requests.with_label_values(&[&operation, outcome]).inc();

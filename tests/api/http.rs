@@ -152,6 +152,105 @@ where
 }
 
 #[actix_web::test]
+async fn every_error_carries_a_code() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let (_db, app) = sample_app(Backend::Sqlite).await;
+    let base = serve(app).await;
+    let c = reqwest::Client::new();
+    let graphql = format!("{base}/graphql");
+    let post = |q: &str| c.post(&graphql).json(&json!({ "query": q })).send();
+    let code = |v: &serde_json::Value| v["errors"][0]["extensions"]["code"].as_str().map(str::to_owned);
+
+    // Parse and validation errors, the limits, and an argument that does not parse.
+    for (query, expected) in [
+        ("{ sectors { code ", "GRAPHQL_PARSE_FAILED"),
+        ("{ sectors { nope } }", "GRAPHQL_VALIDATION_FAILED"),
+        ("{ sectors(first: 1) { code } }", "GRAPHQL_VALIDATION_FAILED"),
+        ("query A { sectors { code } } query B { sectors { name } }", "GRAPHQL_VALIDATION_FAILED"),
+        (
+            "{ units { children { children { children { children { children { children { children { children { children { children { children { code } } } } } } } } } } } } }",
+            "LIMIT",
+        ),
+        (
+            r#"{ indicators(unitCode: "49", period: { from: "2024-13-01", to: "2025-01-01" }) { total } }"#,
+            "VALIDATION",
+        ),
+    ] {
+        let r = post(query).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(code(&v).as_deref(), Some(expected), "{query}: {v}");
+    }
+    // With the GraphQL response media type, a request that fails before execution is a 400, with its code.
+    let r = c
+        .post(&graphql)
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({"query": "{ sectors { code "}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(code(&r.json().await.unwrap()).as_deref(), Some("GRAPHQL_PARSE_FAILED"));
+
+    // What the HTTP server answers by itself is JSON with a code too.
+    let big = json!({"query": format!("{{ sectors {{ code }} }} #{}", "x".repeat(400_000))});
+    let cases = [
+        (c.post(&graphql).json(&big), 413, "PAYLOAD_TOO_LARGE"),
+        (c.post(&graphql).header("content-type", "text/plain").body("{}"), 415, "UNSUPPORTED_MEDIA_TYPE"),
+        (c.post(&graphql).header("content-type", "application/json").body("{not json"), 400, "BAD_REQUEST"),
+        (c.put(&graphql).json(&json!({"query": "{ sectors { code } }"})), 405, "METHOD_NOT_ALLOWED"),
+        (c.get(&graphql).query(&[("query", "mutation { x }")]), 405, "METHOD_NOT_ALLOWED"),
+        (c.get(&graphql), 400, "BAD_REQUEST"),
+        (c.get(format!("{base}/nowhere")), 404, "NOT_FOUND"),
+        (c.put(format!("{base}/graphql/ws")), 405, "METHOD_NOT_ALLOWED"),
+        (c.get(format!("{base}/graphql/ws")), 400, "BAD_REQUEST"),
+        (
+            c.post(&graphql).bearer_auth("abc.def.ghi").json(&json!({"query": "{ sectors { code } }"})),
+            401,
+            "UNAUTHENTICATED",
+        ),
+    ];
+    for (request, status, expected) in cases {
+        let r = request.send().await.unwrap();
+        let url = r.url().to_string();
+        assert_eq!(r.status(), status, "{url}");
+        if status == 405 {
+            assert!(r.headers().contains_key("allow"), "{url}: a 405 says what is allowed");
+        }
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"), "{url}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(code(&v).as_deref(), Some(expected), "{url}: {v}");
+    }
+
+    // Over the WebSocket: the errors of a subscription that does not parse, or does not validate.
+    let mut req = format!("{}/graphql/ws", base.replace("http", "ws")).into_client_request().unwrap();
+    req.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    ws.send(Message::text(json!({"type": "connection_init"}).to_string())).await.unwrap();
+    assert_eq!(next_json(&mut ws).await["type"], "connection_ack");
+    for (id, query, expected) in [
+        ("1", "subscription { dossierStatusChanged(code: ", "GRAPHQL_PARSE_FAILED"),
+        ("2", "subscription { dossierStatusChanged(code: \"x\") { nope } }", "GRAPHQL_VALIDATION_FAILED"),
+    ] {
+        let sub = json!({"id": id, "type": "subscribe", "payload": {"query": query}});
+        ws.send(Message::text(sub.to_string())).await.unwrap();
+        let m = loop {
+            let m = next_json(&mut ws).await;
+            if m["type"] != "complete" {
+                break m;
+            }
+        };
+        assert_eq!(m["id"].as_str(), Some(id), "{m}");
+        // async-graphql answers a request that fails before execution with a `next` holding the errors.
+        let first = if m["type"] == "error" { &m["payload"][0] } else { &m["payload"]["errors"][0] };
+        assert_eq!(first["extensions"]["code"], expected, "{m}");
+    }
+}
+
+#[actix_web::test]
 async fn graphiql_is_served_from_the_binary() {
     let (_db, app) = sample_app(Backend::Sqlite).await;
     let base = serve(app).await;
