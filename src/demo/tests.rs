@@ -434,3 +434,22 @@ fn apportionment_is_exact_and_respects_caps() {
     let parts = apportion(1_000, &[0.3, 0.2, 0.5, 1e-9], &[1_000; 4]);
     assert_eq!(parts.iter().sum::<u64>(), 1_000);
 }
+
+#[test]
+fn the_demo_citizen_has_dossiers_in_tam_ky() {
+    let hers: Vec<&DossierRec> = small()
+        .iter()
+        .filter_map(|r| match r {
+            Record::Dossier(d) if d.applicant.id_number == DEMO_CITIZEN_ID => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert!(hers.len() >= 3, "{} dossiers", hers.len());
+    for d in hers {
+        assert_eq!(
+            (d.applicant.name.as_str(), d.applicant.kind.0),
+            (DEMO_CITIZEN_NAME, ApplicantKind::Citizen)
+        );
+        assert!(d.code.starts_with("000.00.502.H42-"), "{}", d.code);
+    }
+}
