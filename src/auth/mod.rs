@@ -16,7 +16,7 @@ use crate::config::{DEV_JWT_SECRET, JwtAlg, JwtSettings};
 use crate::domain::scope::{Scope, UnitTree};
 use crate::domain::time::Micros;
 
-/// What a caller may do (api.md, "Tokens and roles").
+/// What a caller may do (docs/api.md, "Tokens and roles").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Role {

@@ -30,7 +30,7 @@
 //! `count` dossiers are spread evenly over its indices, and likewise the online and digitized ones, so a
 //! level's realized on-time rate is
 //! `1 − late / count` with `late = count − round(count × rate)`: within half a dossier of the published rate.
-//! A dossier marked late is late under the rules of indicators.md from the period's evaluation instant
+//! A dossier marked late is late under the rules of docs/indicators.md from the period's evaluation instant
 //! (2025-01-01) on — ended after its due date once supplement pauses are taken off, still open past its due
 //! date, or asked twice for supplements — and one marked on time is on time at that instant, and for good
 //! once it has ended (ended by its due date, waiting on the applicant since before it, or, for about 1 %,

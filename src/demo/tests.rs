@@ -39,7 +39,7 @@ fn refused(d: &DossierRec) -> bool {
     d.events.iter().any(|e| e.status == DossierStatus::NotAccepted)
 }
 
-/// On time as of T, by indicators.md.
+/// On time as of T, by docs/indicators.md.
 fn on_time_at(d: &DossierRec, t: Instant) -> bool {
     let requests: Vec<&SupplementRec> = d.supplements.iter().filter(|s| s.requested_at <= t).collect();
     if requests.len() > 1 {

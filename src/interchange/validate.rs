@@ -96,7 +96,7 @@ fn typed<T: DeserializeOwned>(
     })
 }
 
-/// Whether a field of the format holds personal data (interchange.md: the applicant's identity number, phone and
+/// Whether a field holds personal data (docs/interchange.md: the applicant's identity number, phone and
 /// email; and names, tax codes and who recorded a feedback).
 fn holds_personal_data(path: &str) -> bool {
     path.starts_with("applicant") || matches!(path, "payer_name" | "payer_tax_code" | "recorded_by")
@@ -129,7 +129,7 @@ pub fn check_applicant_id(kind: ApplicantKind, id: &str) -> Result<(), &'static 
     }
 }
 
-/// The rules of interchange.md that a record satisfies on its own.
+/// The rules of docs/interchange.md that a record satisfies on its own.
 pub fn check(record: &Record, line: u64) -> Vec<LineError> {
     let key = record.key();
     let k = Some(key.as_str());
