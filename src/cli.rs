@@ -227,7 +227,7 @@ pub async fn run() -> anyhow::Result<()> {
             let purge =
                 tokio::spawn(crate::audit::purge_daily(app.db.clone(), app.settings.audit_retention_days));
             let running = crate::startup::run(app.clone(), listener)?;
-            tracing::info!(addr = %running.addr, "dvc-gateway listening; GraphiQL at /graphiql");
+            announce(running.addr, app.settings.graphiql, demo);
             running.server.await?;
             // Stopped (SIGINT or SIGTERM): the accesses the writer still holds go to the database first.
             purge.abort();
@@ -258,22 +258,95 @@ fn refuse_dev_pii_key(settings: &Settings, allowed: bool) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Writes the demo data set as JSON Lines.
-fn write_demo(out: &mut impl std::io::Write, scale: f64, seed: u64) -> std::io::Result<()> {
-    let mut failed = None;
-    crate::demo::generate(&crate::demo::DemoOptions { scale, seed }, &mut |r| {
-        if failed.is_none()
-            && let Err(e) = writeln!(out, "{}", r.to_line())
-        {
-            failed = Some(e);
-        }
-    });
-    failed.map_or(Ok(()), Err)
+/// The first query the start-up line suggests: one that needs no token and has an answer.
+const FIRST_QUERY_DEMO: &str =
+    r#"{ indicators(unitCode: "49", period: { year: 2024 }) { unitCode total grade } }"#;
+const FIRST_QUERY: &str = "{ units(level: PROVINCE) { code name } }";
+
+/// Says where the gateway listens, as a URL to open (an unspecified address, such as 0.0.0.0, is reached at
+/// the loopback address), and a first query to try.
+fn announce(addr: std::net::SocketAddr, graphiql: bool, demo: bool) {
+    let mut open = addr;
+    if open.ip().is_unspecified() {
+        open.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let query = if demo { FIRST_QUERY_DEMO } else { FIRST_QUERY };
+    if graphiql {
+        tracing::info!(%addr, "dvc-gateway listening: open http://{open}/graphiql and run {query}");
+    } else {
+        tracing::info!(
+            %addr,
+            "dvc-gateway listening: POST GraphQL to http://{open}/graphql, for example {query} (GraphiQL is off)"
+        );
+    }
 }
 
-/// Loads the demo data set into an empty database: generated into a temporary file, then imported like any
-/// other file, so that the demo goes through the real import path.
-async fn load_demo(app: &App, scale: f64) -> anyhow::Result<()> {
+/// Writes the demo data set as JSON Lines; returns the number of lines.
+fn write_demo(out: &mut impl std::io::Write, scale: f64, seed: u64) -> std::io::Result<u64> {
+    let mut failed = None;
+    let mut lines = 0;
+    crate::demo::generate(&crate::demo::DemoOptions { scale, seed }, &mut |r| {
+        if failed.is_none() {
+            match writeln!(out, "{}", r.to_line()) {
+                Ok(()) => lines += 1,
+                Err(e) => failed = Some(e),
+            }
+        }
+    });
+    failed.map_or(Ok(lines), Err)
+}
+
+/// An input that counts the bytes read through it, for the progress of an import.
+struct Counted<R> {
+    inner: R,
+    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Counted<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let n = (buf.filled().len() - before) as u64;
+        self.read.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        polled
+    }
+}
+
+/// Logs every few seconds how much of the demo file the import has read, until it is all read.
+async fn log_progress(read: std::sync::Arc<std::sync::atomic::AtomicU64>, bytes: u64, records: u64) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let done = read.load(std::sync::atomic::Ordering::Relaxed).min(bytes);
+        if done >= bytes {
+            tracing::info!(
+                records,
+                "importing the demo data: every record read; updating the indicator summaries"
+            );
+            return;
+        }
+        let share = done as f64 / bytes.max(1) as f64;
+        tracing::info!(
+            "importing the demo data: {:.0} % (about {} of {records} records)",
+            share * 100.0,
+            (share * records as f64).round() as u64
+        );
+    }
+}
+
+/// Loads the demo data set into an empty database, as `serve --demo` does: generated into a temporary file,
+/// then imported like any other file, so that the demo goes through the real import path. Logs its progress
+/// (20–25 s at the default scale in a debug build).
+pub async fn load_demo(app: &App, scale: f64) -> anyhow::Result<()> {
     use sea_orm::{EntityTrait, PaginatorTrait};
     let existing = entity::dossier::Entity::find().count(&app.db).await?;
     if existing > 0 {
@@ -281,26 +354,41 @@ async fn load_demo(app: &App, scale: f64) -> anyhow::Result<()> {
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let path = std::env::temp_dir().join(format!("dvc-gateway-demo-{}.jsonl", std::process::id()));
-    {
+    tracing::info!(scale, "loading the demo data (Quảng Nam, 2024): generating it");
+    let path = std::env::temp_dir().join(format!(
+        "dvc-gateway-demo-{}-{}.jsonl",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    let records = {
         use std::io::Write;
         let file =
             std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
         let mut out = std::io::BufWriter::new(file);
-        write_demo(&mut out, scale, 2024)?;
+        let records = write_demo(&mut out, scale, 2024)?;
         out.flush()?;
-    }
+        records
+    };
     let file = tokio::fs::File::open(&path).await?;
+    let bytes = file.metadata().await?.len();
+    tracing::info!(
+        records,
+        seconds = started.elapsed().as_secs_f64(),
+        "loading the demo data: generated; importing it"
+    );
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let progress = tokio::spawn(log_progress(read.clone(), bytes, records));
     let stamp = crate::service::audit::operator_stamp(&app.settings.operator, "import (demo)");
     let report = import::import(
         &app.db,
         &app.vault,
         &stamp,
-        BufReader::with_capacity(1 << 16, file),
+        BufReader::with_capacity(1 << 16, Counted { inner: file, read }),
         import::ImportOptions::default(),
         None,
     )
     .await;
+    progress.abort();
     let _ = std::fs::remove_file(&path);
     let report = report?;
     if !report.committed {

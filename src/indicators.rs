@@ -96,7 +96,7 @@ pub async fn report(app: &App, unit_code: &str, w: &Window) -> Result<Report, In
     Ok(Report { window: Window { at: scored.0, ..*w }, scored: scored.1 })
 }
 
-/// The ranking of the units of `level` within `parent` (indicators.md, "Ranking"), each from the cache.
+/// The ranking of the units of `level` within `parent` (docs/indicators.md, "Rankings"), each from the cache.
 pub async fn ranking(
     app: &App,
     level: UnitLevel,

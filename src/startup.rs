@@ -8,6 +8,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::app::App;
 use crate::graphql::build_schema;
+use crate::http::error::json_errors;
 use crate::http::{Edge, Metrics, PathOnlySpan, routes};
 
 /// A bound, not yet awaited server and the address it listens on.
@@ -22,7 +23,10 @@ pub fn run(app: App, listener: TcpListener) -> std::io::Result<Running> {
     let edge = Edge { schema: build_schema(app.clone()), app, metrics: Metrics::new() };
     let server = HttpServer::new(move || {
         let edge = edge.clone();
-        ActixApp::new().wrap(TracingLogger::<PathOnlySpan>::new()).configure(move |cfg| routes(cfg, edge))
+        ActixApp::new()
+            .wrap(json_errors())
+            .wrap(TracingLogger::<PathOnlySpan>::new())
+            .configure(move |cfg| routes(cfg, edge))
     })
     .listen(listener)?
     .run();

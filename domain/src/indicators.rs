@@ -1,4 +1,4 @@
-//! Decision 766/QĐ-TTg service-quality indicators, formula version `qd766-portal-2024` (indicators.md): the 19
+//! Decision 766/QĐ-TTg indicators, formula version `qd766-portal-2024` (docs/indicators.md): the 19
 //! metrics, their groups, scoring and grades. Counting happens in the database; this module turns counts into
 //! scores with exact rational arithmetic.
 
@@ -124,7 +124,7 @@ pub enum MetricKey {
 }
 
 impl MetricKey {
-    /// Every metric, grouped and in the order of indicators.md.
+    /// Every metric, grouped and in the order of docs/indicators.md.
     pub const ALL: [MetricKey; 19] = [
         MetricKey::PublishOnTime,
         MetricKey::PublicUpdateOnTime,

@@ -19,7 +19,7 @@ pub struct Supplement {
 }
 
 /// Facts about a dossier that do not depend on the evaluation instant, stored beside it so that the indicator
-/// aggregates evaluate "as of T" with plain column comparisons (see `indicators.md`).
+/// aggregates evaluate "as of T" with plain column comparisons (see `docs/indicators.md`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DerivedFacts {
     /// Latest event by time (the last listed among equal times).
@@ -119,7 +119,7 @@ pub fn check_transition(from: Option<DossierStatus>, to: DossierStatus) -> Resul
     }
 }
 
-/// The instants at which a dossier's receipts count (indicators.md: issued at or before T and not cancelled at
+/// When a dossier's receipts count (docs/indicators.md: issued at or before T and not cancelled at
 /// or before T), that is the union of their intervals `[issued, cancelled)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PaidSpan {

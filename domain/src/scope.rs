@@ -1,4 +1,4 @@
-//! Administrative units and the scope of a unit at an instant (indicators.md, "Time, periods, scope").
+//! Administrative units and the scope of a unit at an instant (docs/indicators.md, "Scope").
 //!
 //! The whole unit tree is small (about twelve thousand units for the country), so it is held in memory and
 //! scopes are computed here; the database is then asked for the records of a set of unit ids.

@@ -428,9 +428,32 @@ pub(super) fn person_name(rng: &mut StdRng, highland: bool) -> (String, bool) {
     (format!("{family} {middle} {given}"), female)
 }
 
+/// The demo citizen: one known person among the random applicants, so that the README can say whose token
+/// sees dossiers (`token --role CITIZEN --sub 049190000001`). She is the applicant of the first dossier of each
+/// of the district-level strata of Tam Kỳ (`502`) whose first applicant is a citizen (twelve dossiers at the
+/// default scale; some at any scale that gives those strata a dossier). Only her name, number and phone are
+/// fixed: everything the indicators read is drawn as for any other applicant, so the figures do not change.
+pub const DEMO_CITIZEN_ID: &str = "049190000001";
+pub const DEMO_CITIZEN_NAME: &str = "Phan Thị Thu Hà";
+const DEMO_CITIZEN_PHONE: &str = "0905000001";
+const DEMO_CITIZEN_UNIT: &str = "502";
+
 /// The applicant of a dossier: a person, business or organization the procedure admits, with a random
-/// identity number of the right shape (a 12-digit citizen identity number, a 10-digit tax code).
+/// identity number of the right shape (a 12-digit citizen identity number, a 10-digit tax code); or the demo
+/// citizen.
 pub(super) fn applicant(w: &World, p: &Plan) -> Applicant {
+    let mut a = drawn_applicant(w, p);
+    let unit = &w.units[w.strata[p.stratum as usize].unit as usize];
+    if a.kind == ApplicantKind::Citizen && p.j == 0 && !p.refused && unit.code == DEMO_CITIZEN_UNIT {
+        a.name = DEMO_CITIZEN_NAME.to_owned();
+        a.id_number = DEMO_CITIZEN_ID.to_owned();
+        a.phone = Some(DEMO_CITIZEN_PHONE.to_owned());
+        a.email = None;
+    }
+    a
+}
+
+fn drawn_applicant(w: &World, p: &Plan) -> Applicant {
     let mut rng = StdRng::seed_from_u64(p.applicant_seed);
     let types = &w.procs[p.proc as usize].rec.applicant_types;
     let citizen_ok = types.is_empty() || types.contains(&ApplicantKind::Citizen);

@@ -13,7 +13,9 @@
 //!   98.31 % at commune level; Bắc Trà My 97.5 % on time at district level and 95.7 % in its communes, 71.6 %
 //!   online and 80 % with digitized inputs; lateness concentrated in land, environment and finance–planning and
 //!   in Quế Sơn, Thăng Bình, Phú Ninh and Duy Xuyên (over 5 % late at district level); receipts for
-//!   fee-bearing dossiers; ratings, complaints, recommendations and questions.
+//!   fee-bearing dossiers; ratings, complaints, recommendations and questions;
+//! - one known citizen, [`DEMO_CITIZEN_ID`], the applicant of twelve dossiers in Tam Kỳ at the default scale,
+//!   so that a CITIZEN token has something to see.
 //!
 //! **Counts.** With `s` the scale (negative or non-finite read as 0), the number of dossiers that count as
 //! received is `round(390,402 × s)` ([`dossier_count`]): `round(94,118 × s)` at province level,
@@ -28,7 +30,7 @@
 //! `count` dossiers are spread evenly over its indices, and likewise the online and digitized ones, so a
 //! level's realized on-time rate is
 //! `1 − late / count` with `late = count − round(count × rate)`: within half a dossier of the published rate.
-//! A dossier marked late is late under the rules of indicators.md from the period's evaluation instant
+//! A dossier marked late is late under the rules of docs/indicators.md from the period's evaluation instant
 //! (2025-01-01) on — ended after its due date once supplement pauses are taken off, still open past its due
 //! date, or asked twice for supplements — and one marked on time is on time at that instant, and for good
 //! once it has ended (ended by its due date, waiting on the applicant since before it, or, for about 1 %,
@@ -51,6 +53,7 @@ mod world;
 mod tests;
 
 use crate::interchange::records::{HolidayRec, Record, SectorRec};
+pub use dossier::{DEMO_CITIZEN_ID, DEMO_CITIZEN_NAME};
 
 /// The default scale: loads in a few seconds (about 20,000 dossiers).
 pub const DEFAULT_SCALE: f64 = 0.05;

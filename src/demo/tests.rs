@@ -39,7 +39,7 @@ fn refused(d: &DossierRec) -> bool {
     d.events.iter().any(|e| e.status == DossierStatus::NotAccepted)
 }
 
-/// On time as of T, by indicators.md.
+/// On time as of T, by docs/indicators.md.
 fn on_time_at(d: &DossierRec, t: Instant) -> bool {
     let requests: Vec<&SupplementRec> = d.supplements.iter().filter(|s| s.requested_at <= t).collect();
     if requests.len() > 1 {
@@ -433,4 +433,23 @@ fn apportionment_is_exact_and_respects_caps() {
     assert_eq!(apportion(0, &[1.0], &[5]), vec![0]);
     let parts = apportion(1_000, &[0.3, 0.2, 0.5, 1e-9], &[1_000; 4]);
     assert_eq!(parts.iter().sum::<u64>(), 1_000);
+}
+
+#[test]
+fn the_demo_citizen_has_dossiers_in_tam_ky() {
+    let hers: Vec<&DossierRec> = small()
+        .iter()
+        .filter_map(|r| match r {
+            Record::Dossier(d) if d.applicant.id_number == DEMO_CITIZEN_ID => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert!(hers.len() >= 3, "{} dossiers", hers.len());
+    for d in hers {
+        assert_eq!(
+            (d.applicant.name.as_str(), d.applicant.kind.0),
+            (DEMO_CITIZEN_NAME, ApplicantKind::Citizen)
+        );
+        assert!(d.code.starts_with("000.00.502.H42-"), "{}", d.code);
+    }
 }

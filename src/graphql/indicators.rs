@@ -88,7 +88,7 @@ pub enum IndicatorGroupKey {
     Digitization,
 }
 
-/// The 19 metrics of indicators.md.
+/// The 19 metrics of docs/indicators.md.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 #[graphql(remote = "crate::domain::indicators::MetricKey", rename_items = "SCREAMING_SNAKE_CASE")]
 #[allow(missing_docs)]

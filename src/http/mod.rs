@@ -2,6 +2,8 @@
 //! for subscriptions, health, readiness, metrics and GraphiQL. Tokens are verified here, once, and handed to the
 //! schema as a typed [`crate::auth::Caller`] with where the request came from ([`RequestMeta`]).
 
+pub mod error;
+pub mod graphiql;
 pub mod metrics;
 mod ws;
 
@@ -12,7 +14,6 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpRequest, HttpResponse, web};
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use serde::Deserialize;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
@@ -37,6 +38,7 @@ pub struct Edge {
 pub fn routes(cfg: &mut web::ServiceConfig, edge: Edge) {
     let limit = edge.app.settings.limits.max_body_bytes;
     let graphiql = edge.app.settings.graphiql;
+    let introspection = edge.app.settings.introspection;
     cfg.app_data(web::Data::new(edge))
         .app_data(web::PayloadConfig::new(limit))
         .service(
@@ -47,7 +49,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, edge: Edge) {
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics));
     if graphiql {
-        cfg.route("/graphiql", web::get().to(graphiql_page));
+        graphiql::routes(cfg, introspection);
     }
 }
 
@@ -116,16 +118,23 @@ async fn authenticate(
     }
 }
 
-async fn execute(edge: &Edge, req: &HttpRequest, request: async_graphql::Request, get: bool) -> HttpResponse {
+async fn execute(
+    edge: &Edge,
+    req: &HttpRequest,
+    mut request: async_graphql::Request,
+    get: bool,
+) -> HttpResponse {
     let mut meta = request_meta(req);
     let caller = match authenticate(edge, req, &mut meta).await {
         Ok(c) => c,
         Err(r) => return *r,
     };
-    // GraphQL over HTTP: a GET request may only carry a query.
-    if get && let Ok(doc) = async_graphql::parser::parse_query(&request.query) {
-        {
-            let op = match &request.operation_name {
+    // Parsed once, here: the schema reuses the document, and whether it parsed names the code of the errors
+    // that come without one.
+    let name = request.operation_name.clone();
+    let (parsed, op) = match request.parsed_query() {
+        Ok(doc) => {
+            let op = match &name {
                 Some(name) => doc
                     .operations
                     .iter()
@@ -133,22 +142,26 @@ async fn execute(edge: &Edge, req: &HttpRequest, request: async_graphql::Request
                     .map(|(_, o)| o.node.ty),
                 None => doc.operations.iter().next().map(|(_, o)| o.node.ty),
             };
-            if matches!(op, Some(OperationType::Mutation) | Some(OperationType::Subscription)) {
-                let mut r = request_error(
-                    req,
-                    actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
-                    "only queries may be sent with GET; use POST",
-                    "METHOD_NOT_ALLOWED",
-                );
-                r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
-                return r;
-            }
+            (true, op)
         }
+        Err(_) => (false, None),
+    };
+    // GraphQL over HTTP: a GET request may only carry a query.
+    if get && matches!(op, Some(OperationType::Mutation) | Some(OperationType::Subscription)) {
+        let mut r = request_error(
+            req,
+            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+            "only queries may be sent with GET; use POST",
+            "METHOD_NOT_ALLOWED",
+        );
+        r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+        return r;
     }
     let operation = edge.metrics.operation_label(request.operation_name.as_deref());
     let started = Instant::now();
     let request = request.data(caller).data(meta).data(Loaders::new(&edge.app.db));
-    let response = edge.schema.execute(request).await;
+    let mut response = edge.schema.execute(request).await;
+    error::add_codes(&mut response, parsed);
     edge.metrics.latency.with_label_values(&[&operation]).observe(started.elapsed().as_secs_f64());
     let outcome = if response.errors.is_empty() { "ok" } else { "error" };
     edge.metrics.requests.with_label_values(&[&operation, outcome]).inc();
@@ -270,12 +283,6 @@ async fn metrics(edge: web::Data<Edge>) -> HttpResponse {
     edge.metrics.pool.with_label_values(&["open"]).set(i64::from(open));
     edge.metrics.pool.with_label_values(&["idle"]).set(idle as i64);
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(edge.metrics.render())
-}
-
-async fn graphiql_page() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(ContentType::html())
-        .body(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish())
 }
 
 /// The root span of every request, as tracing-actix-web's default one but with the path only: a query string

@@ -44,7 +44,12 @@ pub async fn graphql_ws(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|p| p.trim() == PROTOCOL));
     if !offered {
-        return Ok(HttpResponse::BadRequest().body("use the graphql-transport-ws subprotocol"));
+        return Ok(super::request_error(
+            &req,
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "use the graphql-transport-ws subprotocol",
+            "BAD_REQUEST",
+        ));
     }
     let mut meta = request_meta(&req);
     let upgrade = req.headers().contains_key(actix_web::http::header::AUTHORIZATION);
@@ -104,6 +109,21 @@ fn init_token(payload: &Option<serde_json::Value>) -> Result<Option<String>, ()>
         Some(serde_json::Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(()),
     }
+}
+
+/// A server message with a code on each of its errors (an `error` message's payload is the list of errors, a
+/// `next` message's is a response that may hold some).
+fn with_codes(text: String, parsed: bool) -> String {
+    let Ok(mut message) = serde_json::from_str::<serde_json::Value>(&text) else { return text };
+    let errors = match message["type"].as_str() {
+        Some("error") => message.get_mut("payload"),
+        _ => message.get_mut("payload").and_then(|p| p.get_mut("errors")),
+    };
+    match errors.and_then(|e| e.as_array_mut()) {
+        Some(errors) => super::error::add_codes_json(errors, parsed),
+        None => return text,
+    }
+    message.to_string()
 }
 
 /// The type and id of a server message.
@@ -196,6 +216,8 @@ async fn run(
 
     let max = edge.app.settings.limits.max_subscriptions;
     let mut active: HashSet<String> = HashSet::new();
+    // Subscriptions whose query does not parse: their errors are GRAPHQL_PARSE_FAILED.
+    let mut unparsed: HashSet<String> = HashSet::new();
     let expiry = meta.expires_at.map_or(Duration::MAX, |t| Duration::from_micros((t - now()).max(0) as u64));
     let expired = tokio::time::sleep(expiry.min(Duration::from_secs(100 * 365 * 86_400)));
     tokio::pin!(expired);
@@ -203,11 +225,15 @@ async fn run(
         tokio::select! {
             _ = &mut expired => return Some(close(4401, "Unauthorized: the token has expired")),
             out = engine.next() => match out {
-                Some(WsMessage::Text(text)) => {
-                    if let Ok(Outgoing { r#type, id: Some(id) }) = serde_json::from_str::<Outgoing>(&text)
-                        && (r#type == "complete" || r#type == "error")
-                    {
-                        active.remove(&id);
+                Some(WsMessage::Text(mut text)) => {
+                    if let Ok(Outgoing { r#type, id: Some(id) }) = serde_json::from_str::<Outgoing>(&text) {
+                        if r#type == "error" || (r#type == "next" && text.contains("\"errors\"")) {
+                            text = with_codes(text, !unparsed.contains(&id));
+                        }
+                        if r#type == "complete" || r#type == "error" {
+                            active.remove(&id);
+                            unparsed.remove(&id);
+                        }
                     }
                     if session.text(text).await.is_err() {
                         return None;
@@ -222,13 +248,16 @@ async fn run(
                     if !active.contains(&id) && active.len() >= max {
                         let refused = serde_json::json!({"id": id, "type": "error", "payload": [{
                             "message": format!("a connection holds at most {max} subscriptions"),
-                            "extensions": {"code": "LIMIT"}}]});
+                            "extensions": {"code": super::error::LIMIT}}]});
                         if session.text(refused.to_string()).await.is_err() {
                             return None;
                         }
                         continue;
                     }
                     active.insert(id.clone());
+                    if async_graphql::parser::parse_query(&payload.query).is_err() {
+                        unparsed.insert(id.clone());
+                    }
                     let _ = to_engine.send(ClientMessage::Start { id, payload });
                 }
                 Incoming::Message(m) => {

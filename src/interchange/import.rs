@@ -1,4 +1,4 @@
-//! Streaming import of JSON Lines (interchange.md).
+//! Streaming import of JSON Lines (docs/interchange.md).
 //!
 //! Lines are read one at a time (a line over 1 MiB is refused without being held), parsed and checked on
 //! their own, then gathered into batches whose references are resolved against what is stored and what came

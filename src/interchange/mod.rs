@@ -1,4 +1,4 @@
-//! The JSON Lines interchange format (interchange.md): record types, the rules a record must satisfy on its
+//! The JSON Lines format (docs/interchange.md): record types, the rules a record must satisfy on its
 //! own, and streaming import and export.
 
 pub mod export;

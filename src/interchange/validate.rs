@@ -96,7 +96,7 @@ fn typed<T: DeserializeOwned>(
     })
 }
 
-/// Whether a field of the format holds personal data (interchange.md: the applicant's identity number, phone and
+/// Whether a field holds personal data (docs/interchange.md: the applicant's identity number, phone and
 /// email; and names, tax codes and who recorded a feedback).
 fn holds_personal_data(path: &str) -> bool {
     path.starts_with("applicant") || matches!(path, "payer_name" | "payer_tax_code" | "recorded_by")
@@ -104,7 +104,7 @@ fn holds_personal_data(path: &str) -> bool {
 
 pub use crate::domain::personal::{check_applicant_id, valid_citizen_id, valid_tax_code};
 
-/// The rules of interchange.md that a record satisfies on its own.
+/// The rules of docs/interchange.md that a record satisfies on its own.
 pub fn check(record: &Record, line: u64) -> Vec<LineError> {
     let key = record.key();
     let k = Some(key.as_str());

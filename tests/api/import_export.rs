@@ -1,4 +1,4 @@
-//! Import and export (interchange.md) on both databases.
+//! Import and export (docs/interchange.md) on both databases.
 
 use sea_orm::{EntityTrait, PaginatorTrait};
 

@@ -12,6 +12,7 @@ mod import_export;
 mod indicators;
 mod policy;
 mod privacy;
+mod readme;
 mod rules;
 mod storage;
 mod summaries;

@@ -23,7 +23,7 @@ pub(super) fn unit_filter(column: &str, scope: &Scope) -> String {
     }
 }
 
-/// The dossier rules of indicators.md as SQL conditions over `dossier d JOIN procedure p`, evaluated at T.
+/// The dossier rules of docs/indicators.md as SQL conditions on `dossier d JOIN procedure p`, evaluated at T.
 /// The aggregate and the drill-down lists use the same text, so a list always holds what a count counted.
 pub(super) struct DossierRules {
     /// Received by T: the base condition of every dossier metric.
@@ -193,7 +193,7 @@ impl DossierRules {
 pub(super) const PROCEDURE_FLAGS: &str = "p.id, CAST(MAX(CASE WHEN p.fee > 0 THEN 1 ELSE 0 END) AS BIGINT), \
      CAST(MAX(CASE WHEN p.accepts_citizens THEN 1 ELSE 0 END) AS BIGINT)";
 
-/// The per-procedure dossier aggregate (see indicators.md, "Dossier rules"), over every dossier of the scope or,
+/// The per-procedure dossier aggregate (docs/indicators.md, "Dossiers"), over every dossier of the scope or,
 /// with `cut`, over those not summarised in `dossier_rollup` before it (see [`summary_cut`]).
 pub(super) fn dossier_sql(w: &Window, scope: &Scope, cut: Option<Micros>) -> String {
     let r = DossierRules::new(w, Receipts::Columns);

@@ -1,0 +1,109 @@
+//! GraphiQL, served from the binary: the page, its start script, and the GraphiQL and React builds vendored
+//! in `assets/graphiql/` (its README says where each comes from), so that `/graphiql` works on a machine
+//! without internet access. The page names only these files.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Compress;
+use actix_web::{HttpResponse, web};
+
+/// One embedded file, served at `/graphiql{path}`.
+pub struct Asset {
+    pub path: &'static str,
+    pub content_type: &'static str,
+    body: &'static [u8],
+    /// Its name carries its version, so a browser may keep it for good.
+    versioned: bool,
+}
+
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// Everything `/graphiql` serves.
+pub static ASSETS: [Asset; 6] = [
+    Asset {
+        path: "",
+        content_type: HTML,
+        body: include_bytes!("../../assets/graphiql/index.html"),
+        versioned: false,
+    },
+    Asset {
+        path: "/start.js",
+        content_type: JS,
+        body: include_bytes!("../../assets/graphiql/start.js"),
+        versioned: false,
+    },
+    Asset {
+        path: "/graphiql-3.9.0.min.js",
+        content_type: JS,
+        body: include_bytes!("../../assets/graphiql/graphiql-3.9.0.min.js"),
+        versioned: true,
+    },
+    Asset {
+        path: "/graphiql-3.9.0.min.css",
+        content_type: CSS,
+        body: include_bytes!("../../assets/graphiql/graphiql-3.9.0.min.css"),
+        versioned: true,
+    },
+    Asset {
+        path: "/react-18.3.1.production.min.js",
+        content_type: JS,
+        body: include_bytes!("../../assets/graphiql/react-18.3.1.production.min.js"),
+        versioned: true,
+    },
+    Asset {
+        path: "/react-dom-18.3.1.production.min.js",
+        content_type: JS,
+        body: include_bytes!("../../assets/graphiql/react-dom-18.3.1.production.min.js"),
+        versioned: true,
+    },
+];
+
+/// What the page may load: its own files only (GraphiQL sets inline styles, and its fonts are data URLs).
+const CONTENT_SECURITY_POLICY: &str = concat!(
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; ",
+    "font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+);
+
+/// What GraphiQL asks the schema for, answered at `/graphiql/schema.json`.
+const INTROSPECTION_QUERY: &str = include_str!("../../assets/graphiql/introspection.graphql");
+
+/// The routes under `/graphiql`, compressed for browsers that accept it (the GraphiQL build is about 1 MB).
+/// With `introspection` off, the schema is not served either.
+pub fn routes(cfg: &mut web::ServiceConfig, introspection: bool) {
+    let mut scope = web::scope("/graphiql").wrap(Compress::default());
+    for asset in &ASSETS {
+        scope = scope.route(asset.path, web::get().to(move || std::future::ready(serve(asset))));
+    }
+    if introspection {
+        scope = scope.route("/schema.json", web::get().to(schema));
+    }
+    cfg.service(scope);
+}
+
+/// The schema's introspection, computed once: GraphiQL's own introspection query nests deeper than
+/// `MAX_QUERY_DEPTH`, so the page asks here instead of at `/graphql`.
+async fn schema() -> HttpResponse {
+    static ANSWER: tokio::sync::OnceCell<Vec<u8>> = tokio::sync::OnceCell::const_new();
+    let body = ANSWER
+        .get_or_init(|| async {
+            serde_json::to_vec(&crate::graphql::introspect(INTROSPECTION_QUERY).await).unwrap_or_default()
+        })
+        .await;
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/json")))
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
+        .body(body.clone())
+}
+
+fn serve(asset: &'static Asset) -> HttpResponse {
+    let cache = if asset.versioned { "public, max-age=31536000, immutable" } else { "no-cache" };
+    let mut r = HttpResponse::Ok();
+    r.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type)))
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static(cache)))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")));
+    if asset.content_type == HTML {
+        r.insert_header((header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY)));
+    }
+    r.body(asset.body)
+}
