@@ -116,17 +116,10 @@ pub async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { role, unit, sub, ttl } => {
-            let signer = Signer::new(&settings.jwt)?;
-            println!("{}", signer.sign(&sub, role, unit.as_deref(), ttl)?);
+            println!("{}", Signer::new(&settings.jwt)?.sign(&sub, role, unit.as_deref(), ttl)?);
             Ok(())
         }
-        Command::Generate { scale, seed } => {
-            use std::io::Write;
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            write_demo(&mut out, scale, seed)?;
-            out.flush()?;
-            Ok(())
-        }
+        Command::Generate { scale, seed } => generate(scale, seed),
         Command::Migrate => {
             open(&settings).await?;
             tracing::info!("migrations applied");
@@ -134,109 +127,131 @@ pub async fn run() -> anyhow::Result<()> {
         }
         Command::Import { file, skip_invalid, rejects, allow_dev_pii_key } => {
             refuse_dev_pii_key(&settings, allow_dev_pii_key)?;
-            let stamp = crate::service::audit::operator_stamp(&settings.operator, "import");
-            let app = App::new(open(&settings).await?, settings)?;
-            let opts = import::ImportOptions { skip_invalid, ..Default::default() };
-            let mut rejects_file = match &rejects {
-                Some(p) => Some(
-                    tokio::fs::File::create(p)
-                        .await
-                        .with_context(|| format!("cannot create {}", p.display()))?,
-                ),
-                None => None,
-            };
-            let sink: import::Rejects<'_> =
-                rejects_file.as_mut().map(|f| f as &mut (dyn tokio::io::AsyncWrite + Unpin + Send));
-            let report = if file == "-" {
-                let input = BufReader::new(tokio::io::stdin());
-                import::import(&app.db, &app.vault, &stamp, input, opts, sink).await?
-            } else {
-                let f = tokio::fs::File::open(&file).await.with_context(|| format!("cannot open {file}"))?;
-                import::import(&app.db, &app.vault, &stamp, BufReader::with_capacity(1 << 16, f), opts, sink)
-                    .await?
-            };
-            if !skip_invalid {
-                for e in &report.errors {
-                    eprintln!("{e}");
-                }
-            }
-            eprintln!(
-                "lines: {}, written: {}, unchanged: {}, rejected: {}{}",
-                report.lines,
-                report.written,
-                report.unchanged,
-                report.rejected,
-                if report.committed { "" } else { " — nothing was written" }
-            );
-            if report.committed {
-                Ok(())
-            } else {
-                anyhow::bail!("import refused: {} bad line(s)", report.rejected)
-            }
+            import_file(settings, &file, skip_invalid, rejects.as_deref()).await
         }
         Command::Export { unit, allow_dev_pii_key } => {
             refuse_dev_pii_key(&settings, allow_dev_pii_key)?;
-            let stamp = crate::service::audit::operator_stamp(&settings.operator, "export");
-            let app = App::new(open(&settings).await?, settings)?;
-            let mut out = tokio::io::BufWriter::new(tokio::io::stdout());
-            let report = export::export(&app.db, &app.vault, &stamp, unit.as_deref(), &mut out).await?;
-            out.flush().await?;
-            tracing::info!(records = report.records, "export done");
-            Ok(())
+            export_all(settings, unit.as_deref()).await
         }
-        Command::AuditPurge => {
-            let conn = open(&settings).await?;
-            let keep = i64::from(settings.audit_retention_days) * 86_400_000_000;
-            let n = db::audit::purge(&conn, crate::domain::time::now() - keep).await?;
-            eprintln!("audit events deleted: {n}");
-            Ok(())
+        Command::AuditPurge => audit_purge(&settings).await,
+        Command::AuditExport { unit, from, to } => audit_export(&settings, unit.as_deref(), from, to).await,
+        Command::Serve { demo, demo_scale } => serve(settings, demo, demo_scale).await,
+    }
+}
+
+/// `generate`: the demo data set on standard output.
+fn generate(scale: f64, seed: u64) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    write_demo(&mut out, scale, seed)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `import`: a JSON Lines file (or standard input, `-`) in one transaction; refused as a whole on a bad line
+/// unless `skip_invalid`, whose bad lines go to `rejects`.
+async fn import_file(
+    settings: Settings,
+    file: &str,
+    skip_invalid: bool,
+    rejects: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let stamp = crate::service::audit::operator_stamp(&settings.operator, "import");
+    let app = App::new(open(&settings).await?, settings)?;
+    let opts = import::ImportOptions { skip_invalid, ..Default::default() };
+    let mut rejects_file = match rejects {
+        Some(p) => {
+            Some(tokio::fs::File::create(p).await.with_context(|| format!("cannot create {}", p.display()))?)
         }
-        Command::AuditExport { unit, from, to } => {
-            let conn = open(&settings).await?;
-            let mut out = tokio::io::BufWriter::new(tokio::io::stdout());
-            let period = (from.map(crate::domain::time::start_of), to.map(crate::domain::time::start_of));
-            let n = crate::service::audit::export_trail(
-                &conn,
-                &settings.operator,
-                unit.as_deref(),
-                period,
-                &mut out,
-            )
-            .await?;
-            out.flush().await?;
-            tracing::info!(events = n, "audit export done");
-            Ok(())
-        }
-        Command::Serve { demo, demo_scale } => {
-            // The production profile refused development secrets already (Settings::from_env).
-            if settings.jwt.secret.is_none() && settings.jwt.alg == crate::config::JwtAlg::Hs256 {
-                tracing::warn!(
-                    "JWT_SECRET is not set: using the development secret; never do this in production"
-                );
-            }
-            if settings.dev_pii_key() {
-                tracing::warn!("PII_KEY is not set: personal data is sealed with the development key");
-            }
-            let conn = open(&settings).await?;
-            let listener = std::net::TcpListener::bind(settings.bind_addr)
-                .with_context(|| format!("cannot bind {}", settings.bind_addr))?;
-            let app = App::new(conn, settings)?;
-            if demo {
-                load_demo(&app, demo_scale).await?;
-            }
-            let purge =
-                tokio::spawn(crate::audit::purge_daily(app.db.clone(), app.settings.audit_retention_days));
-            let running = crate::startup::run(app.clone(), listener)?;
-            announce(running.addr, app.settings.graphiql, demo);
-            running.server.await?;
-            // Stopped (SIGINT or SIGTERM): the accesses the writer still holds go to the database first.
-            purge.abort();
-            if !app.audit.flush_within(std::time::Duration::from_secs(30)).await {
-                tracing::error!("stopping with audit events the database did not take");
-            }
-            Ok(())
+        None => None,
+    };
+    let sink: import::Rejects<'_> =
+        rejects_file.as_mut().map(|f| f as &mut (dyn tokio::io::AsyncWrite + Unpin + Send));
+    let report = if file == "-" {
+        let input = BufReader::new(tokio::io::stdin());
+        import::import(&app.db, &app.vault, &stamp, input, opts, sink).await?
+    } else {
+        let f = tokio::fs::File::open(file).await.with_context(|| format!("cannot open {file}"))?;
+        import::import(&app.db, &app.vault, &stamp, BufReader::with_capacity(1 << 16, f), opts, sink).await?
+    };
+    if !skip_invalid {
+        for e in &report.errors {
+            eprintln!("{e}");
         }
     }
+    eprintln!(
+        "lines: {}, written: {}, unchanged: {}, rejected: {}{}",
+        report.lines,
+        report.written,
+        report.unchanged,
+        report.rejected,
+        if report.committed { "" } else { " — nothing was written" }
+    );
+    if report.committed { Ok(()) } else { anyhow::bail!("import refused: {} bad line(s)", report.rejected) }
+}
+
+/// `export`: every record (or those of one unit's scope) as JSON Lines on standard output.
+async fn export_all(settings: Settings, unit: Option<&str>) -> anyhow::Result<()> {
+    let stamp = crate::service::audit::operator_stamp(&settings.operator, "export");
+    let app = App::new(open(&settings).await?, settings)?;
+    let mut out = tokio::io::BufWriter::new(tokio::io::stdout());
+    let report = export::export(&app.db, &app.vault, &stamp, unit, &mut out).await?;
+    out.flush().await?;
+    tracing::info!(records = report.records, "export done");
+    Ok(())
+}
+
+/// `audit-purge`: deletes the audit events older than the retention.
+async fn audit_purge(settings: &Settings) -> anyhow::Result<()> {
+    let conn = open(settings).await?;
+    let keep = i64::from(settings.audit_retention_days) * 86_400_000_000;
+    let n = db::audit::purge(&conn, crate::domain::time::now() - keep).await?;
+    eprintln!("audit events deleted: {n}");
+    Ok(())
+}
+
+/// `audit-export`: the audit trail (of one unit's scope, within a period) as JSON Lines on standard output.
+async fn audit_export(
+    settings: &Settings,
+    unit: Option<&str>,
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+) -> anyhow::Result<()> {
+    let conn = open(settings).await?;
+    let mut out = tokio::io::BufWriter::new(tokio::io::stdout());
+    let period = (from.map(crate::domain::time::start_of), to.map(crate::domain::time::start_of));
+    let n = crate::service::audit::export_trail(&conn, &settings.operator, unit, period, &mut out).await?;
+    out.flush().await?;
+    tracing::info!(events = n, "audit export done");
+    Ok(())
+}
+
+/// `serve`: the gateway until SIGINT or SIGTERM, with the demo data loaded first if asked.
+async fn serve(settings: Settings, demo: bool, demo_scale: f64) -> anyhow::Result<()> {
+    // The production profile refused development secrets already (Settings::from_env).
+    if settings.jwt.secret.is_none() && settings.jwt.alg == crate::config::JwtAlg::Hs256 {
+        tracing::warn!("JWT_SECRET is not set: using the development secret; never do this in production");
+    }
+    if settings.dev_pii_key() {
+        tracing::warn!("PII_KEY is not set: personal data is sealed with the development key");
+    }
+    let conn = open(&settings).await?;
+    let listener = std::net::TcpListener::bind(settings.bind_addr)
+        .with_context(|| format!("cannot bind {}", settings.bind_addr))?;
+    let app = App::new(conn, settings)?;
+    if demo {
+        load_demo(&app, demo_scale).await?;
+    }
+    let purge = tokio::spawn(crate::audit::purge_daily(app.db.clone(), app.settings.audit_retention_days));
+    let running = crate::startup::run(app.clone(), listener)?;
+    announce(running.addr, app.settings.graphiql, demo);
+    running.server.await?;
+    // Stopped (SIGINT or SIGTERM): the accesses the writer still holds go to the database first.
+    purge.abort();
+    if !app.audit.flush_within(std::time::Duration::from_secs(30)).await {
+        tracing::error!("stopping with audit events the database did not take");
+    }
+    Ok(())
 }
 
 /// Connects to the configured database and applies pending migrations.
