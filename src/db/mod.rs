@@ -25,16 +25,25 @@ use sea_orm::{
 use crate::domain::scope::{UnitInfo, UnitTree};
 use crate::domain::time::Calendar;
 
+/// Why a connection pool could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot create {path}: {source}")]
+    Folder { path: std::path::PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
 /// Opens a connection pool. For SQLite the file's folder is created and write-ahead logging switched on;
 /// `schema` (PostgreSQL only) confines the pool to one schema, as tests do.
-pub async fn connect(url: &str, schema: Option<&str>) -> Result<DatabaseConnection, DbErr> {
+pub async fn connect(url: &str, schema: Option<&str>) -> Result<DatabaseConnection, ConnectError> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         let path = path.split('?').next().unwrap_or_default();
         if let Some(dir) = std::path::Path::new(path).parent()
             && !dir.as_os_str().is_empty()
         {
             std::fs::create_dir_all(dir)
-                .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
+                .map_err(|source| ConnectError::Folder { path: dir.to_owned(), source })?;
         }
     }
     let mut opts = ConnectOptions::new(url.to_owned());
@@ -55,7 +64,7 @@ pub async fn connect(url: &str, schema: Option<&str>) -> Result<DatabaseConnecti
     if let Some(schema) = schema {
         opts.set_schema_search_path(schema.to_owned());
     }
-    Database::connect(opts).await
+    Ok(Database::connect(opts).await?)
 }
 
 /// Applies pending migrations, one at a time so that the steps a migration cannot take itself run in between

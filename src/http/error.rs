@@ -25,6 +25,72 @@ pub const LIMIT: &str = "LIMIT";
 /// An argument's value does not parse (a malformed date): the service's code for input that breaks a rule.
 pub const VALIDATION: &str = "VALIDATION";
 
+/// What the HTTP edge refuses by itself, before a request reaches the schema, each with its status and code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EdgeError {
+    /// A token that fails a check (the reason is the verifier's, safe to show).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The unit tree could not be read to check a token.
+    #[error("the service is unavailable; try again")]
+    Unavailable,
+    #[error("only queries may be sent with GET; use POST")]
+    MutationByGet,
+    #[error("send a JSON body with Content-Type: application/json")]
+    NotJson,
+    #[error("the body is not a GraphQL request in JSON")]
+    NotGraphqlJson,
+    #[error("GET needs a `query` parameter")]
+    NoQuery,
+    #[error("`variables` must be JSON")]
+    VariablesNotJson,
+    #[error("use the graphql-transport-ws subprotocol")]
+    NoSubprotocol,
+}
+
+impl EdgeError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            EdgeError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            EdgeError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            EdgeError::MutationByGet => StatusCode::METHOD_NOT_ALLOWED,
+            EdgeError::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            EdgeError::NotGraphqlJson
+            | EdgeError::NoQuery
+            | EdgeError::VariablesNotJson
+            | EdgeError::NoSubprotocol => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            EdgeError::Unauthenticated(_) => "UNAUTHENTICATED",
+            EdgeError::Unavailable => "UNAVAILABLE",
+            EdgeError::MutationByGet => "METHOD_NOT_ALLOWED",
+            EdgeError::NotJson => "UNSUPPORTED_MEDIA_TYPE",
+            EdgeError::NotGraphqlJson
+            | EdgeError::NoQuery
+            | EdgeError::VariablesNotJson
+            | EdgeError::NoSubprotocol => "BAD_REQUEST",
+        }
+    }
+
+    /// The answer, in the media type the request asked for, with the headers its status calls for.
+    pub fn respond(&self, req: &actix_web::HttpRequest) -> actix_web::HttpResponse {
+        let mut r = super::request_error(req, self.status(), &self.to_string(), self.code());
+        match self {
+            EdgeError::Unauthenticated(_) => {
+                r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            }
+            EdgeError::MutationByGet => {
+                r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+            }
+            _ => {}
+        }
+        r
+    }
+}
+
 /// How async-graphql words the limits it enforces before execution.
 const LIMIT_MESSAGES: [&str; 4] = [
     "Query is nested too deep",

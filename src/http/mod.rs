@@ -18,6 +18,7 @@ use async_graphql::parser::types::OperationType;
 use serde::Deserialize;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 
+use self::error::EdgeError;
 use crate::app::{App, Authentication};
 use crate::auth::{Caller, Verified};
 use crate::graphql::{GatewaySchema, Loaders};
@@ -100,20 +101,12 @@ async fn authenticate(
         Err(Authentication::Refused(e)) => {
             edge.metrics.errors.with_label_values(&["UNAUTHENTICATED"]).inc();
             crate::service::refused_token(&edge.app, meta, &e.to_string()).await;
-            let mut r = request_error(
-                req,
-                actix_web::http::StatusCode::UNAUTHORIZED,
-                &e.to_string(),
-                "UNAUTHENTICATED",
-            );
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
-            Err(Box::new(r))
+            Err(Box::new(EdgeError::Unauthenticated(e.to_string()).respond(req)))
         }
         Err(Authentication::Unavailable(e)) => {
             tracing::error!(error = %e, "the unit tree could not be read to check a token");
             edge.metrics.errors.with_label_values(&["UNAVAILABLE"]).inc();
-            let status = actix_web::http::StatusCode::SERVICE_UNAVAILABLE;
-            Err(Box::new(request_error(req, status, "the service is unavailable; try again", "UNAVAILABLE")))
+            Err(Box::new(EdgeError::Unavailable.respond(req)))
         }
     }
 }
@@ -148,14 +141,7 @@ async fn execute(
     };
     // GraphQL over HTTP: a GET request may only carry a query.
     if get && matches!(op, Some(OperationType::Mutation) | Some(OperationType::Subscription)) {
-        let mut r = request_error(
-            req,
-            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
-            "only queries may be sent with GET; use POST",
-            "METHOD_NOT_ALLOWED",
-        );
-        r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
-        return r;
+        return EdgeError::MutationByGet.respond(req);
     }
     let operation = edge.metrics.operation_label(request.operation_name.as_deref());
     let started = Instant::now();
@@ -195,22 +181,12 @@ async fn graphql_post(edge: web::Data<Edge>, req: HttpRequest, body: web::Bytes)
         .and_then(|v| v.split(';').next())
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
     if !is_json {
-        return request_error(
-            &req,
-            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send a JSON body with Content-Type: application/json",
-            "UNSUPPORTED_MEDIA_TYPE",
-        );
+        return EdgeError::NotJson.respond(&req);
     }
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(_) => {
-            return request_error(
-                &req,
-                actix_web::http::StatusCode::BAD_REQUEST,
-                "the body is not a GraphQL request in JSON",
-                "BAD_REQUEST",
-            );
+            return EdgeError::NotGraphqlJson.respond(&req);
         }
     };
     execute(&edge, &req, request, false).await
@@ -228,12 +204,7 @@ async fn graphql_get(edge: web::Data<Edge>, req: HttpRequest) -> HttpResponse {
     let params: GetParams = match web::Query::<GetParams>::from_query(req.query_string()) {
         Ok(p) => p.into_inner(),
         Err(_) => {
-            return request_error(
-                &req,
-                actix_web::http::StatusCode::BAD_REQUEST,
-                "GET needs a `query` parameter",
-                "BAD_REQUEST",
-            );
+            return EdgeError::NoQuery.respond(&req);
         }
     };
     let mut request = async_graphql::Request::new(params.query);
@@ -244,12 +215,7 @@ async fn graphql_get(edge: web::Data<Edge>, req: HttpRequest) -> HttpResponse {
         match serde_json::from_str::<serde_json::Value>(&vars) {
             Ok(v) => request = request.variables(async_graphql::Variables::from_json(v)),
             Err(_) => {
-                return request_error(
-                    &req,
-                    actix_web::http::StatusCode::BAD_REQUEST,
-                    "`variables` must be JSON",
-                    "BAD_REQUEST",
-                );
+                return EdgeError::VariablesNotJson.respond(&req);
             }
         }
     }

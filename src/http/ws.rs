@@ -44,12 +44,7 @@ pub async fn graphql_ws(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|p| p.trim() == PROTOCOL));
     if !offered {
-        return Ok(super::request_error(
-            &req,
-            actix_web::http::StatusCode::BAD_REQUEST,
-            "use the graphql-transport-ws subprotocol",
-            "BAD_REQUEST",
-        ));
+        return Ok(super::error::EdgeError::NoSubprotocol.respond(&req));
     }
     let mut meta = request_meta(&req);
     let upgrade = req.headers().contains_key(actix_web::http::header::AUTHORIZATION);
