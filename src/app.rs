@@ -12,7 +12,7 @@ use crate::auth::{AuthError, Caller, Verified, Verifier};
 use crate::cache::AggregateCache;
 use crate::config::Settings;
 use crate::db;
-use crate::db::probe::Probe;
+use crate::db::shared_reads::SharedReads;
 use crate::domain::DossierStatus;
 use crate::domain::indicators::Scored;
 use crate::domain::scope::{Scope, UnitTree};
@@ -68,11 +68,11 @@ pub struct App {
     /// Scored reports by the cached counts they were scored from.
     pub scored: moka::future::Cache<Arc<String>, (crate::domain::time::Micros, Arc<Scored>)>,
     snapshot: Arc<RwLock<Option<Snapshot>>>,
-    probe: Arc<Probe<db::DataVersion>>,
+    shared_reads: Arc<SharedReads<db::DataVersion>>,
 }
 
 /// What an indicator answer is computed from, read after its request arrived.
-pub struct Fresh {
+pub struct IndicatorInputs {
     pub units: Arc<UnitTree>,
     pub calendar: Arc<Calendar>,
     /// The version of the scope's data and the reference data, read after the request arrived.
@@ -95,13 +95,13 @@ impl App {
             cache,
             scored: moka::future::Cache::new(10_000),
             snapshot: Arc::new(RwLock::new(None)),
-            probe: Arc::new(Probe::default()),
+            shared_reads: Arc::new(SharedReads::default()),
         })
     }
 
     async fn snapshot(&self) -> Result<(Arc<UnitTree>, Arc<Calendar>), DbErr> {
         let no_scope = Scope { ids: Default::default(), whole_tree: false };
-        let generation = self.probe.get("", || db::generations_of(&self.db, &no_scope)).await?.reference;
+        let generation = self.shared_reads.get("", || db::data_version(&self.db, &no_scope)).await?.reference;
         self.snapshot_at(generation).await
     }
 
@@ -120,9 +120,13 @@ impl App {
     }
 
     /// The scope of `unit_code` at `t` and its data generation, with one database read (shared with concurrent
-    /// callers, see [`Probe`]) that started after this call began: an answer cached for that version includes
+    /// callers, see [`SharedReads`]) that started after this call began: an answer cached for that version includes
     /// every write acknowledged before. The unit tree is reloaded first when the reference data moved.
-    pub async fn fresh_scope(&self, unit_code: &str, t: crate::domain::time::Micros) -> Result<Fresh, DbErr> {
+    pub async fn indicator_inputs(
+        &self,
+        unit_code: &str,
+        t: crate::domain::time::Micros,
+    ) -> Result<IndicatorInputs, DbErr> {
         let loaded = self.snapshot.read().await.as_ref().map(|s| (s.units.clone(), s.calendar.clone()));
         let (mut units, mut calendar) = match loaded {
             Some(loaded) => loaded,
@@ -136,12 +140,12 @@ impl App {
             } else {
                 scope.sorted_ids().iter().map(i64::to_string).collect::<Vec<_>>().join(",")
             };
-            let version = self.probe.get(&key, || db::generations_of(&self.db, &scope)).await?;
+            let version = self.shared_reads.get(&key, || db::data_version(&self.db, &scope)).await?;
             let current =
                 self.snapshot.read().await.as_ref().is_some_and(|s| s.generation == version.reference);
             attempts += 1;
             if current || attempts == 3 {
-                return Ok(Fresh { units, calendar, version });
+                return Ok(IndicatorInputs { units, calendar, version });
             }
             (units, calendar) = self.snapshot_at(version.reference).await?;
         }

@@ -53,7 +53,7 @@ pub struct Report {
 
 /// The report of `unit_code` for window `w`, from the cache when the unit's data has not changed.
 pub async fn report(app: &App, unit_code: &str, w: &Window) -> Result<Report, IndicatorError> {
-    let fresh = app.fresh_scope(unit_code, w.at).await?;
+    let fresh = app.indicator_inputs(unit_code, w.at).await?;
     let tree = fresh.units.clone();
     if tree.get(unit_code).is_none() {
         return Err(IndicatorError::UnknownUnit(unit_code.to_owned()));

@@ -9,7 +9,7 @@ use tracing_actix_web::TracingLogger;
 use crate::app::App;
 use crate::graphql::build_schema;
 use crate::http::error::json_errors;
-use crate::http::{Edge, Metrics, PathOnlySpan, routes};
+use crate::http::{HttpState, Metrics, PathOnlySpan, routes};
 
 /// A bound, not yet awaited server and the address it listens on.
 pub struct Running {
@@ -20,7 +20,7 @@ pub struct Running {
 /// Binds `listener` and serves the gateway on it.
 pub fn run(app: App, listener: TcpListener) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
-    let edge = Edge { schema: build_schema(app.clone()), app, metrics: Metrics::new() };
+    let edge = HttpState { schema: build_schema(app.clone()), app, metrics: Metrics::new() };
     let server = HttpServer::new(move || {
         let edge = edge.clone();
         ActixApp::new()

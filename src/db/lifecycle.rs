@@ -186,7 +186,7 @@ where
         }
         let out = body(&txn).await?;
         refresh_facts(&txn, d.id).await?;
-        super::touch(&txn, [d.unit_id]).await?;
+        super::mark_changed(&txn, [d.unit_id]).await?;
         audited(&txn, stamp, now, &ObjectRef::dossier(d)).await?;
         Ok(out)
     }
@@ -302,7 +302,7 @@ pub async fn receive_dossier(
         }
         append_event(&txn, saved.id, DossierStatus::Received, now, None).await?;
         refresh_facts(&txn, saved.id).await?;
-        super::touch(&txn, [saved.unit_id]).await?;
+        super::mark_changed(&txn, [saved.unit_id]).await?;
         audited(&txn, w.stamp, now, &ObjectRef::dossier(&saved)).await?;
         Ok(saved)
     }
@@ -494,7 +494,7 @@ pub async fn issue_receipt(w: &Writer<'_>, r: NewReceipt) -> Result<(receipt::Mo
             receipt_model(&row, d.id, String::new()).insert(&txn).await.map_err(WriteError::from_db)?;
         refresh_receipts(&txn, &[d.id]).await?;
         super::rollup::rebuild_for(&txn, &[d.id]).await?;
-        super::touch(&txn, [d.unit_id]).await?;
+        super::mark_changed(&txn, [d.unit_id]).await?;
         audited(&txn, w.stamp, now, &ObjectRef::receipt(&saved, Some(d.unit_id))).await?;
         Ok(saved)
     }
@@ -533,7 +533,7 @@ pub async fn cancel_receipt(
         super::rollup::rebuild_for(&txn, &[saved.dossier_id]).await?;
         let dossier =
             dossier::Entity::find_by_id(saved.dossier_id).one(&txn).await?.ok_or(WriteError::NotFound)?;
-        super::touch(&txn, [dossier.unit_id]).await?;
+        super::mark_changed(&txn, [dossier.unit_id]).await?;
         audited(&txn, w.stamp, now, &ObjectRef::receipt(&saved, Some(dossier.unit_id))).await?;
         Ok((saved, dossier))
     }
@@ -640,7 +640,7 @@ pub async fn record_feedback(
             refresh_negative_feedback(&txn, &[d.id]).await?;
             super::rollup::rebuild_for(&txn, &[d.id]).await?;
         }
-        super::touch(&txn, [saved.unit_id]).await?;
+        super::mark_changed(&txn, [saved.unit_id]).await?;
         audited(&txn, w.stamp, now, &ObjectRef::feedback(&saved)).await?;
         Ok(saved)
     }
@@ -673,7 +673,7 @@ pub async fn answer_feedback(
         m.answered_at = Set(Some(now));
         m.answer = Set(Some(answer));
         let saved = m.update(&txn).await?;
-        super::touch(&txn, [saved.unit_id]).await?;
+        super::mark_changed(&txn, [saved.unit_id]).await?;
         audited(&txn, w.stamp, now, &ObjectRef::feedback(&saved)).await?;
         Ok(saved)
     }

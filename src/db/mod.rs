@@ -6,10 +6,10 @@ pub mod bulk;
 pub mod derived;
 pub mod indicators;
 pub mod lifecycle;
-pub mod probe;
 pub mod read;
 pub mod rollup;
 pub mod rows;
+pub mod shared_reads;
 pub mod sql;
 pub mod write;
 
@@ -166,7 +166,10 @@ pub const REFERENCE_DATA: i64 = 0;
 
 /// Marks, inside the writing transaction, that records of these units (or, with [`REFERENCE_DATA`], the
 /// reference data) changed, so that every cache in every process can tell.
-pub async fn touch(conn: &impl ConnectionTrait, ids: impl IntoIterator<Item = i64>) -> Result<(), DbErr> {
+pub async fn mark_changed(
+    conn: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = i64>,
+) -> Result<(), DbErr> {
     let mut ids: Vec<i64> = ids.into_iter().collect();
     ids.sort_unstable();
     ids.dedup();
@@ -199,7 +202,7 @@ impl std::fmt::Display for DataVersion {
 }
 
 /// The [`DataVersion`] of `scope`.
-pub async fn generations_of(
+pub async fn data_version(
     conn: &impl ConnectionTrait,
     scope: &crate::domain::scope::Scope,
 ) -> Result<DataVersion, DbErr> {

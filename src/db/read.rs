@@ -36,7 +36,7 @@ impl ReadScope {
             ReadScope::Nothing => Condition::all().add(Expr::val(1).eq(0)),
             ReadScope::Applicant(h) => Condition::all().add(dossier::Column::ApplicantIdHash.eq(h.clone())),
             ReadScope::Units(s, _) if s.whole_tree => Condition::all(),
-            ReadScope::Units(s, Announcer::No) => {
+            ReadScope::Units(s, Announcer::OwnUnitsOnly) => {
                 Condition::all().add(dossier::Column::UnitId.is_in(s.sorted_ids()))
             }
             ReadScope::Units(s, Announcer::Ministry) => {
@@ -86,7 +86,7 @@ impl ReadScope {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Announcer {
     Ministry,
-    No,
+    OwnUnitsOnly,
 }
 
 /// Filters of the `dossiers` list (besides the units, which the service resolves).

@@ -81,7 +81,7 @@ impl Dirty {
         let mut parts: Vec<_> = self.0.into_iter().collect();
         parts.sort_unstable();
         for (unit, (first, last)) in parts {
-            super::touch(conn, [unit]).await?;
+            super::mark_changed(conn, [unit]).await?;
             let (lo, hi) = (first, next_month(last));
             for table in ["dossier_rollup", "procedure_rollup"] {
                 let delete = format!(

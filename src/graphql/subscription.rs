@@ -131,7 +131,7 @@ impl Subscription {
                     }
                     let w = Window::of(&spec, None, now()).ok()?;
                     // A database fault skips a round: the subscription goes on and catches up when it answers.
-                    let version = match sub.app.fresh_scope(&unit, w.at).await {
+                    let version = match sub.app.indicator_inputs(&unit, w.at).await {
                         Ok(fresh) => fresh.version,
                         Err(e) => {
                             tracing::warn!(error = %e, unit = %unit, "indicator subscription: data version unavailable");

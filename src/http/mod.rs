@@ -29,14 +29,14 @@ const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
 /// Everything the HTTP handlers share.
 #[derive(Clone)]
-pub struct Edge {
+pub struct HttpState {
     pub app: App,
     pub schema: GatewaySchema,
     pub metrics: Metrics,
 }
 
 /// Routes of the gateway.
-pub fn routes(cfg: &mut web::ServiceConfig, edge: Edge) {
+pub fn routes(cfg: &mut web::ServiceConfig, edge: HttpState) {
     let limit = edge.app.settings.limits.max_body_bytes;
     let graphiql = edge.app.settings.graphiql;
     let introspection = edge.app.settings.introspection;
@@ -88,7 +88,7 @@ fn request_meta(req: &HttpRequest) -> RequestMeta {
 /// Verifies the bearer token, if any, and that its unit exists; a refusal is recorded and answered 401 (503 when
 /// the unit tree cannot be read). The meta gains the token's expiry.
 async fn authenticate(
-    edge: &Edge,
+    edge: &HttpState,
     req: &HttpRequest,
     meta: &mut RequestMeta,
 ) -> Result<Caller, Box<HttpResponse>> {
@@ -112,7 +112,7 @@ async fn authenticate(
 }
 
 async fn execute(
-    edge: &Edge,
+    edge: &HttpState,
     req: &HttpRequest,
     mut request: async_graphql::Request,
     get: bool,
@@ -173,7 +173,7 @@ async fn execute(
     HttpResponse::build(status).insert_header((header::CONTENT_TYPE, ct)).json(response)
 }
 
-async fn graphql_post(edge: web::Data<Edge>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn graphql_post(edge: web::Data<HttpState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let is_json = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -200,7 +200,7 @@ struct GetParams {
     variables: Option<String>,
 }
 
-async fn graphql_get(edge: web::Data<Edge>, req: HttpRequest) -> HttpResponse {
+async fn graphql_get(edge: web::Data<HttpState>, req: HttpRequest) -> HttpResponse {
     let params: GetParams = match web::Query::<GetParams>::from_query(req.query_string()) {
         Ok(p) => p.into_inner(),
         Err(_) => {
@@ -226,7 +226,7 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type(ContentType::plaintext()).body("ok")
 }
 
-async fn readyz(edge: web::Data<Edge>) -> HttpResponse {
+async fn readyz(edge: web::Data<HttpState>) -> HttpResponse {
     let database = crate::db::ping(&edge.app.db).await;
     // A degraded cache still serves (answers are computed directly), so it does not make the instance unready.
     let cache = edge.app.cache.health().await;
@@ -235,7 +235,7 @@ async fn readyz(edge: web::Data<Edge>) -> HttpResponse {
     if database { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }
 
-async fn metrics(edge: web::Data<Edge>) -> HttpResponse {
+async fn metrics(edge: web::Data<HttpState>) -> HttpResponse {
     let (open, idle) = match edge.app.db.get_database_backend() {
         sea_orm::DbBackend::Postgres => {
             let p = edge.app.db.get_postgres_connection_pool();

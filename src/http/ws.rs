@@ -18,7 +18,7 @@ use async_graphql::http::{ClientMessage, WebSocket, WebSocketProtocols, WsMessag
 use futures_util::StreamExt;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
-use super::{Edge, authenticate, request_meta};
+use super::{HttpState, authenticate, request_meta};
 use crate::auth::Caller;
 use crate::domain::time::now;
 use crate::graphql::Loaders;
@@ -34,7 +34,7 @@ fn close(code: u16, why: &str) -> CloseReason {
 
 /// `GET /graphql/ws`.
 pub async fn graphql_ws(
-    edge: web::Data<Edge>,
+    edge: web::Data<HttpState>,
     req: HttpRequest,
     body: web::Payload,
 ) -> actix_web::Result<HttpResponse> {
@@ -129,7 +129,7 @@ struct Outgoing {
 }
 
 async fn serve(
-    edge: std::sync::Arc<Edge>,
+    edge: std::sync::Arc<HttpState>,
     mut meta: RequestMeta,
     from_upgrade: Option<(Caller, Option<i64>)>,
     mut session: Session,
@@ -141,7 +141,7 @@ async fn serve(
 
 /// Serves one connection until it ends; returns how to close it.
 async fn run(
-    edge: &Edge,
+    edge: &HttpState,
     meta: &mut RequestMeta,
     from_upgrade: Option<(Caller, Option<i64>)>,
     session: &mut Session,

@@ -1030,7 +1030,7 @@ where
         report.unchanged = 0;
         db::audit::insert(conn, &[audit(&report)]).await?;
     } else {
-        db::touch(&txn, touched).await?;
+        db::mark_changed(&txn, touched).await?;
         report.committed = true;
         db::audit::insert(&txn, &[audit(&report)]).await?;
         txn.commit().await?;

@@ -254,7 +254,10 @@ impl<'a> Service<'a> {
 /// announces.
 pub fn staff_scope(tree: &UnitTree, unit: &str, t: Micros) -> ReadScope {
     let ministry = tree.get(unit).is_some_and(|u| u.level == UnitLevel::Ministry);
-    ReadScope::Units(tree.scope_at(unit, t), if ministry { Announcer::Ministry } else { Announcer::No })
+    ReadScope::Units(
+        tree.scope_at(unit, t),
+        if ministry { Announcer::Ministry } else { Announcer::OwnUnitsOnly },
+    )
 }
 
 /// Records a refused token (HTTP 401, or a WebSocket closed at `connection_init`): who cannot be known, so the

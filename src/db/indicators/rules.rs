@@ -31,16 +31,16 @@ pub(super) struct DossierRules {
     pub(super) in_scope: String,
     pub(super) on_time: String,
     pub(super) no_negative: String,
-    pub(super) rip: String,
+    pub(super) received_in_period: String,
     pub(super) synced: String,
     pub(super) full: String,
     pub(super) online: String,
     pub(super) fee: &'static str,
     pub(super) paid_online: String,
     pub(super) paid_any: String,
-    pub(super) er: String,
+    pub(super) result_issued: String,
     /// Processing ended by RESOLVED or RETURNED (the ends ELECTRONIC_RESULT counts), and that end.
-    pub(super) er_kind: String,
+    pub(super) ended_with_result: String,
     pub(super) end_event: String,
 }
 
@@ -122,14 +122,15 @@ impl DossierRules {
                 ),
             }
         };
-        let er_kind = format!("({ended_res} OR d.other_end_status = {})", names([DossierStatus::Returned]));
+        let ended_with_result =
+            format!("({ended_res} OR d.other_end_status = {})", names([DossierStatus::Returned]));
         DossierRules {
             received: format!(
                 "d.received_at < {t} AND (d.not_accepted_at IS NULL OR d.not_accepted_at > {t})"
             ),
             on_time: format!("(NOT {two_sup} AND COALESCE({end_t}, {t}) - {paused} <= d.due_at)"),
             in_scope: format!("({end_t} IS NULL OR {end_t} >= {s})"),
-            rip: format!("(d.received_at >= {s})"),
+            received_in_period: format!("(d.received_at >= {s})"),
             no_negative: format!("(d.negative_feedback_at IS NULL OR d.negative_feedback_at > {t})"),
             synced: format!("(d.synced_at IS NOT NULL AND d.synced_at <= {t})"),
             full: format!("(p.online_level = {})", names([OnlineLevel::Full])),
@@ -137,10 +138,10 @@ impl DossierRules {
             fee: "(p.fee > 0)",
             paid_online: receipt(true),
             paid_any: receipt(false),
-            er: format!(
-                "({end_event} IS NOT NULL AND {end_event} >= {s} AND {end_event} < {t} AND {er_kind} AND p.returns_paper_result)"
+            result_issued: format!(
+                "({end_event} IS NOT NULL AND {end_event} >= {s} AND {end_event} < {t} AND {ended_with_result} AND p.returns_paper_result)"
             ),
-            er_kind,
+            ended_with_result,
             end_event,
         }
     }
@@ -152,33 +153,35 @@ impl DossierRules {
             in_scope,
             on_time,
             no_negative,
-            rip,
+            received_in_period,
             synced,
             full,
             online,
             fee,
             paid_online,
             paid_any,
-            er,
+            result_issued,
             ..
         } = self;
         use MetricKey::*;
         Some(match k {
             OnTimeProcessing => (in_scope.clone(), on_time.clone()),
             DossierSatisfaction => (in_scope.clone(), format!("{on_time} AND {no_negative}")),
-            DossierSync => (rip.clone(), synced.clone()),
-            FullOnlineDossiers => (format!("{rip} AND {full}"), online.to_string()),
-            PaidOnlineDossiers | ProceduresPaidOnline => (format!("{rip} AND {fee}"), paid_online.clone()),
-            ProceduresWithReceipts => (format!("{rip} AND {fee}"), paid_any.clone()),
-            ElectronicResult => (er.clone(), RESULT_ELECTRONIC.into()),
+            DossierSync => (received_in_period.clone(), synced.clone()),
+            FullOnlineDossiers => (format!("{received_in_period} AND {full}"), online.to_string()),
+            PaidOnlineDossiers | ProceduresPaidOnline => {
+                (format!("{received_in_period} AND {fee}"), paid_online.clone())
+            }
+            ProceduresWithReceipts => (format!("{received_in_period} AND {fee}"), paid_any.clone()),
+            ElectronicResult => (result_issued.clone(), RESULT_ELECTRONIC.into()),
             DigitizedDossiers => (
-                rip.clone(),
+                received_in_period.clone(),
                 format!("({DIGITIZED} AND (NOT p.returns_paper_result OR {RESULT_ELECTRONIC}))"),
             ),
-            ReusedDigitizedData => (rip.clone(), REUSED.into()),
-            SharedToCitizenStorage => (rip.clone(), SHARED.into()),
-            VneidDossiers => (rip.clone(), VNEID.into()),
-            VneidProcedures => (format!("{rip} AND p.accepts_citizens"), VNEID.into()),
+            ReusedDigitizedData => (received_in_period.clone(), REUSED.into()),
+            SharedToCitizenStorage => (received_in_period.clone(), SHARED.into()),
+            VneidDossiers => (received_in_period.clone(), VNEID.into()),
+            VneidProcedures => (format!("{received_in_period} AND p.accepts_citizens"), VNEID.into()),
             PublishOnTime
             | PublicUpdateOnTime
             | PublicContentFull
@@ -224,24 +227,26 @@ pub(super) fn summary_cut(w: &Window) -> Option<Micros> {
 /// summary counterpart of [`DossierRules::metric`]; `None` for the metrics that do not count dossiers.
 pub(super) fn summary_metric(k: MetricKey, w: &Window) -> Option<(String, &'static str)> {
     let in_scope = format!("rl.end_month >= {}", w.start);
-    let rip = format!("rl.received_month >= {}", w.start);
+    let received_in_period = format!("rl.received_month >= {}", w.start);
     use MetricKey::*;
     Some(match k {
         OnTimeProcessing => (in_scope, "rl.on_time"),
         DossierSatisfaction => (in_scope, "rl.satisfied"),
-        DossierSync => (rip, "rl.synced"),
-        FullOnlineDossiers => (format!("{rip} AND rl.full_online = 1"), "rl.online"),
-        PaidOnlineDossiers | ProceduresPaidOnline => (format!("{rip} AND rl.fee = 1"), "rl.paid_online"),
-        ProceduresWithReceipts => (format!("{rip} AND rl.fee = 1"), "rl.paid_any"),
+        DossierSync => (received_in_period, "rl.synced"),
+        FullOnlineDossiers => (format!("{received_in_period} AND rl.full_online = 1"), "rl.online"),
+        PaidOnlineDossiers | ProceduresPaidOnline => {
+            (format!("{received_in_period} AND rl.fee = 1"), "rl.paid_online")
+        }
+        ProceduresWithReceipts => (format!("{received_in_period} AND rl.fee = 1"), "rl.paid_any"),
         ElectronicResult => {
             (format!("{in_scope} AND rl.er_kind = 1 AND rl.paper = 1"), "rl.result_electronic")
         }
         DigitizedDossiers => {
-            (rip, "CASE WHEN rl.paper = 1 THEN rl.digitized_electronic ELSE rl.digitized END")
+            (received_in_period, "CASE WHEN rl.paper = 1 THEN rl.digitized_electronic ELSE rl.digitized END")
         }
-        ReusedDigitizedData => (rip, "rl.reused"),
-        SharedToCitizenStorage => (rip, "rl.shared"),
-        VneidDossiers => (rip, "rl.vneid"),
+        ReusedDigitizedData => (received_in_period, "rl.reused"),
+        SharedToCitizenStorage => (received_in_period, "rl.shared"),
+        VneidDossiers => (received_in_period, "rl.vneid"),
         // Counted by procedure, from `procedure_rollup`.
         VneidProcedures
         | PublishOnTime
@@ -304,7 +309,7 @@ pub(in crate::db) fn rollup_insert_sql(backend: DbBackend, filter: &str) -> [Str
         ("rm", month("rd")),
         ("em", month("ed")),
         ("sm", month("sd")),
-        ("er", flag(&r.er_kind)),
+        ("er", flag(&r.ended_with_result)),
         ("fee", flag(r.fee)),
         ("full_online", flag(&r.full)),
         ("paper", flag("p.returns_paper_result")),
@@ -363,7 +368,7 @@ pub(in crate::db) fn rollup_insert_sql(backend: DbBackend, filter: &str) -> [Str
 /// aggregate, reading receipt columns only, left out.
 pub(super) fn irregular_sql(w: &Window, scope: &Scope) -> String {
     let r = DossierRules::new(w, Receipts::Exact);
-    let base = format!("{} AND {}", r.rip, r.fee);
+    let base = format!("{} AND {}", r.received_in_period, r.fee);
     format!(
         "SELECT p.id, SUM(CASE WHEN {base} AND {} THEN 1 ELSE 0 END), SUM(CASE WHEN {base} AND {} THEN 1 ELSE 0 END) \
          FROM {} WHERE dp.irregular AND {}{} GROUP BY p.id",

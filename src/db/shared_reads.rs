@@ -2,7 +2,7 @@
 //!
 //! Every indicator answer must include every write acknowledged before its request arrived, by any process, so
 //! each answer needs a generation read from the database that started after its request arrived. Under load,
-//! a read per request would queue the requests on the connection pool. A [`Probe`] lets all the requests that
+//! a read per request would queue the requests on the connection pool. A [`SharedReads`] lets all the requests that
 //! wait for the same key share one read: a request takes a ticket when it arrives and accepts a result only from
 //! a read that started after that ticket was taken; otherwise it starts one (at most one read per key runs at a
 //! time, and it serves every request queued behind it). A request waits for at most two reads.
@@ -16,18 +16,18 @@ use std::sync::{Arc, Mutex};
 type Slot<V> = tokio::sync::Mutex<Option<(u64, V)>>;
 
 /// Coalesces concurrent reads of a value by key (see the module documentation).
-pub struct Probe<V> {
+pub struct SharedReads<V> {
     tickets: AtomicU64,
     slots: Mutex<HashMap<String, Arc<Slot<V>>>>,
 }
 
-impl<V> Default for Probe<V> {
+impl<V> Default for SharedReads<V> {
     fn default() -> Self {
-        Probe { tickets: AtomicU64::new(0), slots: Mutex::new(HashMap::new()) }
+        SharedReads { tickets: AtomicU64::new(0), slots: Mutex::new(HashMap::new()) }
     }
 }
 
-impl<V: Clone> Probe<V> {
+impl<V: Clone> SharedReads<V> {
     /// The value of `key`, read by `read` (or by a read of another caller) after this call began.
     pub async fn get<F, Fut, E>(&self, key: &str, read: F) -> Result<V, E>
     where
@@ -60,7 +60,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_callers_share_reads_and_never_see_an_older_value() {
-        let probe: Arc<Probe<i64>> = Arc::new(Probe::default());
+        let probe: Arc<SharedReads<i64>> = Arc::new(SharedReads::default());
         let reads = Arc::new(AtomicI64::new(0));
         let read = |reads: Arc<AtomicI64>| async move {
             let n = reads.fetch_add(1, Ordering::SeqCst) + 1;
