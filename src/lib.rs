@@ -1,7 +1,8 @@
 //! dvc-gateway: a GraphQL API gateway for Vietnam's public-service data.
 //!
-//! Layers (see ARCHITECTURE.md): `http` → `graphql` → `service` (policy, audit) → `db` / `cache`, with `domain`
-//! below them all.
+//! Layers (see ARCHITECTURE.md, drawn from the imports): `cli` → `startup` → `http` → `graphql` → `service`
+//! (policy, audit decisions) → `indicators` → `app` → `interchange` / `audit` / `cache` → `db` / `auth` →
+//! `entity` / `config` / `pii`, with the `domain` crate (the rules, no framework) below them all.
 
 pub mod app;
 pub mod audit;
