@@ -1,9 +1,7 @@
-//! The JSON Lines interchange format (interchange.md): record types, the rules a record must satisfy on its
-//! own, and streaming import and export.
+//! Streaming import and export of the JSON Lines interchange format (interchange.md). The format itself, its
+//! record types and the rules a record must satisfy on its own, is the `interchange-format` crate, re-exported
+//! here under its old paths.
 
 pub mod export;
 pub mod import;
-pub mod records;
-pub mod validate;
-
-pub use records::Record;
+pub use interchange_format::{Record, records, validate};

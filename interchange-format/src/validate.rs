@@ -4,8 +4,8 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::records::*;
-use crate::domain::*;
+use crate::records::*;
+use domain::*;
 
 /// Longest line accepted, in bytes.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
