@@ -28,7 +28,7 @@ enum Command {
         #[arg(long)]
         demo: bool,
         /// Size of the demo data set: 1.0 is the full published volume (390,402 dossiers).
-        #[arg(long, default_value_t = crate::demo::DEFAULT_SCALE)]
+        #[arg(long, default_value_t = demo::DEFAULT_SCALE)]
         demo_scale: f64,
     },
     /// Apply migrations and exit.
@@ -87,7 +87,7 @@ enum Command {
     /// Write the demo data set (Quảng Nam, 2024) as JSON Lines to standard output.
     Generate {
         /// 1.0 is the full published volume (390,402 dossiers).
-        #[arg(long, default_value_t = crate::demo::DEFAULT_SCALE)]
+        #[arg(long, default_value_t = demo::DEFAULT_SCALE)]
         scale: f64,
         #[arg(long, default_value_t = 2024)]
         seed: u64,
@@ -261,7 +261,7 @@ fn refuse_dev_pii_key(settings: &Settings, allowed: bool) -> anyhow::Result<()> 
 /// Writes the demo data set as JSON Lines.
 fn write_demo(out: &mut impl std::io::Write, scale: f64, seed: u64) -> std::io::Result<()> {
     let mut failed = None;
-    crate::demo::generate(&crate::demo::DemoOptions { scale, seed }, &mut |r| {
+    demo::generate(&demo::DemoOptions { scale, seed }, &mut |r| {
         if failed.is_none()
             && let Err(e) = writeln!(out, "{}", r.to_line())
         {

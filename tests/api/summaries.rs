@@ -3,9 +3,9 @@
 //! rate dossiers and through API writes: each maintained summary equals one rebuilt from scratch.
 
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate};
+use demo::{DemoOptions, generate};
 use dvc_gateway::auth::Role;
 use dvc_gateway::db::indicators::{Window, counts_with, window};
-use dvc_gateway::demo::{DemoOptions, generate};
 use dvc_gateway::domain::time::{PeriodSpec, to_micros};
 use dvc_gateway::domain::{
     DossierStatus, FeedbackChannel, FeedbackKind, PaymentChannel, Rating, ReceiptStatus,

@@ -50,7 +50,7 @@ mod world;
 #[cfg(test)]
 mod tests;
 
-use crate::interchange::records::{HolidayRec, Record, SectorRec};
+use interchange_format::records::{HolidayRec, Record, SectorRec};
 
 /// The default scale: loads in a few seconds (about 20,000 dossiers).
 pub const DEFAULT_SCALE: f64 = 0.05;
