@@ -28,7 +28,7 @@ enum Command {
         #[arg(long)]
         demo: bool,
         /// Size of the demo data set: 1.0 is the full published volume (390,402 dossiers).
-        #[arg(long, default_value_t = crate::demo::DEFAULT_SCALE)]
+        #[arg(long, default_value_t = demo::DEFAULT_SCALE)]
         demo_scale: f64,
     },
     /// Apply migrations and exit.
@@ -87,7 +87,7 @@ enum Command {
     /// Write the demo data set (Quảng Nam, 2024) as JSON Lines to standard output.
     Generate {
         /// 1.0 is the full published volume (390,402 dossiers).
-        #[arg(long, default_value_t = crate::demo::DEFAULT_SCALE)]
+        #[arg(long, default_value_t = demo::DEFAULT_SCALE)]
         scale: f64,
         #[arg(long, default_value_t = 2024)]
         seed: u64,
@@ -304,7 +304,7 @@ fn announce(addr: std::net::SocketAddr, graphiql: bool, demo: bool) {
 fn write_demo(out: &mut impl std::io::Write, scale: f64, seed: u64) -> std::io::Result<u64> {
     let mut failed = None;
     let mut lines = 0;
-    crate::demo::generate(&crate::demo::DemoOptions { scale, seed }, &mut |r| {
+    demo::generate(&demo::DemoOptions { scale, seed }, &mut |r| {
         if failed.is_none() {
             match writeln!(out, "{}", r.to_line()) {
                 Ok(()) => lines += 1,

@@ -11,7 +11,6 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod db;
-pub mod demo;
 pub use domain;
 pub mod graphql;
 pub mod http;

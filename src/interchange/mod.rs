@@ -1,10 +1,8 @@
-//! The JSON Lines format (docs/interchange.md): record types, the rules a record must satisfy on its
-//! own, and streaming import and export.
+//! Streaming import and export of the JSON Lines format (docs/interchange.md). The format itself, its record
+//! types and the rules a record must satisfy on its own, is the `interchange-format` crate, re-exported here
+//! under its old paths; `rows` turns its records into the rows persistence writes.
 
 pub mod export;
 pub mod import;
-pub mod records;
 pub mod rows;
-pub mod validate;
-
-pub use records::Record;
+pub use interchange_format::{Record, records, validate};

@@ -246,7 +246,7 @@ fn curl_requests(markdown: &str) -> Vec<CurlRequest> {
 async fn every_readme_example_runs_against_the_demo() {
     let db = TestDb::new(Backend::Sqlite).await;
     let app = app(&db);
-    dvc_gateway::cli::load_demo(&app, dvc_gateway::demo::DEFAULT_SCALE).await.expect("the demo loads");
+    dvc_gateway::cli::load_demo(&app, demo::DEFAULT_SCALE).await.expect("the demo loads");
 
     let examples = examples(README);
     assert!(examples.len() >= 8, "the README's examples were not found ({} of them)", examples.len());

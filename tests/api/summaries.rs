@@ -3,9 +3,9 @@
 //! rate dossiers and through API writes: each maintained summary equals one rebuilt from scratch.
 
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate};
+use demo::{DemoOptions, generate};
 use dvc_gateway::auth::Role;
 use dvc_gateway::db::indicators::counts_with;
-use dvc_gateway::demo::{DemoOptions, generate};
 use dvc_gateway::domain::indicators::Window;
 use dvc_gateway::domain::time::{PeriodSpec, to_micros};
 use dvc_gateway::domain::{

@@ -10,8 +10,8 @@ use super::clock::{self, DAY, HOUR, MINUTE};
 use super::dossier::{End, Scheduled, applicant, schedule, sector_code};
 use super::tables::{self, DISTRICTS};
 use super::world::World;
-use crate::domain::*;
-use crate::interchange::records::*;
+use domain::*;
+use interchange_format::records::*;
 
 /// Share of fee-bearing dossiers without a receipt (exempted), and of receipts cancelled and replaced.
 const EXEMPT: f64 = 0.04;

@@ -4,8 +4,8 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::records::*;
-use crate::domain::*;
+use crate::records::*;
+use domain::*;
 
 /// Longest line accepted, in bytes.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
@@ -102,7 +102,7 @@ fn holds_personal_data(path: &str) -> bool {
     path.starts_with("applicant") || matches!(path, "payer_name" | "payer_tax_code" | "recorded_by")
 }
 
-pub use crate::domain::personal::{check_applicant_id, valid_citizen_id, valid_tax_code};
+pub use domain::personal::{check_applicant_id, valid_citizen_id, valid_tax_code};
 
 /// The rules of docs/interchange.md that a record satisfies on its own.
 pub fn check(record: &Record, line: u64) -> Vec<LineError> {

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Datelike, NaiveDate};
 
-use crate::domain::time::vn_offset;
-use crate::interchange::records::Instant;
+use domain::time::vn_offset;
+use interchange_format::records::Instant;
 
 pub(super) const MINUTE: i64 = 60;
 pub(super) const HOUR: i64 = 3_600;

@@ -52,8 +52,8 @@ mod world;
 #[cfg(test)]
 mod tests;
 
-use crate::interchange::records::{HolidayRec, Record, SectorRec};
 pub use dossier::{DEMO_CITIZEN_ID, DEMO_CITIZEN_NAME};
+use interchange_format::records::{HolidayRec, Record, SectorRec};
 
 /// The default scale: loads in a few seconds (about 20,000 dossiers).
 pub const DEFAULT_SCALE: f64 = 0.05;

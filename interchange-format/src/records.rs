@@ -4,7 +4,7 @@
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::*;
+use domain::*;
 
 /// An instant as written in the format: RFC 3339 with an offset.
 pub type Instant = DateTime<FixedOffset>;

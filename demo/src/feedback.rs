@@ -9,8 +9,8 @@ use super::dossier::{End, Scheduled, schedule};
 use super::mix;
 use super::tables;
 use super::world::{STREAM_DAY_FEEDBACK, World};
-use crate::domain::*;
-use crate::interchange::records::*;
+use domain::*;
+use interchange_format::records::*;
 
 /// About one rating per 20 dossiers.
 const RATING_SHARE: f64 = 0.05;

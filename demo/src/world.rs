@@ -9,8 +9,8 @@ use rand::{Rng, SeedableRng};
 use super::clock::{self, WorkDays};
 use super::tables::{self, BAC_TRA_MY, CENTRE, DEPARTMENTS, DISTRICTS, LATE_DISTRICTS, SECTORS};
 use super::{DemoOptions, Published, dossier_count, mix};
-use crate::domain::*;
-use crate::interchange::records::*;
+use domain::*;
+use interchange_format::records::*;
 
 /// Procedure and dossier levels, as indices.
 pub(super) const PROV: usize = 0;

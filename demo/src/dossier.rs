@@ -8,8 +8,8 @@ use super::clock::{self, DAY, HOUR, MINUTE};
 use super::mix;
 use super::tables::{self, SECTORS};
 use super::world::{COMM, STREAM_PLAN, World};
-use crate::domain::*;
-use crate::interchange::records::*;
+use domain::*;
+use interchange_format::records::*;
 
 /// How processing ended, as of the last event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

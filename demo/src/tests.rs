@@ -6,10 +6,10 @@ use chrono::{DateTime, Duration, NaiveDate};
 use super::clock::{self, WorkDays};
 use super::world::apportion;
 use super::*;
-use crate::domain::time::Calendar;
-use crate::domain::*;
-use crate::interchange::records::*;
-use crate::interchange::validate::check;
+use domain::time::Calendar;
+use domain::*;
+use interchange_format::records::*;
+use interchange_format::validate::check;
 
 const SCALE: f64 = 0.01;
 const SEED: u64 = 7;
@@ -179,7 +179,7 @@ fn every_record_is_valid_unique_and_refers_backwards() {
     assert_eq!(last_kind, Kind::Feedback);
     // What the import reads back is what was written.
     for r in rs.iter().step_by(97) {
-        let parsed = crate::interchange::validate::parse_line(r.to_line().as_bytes(), 1);
+        let parsed = interchange_format::validate::parse_line(r.to_line().as_bytes(), 1);
         assert_eq!(parsed.as_ref(), Ok(r));
     }
 }
