@@ -75,12 +75,69 @@ pub async fn export<W: AsyncWrite + Unpin>(
     Ok(report)
 }
 
+/// What an export writes, chosen before anything is written.
+struct Selection {
+    /// The units' ids of the scope (`None`: every unit).
+    scope: Option<HashSet<i64>>,
+    /// Every stored unit, by id.
+    units: Vec<entity::unit::Model>,
+    /// The procedures to write, by id.
+    procedures: Vec<entity::procedure::Model>,
+    /// The feedback to write, repeated ones before their repeats.
+    feedback_ids: Vec<i64>,
+}
+
+/// The codes by which a record names the records written before it.
+struct Written<'a> {
+    units: HashMap<i64, &'a entity::unit::Model>,
+    procedures: HashMap<i64, String>,
+    dossiers: HashMap<i64, String>,
+}
+
+impl Written<'_> {
+    /// The code of the unit with id `id` (empty when it is unknown).
+    fn unit_code(&self, id: i64) -> String {
+        self.units.get(&id).map(|u| u.code.clone()).unwrap_or_default()
+    }
+}
+
+/// The dossiers of `scope` (every dossier without one).
+fn scoped_dossiers(scope: &Option<HashSet<i64>>) -> sea_orm::Select<entity::dossier::Entity> {
+    let q = entity::dossier::Entity::find();
+    match scope {
+        None => q,
+        Some(s) => q.filter(entity::dossier::Column::UnitId.is_in(s.iter().copied())),
+    }
+}
+
+/// Writes the records of `unit`'s scope (or every record), one kind after the other in the order of the module.
 async fn write_all<W: AsyncWrite + Unpin>(
     conn: &impl ConnectionTrait,
     vault: &Vault,
     unit: Option<&str>,
     w: &mut W,
 ) -> Result<ExportReport, ExportError> {
+    let Selection { scope, units, procedures, feedback_ids } = choose(conn, unit).await?;
+    let mut out = Out { w, count: 0 };
+    let mut written = Written {
+        units: units.iter().map(|u| (u.id, u)).collect(),
+        procedures: HashMap::new(),
+        dossiers: HashMap::new(),
+    };
+    write_units(&mut out, &units, &written.units, &scope, &procedures).await?;
+    for h in entity::holiday::Entity::find().order_by_asc(entity::holiday::Column::Date).all(conn).await? {
+        out.put(Record::Holiday(HolidayRec { date: h.date, name: h.name })).await?;
+    }
+    written.procedures = write_sectors_and_procedures(conn, &mut out, &scope, procedures, &written).await?;
+    written.dossiers = write_dossiers(conn, vault, &mut out, &scope, &written).await?;
+    write_receipts(conn, &mut out, &scope, &written.dossiers).await?;
+    write_feedback(conn, vault, &mut out, &feedback_ids, &written).await?;
+    out.w.flush().await?;
+    Ok(ExportReport { records: out.count })
+}
+
+/// Chooses the scope, the procedures and the feedback to write; an unknown `unit` is an error.
+async fn choose(conn: &impl ConnectionTrait, unit: Option<&str>) -> Result<Selection, ExportError> {
     let units = entity::unit::Entity::find().order_by_asc(entity::unit::Column::Id).all(conn).await?;
     let tree = crate::db::load_units(conn).await?;
     let scope = match unit {
@@ -93,20 +150,15 @@ async fn write_all<W: AsyncWrite + Unpin>(
         None => None,
     };
     let in_scope = |id: i64| scope.as_ref().is_none_or(|s| s.contains(&id));
-    let mut out = Out { w, count: 0 };
 
     // Which dossiers, procedures and feedback go out.
     let feedback_ids = feedback_order(conn, &scope).await?;
-    let dossier_filter = |q: sea_orm::Select<entity::dossier::Entity>| match &scope {
-        None => q,
-        Some(s) => q.filter(entity::dossier::Column::UnitId.is_in(s.iter().copied())),
-    };
     let procedures =
         entity::procedure::Entity::find().order_by_asc(entity::procedure::Column::Id).all(conn).await?;
     let used_procedures: HashSet<i64> = match &scope {
         None => procedures.iter().map(|p| p.id).collect(),
         Some(_) => {
-            let ids: Vec<i64> = dossier_filter(entity::dossier::Entity::find())
+            let ids: Vec<i64> = scoped_dossiers(&scope)
                 .select_only()
                 .column(entity::dossier::Column::ProcedureId)
                 .distinct()
@@ -119,12 +171,20 @@ async fn write_all<W: AsyncWrite + Unpin>(
         }
     };
     let procedures: Vec<_> = procedures.into_iter().filter(|p| used_procedures.contains(&p.id)).collect();
+    Ok(Selection { scope, units, procedures, feedback_ids })
+}
 
-    // Units: the scope, plus every unit referred to (authorities, parents, successors), closed under parent and
-    // successor links, written parents and successors first.
-    let by_id: HashMap<i64, &entity::unit::Model> = units.iter().map(|u| (u.id, u)).collect();
+/// Writes the units: the scope, plus every unit referred to (authorities, parents, successors), closed under
+/// parent and successor links, written parents and successors first.
+async fn write_units<W: AsyncWrite + Unpin>(
+    out: &mut Out<'_, W>,
+    units: &[entity::unit::Model],
+    by_id: &HashMap<i64, &entity::unit::Model>,
+    scope: &Option<HashSet<i64>>,
+    procedures: &[entity::procedure::Model],
+) -> std::io::Result<()> {
     let by_code: HashMap<&str, &entity::unit::Model> = units.iter().map(|u| (u.code.as_str(), u)).collect();
-    let mut wanted: HashSet<i64> = match &scope {
+    let mut wanted: HashSet<i64> = match scope {
         None => units.iter().map(|u| u.id).collect(),
         Some(s) => s.clone(),
     };
@@ -134,17 +194,25 @@ async fn write_all<W: AsyncWrite + Unpin>(
     let mut start: Vec<i64> = wanted.iter().copied().collect();
     start.sort_unstable();
     for id in start {
-        place_unit(id, &by_id, &by_code, &mut placed, &mut order, 0);
+        place_unit(id, by_id, &by_code, &mut placed, &mut order, 0);
     }
     for id in order {
         if let Some(u) = by_id.get(&id) {
             out.put(Record::Unit(unit_record(u))).await?;
         }
     }
+    Ok(())
+}
 
-    for h in entity::holiday::Entity::find().order_by_asc(entity::holiday::Column::Date).all(conn).await? {
-        out.put(Record::Holiday(HolidayRec { date: h.date, name: h.name })).await?;
-    }
+/// Writes the sectors (with a scope, those of the procedures only) and the procedures; returns the procedures'
+/// codes by id.
+async fn write_sectors_and_procedures<W: AsyncWrite + Unpin>(
+    conn: &impl ConnectionTrait,
+    out: &mut Out<'_, W>,
+    scope: &Option<HashSet<i64>>,
+    procedures: Vec<entity::procedure::Model>,
+    written: &Written<'_>,
+) -> Result<HashMap<i64, String>, ExportError> {
     let sectors = entity::sector::Entity::find().order_by_asc(entity::sector::Column::Id).all(conn).await?;
     let used_sectors: HashSet<i64> = procedures.iter().map(|p| p.sector_id).collect();
     let sector_code: HashMap<i64, String> = sectors.iter().map(|s| (s.id, s.code.clone())).collect();
@@ -153,7 +221,6 @@ async fn write_all<W: AsyncWrite + Unpin>(
             out.put(Record::Sector(SectorRec { code: s.code, name: s.name })).await?;
         }
     }
-    let unit_code = |id: i64| by_id.get(&id).map(|u| u.code.clone()).unwrap_or_default();
     let mut procedure_code: HashMap<i64, String> = HashMap::new();
     for p in procedures {
         procedure_code.insert(p.id, p.code.clone());
@@ -161,7 +228,7 @@ async fn write_all<W: AsyncWrite + Unpin>(
             code: p.code,
             name: p.name,
             sector: sector_code.get(&p.sector_id).cloned().unwrap_or_default(),
-            authority: unit_code(p.authority_id),
+            authority: written.unit_code(p.authority_id),
             level: p.level,
             online_level: p.online_level,
             fee: p.fee,
@@ -177,12 +244,30 @@ async fn write_all<W: AsyncWrite + Unpin>(
         }))
         .await?;
     }
+    Ok(procedure_code)
+}
 
-    // Dossiers, a page at a time with their children.
+/// The events, supplement requests and apology letters of a page of dossiers, by dossier id.
+#[derive(Default)]
+struct DossierChildren {
+    events: HashMap<i64, Vec<EventRec>>,
+    supplements: HashMap<i64, Vec<SupplementRec>>,
+    apologies: HashMap<i64, Vec<ApologyRec>>,
+}
+
+/// Writes the dossiers of the scope, a page at a time with their children; returns the written dossiers' codes
+/// by id.
+async fn write_dossiers<W: AsyncWrite + Unpin>(
+    conn: &impl ConnectionTrait,
+    vault: &Vault,
+    out: &mut Out<'_, W>,
+    scope: &Option<HashSet<i64>>,
+    written: &Written<'_>,
+) -> Result<HashMap<i64, String>, ExportError> {
     let mut exported_dossiers: HashMap<i64, String> = HashMap::new();
     let mut after = 0i64;
     loop {
-        let page = dossier_filter(entity::dossier::Entity::find())
+        let page = scoped_dossiers(scope)
             .filter(entity::dossier::Column::Id.gt(after))
             .order_by_asc(entity::dossier::Column::Id)
             .limit(PAGE)
@@ -191,82 +276,105 @@ async fn write_all<W: AsyncWrite + Unpin>(
         let Some(last) = page.last() else { break };
         after = last.id;
         let ids: Vec<i64> = page.iter().map(|d| d.id).collect();
-        let mut events: HashMap<i64, Vec<EventRec>> = HashMap::new();
-        for e in entity::dossier_event::Entity::find()
-            .filter(entity::dossier_event::Column::DossierId.is_in(ids.clone()))
-            .order_by_asc(entity::dossier_event::Column::DossierId)
-            .order_by_asc(entity::dossier_event::Column::Seq)
-            .all(conn)
-            .await?
-        {
-            events.entry(e.dossier_id).or_default().push(EventRec {
-                status: e.status,
-                at: instant(e.at),
-                note: e.note,
-            });
-        }
-        let mut sups: HashMap<i64, Vec<SupplementRec>> = HashMap::new();
-        for s in entity::supplement_request::Entity::find()
-            .filter(entity::supplement_request::Column::DossierId.is_in(ids.clone()))
-            .order_by_asc(entity::supplement_request::Column::DossierId)
-            .order_by_asc(entity::supplement_request::Column::Seq)
-            .all(conn)
-            .await?
-        {
-            sups.entry(s.dossier_id).or_default().push(SupplementRec {
-                requested_at: instant(s.requested_at),
-                received_at: opt_instant(s.received_at),
-                reason: s.reason,
-            });
-        }
-        let mut apologies: HashMap<i64, Vec<ApologyRec>> = HashMap::new();
-        for a in entity::apology_letter::Entity::find()
-            .filter(entity::apology_letter::Column::DossierId.is_in(ids.clone()))
-            .order_by_asc(entity::apology_letter::Column::DossierId)
-            .order_by_asc(entity::apology_letter::Column::Seq)
-            .all(conn)
-            .await?
-        {
-            apologies.entry(a.dossier_id).or_default().push(ApologyRec {
-                issued_at: instant(a.issued_at),
-                reason: a.reason,
-                new_due_at: instant(a.new_due_at),
-            });
-        }
+        let mut children = dossier_children(conn, &ids).await?;
         for d in page {
-            let open = |s: &str| vault.open(s).map_err(|_| ExportError::Seal);
-            let rec = DossierRec {
-                code: d.code.clone(),
-                procedure: procedure_code.get(&d.procedure_id).cloned().unwrap_or_default(),
-                unit: unit_code(d.unit_id),
-                channel: d.channel,
-                applicant: ApplicantRec {
-                    id_number: open(&d.applicant_id_sealed)?,
-                    name: d.applicant_name,
-                    kind: ApplicantKindOrDefault(d.applicant_kind),
-                    phone: d.applicant_phone_sealed.as_deref().map(open).transpose()?,
-                    email: d.applicant_email_sealed.as_deref().map(open).transpose()?,
-                    vneid_verified: d.vneid_verified,
-                },
-                submitted_at: opt_instant(d.submitted_at),
-                received_at: instant(d.received_at),
-                due_at: instant(d.due_at),
-                events: events.remove(&d.id).unwrap_or_default(),
-                supplements: sups.remove(&d.id).unwrap_or_default(),
-                apologies: apologies.remove(&d.id).unwrap_or_default(),
-                inputs_digitized: d.inputs_digitized,
-                reused_data: d.reused_data,
-                from_citizen_storage: d.from_citizen_storage,
-                result_electronic: d.result_electronic,
-                result_to_citizen_storage: d.result_to_citizen_storage,
-                synced_at: opt_instant(d.synced_at),
-            };
-            exported_dossiers.insert(d.id, d.code);
+            let (id, code) = (d.id, d.code.clone());
+            let rec = dossier_record(vault, written, &mut children, d)?;
+            exported_dossiers.insert(id, code);
             out.put(Record::Dossier(rec)).await?;
         }
     }
+    Ok(exported_dossiers)
+}
 
-    // Receipts of the exported dossiers.
+/// Reads the children of the dossiers `ids`, each kind in its stored order.
+async fn dossier_children(conn: &impl ConnectionTrait, ids: &[i64]) -> Result<DossierChildren, DbErr> {
+    let mut children = DossierChildren::default();
+    for e in entity::dossier_event::Entity::find()
+        .filter(entity::dossier_event::Column::DossierId.is_in(ids.to_vec()))
+        .order_by_asc(entity::dossier_event::Column::DossierId)
+        .order_by_asc(entity::dossier_event::Column::Seq)
+        .all(conn)
+        .await?
+    {
+        children.events.entry(e.dossier_id).or_default().push(EventRec {
+            status: e.status,
+            at: instant(e.at),
+            note: e.note,
+        });
+    }
+    for s in entity::supplement_request::Entity::find()
+        .filter(entity::supplement_request::Column::DossierId.is_in(ids.to_vec()))
+        .order_by_asc(entity::supplement_request::Column::DossierId)
+        .order_by_asc(entity::supplement_request::Column::Seq)
+        .all(conn)
+        .await?
+    {
+        children.supplements.entry(s.dossier_id).or_default().push(SupplementRec {
+            requested_at: instant(s.requested_at),
+            received_at: opt_instant(s.received_at),
+            reason: s.reason,
+        });
+    }
+    for a in entity::apology_letter::Entity::find()
+        .filter(entity::apology_letter::Column::DossierId.is_in(ids.to_vec()))
+        .order_by_asc(entity::apology_letter::Column::DossierId)
+        .order_by_asc(entity::apology_letter::Column::Seq)
+        .all(conn)
+        .await?
+    {
+        children.apologies.entry(a.dossier_id).or_default().push(ApologyRec {
+            issued_at: instant(a.issued_at),
+            reason: a.reason,
+            new_due_at: instant(a.new_due_at),
+        });
+    }
+    Ok(children)
+}
+
+/// The record of stored dossier `d`, its personal data opened, its children taken from `children`.
+fn dossier_record(
+    vault: &Vault,
+    written: &Written<'_>,
+    children: &mut DossierChildren,
+    d: entity::dossier::Model,
+) -> Result<DossierRec, ExportError> {
+    let open = |s: &str| vault.open(s).map_err(|_| ExportError::Seal);
+    Ok(DossierRec {
+        code: d.code,
+        procedure: written.procedures.get(&d.procedure_id).cloned().unwrap_or_default(),
+        unit: written.unit_code(d.unit_id),
+        channel: d.channel,
+        applicant: ApplicantRec {
+            id_number: open(&d.applicant_id_sealed)?,
+            name: d.applicant_name,
+            kind: ApplicantKindOrDefault(d.applicant_kind),
+            phone: d.applicant_phone_sealed.as_deref().map(open).transpose()?,
+            email: d.applicant_email_sealed.as_deref().map(open).transpose()?,
+            vneid_verified: d.vneid_verified,
+        },
+        submitted_at: opt_instant(d.submitted_at),
+        received_at: instant(d.received_at),
+        due_at: instant(d.due_at),
+        events: children.events.remove(&d.id).unwrap_or_default(),
+        supplements: children.supplements.remove(&d.id).unwrap_or_default(),
+        apologies: children.apologies.remove(&d.id).unwrap_or_default(),
+        inputs_digitized: d.inputs_digitized,
+        reused_data: d.reused_data,
+        from_citizen_storage: d.from_citizen_storage,
+        result_electronic: d.result_electronic,
+        result_to_citizen_storage: d.result_to_citizen_storage,
+        synced_at: opt_instant(d.synced_at),
+    })
+}
+
+/// Writes the receipts of the exported dossiers (`exported_dossiers`: their codes by id).
+async fn write_receipts<W: AsyncWrite + Unpin>(
+    conn: &impl ConnectionTrait,
+    out: &mut Out<'_, W>,
+    scope: &Option<HashSet<i64>>,
+    exported_dossiers: &HashMap<i64, String>,
+) -> Result<(), ExportError> {
     let mut after = 0i64;
     loop {
         let mut q = entity::receipt::Entity::find().filter(entity::receipt::Column::Id.gt(after));
@@ -302,8 +410,17 @@ async fn write_all<W: AsyncWrite + Unpin>(
             .await?;
         }
     }
+    Ok(())
+}
 
-    // Feedback, repeated ones before their repeats.
+/// Writes the feedback `feedback_ids` in that order (repeated ones before their repeats).
+async fn write_feedback<W: AsyncWrite + Unpin>(
+    conn: &impl ConnectionTrait,
+    vault: &Vault,
+    out: &mut Out<'_, W>,
+    feedback_ids: &[i64],
+    written: &Written<'_>,
+) -> Result<(), ExportError> {
     let mut feedback_code: HashMap<i64, String> = HashMap::new();
     for chunk in feedback_ids.chunks(PAGE as usize) {
         let rows = entity::feedback::Entity::find()
@@ -315,12 +432,12 @@ async fn write_all<W: AsyncWrite + Unpin>(
             let Some(f) = by.remove(id) else { continue };
             feedback_code.insert(f.id, f.code.clone());
             // A link to a dossier that is not in the file (outside the scope) is left out, never followed.
-            let dossier = f.dossier_id.and_then(|d| exported_dossiers.get(&d).cloned());
+            let dossier = f.dossier_id.and_then(|d| written.dossiers.get(&d).cloned());
             out.put(Record::Feedback(FeedbackRec {
                 code: f.code,
                 kind: f.kind,
                 channel: f.channel,
-                unit: unit_code(f.unit_id),
+                unit: written.unit_code(f.unit_id),
                 dossier,
                 received_at: instant(f.received_at),
                 due_at: opt_instant(f.due_at),
@@ -341,8 +458,7 @@ async fn write_all<W: AsyncWrite + Unpin>(
             .await?;
         }
     }
-    out.w.flush().await?;
-    Ok(ExportReport { records: out.count })
+    Ok(())
 }
 
 fn place_unit(

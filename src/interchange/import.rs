@@ -10,8 +10,8 @@
 use std::collections::{HashMap, HashSet};
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QuerySelect, Set, Statement, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, QuerySelect, Set, Statement, TransactionTrait,
 };
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -289,6 +289,129 @@ impl<R: AsyncBufRead + Unpin> BatchReader<'_, R> {
     }
 }
 
+/// The errors found on one line, each naming the line and its record's key.
+struct LineFaults {
+    line: u64,
+    key: String,
+    errors: Vec<LineError>,
+}
+
+impl LineFaults {
+    /// Notes that `field` names a `what` that is neither stored nor defined earlier.
+    fn missing(&mut self, field: &str, what: &str, code: &str) {
+        self.add(field, format!("{what} `{code}` is neither stored nor defined on an earlier line"));
+    }
+
+    /// Notes that `field` is wrong for `reason`.
+    fn add(&mut self, field: &str, reason: String) {
+        self.errors.push(LineError {
+            line: self.line,
+            key: Some(self.key.clone()),
+            field: field.to_owned(),
+            reason,
+        });
+    }
+
+    fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// The stored dossiers, receipts and feedback that a batch names; the dossiers and feedback it defines are added
+/// (as `None`) while it is classified.
+struct Named {
+    dossiers: HashMap<String, Option<Stored>>,
+    feedbacks: HashMap<String, Option<Stored>>,
+    /// Each with the id of its dossier.
+    receipts: HashMap<(String, i64), (Stored, i64)>,
+}
+
+/// One kind's records of a batch while it is classified: by key, the last one winning, in the order of first
+/// appearance.
+struct Sorting<K, R> {
+    new: Vec<(R, String)>,
+    index: HashMap<K, usize>,
+    changed: HashMap<i64, (R, String)>,
+}
+
+impl<K: std::hash::Hash + Eq, R> Default for Sorting<K, R> {
+    fn default() -> Self {
+        Sorting { new: Vec::new(), index: HashMap::new(), changed: HashMap::new() }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, R> Sorting<K, R> {
+    /// A record not stored: it replaces a record with the same key earlier in this batch, in that one's place.
+    fn add_new(&mut self, key: K, record: R, hash: String) {
+        match self.index.get(&key) {
+            Some(&i) => self.new[i] = (record, hash),
+            None => {
+                self.index.insert(key, self.new.len());
+                self.new.push((record, hash));
+            }
+        }
+    }
+
+    /// A record stored as is: a change on an earlier line of this batch is undone.
+    fn unchanged(&mut self, id: i64) {
+        self.changed.remove(&id);
+    }
+
+    /// A change of stored record `id`.
+    fn add_changed(&mut self, id: i64, record: R, hash: String) {
+        self.changed.insert(id, (record, hash));
+    }
+
+    fn finish(self) -> Sorted<R> {
+        Sorted { new: self.new, changed: self.changed.into_iter().map(|(id, (r, h))| (id, r, h)).collect() }
+    }
+}
+
+/// One kind's records of a batch to write: new ones, and changes of stored ones (by id), each with its digest.
+struct Sorted<R> {
+    new: Vec<(R, String)>,
+    changed: Vec<(i64, R, String)>,
+}
+
+impl<R> Sorted<R> {
+    /// The ids of the stored records that change.
+    fn changed_ids(&self) -> HashSet<i64> {
+        self.changed.iter().map(|(id, _, _)| *id).collect()
+    }
+}
+
+/// What classifying a batch hands to its writes.
+#[derive(Default)]
+struct Classified {
+    dossiers: Sorting<String, DossierRec>,
+    receipts: Sorting<(String, i64), ReceiptRec>,
+    feedback: Sorting<String, FeedbackRec>,
+    /// Codes of the dossiers whose feedback changes.
+    touched_dossiers: Vec<String>,
+    /// The unit of each dossier this batch writes, by code (a later line may move a stored dossier).
+    dossier_units: HashMap<String, String>,
+    /// The lines found bad, with their errors.
+    bad: Vec<(u64, Vec<LineError>)>,
+}
+
+/// Every dossier a batch names, by code: stored ones and new ones (with ids reserved, so that nothing has to be
+/// read back after the writes), each with its id and its unit's id once the batch is written.
+struct DossierIds {
+    by_code: HashMap<String, (i64, Option<i64>)>,
+    /// The ids reserved for the new dossiers, in their order.
+    new: Vec<i64>,
+}
+
+impl DossierIds {
+    fn id_of(&self, code: &str) -> Option<i64> {
+        self.by_code.get(code).map(|e| e.0)
+    }
+
+    fn unit_of(&self, code: &str) -> Option<i64> {
+        self.by_code.get(code).and_then(|e| e.1)
+    }
+}
+
 impl<'a, C: ConnectionTrait> Importer<'a, C> {
     fn reject(&mut self, errors: Vec<LineError>) -> Vec<LineError> {
         self.report.rejected += 1;
@@ -299,13 +422,38 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
 
     /// Resolves and writes one batch. Returns the errors of lines found bad while resolving.
     async fn apply(&mut self, batch: Vec<Pending>) -> Result<Vec<(u64, Vec<LineError>)>, DbErr> {
-        let mut bad: Vec<(u64, Vec<LineError>)> = Vec::new();
+        let mut named = self.lookup_named(&batch).await?;
+        let Classified { dossiers, receipts, feedback, touched_dossiers, dossier_units: _, bad } =
+            self.classify(batch, &mut named).await?;
+        let (dossiers, receipts, feedback) = (dossiers.finish(), receipts.finish(), feedback.finish());
+        // The dossiers that changed feedback named before this batch: it may now name another one, or none.
+        let linked_before = linked_dossiers(self.conn, &feedback.changed_ids()).await?;
+        self.touch_units(&named, &dossiers, &receipts, &feedback);
+        let ids = self.dossier_ids(&named, &dossiers, &receipts).await?;
+        let rewritten: Vec<i64> = dossiers.changed.iter().map(|(id, _, _)| *id).collect();
+        self.write_batch_dossiers(dossiers, &ids, &rewritten).await?;
+        let paid_dossiers = self.write_receipts(receipts, &named, &ids, &rewritten).await?;
+        self.write_feedback(feedback, &named, &ids).await?;
+        // A rewritten dossier keeps its stored negative feedback: its `settled_at` is derived in SQL with it.
+        let mut touched: HashSet<i64> = touched_dossiers.iter().filter_map(|c| ids.id_of(c)).collect();
+        touched.extend(&rewritten);
+        touched.extend(linked_before);
+        let touched: Vec<i64> = touched.into_iter().collect();
+        refresh_negative_feedback(self.conn, &touched).await?;
+        // The summary months of every stored dossier this batch changed, as they are now.
+        let new_set: HashSet<i64> = ids.new.iter().copied().collect();
+        let stored: Vec<i64> =
+            touched.iter().chain(&paid_dossiers).filter(|id| !new_set.contains(id)).copied().collect();
+        self.dirty.add_stored(self.conn, &stored).await?;
+        Ok(bad)
+    }
 
-        // Look up the stored dossiers, receipts and feedback that this batch names.
+    /// Looks up the stored dossiers, receipts and feedback that `batch` names.
+    async fn lookup_named(&self, batch: &[Pending]) -> Result<Named, DbErr> {
         let mut dossier_codes: HashSet<String> = HashSet::new();
         let mut feedback_codes: HashSet<String> = HashSet::new();
         let mut receipt_keys: HashSet<(String, i64)> = HashSet::new();
-        for p in &batch {
+        for p in batch {
             match &p.record {
                 Record::Dossier(d) => {
                     dossier_codes.insert(d.code.clone());
@@ -329,430 +477,468 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
         let dossier_codes: HashSet<&str> = dossier_codes.iter().map(String::as_str).collect();
         let feedback_codes: HashSet<&str> = feedback_codes.iter().map(String::as_str).collect();
         let receipt_keys: HashSet<(&str, i64)> = receipt_keys.iter().map(|(s, n)| (s.as_str(), *n)).collect();
-        let mut dossiers = self.stored_dossiers(&dossier_codes).await?;
-        let mut feedbacks = self.stored_feedback(&feedback_codes).await?;
+        let dossiers = self.stored_dossiers(&dossier_codes).await?;
+        let feedbacks = self.stored_feedback(&feedback_codes).await?;
         let receipts = self.stored_receipts(&receipt_keys).await?;
+        Ok(Named { dossiers, feedbacks, receipts })
+    }
 
-        // Records of this batch by key, last one winning, in the order of first appearance.
-        let mut new_dossiers: Vec<(DossierRec, String)> = Vec::new();
-        let mut new_dossier_index: HashMap<String, usize> = HashMap::new();
-        let mut changed_dossiers: HashMap<i64, (DossierRec, String)> = HashMap::new();
-        let mut new_receipts: Vec<(ReceiptRec, String)> = Vec::new();
-        let mut new_receipt_index: HashMap<(String, i64), usize> = HashMap::new();
-        let mut changed_receipts: HashMap<i64, (ReceiptRec, String)> = HashMap::new();
-        let mut new_feedback: Vec<(FeedbackRec, String)> = Vec::new();
-        let mut new_feedback_index: HashMap<String, usize> = HashMap::new();
-        let mut changed_feedback: HashMap<i64, (FeedbackRec, String)> = HashMap::new();
-        let mut touched_dossiers: Vec<String> = Vec::new();
-        // The unit of each dossier this batch writes, by code (a later line may move a stored dossier).
-        let mut dossier_units: HashMap<String, String> = HashMap::new();
-
+    /// Checks each line's references; writes the reference data (units, holidays, sectors, procedures) at once
+    /// and sorts the dossiers, receipts and feedback into new and changed for the writes that follow.
+    async fn classify(&mut self, batch: Vec<Pending>, named: &mut Named) -> Result<Classified, DbErr> {
+        let mut out = Classified::default();
         for Pending { line, record, hash } in batch {
-            let key = record.key();
-            let mut errs: Vec<LineError> = Vec::new();
-            let mut missing = |field: &str, what: &str, code: &str| {
-                errs.push(LineError {
-                    line,
-                    key: Some(key.clone()),
-                    field: field.to_owned(),
-                    reason: format!("{what} `{code}` is neither stored nor defined on an earlier line"),
-                });
-            };
+            let mut faults = LineFaults { line, key: record.key(), errors: Vec::new() };
             match record {
-                Record::Unit(u) => {
-                    for (field, r) in [("parent", &u.parent), ("successor", &u.successor)] {
-                        if let Some(c) = r
-                            && !self.refs.units.contains_key(c)
-                        {
-                            missing(field, "unit", c);
-                        }
-                    }
-                    if errs.is_empty() {
-                        let previous = self.refs.units.get(&u.code).cloned();
-                        self.refs.units.insert(
-                            u.code.clone(),
-                            UnitRef {
-                                id: previous.as_ref().map_or(0, |p| p.id),
-                                parent: u.parent.clone(),
-                                successor: u.successor.clone(),
-                                valid_to: u.valid_to,
-                                hash: hash.clone(),
-                            },
-                        );
-                        let cyc_parent = self.refs.has_cycle(&u.code, |x| x.parent.as_ref());
-                        let cyc_successor = self.refs.has_cycle(&u.code, |x| x.successor.as_ref());
-                        if cyc_parent || cyc_successor {
-                            match previous {
-                                Some(p) => self.refs.units.insert(u.code.clone(), p),
-                                None => self.refs.units.remove(&u.code),
-                            };
-                            let field = if cyc_parent { "parent" } else { "successor" };
-                            errs.push(LineError {
-                                line,
-                                key: Some(key.clone()),
-                                field: field.into(),
-                                reason: format!("the {field} chain makes a cycle"),
-                            });
-                        } else if previous.as_ref().is_some_and(|p| p.hash == hash) {
-                            self.report.unchanged += 1;
-                        } else {
-                            let mut model = unit_model(&(&u).into(), hash);
-                            let id = match previous {
-                                Some(p) => {
-                                    model.id = Set(p.id);
-                                    model.update(self.conn).await?.id
-                                }
-                                None => model.insert(self.conn).await?.id,
-                            };
-                            if let Some(r) = self.refs.units.get_mut(&u.code) {
-                                r.id = id;
-                            }
-                            self.refs.unit_codes.insert(id, u.code.clone());
-                            self.touched.insert(db::REFERENCE_DATA);
-                            self.report.written += 1;
-                        }
-                    }
-                }
-                Record::Holiday(h) => {
-                    let model = entity::holiday::ActiveModel { date: Set(h.date), name: Set(h.name.clone()) };
-                    match entity::holiday::Entity::find_by_id(h.date).one(self.conn).await? {
-                        Some(old) if old.name == h.name => self.report.unchanged += 1,
-                        Some(_) => {
-                            model.update(self.conn).await?;
-                            self.touched.insert(db::REFERENCE_DATA);
-                            self.report.written += 1;
-                        }
-                        None => {
-                            model.insert(self.conn).await?;
-                            self.touched.insert(db::REFERENCE_DATA);
-                            self.report.written += 1;
-                        }
-                    }
-                }
-                Record::Sector(s) => {
-                    let existing = entity::sector::Entity::find()
-                        .filter(entity::sector::Column::Code.eq(&s.code))
-                        .one(self.conn)
-                        .await?;
-                    match existing {
-                        Some(old) if old.content_hash == hash => self.report.unchanged += 1,
-                        Some(old) => {
-                            let mut m = sector_model(&(&s).into(), hash);
-                            m.id = Set(old.id);
-                            m.update(self.conn).await?;
-                            self.touched.insert(db::REFERENCE_DATA);
-                            self.report.written += 1;
-                        }
-                        None => {
-                            let id = sector_model(&(&s).into(), hash).insert(self.conn).await?.id;
-                            self.refs.sectors.insert(s.code.clone(), id);
-                            self.touched.insert(db::REFERENCE_DATA);
-                            self.report.written += 1;
-                        }
-                    }
-                }
-                Record::Procedure(p) => {
-                    let sector = self.refs.sectors.get(&p.sector).copied();
-                    let authority = self.refs.units.get(&p.authority).map(|u| u.id);
-                    if sector.is_none() {
-                        missing("sector", "sector", &p.sector);
-                    }
-                    if authority.is_none() {
-                        missing("authority", "unit", &p.authority);
-                    }
-                    if let (Some(sector), Some(authority)) = (sector, authority) {
-                        let existing = entity::procedure::Entity::find()
-                            .filter(entity::procedure::Column::Code.eq(&p.code))
-                            .one(self.conn)
-                            .await?;
-                        match existing {
-                            Some(old) if old.content_hash == hash => self.report.unchanged += 1,
-                            Some(old) => {
-                                // The summary holds these properties of a dossier's procedure.
-                                let summarised = |fee: i64, full: bool, paper: bool| (fee > 0, full, paper);
-                                if summarised(
-                                    old.fee,
-                                    old.online_level == OnlineLevel::Full,
-                                    old.returns_paper_result,
-                                ) != summarised(
-                                    p.fee,
-                                    p.online_level == OnlineLevel::Full,
-                                    p.returns_paper_result,
-                                ) {
-                                    self.dirty.add_procedure(self.conn, old.id).await?;
-                                }
-                                let mut m = procedure_model(&(&p).into(), sector, authority, hash);
-                                m.id = Set(old.id);
-                                m.update(self.conn).await?;
-                                self.report.written += 1;
-                            }
-                            None => {
-                                let id = procedure_model(&(&p).into(), sector, authority, hash)
-                                    .insert(self.conn)
-                                    .await?
-                                    .id;
-                                self.refs.procedures.insert(p.code.clone(), id);
-                                self.report.written += 1;
-                            }
-                        }
-                    }
-                }
-                Record::Dossier(d) => {
-                    if !self.refs.procedures.contains_key(&d.procedure) {
-                        missing("procedure", "procedure", &d.procedure);
-                    }
-                    if !self.refs.units.contains_key(&d.unit) {
-                        missing("unit", "unit", &d.unit);
-                    }
-                    if errs.is_empty() {
-                        dossier_units.insert(d.code.clone(), d.unit.clone());
-                        match dossiers.get(&d.code) {
-                            Some(Some(s)) if s.hash == hash => {
-                                // Stored as is: a change on an earlier line of this batch is undone.
-                                changed_dossiers.remove(&s.id);
-                                self.report.unchanged += 1
-                            }
-                            Some(Some(s)) => {
-                                touched_dossiers.push(d.code.clone());
-                                changed_dossiers.insert(s.id, (d, hash));
-                                self.report.written += 1;
-                            }
-                            _ => {
-                                // New, or defined earlier in this batch: the later line replaces it whole.
-                                dossiers.insert(d.code.clone(), None);
-                                match new_dossier_index.get(&d.code) {
-                                    Some(&i) => new_dossiers[i] = (d, hash),
-                                    None => {
-                                        new_dossier_index.insert(d.code.clone(), new_dossiers.len());
-                                        new_dossiers.push((d, hash));
-                                    }
-                                }
-                                self.report.written += 1;
-                            }
-                        }
-                    }
-                }
-                Record::Receipt(r) => {
-                    if !dossiers.contains_key(&r.dossier) {
-                        missing("dossier", "dossier", &r.dossier);
-                    }
-                    if errs.is_empty() {
-                        let k = (r.series.clone(), r.number);
-                        match receipts.get(&k).map(|(s, _)| s) {
-                            Some(s) if s.hash == hash => {
-                                changed_receipts.remove(&s.id);
-                                self.report.unchanged += 1
-                            }
-                            Some(s) => {
-                                changed_receipts.insert(s.id, (r, hash));
-                                self.report.written += 1;
-                            }
-                            None => {
-                                match new_receipt_index.get(&k) {
-                                    Some(&i) => new_receipts[i] = (r, hash),
-                                    None => {
-                                        new_receipt_index.insert(k, new_receipts.len());
-                                        new_receipts.push((r, hash));
-                                    }
-                                }
-                                self.report.written += 1;
-                            }
-                        }
-                    }
-                }
-                Record::Feedback(f) => {
-                    if !self.refs.units.contains_key(&f.unit) {
-                        missing("unit", "unit", &f.unit);
-                    }
-                    if let Some(d) = &f.dossier
-                        && !dossiers.contains_key(d)
-                    {
-                        missing("dossier", "dossier", d);
-                    }
-                    if let Some(r) = &f.repeat_of
-                        && !feedbacks.contains_key(r)
-                    {
-                        missing("repeat_of", "feedback", r);
-                    }
-                    // A feedback concerns a dossier of its unit's scope: its unit, or a unit above it (or that
-                    // absorbed it) by the time the feedback was received. Otherwise its unit's staff would see
-                    // a dossier of another scope.
-                    if let Some(d) = &f.dossier
-                        && errs.is_empty()
-                        && self.refs.units.contains_key(&f.unit)
-                    {
-                        let unit = dossier_units.get(d).map(String::as_str).or_else(|| {
-                            dossiers.get(d).cloned().flatten().and_then(|s| self.refs.code_of(s.unit_id))
-                        });
-                        if let Some(unit) = unit
-                            && !self.refs.covers(&f.unit, unit, to_micros(f.received_at))
-                        {
-                            errs.push(LineError {
-                                line,
-                                key: Some(key.clone()),
-                                field: "dossier".into(),
-                                reason: format!(
-                                    "the dossier's unit `{unit}` is outside the scope of unit `{}` when the feedback \
-                                     was received",
-                                    f.unit
-                                ),
-                            });
-                        }
-                    }
-                    if errs.is_empty() {
-                        if let Some(d) = &f.dossier {
-                            touched_dossiers.push(d.clone());
-                        }
-                        match feedbacks.get(&f.code) {
-                            Some(Some(s)) if s.hash == hash => {
-                                changed_feedback.remove(&s.id);
-                                self.report.unchanged += 1
-                            }
-                            Some(Some(s)) => {
-                                if let Some(d) = &f.dossier {
-                                    touched_dossiers.push(d.clone());
-                                }
-                                changed_feedback.insert(s.id, (f, hash));
-                                self.report.written += 1;
-                            }
-                            _ => {
-                                feedbacks.insert(f.code.clone(), None);
-                                match new_feedback_index.get(&f.code) {
-                                    Some(&i) => new_feedback[i] = (f, hash),
-                                    None => {
-                                        new_feedback_index.insert(f.code.clone(), new_feedback.len());
-                                        new_feedback.push((f, hash));
-                                    }
-                                }
-                                self.report.written += 1;
-                            }
-                        }
-                    }
-                }
+                Record::Unit(u) => self.write_unit(u, hash, &mut faults).await?,
+                Record::Holiday(h) => self.write_holiday(h).await?,
+                Record::Sector(s) => self.write_sector(s, hash).await?,
+                Record::Procedure(p) => self.write_procedure(p, hash, &mut faults).await?,
+                Record::Dossier(d) => self.classify_dossier(d, hash, &mut faults, named, &mut out),
+                Record::Receipt(r) => self.classify_receipt(r, hash, &mut faults, named, &mut out),
+                Record::Feedback(f) => self.classify_feedback(f, hash, &mut faults, named, &mut out),
             }
-            if !errs.is_empty() {
-                let errs = self.reject(errs);
-                bad.push((line, errs));
+            if !faults.is_empty() {
+                let errs = self.reject(faults.errors);
+                out.bad.push((line, errs));
             }
         }
+        Ok(out)
+    }
 
-        fn flat<T>(m: HashMap<i64, (T, String)>) -> Vec<(i64, T, String)> {
-            m.into_iter().map(|(id, (r, h))| (id, r, h)).collect()
+    /// Writes a unit whose parent and successor are known and make no cycle, unless it is stored as is.
+    async fn write_unit(&mut self, u: UnitRec, hash: String, faults: &mut LineFaults) -> Result<(), DbErr> {
+        for (field, r) in [("parent", &u.parent), ("successor", &u.successor)] {
+            if let Some(c) = r
+                && !self.refs.units.contains_key(c)
+            {
+                faults.missing(field, "unit", c);
+            }
         }
-        let changed_dossiers: Vec<(i64, DossierRec, String)> = flat(changed_dossiers);
-        let changed_receipts: Vec<(i64, ReceiptRec, String)> = flat(changed_receipts);
-        let changed_feedback: Vec<(i64, FeedbackRec, String)> = flat(changed_feedback);
-        // The units whose records change: before the writes (a record may move to another unit) and after.
-        fn changed_ids<T>(v: &[(i64, T, String)]) -> HashSet<i64> {
-            v.iter().map(|(id, _, _)| *id).collect()
+        if !faults.is_empty() {
+            return Ok(());
         }
-        let (changed_d, changed_f) = (changed_ids(&changed_dossiers), changed_ids(&changed_feedback));
-        let changed_r = changed_ids(&changed_receipts);
-        // The dossiers that changed feedback named before this batch: it may now name another one, or none.
-        let linked_before = linked_dossiers(self.conn, &changed_f).await?;
-        let before = dossiers.values().flatten().filter(|s| changed_d.contains(&s.id));
-        let before = before.chain(feedbacks.values().flatten().filter(|s| changed_f.contains(&s.id)));
-        let before = before.chain(receipts.values().map(|(s, _)| s).filter(|s| changed_r.contains(&s.id)));
+        let previous = self.refs.units.get(&u.code).cloned();
+        self.refs.units.insert(
+            u.code.clone(),
+            UnitRef {
+                id: previous.as_ref().map_or(0, |p| p.id),
+                parent: u.parent.clone(),
+                successor: u.successor.clone(),
+                valid_to: u.valid_to,
+                hash: hash.clone(),
+            },
+        );
+        let cyc_parent = self.refs.has_cycle(&u.code, |x| x.parent.as_ref());
+        let cyc_successor = self.refs.has_cycle(&u.code, |x| x.successor.as_ref());
+        if cyc_parent || cyc_successor {
+            match previous {
+                Some(p) => self.refs.units.insert(u.code.clone(), p),
+                None => self.refs.units.remove(&u.code),
+            };
+            let field = if cyc_parent { "parent" } else { "successor" };
+            faults.add(field, format!("the {field} chain makes a cycle"));
+        } else if previous.as_ref().is_some_and(|p| p.hash == hash) {
+            self.report.unchanged += 1;
+        } else {
+            let mut model = unit_model(&(&u).into(), hash);
+            let id = match previous {
+                Some(p) => {
+                    model.id = Set(p.id);
+                    model.update(self.conn).await?.id
+                }
+                None => model.insert(self.conn).await?.id,
+            };
+            if let Some(r) = self.refs.units.get_mut(&u.code) {
+                r.id = id;
+            }
+            self.refs.unit_codes.insert(id, u.code.clone());
+            self.touched.insert(db::REFERENCE_DATA);
+            self.report.written += 1;
+        }
+        Ok(())
+    }
+
+    /// Writes a holiday, unless it is stored as is.
+    async fn write_holiday(&mut self, h: HolidayRec) -> Result<(), DbErr> {
+        let model = entity::holiday::ActiveModel { date: Set(h.date), name: Set(h.name.clone()) };
+        match entity::holiday::Entity::find_by_id(h.date).one(self.conn).await? {
+            Some(old) if old.name == h.name => self.report.unchanged += 1,
+            Some(_) => {
+                model.update(self.conn).await?;
+                self.touched.insert(db::REFERENCE_DATA);
+                self.report.written += 1;
+            }
+            None => {
+                model.insert(self.conn).await?;
+                self.touched.insert(db::REFERENCE_DATA);
+                self.report.written += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a sector, unless it is stored as is.
+    async fn write_sector(&mut self, s: SectorRec, hash: String) -> Result<(), DbErr> {
+        let existing = entity::sector::Entity::find()
+            .filter(entity::sector::Column::Code.eq(&s.code))
+            .one(self.conn)
+            .await?;
+        match existing {
+            Some(old) if old.content_hash == hash => self.report.unchanged += 1,
+            Some(old) => {
+                let mut m = sector_model(&(&s).into(), hash);
+                m.id = Set(old.id);
+                m.update(self.conn).await?;
+                self.touched.insert(db::REFERENCE_DATA);
+                self.report.written += 1;
+            }
+            None => {
+                let id = sector_model(&(&s).into(), hash).insert(self.conn).await?.id;
+                self.refs.sectors.insert(s.code.clone(), id);
+                self.touched.insert(db::REFERENCE_DATA);
+                self.report.written += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a procedure whose sector and authority are known, unless it is stored as is; a change of what the
+    /// summary holds of it marks its dossiers' summary rows for the rebuild.
+    async fn write_procedure(
+        &mut self,
+        p: ProcedureRec,
+        hash: String,
+        faults: &mut LineFaults,
+    ) -> Result<(), DbErr> {
+        let sector = self.refs.sectors.get(&p.sector).copied();
+        let authority = self.refs.units.get(&p.authority).map(|u| u.id);
+        if sector.is_none() {
+            faults.missing("sector", "sector", &p.sector);
+        }
+        if authority.is_none() {
+            faults.missing("authority", "unit", &p.authority);
+        }
+        let (Some(sector), Some(authority)) = (sector, authority) else { return Ok(()) };
+        let existing = entity::procedure::Entity::find()
+            .filter(entity::procedure::Column::Code.eq(&p.code))
+            .one(self.conn)
+            .await?;
+        match existing {
+            Some(old) if old.content_hash == hash => self.report.unchanged += 1,
+            Some(old) => {
+                // The summary holds these properties of a dossier's procedure.
+                let summarised = |fee: i64, full: bool, paper: bool| (fee > 0, full, paper);
+                if summarised(old.fee, old.online_level == OnlineLevel::Full, old.returns_paper_result)
+                    != summarised(p.fee, p.online_level == OnlineLevel::Full, p.returns_paper_result)
+                {
+                    self.dirty.add_procedure(self.conn, old.id).await?;
+                }
+                let mut m = procedure_model(&(&p).into(), sector, authority, hash);
+                m.id = Set(old.id);
+                m.update(self.conn).await?;
+                self.report.written += 1;
+            }
+            None => {
+                let id = procedure_model(&(&p).into(), sector, authority, hash).insert(self.conn).await?.id;
+                self.refs.procedures.insert(p.code.clone(), id);
+                self.report.written += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sorts a dossier whose procedure and unit are known into new, changed or unchanged.
+    fn classify_dossier(
+        &mut self,
+        d: DossierRec,
+        hash: String,
+        faults: &mut LineFaults,
+        named: &mut Named,
+        out: &mut Classified,
+    ) {
+        if !self.refs.procedures.contains_key(&d.procedure) {
+            faults.missing("procedure", "procedure", &d.procedure);
+        }
+        if !self.refs.units.contains_key(&d.unit) {
+            faults.missing("unit", "unit", &d.unit);
+        }
+        if !faults.is_empty() {
+            return;
+        }
+        out.dossier_units.insert(d.code.clone(), d.unit.clone());
+        match named.dossiers.get(&d.code) {
+            Some(Some(s)) if s.hash == hash => {
+                out.dossiers.unchanged(s.id);
+                self.report.unchanged += 1
+            }
+            Some(Some(s)) => {
+                out.touched_dossiers.push(d.code.clone());
+                out.dossiers.add_changed(s.id, d, hash);
+                self.report.written += 1;
+            }
+            _ => {
+                // New, or defined earlier in this batch: the later line replaces it whole.
+                named.dossiers.insert(d.code.clone(), None);
+                out.dossiers.add_new(d.code.clone(), d, hash);
+                self.report.written += 1;
+            }
+        }
+    }
+
+    /// Sorts a receipt whose dossier is known into new, changed or unchanged.
+    fn classify_receipt(
+        &mut self,
+        r: ReceiptRec,
+        hash: String,
+        faults: &mut LineFaults,
+        named: &Named,
+        out: &mut Classified,
+    ) {
+        if !named.dossiers.contains_key(&r.dossier) {
+            faults.missing("dossier", "dossier", &r.dossier);
+        }
+        if !faults.is_empty() {
+            return;
+        }
+        let k = (r.series.clone(), r.number);
+        match named.receipts.get(&k).map(|(s, _)| s) {
+            Some(s) if s.hash == hash => {
+                out.receipts.unchanged(s.id);
+                self.report.unchanged += 1
+            }
+            Some(s) => {
+                out.receipts.add_changed(s.id, r, hash);
+                self.report.written += 1;
+            }
+            None => {
+                out.receipts.add_new(k, r, hash);
+                self.report.written += 1;
+            }
+        }
+    }
+
+    /// Sorts a feedback whose unit, dossier and repeated feedback are known, and whose dossier lies in its unit's
+    /// scope, into new, changed or unchanged.
+    fn classify_feedback(
+        &mut self,
+        f: FeedbackRec,
+        hash: String,
+        faults: &mut LineFaults,
+        named: &mut Named,
+        out: &mut Classified,
+    ) {
+        if !self.refs.units.contains_key(&f.unit) {
+            faults.missing("unit", "unit", &f.unit);
+        }
+        if let Some(d) = &f.dossier
+            && !named.dossiers.contains_key(d)
+        {
+            faults.missing("dossier", "dossier", d);
+        }
+        if let Some(r) = &f.repeat_of
+            && !named.feedbacks.contains_key(r)
+        {
+            faults.missing("repeat_of", "feedback", r);
+        }
+        // A feedback concerns a dossier of its unit's scope: its unit, or a unit above it (or that absorbed it) by
+        // the time the feedback was received. Otherwise its unit's staff would see a dossier of another scope.
+        if let Some(d) = &f.dossier
+            && faults.is_empty()
+            && self.refs.units.contains_key(&f.unit)
+        {
+            let unit = out.dossier_units.get(d).map(String::as_str).or_else(|| {
+                named.dossiers.get(d).cloned().flatten().and_then(|s| self.refs.code_of(s.unit_id))
+            });
+            if let Some(unit) = unit
+                && !self.refs.covers(&f.unit, unit, to_micros(f.received_at))
+            {
+                faults.add(
+                    "dossier",
+                    format!(
+                        "the dossier's unit `{unit}` is outside the scope of unit `{}` when the feedback was \
+                         received",
+                        f.unit
+                    ),
+                );
+            }
+        }
+        if !faults.is_empty() {
+            return;
+        }
+        if let Some(d) = &f.dossier {
+            out.touched_dossiers.push(d.clone());
+        }
+        match named.feedbacks.get(&f.code) {
+            Some(Some(s)) if s.hash == hash => {
+                out.feedback.unchanged(s.id);
+                self.report.unchanged += 1
+            }
+            Some(Some(s)) => {
+                if let Some(d) = &f.dossier {
+                    out.touched_dossiers.push(d.clone());
+                }
+                out.feedback.add_changed(s.id, f, hash);
+                self.report.written += 1;
+            }
+            _ => {
+                named.feedbacks.insert(f.code.clone(), None);
+                out.feedback.add_new(f.code.clone(), f, hash);
+                self.report.written += 1;
+            }
+        }
+    }
+
+    /// Marks touched the units whose records change: before the writes (a record may move to another unit) and
+    /// after (a receipt's unit is its dossier's: see [`Self::dossier_ids`]).
+    fn touch_units(
+        &mut self,
+        named: &Named,
+        dossiers: &Sorted<DossierRec>,
+        receipts: &Sorted<ReceiptRec>,
+        feedback: &Sorted<FeedbackRec>,
+    ) {
+        let (changed_d, changed_f) = (dossiers.changed_ids(), feedback.changed_ids());
+        let changed_r = receipts.changed_ids();
+        let before = named.dossiers.values().flatten().filter(|s| changed_d.contains(&s.id));
+        let before = before.chain(named.feedbacks.values().flatten().filter(|s| changed_f.contains(&s.id)));
+        let before =
+            before.chain(named.receipts.values().map(|(s, _)| s).filter(|s| changed_r.contains(&s.id)));
         self.touched.extend(before.map(|s| s.unit_id));
-        for (d, _) in &new_dossiers {
+        for (d, _) in &dossiers.new {
             self.touched.extend(self.refs.units.get(&d.unit).map(|u| u.id));
         }
-        for (_, d, _) in &changed_dossiers {
+        for (_, d, _) in &dossiers.changed {
             self.touched.extend(self.refs.units.get(&d.unit).map(|u| u.id));
         }
-        for (f, _) in &new_feedback {
+        for (f, _) in &feedback.new {
             self.touched.extend(self.refs.units.get(&f.unit).map(|u| u.id));
         }
-        for (_, f, _) in &changed_feedback {
+        for (_, f, _) in &feedback.changed {
             self.touched.extend(self.refs.units.get(&f.unit).map(|u| u.id));
         }
+    }
 
-        // Every dossier this batch names, by code: stored ones and new ones (with ids reserved here, so that
-        // nothing has to be read back after the writes).
-        let new_ids = reserve_ids(self.conn, "dossier", new_dossiers.len()).await?;
+    /// Reserves ids for the new dossiers and maps every dossier the batch names to its id and unit; marks the
+    /// units of the receipts' dossiers touched.
+    async fn dossier_ids(
+        &mut self,
+        named: &Named,
+        dossiers: &Sorted<DossierRec>,
+        receipts: &Sorted<ReceiptRec>,
+    ) -> Result<DossierIds, DbErr> {
+        let new_ids = reserve_ids(self.conn, "dossier", dossiers.new.len()).await?;
         let mut dossier_ids: HashMap<String, (i64, Option<i64>)> = HashMap::new();
-        for (code, s) in &dossiers {
+        for (code, s) in &named.dossiers {
             if let Some(s) = s {
                 dossier_ids.insert(code.clone(), (s.id, Some(s.unit_id)));
             }
         }
-        for ((d, _), id) in new_dossiers.iter().zip(&new_ids) {
+        for ((d, _), id) in dossiers.new.iter().zip(&new_ids) {
             dossier_ids.insert(d.code.clone(), (*id, self.refs.units.get(&d.unit).map(|u| u.id)));
         }
-        for (_, d, _) in &changed_dossiers {
+        for (_, d, _) in &dossiers.changed {
             if let Some(e) = dossier_ids.get_mut(&d.code) {
                 e.1 = self.refs.units.get(&d.unit).map(|u| u.id);
             }
         }
-        let id_of = |code: &str| dossier_ids.get(code).map(|e| e.0);
-        for (r, _) in &new_receipts {
-            self.touched.extend(dossier_ids.get(&r.dossier).and_then(|e| e.1));
+        let ids = DossierIds { by_code: dossier_ids, new: new_ids };
+        for (r, _) in &receipts.new {
+            self.touched.extend(ids.unit_of(&r.dossier));
         }
-        for (_, r, _) in &changed_receipts {
-            self.touched.extend(dossier_ids.get(&r.dossier).and_then(|e| e.1));
+        for (_, r, _) in &receipts.changed {
+            self.touched.extend(ids.unit_of(&r.dossier));
         }
+        Ok(ids)
+    }
 
-        let rewritten: Vec<i64> = changed_dossiers.iter().map(|(id, _, _)| *id).collect();
+    /// Marks the summary months of the dossiers for the rebuild and writes them (`rewritten`: the changed ones'
+    /// ids).
+    async fn write_batch_dossiers(
+        &mut self,
+        dossiers: Sorted<DossierRec>,
+        ids: &DossierIds,
+        rewritten: &[i64],
+    ) -> Result<(), DbErr> {
         // The summary months of the rewritten dossiers as stored (a dossier may move) and of the new ones.
-        self.dirty.add_stored(self.conn, &rewritten).await?;
-        for (d, _) in &new_dossiers {
+        self.dirty.add_stored(self.conn, rewritten).await?;
+        for (d, _) in &dossiers.new {
             if let Some(u) = self.refs.units.get(&d.unit) {
                 self.dirty.add(u.id, to_micros(d.received_at));
             }
         }
-        let new_set: HashSet<i64> = new_ids.iter().copied().collect();
-        self.write_dossiers(new_dossiers.into_iter().zip(new_ids).collect(), changed_dossiers).await?;
+        self.write_dossiers(dossiers.new.into_iter().zip(ids.new.iter().copied()).collect(), dossiers.changed)
+            .await
+    }
 
+    /// Writes the receipts and derives again the receipt columns of the dossiers whose receipts change; returns
+    /// those dossiers.
+    async fn write_receipts(
+        &mut self,
+        receipts: Sorted<ReceiptRec>,
+        named: &Named,
+        ids: &DossierIds,
+        rewritten: &[i64],
+    ) -> Result<Vec<i64>, DbErr> {
+        let changed_r = receipts.changed_ids();
         let mut rows = Vec::new();
-        for (r, hash) in &new_receipts {
-            if let Some(id) = id_of(&r.dossier) {
+        for (r, hash) in &receipts.new {
+            if let Some(id) = ids.id_of(&r.dossier) {
                 rows.push(receipt_model(&r.into(), id, hash.clone()));
             }
         }
         insert_chunked(self.conn, rows, 18).await?;
         // The dossiers whose receipts change, before and after, get their receipt columns derived again.
         let mut paid_dossiers: Vec<i64> =
-            new_receipts.iter().filter_map(|(r, _)| id_of(&r.dossier)).collect();
-        paid_dossiers.extend(changed_receipts.iter().filter_map(|(_, r, _)| id_of(&r.dossier)));
+            receipts.new.iter().filter_map(|(r, _)| ids.id_of(&r.dossier)).collect();
+        paid_dossiers.extend(receipts.changed.iter().filter_map(|(_, r, _)| ids.id_of(&r.dossier)));
         // A changed dossier may have moved to another unit.
         paid_dossiers.extend(rewritten.iter().copied());
         // … and the dossiers the changed receipts belonged to.
-        paid_dossiers.extend(receipts.values().filter(|(s, _)| changed_r.contains(&s.id)).map(|(_, d)| *d));
-        for (id, r, hash) in changed_receipts {
-            if let Some(did) = id_of(&r.dossier) {
+        paid_dossiers
+            .extend(named.receipts.values().filter(|(s, _)| changed_r.contains(&s.id)).map(|(_, d)| *d));
+        for (id, r, hash) in receipts.changed {
+            if let Some(did) = ids.id_of(&r.dossier) {
                 let mut m = receipt_model(&(&r).into(), did, hash);
                 m.id = Set(id);
                 m.version = sea_orm::ActiveValue::NotSet;
                 m.update(self.conn).await?;
             }
         }
-
         refresh_receipts(self.conn, &paid_dossiers).await?;
+        Ok(paid_dossiers)
+    }
 
-        // Feedback, with ids reserved like the dossiers'. A repeat names feedback stored or defined on an
-        // earlier line; when that line's record sits later in this batch's insert order (a code defined twice),
-        // the link is set after the insert.
-        let new_fb_ids = reserve_ids(self.conn, "feedback", new_feedback.len()).await?;
+    /// Writes the feedback, with ids reserved like the dossiers'. A repeat names feedback stored or defined on an
+    /// earlier line; when that line's record sits later in this batch's insert order (a code defined twice), the
+    /// link is set after the insert.
+    async fn write_feedback(
+        &mut self,
+        feedback: Sorted<FeedbackRec>,
+        named: &Named,
+        ids: &DossierIds,
+    ) -> Result<(), DbErr> {
+        let new_fb_ids = reserve_ids(self.conn, "feedback", feedback.new.len()).await?;
         let mut fb_ids: HashMap<&str, (i64, usize)> = HashMap::new();
-        for (code, s) in &feedbacks {
+        for (code, s) in &named.feedbacks {
             if let Some(s) = s {
                 fb_ids.insert(code.as_str(), (s.id, 0));
             }
         }
-        for (i, ((f, _), id)) in new_feedback.iter().zip(&new_fb_ids).enumerate() {
+        for (i, ((f, _), id)) in feedback.new.iter().zip(&new_fb_ids).enumerate() {
             fb_ids.insert(f.code.as_str(), (*id, i + 1));
         }
         let fb_id = |code: &str| fb_ids.get(code).map(|e| e.0);
         let mut rows = Vec::new();
         let mut late_links = Vec::new();
-        for (i, ((f, hash), id)) in new_feedback.iter().zip(&new_fb_ids).enumerate() {
+        for (i, ((f, hash), id)) in feedback.new.iter().zip(&new_fb_ids).enumerate() {
             let Some(uid) = self.refs.units.get(&f.unit).map(|u| u.id) else { continue };
             let repeat = f.repeat_of.as_deref().and_then(|c| fb_ids.get(c).copied());
             let repeat_now = repeat.filter(|&(_, pos)| pos <= i).map(|(rid, _)| rid);
             if let (Some((rid, _)), None) = (repeat, repeat_now) {
                 late_links.push((*id, rid));
             }
-            let dossier = f.dossier.as_deref().and_then(id_of);
+            let dossier = f.dossier.as_deref().and_then(|c| ids.id_of(c));
             let mut m = feedback_model(&f.into(), uid, dossier, repeat_now, self.vault, hash.clone());
             m.id = Set(*id);
             rows.push(m);
@@ -765,12 +951,12 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                 .exec(self.conn)
                 .await?;
         }
-        for (id, f, hash) in changed_feedback {
+        for (id, f, hash) in feedback.changed {
             if let Some(uid) = self.refs.units.get(&f.unit).map(|u| u.id) {
                 let mut m = feedback_model(
                     &(&f).into(),
                     uid,
-                    f.dossier.as_deref().and_then(id_of),
+                    f.dossier.as_deref().and_then(|c| ids.id_of(c)),
                     f.repeat_of.as_deref().and_then(fb_id),
                     self.vault,
                     hash,
@@ -780,17 +966,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                 m.update(self.conn).await?;
             }
         }
-        // A rewritten dossier keeps its stored negative feedback: its `settled_at` is derived in SQL with it.
-        let mut touched: HashSet<i64> = touched_dossiers.iter().filter_map(|c| id_of(c)).collect();
-        touched.extend(&rewritten);
-        touched.extend(linked_before);
-        let touched: Vec<i64> = touched.into_iter().collect();
-        refresh_negative_feedback(self.conn, &touched).await?;
-        // The summary months of every stored dossier this batch changed, as they are now.
-        let stored: Vec<i64> =
-            touched.iter().chain(&paid_dossiers).filter(|id| !new_set.contains(id)).copied().collect();
-        self.dirty.add_stored(self.conn, &stored).await?;
-        Ok(bad)
+        Ok(())
     }
 
     async fn write_dossiers(
@@ -921,7 +1097,6 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
 /// the original text.
 pub type Rejects<'a> = Option<&'a mut (dyn AsyncWrite + Unpin + Send)>;
 
-/// Imports JSON Lines from `input`.
 /// Lines written from which an import refreshes PostgreSQL's statistics once it committed.
 const ANALYZE_AFTER: u64 = 10_000;
 
@@ -942,6 +1117,7 @@ async fn linked_dossiers(
     Ok(out)
 }
 
+/// Imports JSON Lines from `input`.
 pub async fn import<R>(
     conn: &DatabaseConnection,
     vault: &Vault,
@@ -954,63 +1130,89 @@ where
     R: AsyncBufRead + Unpin,
 {
     let txn = conn.begin().await?;
-    let result: Result<(ImportReport, HashSet<i64>), ImportError> = async {
-        hold_write_lock(&txn).await?;
-        if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-            // Every lookup of an import is answered by an index, but the planner's statistics describe the tables
-            // as they were before this (long) transaction began, empty on a first import: without this it turns
-            // to whole-table scans that grow with every batch.
-            txn.execute_unprepared("SET LOCAL enable_seqscan = off").await?;
-        }
-        let refs = Refs::load(&txn).await?;
-        let mut imp = Importer {
-            conn: &txn,
-            vault,
-            refs,
-            report: ImportReport::default(),
-            touched: HashSet::new(),
-            dirty: db::rollup::Dirty::default(),
-        };
-        let keep_text = opts.skip_invalid && rejects.is_some();
-        let mut reader = BatchReader { input, buf: Vec::with_capacity(4096), line_no: 0, keep_text, vault };
-        let mut next = reader.read(opts.batch_size).await?;
-        loop {
-            let ReadBatch { batch, parse_errors, mut texts, eof } = next;
-            for (line, errors, text) in parse_errors {
-                imp.report.lines += 1;
-                let errors = imp.reject(errors);
-                write_reject(&mut rejects, line, &errors, &text).await?;
-            }
-            if batch.is_empty() && eof {
-                break;
-            }
-            imp.report.lines += batch.len() as u64;
-            // The next batch is read and parsed while this one's statements run on the server.
-            let following =
-                async { if eof { Ok(ReadBatch::default()) } else { reader.read(opts.batch_size).await } };
-            let (applied, following) = tokio::join!(imp.apply(batch), following);
-            for (line, errors) in applied? {
-                let text = texts.remove(&line).unwrap_or_default();
-                write_reject(&mut rejects, line, &errors, &text).await?;
-            }
-            next = following?;
-            if eof {
-                break;
-            }
-        }
-        std::mem::take(&mut imp.dirty).rebuild(&txn).await?;
-        let touched = std::mem::take(&mut imp.touched);
-        Ok((imp.report, touched))
-    }
-    .await;
+    let result = import_batches(&txn, vault, input, opts, &mut rejects).await;
     // Roll back at once on a fault: a transaction merely dropped keeps its locks until its connection is reused.
-    let (mut report, touched) = match result {
+    let (report, touched) = match result {
         Ok(v) => v,
         Err(e) => {
             let _ = txn.rollback().await;
             return Err(e);
         }
     };
+    let report = settle(conn, txn, stamp, report, touched, opts).await?;
+    if let Some(w) = rejects.as_mut() {
+        w.flush().await?;
+    }
+    Ok(report)
+}
+
+/// Reads, checks and writes `input` a batch at a time inside `txn`, then rebuilds the summary rows it changed;
+/// returns the report and the units whose records were written.
+async fn import_batches<R: AsyncBufRead + Unpin>(
+    txn: &DatabaseTransaction,
+    vault: &Vault,
+    input: R,
+    opts: ImportOptions,
+    rejects: &mut Rejects<'_>,
+) -> Result<(ImportReport, HashSet<i64>), ImportError> {
+    hold_write_lock(txn).await?;
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // Every lookup of an import is answered by an index, but the planner's statistics describe the tables
+        // as they were before this (long) transaction began, empty on a first import: without this it turns
+        // to whole-table scans that grow with every batch.
+        txn.execute_unprepared("SET LOCAL enable_seqscan = off").await?;
+    }
+    let refs = Refs::load(txn).await?;
+    let mut imp = Importer {
+        conn: txn,
+        vault,
+        refs,
+        report: ImportReport::default(),
+        touched: HashSet::new(),
+        dirty: db::rollup::Dirty::default(),
+    };
+    let keep_text = opts.skip_invalid && rejects.is_some();
+    let mut reader = BatchReader { input, buf: Vec::with_capacity(4096), line_no: 0, keep_text, vault };
+    let mut next = reader.read(opts.batch_size).await?;
+    loop {
+        let ReadBatch { batch, parse_errors, mut texts, eof } = next;
+        for (line, errors, text) in parse_errors {
+            imp.report.lines += 1;
+            let errors = imp.reject(errors);
+            write_reject(rejects, line, &errors, &text).await?;
+        }
+        if batch.is_empty() && eof {
+            break;
+        }
+        imp.report.lines += batch.len() as u64;
+        // The next batch is read and parsed while this one's statements run on the server.
+        let following =
+            async { if eof { Ok(ReadBatch::default()) } else { reader.read(opts.batch_size).await } };
+        let (applied, following) = tokio::join!(imp.apply(batch), following);
+        for (line, errors) in applied? {
+            let text = texts.remove(&line).unwrap_or_default();
+            write_reject(rejects, line, &errors, &text).await?;
+        }
+        next = following?;
+        if eof {
+            break;
+        }
+    }
+    std::mem::take(&mut imp.dirty).rebuild(txn).await?;
+    let touched = std::mem::take(&mut imp.touched);
+    Ok((imp.report, touched))
+}
+
+/// Commits the import, or rolls it back when it has bad lines that may not be skipped, recording it in the audit
+/// trail either way; refreshes PostgreSQL's statistics after a large commit.
+async fn settle(
+    conn: &DatabaseConnection,
+    txn: DatabaseTransaction,
+    stamp: &Stamp,
+    mut report: ImportReport,
+    touched: HashSet<i64>,
+    opts: ImportOptions,
+) -> Result<ImportReport, ImportError> {
     // Every import is in the audit trail: a committed one in its own transaction, a refused one after it.
     let audit = |r: &ImportReport| {
         let mut e = stamp.record(now(), Outcome::Ok, None);
@@ -1043,9 +1245,6 @@ where
                 tracing::warn!(error = %e, "ANALYZE after the import failed");
             }
         }
-    }
-    if let Some(w) = rejects.as_mut() {
-        w.flush().await?;
     }
     Ok(report)
 }
