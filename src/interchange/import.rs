@@ -428,7 +428,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
         let (dossiers, receipts, feedback) = (dossiers.finish(), receipts.finish(), feedback.finish());
         // The dossiers that changed feedback named before this batch: it may now name another one, or none.
         let linked_before = linked_dossiers(self.conn, &feedback.changed_ids()).await?;
-        self.touch_units(&named, &dossiers, &receipts, &feedback);
+        self.collect_changed_units(&named, &dossiers, &receipts, &feedback);
         let ids = self.dossier_ids(&named, &dossiers, &receipts).await?;
         let rewritten: Vec<i64> = dossiers.changed.iter().map(|(id, _, _)| *id).collect();
         self.write_batch_dossiers(dossiers, &ids, &rewritten).await?;
@@ -789,9 +789,9 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
         }
     }
 
-    /// Marks touched the units whose records change: before the writes (a record may move to another unit) and
+    /// Collects the units whose records change (their change counters are bumped before commit): before the writes (a record may move to another unit) and
     /// after (a receipt's unit is its dossier's: see [`Self::dossier_ids`]).
-    fn touch_units(
+    fn collect_changed_units(
         &mut self,
         named: &Named,
         dossiers: &Sorted<DossierRec>,
