@@ -107,132 +107,113 @@ pub use domain::personal::{check_applicant_id, valid_citizen_id, valid_tax_code}
 /// The rules of docs/interchange.md that a record satisfies on its own.
 pub fn check(record: &Record, line: u64) -> Vec<LineError> {
     let key = record.key();
-    let k = Some(key.as_str());
-    let mut out = Vec::new();
-    let mut nonblank = |field: &str, v: &str| {
-        if v.trim().is_empty() {
-            out.push(err(line, k, field, "must not be empty"));
-        }
-    };
+    let mut f = Faults { line, key: Some(key.as_str()), out: Vec::new() };
     match record {
-        Record::Unit(u) => {
-            nonblank("code", &u.code);
-            nonblank("name", &u.name);
-            if u.parent.as_deref() == Some(u.code.as_str()) {
-                out.push(err(line, k, "parent", "a unit cannot be its own parent"));
-            }
-            if u.successor.as_deref() == Some(u.code.as_str()) {
-                out.push(err(line, k, "successor", "a unit cannot be its own successor"));
-            }
-            if let (Some(f), Some(t)) = (u.valid_from, u.valid_to)
-                && f >= t
-            {
-                out.push(err(line, k, "valid_to", "must be after valid_from"));
-            }
-        }
-        Record::Holiday(h) => nonblank("name", &h.name),
+        Record::Unit(u) => check_unit(&mut f, u),
+        Record::Holiday(h) => f.nonblank("name", &h.name),
         Record::Sector(s) => {
-            nonblank("code", &s.code);
-            nonblank("name", &s.name);
+            f.nonblank("code", &s.code);
+            f.nonblank("name", &s.name);
         }
-        Record::Procedure(p) => {
-            nonblank("code", &p.code);
-            nonblank("name", &p.name);
-            if p.fee < 0 {
-                out.push(err(line, k, "fee", "must not be negative"));
-            }
-            if p.processing_days.is_some_and(|d| !(d >= 0.0 && d.is_finite())) {
-                out.push(err(line, k, "processing_days", "must be a non-negative number"));
-            }
-        }
-        Record::Dossier(d) => {
-            nonblank("code", &d.code);
-            nonblank("applicant.name", &d.applicant.name);
-            if let Err(reason) = check_applicant_id(d.applicant.kind.0, &d.applicant.id_number) {
-                out.push(err(line, k, "applicant.id_number", reason));
-            }
-            if d.due_at < d.received_at {
-                out.push(err(line, k, "due_at", "must not be before received_at"));
-            }
-            for (i, e) in d.events.iter().enumerate() {
-                if e.at < d.received_at && e.status != DossierStatus::Registered {
-                    out.push(err(line, k, &format!("events[{i}].at"), "must not be before received_at"));
-                }
-            }
-            for (i, s) in d.supplements.iter().enumerate() {
-                if s.requested_at < d.received_at {
-                    out.push(err(
-                        line,
-                        k,
-                        &format!("supplements[{i}].requested_at"),
-                        "must not be before received_at",
-                    ));
-                }
-                if s.received_at.is_some_and(|r| r < s.requested_at) {
-                    out.push(err(
-                        line,
-                        k,
-                        &format!("supplements[{i}].received_at"),
-                        "must not be before requested_at",
-                    ));
-                }
-            }
-            for (i, a) in d.apologies.iter().enumerate() {
-                nonblank_owned(&mut out, line, k, &format!("apologies[{i}].reason"), &a.reason);
-            }
-        }
-        Record::Receipt(r) => {
-            nonblank("series", &r.series);
-            nonblank("payer_name", &r.payer_name);
-            if r.number <= 0 {
-                out.push(err(line, k, "number", "must be a positive integer"));
-            }
-            if r.amount <= 0 {
-                out.push(err(line, k, "amount", "must be greater than 0"));
-            }
-            let cancelled = r.status.0 == ReceiptStatus::Cancelled;
-            if cancelled != r.cancelled_at.is_some() {
-                out.push(err(line, k, "cancelled_at", "given exactly when status is CANCELLED"));
-            }
-            if cancelled != r.cancel_reason.is_some() {
-                out.push(err(line, k, "cancel_reason", "given exactly when status is CANCELLED"));
-            }
-            if r.cancelled_at.is_some_and(|c| c < r.issued_at) {
-                out.push(err(line, k, "cancelled_at", "must not be before issued_at"));
-            }
-        }
-        Record::Feedback(f) => {
-            nonblank("code", &f.code);
-            if f.kind.is_pakn() && f.due_at.is_none() {
-                out.push(err(line, k, "due_at", "required for COMPLAINT and RECOMMENDATION"));
-            }
-            if f.kind == FeedbackKind::Rating && f.rating.is_none() {
-                out.push(err(line, k, "rating", "required for RATING"));
-            }
-            if f.repeat_of.as_deref() == Some(f.code.as_str()) {
-                out.push(err(line, k, "repeat_of", "must name another feedback"));
-            }
-            if f.likes < 0 {
-                out.push(err(line, k, "likes", "must not be negative"));
-            }
-            if f.dislikes < 0 {
-                out.push(err(line, k, "dislikes", "must not be negative"));
-            }
-            if f.due_at.is_some_and(|d| d < f.received_at) {
-                out.push(err(line, k, "due_at", "must not be before received_at"));
-            }
-            if f.answered_at.is_some_and(|a| a < f.received_at) {
-                out.push(err(line, k, "answered_at", "must not be before received_at"));
-            }
-        }
+        Record::Procedure(p) => check_procedure(&mut f, p),
+        Record::Dossier(d) => check_dossier(&mut f, d),
+        Record::Receipt(r) => check_receipt(&mut f, r),
+        Record::Feedback(fb) => check_feedback(&mut f, fb),
     }
-    out
+    f.out
 }
 
-fn nonblank_owned(out: &mut Vec<LineError>, line: u64, k: Option<&str>, field: &str, v: &str) {
-    if v.trim().is_empty() {
-        out.push(err(line, k, field, "must not be empty"));
+/// The faults found in one line, with its number and the record's key.
+struct Faults<'a> {
+    line: u64,
+    key: Option<&'a str>,
+    out: Vec<LineError>,
+}
+
+impl Faults<'_> {
+    fn fault(&mut self, field: &str, reason: &str) {
+        self.out.push(err(self.line, self.key, field, reason));
     }
+
+    /// A fault when `condition` holds.
+    fn when(&mut self, condition: bool, field: &str, reason: &str) {
+        if condition {
+            self.fault(field, reason);
+        }
+    }
+
+    fn nonblank(&mut self, field: &str, v: &str) {
+        self.when(v.trim().is_empty(), field, "must not be empty");
+    }
+}
+
+fn check_unit(f: &mut Faults<'_>, u: &UnitRec) {
+    f.nonblank("code", &u.code);
+    f.nonblank("name", &u.name);
+    f.when(u.parent.as_deref() == Some(u.code.as_str()), "parent", "a unit cannot be its own parent");
+    f.when(
+        u.successor.as_deref() == Some(u.code.as_str()),
+        "successor",
+        "a unit cannot be its own successor",
+    );
+    let inverted = matches!((u.valid_from, u.valid_to), (Some(from), Some(to)) if from >= to);
+    f.when(inverted, "valid_to", "must be after valid_from");
+}
+
+fn check_procedure(f: &mut Faults<'_>, p: &ProcedureRec) {
+    f.nonblank("code", &p.code);
+    f.nonblank("name", &p.name);
+    f.when(p.fee < 0, "fee", "must not be negative");
+    let bad_days = p.processing_days.is_some_and(|d| !(d >= 0.0 && d.is_finite()));
+    f.when(bad_days, "processing_days", "must be a non-negative number");
+}
+
+fn check_dossier(f: &mut Faults<'_>, d: &DossierRec) {
+    f.nonblank("code", &d.code);
+    f.nonblank("applicant.name", &d.applicant.name);
+    if let Err(reason) = check_applicant_id(d.applicant.kind.0, &d.applicant.id_number) {
+        f.fault("applicant.id_number", reason);
+    }
+    f.when(d.due_at < d.received_at, "due_at", "must not be before received_at");
+    for (i, e) in d.events.iter().enumerate() {
+        let early = e.at < d.received_at && e.status != DossierStatus::Registered;
+        f.when(early, &format!("events[{i}].at"), "must not be before received_at");
+    }
+    for (i, s) in d.supplements.iter().enumerate() {
+        let field = format!("supplements[{i}].requested_at");
+        f.when(s.requested_at < d.received_at, &field, "must not be before received_at");
+        let field = format!("supplements[{i}].received_at");
+        f.when(s.received_at.is_some_and(|r| r < s.requested_at), &field, "must not be before requested_at");
+    }
+    for (i, a) in d.apologies.iter().enumerate() {
+        f.nonblank(&format!("apologies[{i}].reason"), &a.reason);
+    }
+}
+
+fn check_receipt(f: &mut Faults<'_>, r: &ReceiptRec) {
+    f.nonblank("series", &r.series);
+    f.nonblank("payer_name", &r.payer_name);
+    f.when(r.number <= 0, "number", "must be a positive integer");
+    f.when(r.amount <= 0, "amount", "must be greater than 0");
+    let cancelled = r.status.0 == ReceiptStatus::Cancelled;
+    f.when(cancelled != r.cancelled_at.is_some(), "cancelled_at", "given exactly when status is CANCELLED");
+    f.when(cancelled != r.cancel_reason.is_some(), "cancel_reason", "given exactly when status is CANCELLED");
+    f.when(r.cancelled_at.is_some_and(|c| c < r.issued_at), "cancelled_at", "must not be before issued_at");
+}
+
+fn check_feedback(f: &mut Faults<'_>, fb: &FeedbackRec) {
+    f.nonblank("code", &fb.code);
+    f.when(fb.kind.is_pakn() && fb.due_at.is_none(), "due_at", "required for COMPLAINT and RECOMMENDATION");
+    f.when(fb.kind == FeedbackKind::Rating && fb.rating.is_none(), "rating", "required for RATING");
+    f.when(fb.repeat_of.as_deref() == Some(fb.code.as_str()), "repeat_of", "must name another feedback");
+    f.when(fb.likes < 0, "likes", "must not be negative");
+    f.when(fb.dislikes < 0, "dislikes", "must not be negative");
+    f.when(fb.due_at.is_some_and(|d| d < fb.received_at), "due_at", "must not be before received_at");
+    f.when(
+        fb.answered_at.is_some_and(|a| a < fb.received_at),
+        "answered_at",
+        "must not be before received_at",
+    );
 }
 
 #[cfg(test)]
