@@ -588,22 +588,7 @@ pub async fn record_feedback(
             )));
         }
     }
-    if f.content.trim().is_empty() {
-        return Err(WriteError::Validation("content must not be empty".into()));
-    }
-    if f.kind == FeedbackKind::Rating && f.rating.is_none() {
-        return Err(WriteError::Validation("a RATING needs a rating".into()));
-    }
-    let due_at = if f.kind.is_pakn() {
-        Some(
-            chosen_due(pakn_due(calendar, now), f.due_at, now)
-                .map_err(|e| WriteError::Validation(e.to_string()))?,
-        )
-    } else if f.due_at.is_some() {
-        return Err(WriteError::Validation("only complaints and recommendations have a due time".into()));
-    } else {
-        None
-    };
+    let due_at = feedback_due(calendar, &f, now)?;
     let repeat_of = match &f.repeat_of {
         Some(code) => Some(
             super::read::feedback(w.db, w.scope, code)
@@ -646,6 +631,26 @@ pub async fn record_feedback(
     }
     .await;
     Ok((finish(txn, result).await?, dossier.map(|d| d.code)))
+}
+
+/// Checks a new feedback's own fields and derives its due time: complaints and recommendations are due after
+/// the rule's working days (staff may shorten that, never extend it); other kinds have none.
+fn feedback_due(calendar: &Calendar, f: &NewFeedback, now: Micros) -> Result<Option<Micros>> {
+    if f.content.trim().is_empty() {
+        return Err(WriteError::Validation("content must not be empty".into()));
+    }
+    if f.kind == FeedbackKind::Rating && f.rating.is_none() {
+        return Err(WriteError::Validation("a RATING needs a rating".into()));
+    }
+    if f.kind.is_pakn() {
+        let due = chosen_due(pakn_due(calendar, now), f.due_at, now)
+            .map_err(|e| WriteError::Validation(e.to_string()))?;
+        Ok(Some(due))
+    } else if f.due_at.is_some() {
+        Err(WriteError::Validation("only complaints and recommendations have a due time".into()))
+    } else {
+        Ok(None)
+    }
 }
 
 /// Answers feedback.
