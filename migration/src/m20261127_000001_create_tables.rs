@@ -221,6 +221,8 @@ fn index(name: &str, table: impl IntoIden, cols: &[&'static str]) -> IndexCreate
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    // Long by nature: one statement per table and index of the schema, in creation order. A migration is frozen
+    // once released, so it stays one readable list rather than helpers that later code could change.
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .create_table(

@@ -56,6 +56,8 @@ fn index(name: &str, cols: &[&'static str]) -> IndexCreateStatement {
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    // Long by nature: the privacy migration's steps (sealed recorder columns, keyed digests cleared, the audit
+    // table, its indexes and append-only triggers on each database) in the order they must run; frozen once released.
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for col in [Feedback::RecordedBySealed, Feedback::RecordedByHash, Feedback::RecordedByMasked] {
             manager
