@@ -211,7 +211,7 @@ pub async fn data_version(
     } else {
         let mut ids = scope.sorted_ids();
         ids.push(REFERENCE_DATA);
-        format!(" WHERE id IN ({})", ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","))
+        format!(" WHERE id IN ({})", sql::id_list(&ids))
     };
     let row = conn
         .query_one_raw(Statement::from_string(

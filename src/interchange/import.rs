@@ -1108,7 +1108,7 @@ async fn linked_dossiers(
     let ids: Vec<i64> = feedback_ids.iter().copied().collect();
     let mut out = Vec::new();
     for chunk in ids.chunks(500) {
-        let list = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let list = crate::db::sql::id_list(chunk);
         let sql = format!("SELECT dossier_id FROM feedback WHERE id IN ({list}) AND dossier_id IS NOT NULL");
         for row in conn.query_all_raw(Statement::from_string(conn.get_database_backend(), sql)).await? {
             out.push(row.try_get_by_index::<i64>(0)?);

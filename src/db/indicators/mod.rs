@@ -136,14 +136,13 @@ type Place = (i64, MetricKey, bool);
 
 /// The (denominator, numerator) sums of the dossier metrics, by metric.
 #[derive(Debug, Default)]
-struct DossierSums(HashMap<MetricKey, Count>);
+struct DossierSums([Count; DOSSIER_METRICS.len()]);
 
 impl DossierSums {
     /// Adds a row whose columns from `first` on are the (denominator, numerator) pairs of [`DOSSIER_METRICS`],
     /// in order, as [`dossier_sql`] and [`rollup_sql`] write them.
     fn add_row(&mut self, row: &QueryResult, first: usize) -> Result<(), DbErr> {
-        for (i, &k) in DOSSIER_METRICS.iter().enumerate() {
-            let c = self.0.entry(k).or_default();
+        for (i, c) in self.0.iter_mut().enumerate() {
             c.den += get(row, first + 2 * i)?;
             c.num += get(row, first + 2 * i + 1)?;
         }
@@ -151,15 +150,20 @@ impl DossierSums {
     }
 
     fn add(&mut self, other: &DossierSums) {
-        for (&k, c) in &other.0 {
-            let e = self.0.entry(k).or_default();
-            e.num += c.num;
-            e.den += c.den;
+        for (c, o) in self.0.iter_mut().zip(&other.0) {
+            c.num += o.num;
+            c.den += o.den;
+        }
+    }
+
+    fn add_numerator(&mut self, k: MetricKey, n: i64) {
+        if let Some(i) = DOSSIER_METRICS.iter().position(|&m| m == k) {
+            self.0[i].num += n;
         }
     }
 
     fn get(&self, k: MetricKey) -> Count {
-        self.0.get(&k).copied().unwrap_or_default()
+        DOSSIER_METRICS.iter().position(|&m| m == k).map(|i| self.0[i]).unwrap_or_default()
     }
 }
 
@@ -190,8 +194,8 @@ async fn dossier_aggregates(
     // Paid online and paid at all, of the dossiers with irregular receipts.
     for row in conn.query_all_raw(Statement::from_string(backend, irregular_sql(w, scope))).await? {
         let (online, any) = (get(&row, 1)?, get(&row, 2)?);
-        sums.0.entry(PaidOnlineDossiers).or_default().num += online;
-        sums.0.entry(ProceduresWithReceipts).or_default().num += any;
+        sums.add_numerator(PaidOnlineDossiers, online);
+        sums.add_numerator(ProceduresWithReceipts, any);
         let e = procedures.entry(row.try_get_by_index::<i64>(0)?).or_default();
         e.paid_online |= online > 0;
         e.paid_any |= any > 0;

@@ -18,7 +18,7 @@ pub(super) fn unit_filter(column: &str, scope: &Scope) -> String {
     } else if scope.ids.is_empty() {
         " AND 1 = 0".to_owned()
     } else {
-        let list = scope.sorted_ids().iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let list = crate::db::sql::id_list(&scope.sorted_ids());
         format!(" AND {column} IN ({list})")
     }
 }
