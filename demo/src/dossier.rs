@@ -164,114 +164,13 @@ pub(super) fn plan(w: &World, k: usize, j: u32, day: i64) -> Plan {
         Channel::Direct => None,
     };
     let due = w.wd.add(day, pr.days.max(1)) * DAY + tod;
-    let span = due - received;
     let gap = rng.random_range(10 * MINUTE..3 * HOUR);
-    let mut processing = received + gap;
-    let mut supplements = Vec::new();
-    let mut end = End::Open;
-    let mut apology = None;
-    let t_end = w.t_end;
-    if !late {
-        // On time as the indicators count it, whatever the evaluation instant: ended (or waiting on the
-        // applicant) by the due date once paused time is taken off, or still open with a due date after the
-        // period's evaluation instant.
-        let r: f64 = rng.random();
-        let at = between(received, due - MINUTE, rng.random_range(0.05..0.9));
-        if due >= t_end && r < 0.5 {
-            end = End::Open;
-        } else if r < 0.004 {
-            processing = received + gap.min((at - received) / 2);
-            end = End::Withdrawn(at);
-        } else if r < 0.006 {
-            processing = received + gap.min((at - received) / 2);
-            end = End::Stopped(office_before(w, at, processing));
-        } else if r < 0.009 {
-            processing = received + gap.min((at - received) / 2);
-            supplements.push(Supplement { requested: office_before(w, at, processing), answered: None });
-        } else {
-            let drawn = (span as f64 * rng.random::<f64>().powf(1.6)) as i64;
-            let effective = received + drawn.max(30 * MINUTE).min(span - MINUTE);
-            processing = received + gap.min((effective - received) / 3);
-            let (mut pause, mut floor) = (0, processing);
-            if rng.random::<f64>() < 0.05 {
-                let requested =
-                    office_before(w, between(processing, effective, rng.random_range(0.1..0.9)), processing);
-                pause = rng.random_range(20 * HOUR..10 * DAY);
-                floor = requested + pause;
-                supplements.push(Supplement { requested, answered: Some(floor) });
-            }
-            // Moving the resolution back into office hours keeps it on time.
-            let resolved = office_before(w, effective + pause, floor);
-            end = End::Resolved {
-                resolved,
-                returned: office_after(w, resolved + rng.random_range(10 * MINUTE..3 * DAY)),
-            };
-        }
+    let course = if late {
+        late_course(w, &mut rng, received, due, received + gap)
     } else {
-        // Late whatever the evaluation instant from the period's end on: ended after the due date once paused
-        // time is taken off, open past the due date before the period ends, or asked twice for supplements
-        // (which makes a dossier late by rule) when it would otherwise end after the period.
-        let mut twice = rng.random::<f64>() < 0.10;
-        if !twice {
-            if due < t_end - DAY && received >= t_end - 60 * DAY && rng.random::<f64>() < 0.15 {
-                end = End::Open;
-            } else {
-                let delay =
-                    HOUR + ((-(1.0 - rng.random::<f64>()).ln() * 3.0 * DAY as f64) as i64).min(40 * DAY);
-                let effective = due + delay;
-                let mut pause = 0;
-                if rng.random::<f64>() < 0.2 {
-                    let requested =
-                        office_before(w, between(processing, due, rng.random_range(0.1..0.9)), processing);
-                    pause = rng.random_range(20 * HOUR..10 * DAY);
-                    supplements.push(Supplement { requested, answered: Some(requested + pause) });
-                }
-                // Moving the resolution forward into office hours keeps it late.
-                let resolved = office_after(w, effective + pause);
-                if resolved > t_end - HOUR {
-                    twice = true;
-                } else {
-                    end = End::Resolved {
-                        resolved,
-                        returned: office_after(w, resolved + rng.random_range(10 * MINUTE..2 * DAY)),
-                    };
-                }
-            }
-        }
-        if twice {
-            supplements.clear();
-            // Both requests fall before the period's end (received by mid-December, asked within two weeks).
-            let first = office_after(w, processing + rng.random_range(HOUR..3 * DAY));
-            let first_answer = first + rng.random_range(20 * HOUR..7 * DAY);
-            let second = office_after(w, first_answer + rng.random_range(HOUR..3 * DAY));
-            supplements.push(Supplement { requested: first, answered: Some(first_answer) });
-            if rng.random::<f64>() < 0.8 {
-                let answer = second + rng.random_range(20 * HOUR..7 * DAY);
-                supplements.push(Supplement { requested: second, answered: Some(answer) });
-                let resolved = office_after(w, answer + rng.random_range(2 * HOUR..5 * DAY));
-                end = End::Resolved {
-                    resolved,
-                    returned: office_after(w, resolved + rng.random_range(10 * MINUTE..2 * DAY)),
-                };
-            } else {
-                supplements.push(Supplement { requested: second, answered: None });
-                end = End::Open;
-            }
-        }
-        if rng.random::<f64>() < 0.85 {
-            // The letter goes out when the delay becomes known: with a second supplement request (which the
-            // rules require an apology for), otherwise shortly before the due date.
-            let issued = match supplements.get(1) {
-                Some(second) => second.requested + rng.random_range(10 * MINUTE..DAY),
-                None => office_before(w, (due - rng.random_range(0..2 * DAY)).max(received + HOUR), received),
-            };
-            let new_due = match end {
-                End::Resolved { resolved, .. } if resolved > due => resolved + rng.random_range(0..2 * DAY),
-                _ => due + rng.random_range(2 * DAY..15 * DAY),
-            };
-            apology = Some((issued, new_due));
-        }
-    }
+        on_time_course(w, &mut rng, received, due, gap)
+    };
+    let Course { processing, supplements, end, apology } = course;
     let payment_requested = match end {
         End::Resolved { resolved, .. } if online && pr.rec.fee > 0 && rng.random::<f64>() < 0.3 => {
             Some(between(processing, resolved, rng.random_range(0.2..0.6)))
@@ -315,6 +214,129 @@ pub(super) fn plan(w: &World, k: usize, j: u32, day: i64) -> Plan {
         refused_draw,
         text: rng.random_range(0..60),
     }
+}
+
+/// What happens to a dossier between its reception and its end: when processing starts, its supplement
+/// requests, how it ends and the apology letter, if any.
+struct Course {
+    processing: i64,
+    supplements: Vec<Supplement>,
+    end: End,
+    apology: Option<(i64, i64)>,
+}
+
+/// The course of a dossier on time as the indicators count it, whatever the evaluation instant: ended (or
+/// waiting on the applicant) by the due date once paused time is taken off, or still open with a due date after
+/// the period's evaluation instant.
+fn on_time_course(w: &World, rng: &mut StdRng, received: i64, due: i64, gap: i64) -> Course {
+    let span = due - received;
+    let mut processing = received + gap;
+    let mut supplements = Vec::new();
+    let mut end = End::Open;
+    let t_end = w.t_end;
+    let r: f64 = rng.random();
+    let at = between(received, due - MINUTE, rng.random_range(0.05..0.9));
+    if due >= t_end && r < 0.5 {
+        end = End::Open;
+    } else if r < 0.004 {
+        processing = received + gap.min((at - received) / 2);
+        end = End::Withdrawn(at);
+    } else if r < 0.006 {
+        processing = received + gap.min((at - received) / 2);
+        end = End::Stopped(office_before(w, at, processing));
+    } else if r < 0.009 {
+        processing = received + gap.min((at - received) / 2);
+        supplements.push(Supplement { requested: office_before(w, at, processing), answered: None });
+    } else {
+        let drawn = (span as f64 * rng.random::<f64>().powf(1.6)) as i64;
+        let effective = received + drawn.max(30 * MINUTE).min(span - MINUTE);
+        processing = received + gap.min((effective - received) / 3);
+        let (mut pause, mut floor) = (0, processing);
+        if rng.random::<f64>() < 0.05 {
+            let requested =
+                office_before(w, between(processing, effective, rng.random_range(0.1..0.9)), processing);
+            pause = rng.random_range(20 * HOUR..10 * DAY);
+            floor = requested + pause;
+            supplements.push(Supplement { requested, answered: Some(floor) });
+        }
+        // Moving the resolution back into office hours keeps it on time.
+        let resolved = office_before(w, effective + pause, floor);
+        end = End::Resolved {
+            resolved,
+            returned: office_after(w, resolved + rng.random_range(10 * MINUTE..3 * DAY)),
+        };
+    }
+    Course { processing, supplements, end, apology: None }
+}
+
+/// The course of a late dossier, late whatever the evaluation instant from the period's end on: ended after the
+/// due date once paused time is taken off, open past the due date before the period ends, or asked twice for
+/// supplements (which makes a dossier late by rule) when it would otherwise end after the period.
+fn late_course(w: &World, rng: &mut StdRng, received: i64, due: i64, processing: i64) -> Course {
+    let mut supplements = Vec::new();
+    let mut end = End::Open;
+    let mut apology = None;
+    let t_end = w.t_end;
+    let mut twice = rng.random::<f64>() < 0.10;
+    if !twice {
+        if due < t_end - DAY && received >= t_end - 60 * DAY && rng.random::<f64>() < 0.15 {
+            end = End::Open;
+        } else {
+            let delay = HOUR + ((-(1.0 - rng.random::<f64>()).ln() * 3.0 * DAY as f64) as i64).min(40 * DAY);
+            let effective = due + delay;
+            let mut pause = 0;
+            if rng.random::<f64>() < 0.2 {
+                let requested =
+                    office_before(w, between(processing, due, rng.random_range(0.1..0.9)), processing);
+                pause = rng.random_range(20 * HOUR..10 * DAY);
+                supplements.push(Supplement { requested, answered: Some(requested + pause) });
+            }
+            // Moving the resolution forward into office hours keeps it late.
+            let resolved = office_after(w, effective + pause);
+            if resolved > t_end - HOUR {
+                twice = true;
+            } else {
+                end = End::Resolved {
+                    resolved,
+                    returned: office_after(w, resolved + rng.random_range(10 * MINUTE..2 * DAY)),
+                };
+            }
+        }
+    }
+    if twice {
+        supplements.clear();
+        // Both requests fall before the period's end (received by mid-December, asked within two weeks).
+        let first = office_after(w, processing + rng.random_range(HOUR..3 * DAY));
+        let first_answer = first + rng.random_range(20 * HOUR..7 * DAY);
+        let second = office_after(w, first_answer + rng.random_range(HOUR..3 * DAY));
+        supplements.push(Supplement { requested: first, answered: Some(first_answer) });
+        if rng.random::<f64>() < 0.8 {
+            let answer = second + rng.random_range(20 * HOUR..7 * DAY);
+            supplements.push(Supplement { requested: second, answered: Some(answer) });
+            let resolved = office_after(w, answer + rng.random_range(2 * HOUR..5 * DAY));
+            end = End::Resolved {
+                resolved,
+                returned: office_after(w, resolved + rng.random_range(10 * MINUTE..2 * DAY)),
+            };
+        } else {
+            supplements.push(Supplement { requested: second, answered: None });
+            end = End::Open;
+        }
+    }
+    if rng.random::<f64>() < 0.85 {
+        // The letter goes out when the delay becomes known: with a second supplement request (which the
+        // rules require an apology for), otherwise shortly before the due date.
+        let issued = match supplements.get(1) {
+            Some(second) => second.requested + rng.random_range(10 * MINUTE..DAY),
+            None => office_before(w, (due - rng.random_range(0..2 * DAY)).max(received + HOUR), received),
+        };
+        let new_due = match end {
+            End::Resolved { resolved, .. } if resolved > due => resolved + rng.random_range(0..2 * DAY),
+            _ => due + rng.random_range(2 * DAY..15 * DAY),
+        };
+        apology = Some((issued, new_due));
+    }
+    Course { processing, supplements, end, apology }
 }
 
 /// The refused online submission that sometimes comes beside an online dossier, drawn from a stream derived
@@ -516,13 +538,8 @@ fn event(status: DossierStatus, at: i64, note: Option<&str>) -> EventRec {
     EventRec { status, at: clock::instant(at), note: note.map(str::to_owned) }
 }
 
-/// The interchange record of a scheduled dossier.
-pub(super) fn render(w: &World, s: &Scheduled) -> DossierRec {
-    let p = &s.plan;
-    let unit = &w.units[w.strata[p.stratum as usize].unit as usize];
-    let proc = &w.procs[p.proc as usize];
-    let a = applicant(w, p);
-    let pick = |list: &[&'static str]| list.get(p.text % list.len().max(1)).copied().unwrap_or("");
+/// The status history of a planned dossier, in time order; `pick` chooses its notes.
+fn history(p: &Plan, pick: &dyn Fn(&[&'static str]) -> &'static str) -> Vec<EventRec> {
     let mut events = Vec::with_capacity(8);
     if p.channel == Channel::Online
         && let Some(t) = p.submitted
@@ -560,6 +577,17 @@ pub(super) fn render(w: &World, s: &Scheduled) -> DossierRec {
         }
     }
     events.sort_by_key(|e| e.at);
+    events
+}
+
+/// The interchange record of a scheduled dossier.
+pub(super) fn render(w: &World, s: &Scheduled) -> DossierRec {
+    let p = &s.plan;
+    let unit = &w.units[w.strata[p.stratum as usize].unit as usize];
+    let proc = &w.procs[p.proc as usize];
+    let a = applicant(w, p);
+    let pick = |list: &[&'static str]| list.get(p.text % list.len().max(1)).copied().unwrap_or("");
+    let events = history(p, &pick);
     let supplements = p
         .supplements
         .iter()

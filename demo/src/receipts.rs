@@ -41,6 +41,27 @@ pub(super) fn emit_receipts(w: &World, emit: &mut dyn FnMut(Record)) {
     });
 }
 
+/// How a receipt is paid: the channel (online dossiers mostly through a portal) and the method.
+fn payment(rng: &mut StdRng, online: bool) -> (PaymentChannel, PaymentMethod) {
+    let r: f64 = rng.random();
+    let payment_channel = match (online, r) {
+        (true, r) if r < 0.58 => PaymentChannel::NationalPortal,
+        (true, r) if r < 0.93 => PaymentChannel::ProvincialPortal,
+        (false, r) if r < 0.10 => PaymentChannel::ProvincialPortal,
+        _ => PaymentChannel::Counter,
+    };
+    let r: f64 = rng.random();
+    let method = match (payment_channel, r) {
+        (PaymentChannel::Counter, r) if r < 0.75 => PaymentMethod::Cash,
+        (PaymentChannel::Counter, r) if r < 0.9 => PaymentMethod::BankTransfer,
+        (PaymentChannel::Counter, _) => PaymentMethod::Card,
+        (_, r) if r < 0.6 => PaymentMethod::BankTransfer,
+        (_, r) if r < 0.85 => PaymentMethod::EWallet,
+        _ => PaymentMethod::Card,
+    };
+    (payment_channel, method)
+}
+
 fn receipts_of(w: &World, s: &Scheduled, numbers: &mut Numbers, emit: &mut dyn FnMut(Record)) {
     let p = &s.plan;
     let proc = &w.procs[p.proc as usize];
@@ -63,22 +84,7 @@ fn receipts_of(w: &World, s: &Scheduled, numbers: &mut Numbers, emit: &mut dyn F
         (None, Some(t)) if online => t + rng.random_range(MINUTE..30 * MINUTE),
         _ => p.received + rng.random_range(MINUTE..20 * MINUTE),
     };
-    let r: f64 = rng.random();
-    let payment_channel = match (online, r) {
-        (true, r) if r < 0.58 => PaymentChannel::NationalPortal,
-        (true, r) if r < 0.93 => PaymentChannel::ProvincialPortal,
-        (false, r) if r < 0.10 => PaymentChannel::ProvincialPortal,
-        _ => PaymentChannel::Counter,
-    };
-    let r: f64 = rng.random();
-    let method = match (payment_channel, r) {
-        (PaymentChannel::Counter, r) if r < 0.75 => PaymentMethod::Cash,
-        (PaymentChannel::Counter, r) if r < 0.9 => PaymentMethod::BankTransfer,
-        (PaymentChannel::Counter, _) => PaymentMethod::Card,
-        (_, r) if r < 0.6 => PaymentMethod::BankTransfer,
-        (_, r) if r < 0.85 => PaymentMethod::EWallet,
-        _ => PaymentMethod::Card,
-    };
+    let (payment_channel, method) = payment(&mut rng, online);
     let a = applicant(w, p);
     let unit = &w.units[w.strata[p.stratum as usize].unit as usize];
     let template = if proc.receipt_kind == ReceiptKind::Fee { "01BLP0-001" } else { "01BLP0-002" };

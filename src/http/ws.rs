@@ -147,72 +147,142 @@ async fn run(
     session: &mut Session,
     stream: &mut actix_ws::AggregatedMessageStream,
 ) -> Option<CloseReason> {
-    // Until `connection_init`, only pings are answered.
-    let deadline = tokio::time::sleep(INIT_TIMEOUT);
-    tokio::pin!(deadline);
-    let (caller, init) = loop {
-        let incoming = tokio::select! {
-            _ = &mut deadline => return Some(close(4408, "connection initialisation timeout")),
-            m = next(stream) => m,
-        };
-        match incoming {
-            Incoming::Message(m) if matches!(*m, ClientMessage::ConnectionInit { .. }) => {
-                let ClientMessage::ConnectionInit { payload } = *m else { continue };
-                let caller = match (init_token(&payload), &from_upgrade) {
-                    (Err(()), _) => {
-                        let why = "the Authorization header must be `Bearer <token>`";
-                        crate::service::refused_token(&edge.app, meta, why).await;
-                        return Some(close(4403, &format!("Forbidden: {why}")));
-                    }
-                    (Ok(Some(token)), _) => match edge.app.authenticate(Some(&token)).await {
-                        Ok(v) => {
-                            meta.expires_at = (v.caller != Caller::Anonymous).then_some(v.expires_at);
-                            v.caller
-                        }
-                        Err(crate::app::Authentication::Refused(why)) => {
-                            crate::service::refused_token(&edge.app, meta, &why.to_string()).await;
-                            return Some(close(4403, &format!("Forbidden: {why}")));
-                        }
-                        // The unit tree could not be read: the client may try again (1011, a server fault).
-                        Err(e @ crate::app::Authentication::Unavailable(_)) => {
-                            tracing::error!(error = %e, "a WebSocket token could not be checked");
-                            return Some(close(1011, "the service is unavailable; try again"));
-                        }
-                    },
-                    (Ok(None), Some((caller, _))) => caller.clone(),
-                    (Ok(None), None) => Caller::Anonymous,
-                };
-                break (caller, ClientMessage::ConnectionInit { payload: None });
-            }
-            Incoming::Message(m) if matches!(*m, ClientMessage::Ping { .. }) => {
-                if session.text(r#"{"type":"pong"}"#).await.is_err() {
-                    return None;
-                }
-            }
-            Incoming::Ping(_) | Incoming::Ignore => {}
-            Incoming::Message(_) => return Some(close(4401, "Unauthorized")),
-            Incoming::Closed => return None,
-            Incoming::Fault(r) => return Some(r),
-        }
+    let caller = match initialise(edge, meta, from_upgrade, session, stream).await {
+        Ok(caller) => caller,
+        Err(reason) => return reason,
     };
-
     let mut data = Data::default();
     data.insert(caller);
     data.insert(meta.clone());
     data.insert(Loaders::new(&edge.app.db));
     let (to_engine, from_client) = tokio::sync::mpsc::unbounded_channel();
-    let mut engine = WebSocket::from_message_stream(
+    let engine = WebSocket::from_message_stream(
         edge.schema.clone(),
         UnboundedReceiverStream::new(from_client).map(Ok),
         WebSocketProtocols::GraphQLWS,
     )
     .connection_data(data);
-    let _ = to_engine.send(init);
+    let _ = to_engine.send(ClientMessage::ConnectionInit { payload: None });
+    relay(edge, meta, session, stream, engine, to_engine).await
+}
 
+/// Waits for `connection_init` (answering only pings until then) and finds its caller; `Err` is how to close.
+async fn initialise(
+    edge: &HttpState,
+    meta: &mut RequestMeta,
+    from_upgrade: Option<(Caller, Option<i64>)>,
+    session: &mut Session,
+    stream: &mut actix_ws::AggregatedMessageStream,
+) -> Result<Caller, Option<CloseReason>> {
+    let deadline = tokio::time::sleep(INIT_TIMEOUT);
+    tokio::pin!(deadline);
+    loop {
+        let incoming = tokio::select! {
+            _ = &mut deadline => return Err(Some(close(4408, "connection initialisation timeout"))),
+            m = next(stream) => m,
+        };
+        match incoming {
+            Incoming::Message(m) if matches!(*m, ClientMessage::ConnectionInit { .. }) => {
+                let ClientMessage::ConnectionInit { payload } = *m else { continue };
+                return init_caller(edge, meta, &payload, from_upgrade).await.map_err(Some);
+            }
+            Incoming::Message(m) if matches!(*m, ClientMessage::Ping { .. }) => {
+                if session.text(r#"{"type":"pong"}"#).await.is_err() {
+                    return Err(None);
+                }
+            }
+            Incoming::Ping(_) | Incoming::Ignore => {}
+            Incoming::Message(_) => return Err(Some(close(4401, "Unauthorized"))),
+            Incoming::Closed => return Err(None),
+            Incoming::Fault(r) => return Err(Some(r)),
+        }
+    }
+}
+
+/// The caller of a connection: the token in `connection_init` if it has one, else the upgrade request's.
+async fn init_caller(
+    edge: &HttpState,
+    meta: &mut RequestMeta,
+    payload: &Option<serde_json::Value>,
+    from_upgrade: Option<(Caller, Option<i64>)>,
+) -> Result<Caller, CloseReason> {
+    match (init_token(payload), from_upgrade) {
+        (Err(()), _) => {
+            let why = "the Authorization header must be `Bearer <token>`";
+            crate::service::refused_token(&edge.app, meta, why).await;
+            Err(close(4403, &format!("Forbidden: {why}")))
+        }
+        (Ok(Some(token)), _) => match edge.app.authenticate(Some(&token)).await {
+            Ok(v) => {
+                meta.expires_at = (v.caller != Caller::Anonymous).then_some(v.expires_at);
+                Ok(v.caller)
+            }
+            Err(crate::app::Authentication::Refused(why)) => {
+                crate::service::refused_token(&edge.app, meta, &why.to_string()).await;
+                Err(close(4403, &format!("Forbidden: {why}")))
+            }
+            // The unit tree could not be read: the client may try again (1011, a server fault).
+            Err(e @ crate::app::Authentication::Unavailable(_)) => {
+                tracing::error!(error = %e, "a WebSocket token could not be checked");
+                Err(close(1011, "the service is unavailable; try again"))
+            }
+        },
+        (Ok(None), Some((caller, _))) => Ok(caller),
+        (Ok(None), None) => Ok(Caller::Anonymous),
+    }
+}
+
+/// The subscriptions a connection holds, bounded, and those whose query did not parse (their errors are
+/// `GRAPHQL_PARSE_FAILED`).
+#[derive(Default)]
+struct Subscriptions {
+    active: HashSet<String>,
+    unparsed: HashSet<String>,
+}
+
+impl Subscriptions {
+    /// Records a `start`; `false` when the connection already holds `max` others.
+    fn start(&mut self, id: &str, query: &str, max: usize) -> bool {
+        if !self.active.contains(id) && self.active.len() >= max {
+            return false;
+        }
+        self.active.insert(id.to_owned());
+        if async_graphql::parser::parse_query(query).is_err() {
+            self.unparsed.insert(id.to_owned());
+        }
+        true
+    }
+
+    fn stop(&mut self, id: &str) {
+        self.active.remove(id);
+    }
+
+    /// A server message on its way out, with codes on its errors; forgets subscriptions it ends.
+    fn outgoing(&mut self, mut text: String) -> String {
+        if let Ok(Outgoing { r#type, id: Some(id) }) = serde_json::from_str::<Outgoing>(&text) {
+            if r#type == "error" || (r#type == "next" && text.contains("\"errors\"")) {
+                text = with_codes(text, !self.unparsed.contains(&id));
+            }
+            if r#type == "complete" || r#type == "error" {
+                self.active.remove(&id);
+                self.unparsed.remove(&id);
+            }
+        }
+        text
+    }
+}
+
+/// Passes messages between the client and the engine until either ends or the token expires.
+async fn relay(
+    edge: &HttpState,
+    meta: &RequestMeta,
+    session: &mut Session,
+    stream: &mut actix_ws::AggregatedMessageStream,
+    mut engine: impl futures_util::Stream<Item = WsMessage> + Unpin,
+    to_engine: tokio::sync::mpsc::UnboundedSender<ClientMessage>,
+) -> Option<CloseReason> {
     let max = edge.app.settings.limits.max_subscriptions;
-    let mut active: HashSet<String> = HashSet::new();
-    // Subscriptions whose query does not parse: their errors are GRAPHQL_PARSE_FAILED.
-    let mut unparsed: HashSet<String> = HashSet::new();
+    let mut subscriptions = Subscriptions::default();
     let expiry = meta.expires_at.map_or(Duration::MAX, |t| Duration::from_micros((t - now()).max(0) as u64));
     let expired = tokio::time::sleep(expiry.min(Duration::from_secs(100 * 365 * 86_400)));
     tokio::pin!(expired);
@@ -220,17 +290,8 @@ async fn run(
         tokio::select! {
             _ = &mut expired => return Some(close(4401, "Unauthorized: the token has expired")),
             out = engine.next() => match out {
-                Some(WsMessage::Text(mut text)) => {
-                    if let Ok(Outgoing { r#type, id: Some(id) }) = serde_json::from_str::<Outgoing>(&text) {
-                        if r#type == "error" || (r#type == "next" && text.contains("\"errors\"")) {
-                            text = with_codes(text, !unparsed.contains(&id));
-                        }
-                        if r#type == "complete" || r#type == "error" {
-                            active.remove(&id);
-                            unparsed.remove(&id);
-                        }
-                    }
-                    if session.text(text).await.is_err() {
+                Some(WsMessage::Text(text)) => {
+                    if session.text(subscriptions.outgoing(text)).await.is_err() {
                         return None;
                     }
                 }
@@ -240,7 +301,7 @@ async fn run(
             incoming = next(stream) => match incoming {
                 Incoming::Message(m) if matches!(*m, ClientMessage::Start { .. }) => {
                     let ClientMessage::Start { id, payload } = *m else { continue };
-                    if !active.contains(&id) && active.len() >= max {
+                    if !subscriptions.start(&id, &payload.query, max) {
                         let refused = serde_json::json!({"id": id, "type": "error", "payload": [{
                             "message": format!("a connection holds at most {max} subscriptions"),
                             "extensions": {"code": super::error::LIMIT}}]});
@@ -249,15 +310,11 @@ async fn run(
                         }
                         continue;
                     }
-                    active.insert(id.clone());
-                    if async_graphql::parser::parse_query(&payload.query).is_err() {
-                        unparsed.insert(id.clone());
-                    }
                     let _ = to_engine.send(ClientMessage::Start { id, payload });
                 }
                 Incoming::Message(m) => {
                     if let ClientMessage::Stop { id } = &*m {
-                        active.remove(id);
+                        subscriptions.stop(id);
                     }
                     let _ = to_engine.send(*m);
                 }
