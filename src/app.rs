@@ -13,10 +13,10 @@ use crate::cache::AggregateCache;
 use crate::config::Settings;
 use crate::db;
 use crate::db::shared_reads::SharedReads;
-use crate::domain::DossierStatus;
 use crate::domain::indicators::Scored;
 use crate::domain::scope::{Scope, UnitTree};
 use crate::domain::time::Calendar;
+use crate::domain::{DossierCode, DossierStatus};
 use crate::pii::Vault;
 
 /// Why the services could not be built.
@@ -43,7 +43,7 @@ pub enum Authentication {
 /// `dossierStatusChanged` subscribers when its status changed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusChanged {
-    pub code: String,
+    pub code: DossierCode,
     pub status: DossierStatus,
     pub status_changed: bool,
 }

@@ -70,7 +70,7 @@ pub(super) struct Plan {
 /// A dossier with its code, in the order of the day's receipts.
 pub(super) struct Scheduled {
     pub plan: Plan,
-    pub code: String,
+    pub code: DossierCode,
 }
 
 /// Chance that an online dossier comes with a refused submission beside it.
@@ -403,7 +403,7 @@ pub(super) fn schedule(w: &World, f: &mut dyn FnMut(i64, &[Scheduled])) {
                 let unit = w.strata[plan.stratum as usize].unit as usize;
                 seq[unit] += 1;
                 let code = format!("{}-{}-{:04}", w.units[unit].agency, date, seq[unit]);
-                Scheduled { plan, code }
+                Scheduled { plan, code: code.into() }
             })
             .collect();
         f(day, &list);

@@ -32,7 +32,7 @@ const PAKN_DAYS: u32 = 10;
 struct Pakn {
     code: String,
     unit: u32,
-    dossier: Option<String>,
+    dossier: Option<DossierCode>,
     kind: FeedbackKind,
     received: i64,
 }
@@ -96,7 +96,7 @@ fn blank(
     code: String,
     kind: FeedbackKind,
     channel: FeedbackChannel,
-    unit: String,
+    unit: UnitCode,
     received: i64,
 ) -> FeedbackRec {
     FeedbackRec {
@@ -208,7 +208,7 @@ impl Feedback {
         w: &World,
         rng: &mut StdRng,
         unit: u32,
-        dossier: Option<String>,
+        dossier: Option<DossierCode>,
         received: i64,
         kind: FeedbackKind,
         repeat_of: Option<String>,

@@ -89,7 +89,7 @@ fn on_time_simple(d: &DossierRec) -> bool {
 }
 
 /// Level index (0 province incl. departments, 1 district, 2 commune) and district code of each unit.
-fn unit_levels(rs: &[Record]) -> HashMap<String, (usize, Option<String>)> {
+fn unit_levels(rs: &[Record]) -> HashMap<UnitCode, (usize, Option<UnitCode>)> {
     let units: HashMap<&str, &UnitRec> = rs
         .iter()
         .filter_map(|r| if let Record::Unit(u) = r { Some((u.code.as_str(), u)) } else { None })
@@ -317,13 +317,13 @@ fn dossier_counts_and_on_time_rates_hit_the_published_figures() {
 fn lateness_concentrates_in_the_published_sectors_and_districts() {
     let rs = records(0.05, SEED);
     let levels = unit_levels(&rs);
-    let sector_of: HashMap<String, String> = rs
+    let sector_of: HashMap<ProcedureCode, String> = rs
         .iter()
         .filter_map(|r| {
             if let Record::Procedure(p) = r { Some((p.code.clone(), p.sector.clone())) } else { None }
         })
         .collect();
-    let mut district: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut district: HashMap<UnitCode, (u64, u64)> = HashMap::new();
     let (mut late, mut late_in_focus) = (0u64, 0u64);
     for d in dossiers(&rs).filter(|d| !refused(d)) {
         let on_time = on_time_at(d, t_2024());

@@ -32,10 +32,10 @@ pub(super) const PROCEDURES_INTEGRATED: usize = 1_113;
 const ALWAYS_ONLINE_RANKS: usize = 3;
 
 pub(super) struct Unit {
-    pub code: String,
+    pub code: UnitCode,
     pub name: String,
     pub level: UnitLevel,
-    pub parent: Option<String>,
+    pub parent: Option<UnitCode>,
     pub offers_copy: bool,
     /// Agency identifier that prefixes the unit's dossier codes.
     pub agency: String,
@@ -190,10 +190,10 @@ impl World {
 
 fn unit(code: &str, name: &str, level: UnitLevel, parent: Option<&str>, agency: String) -> Unit {
     Unit {
-        code: code.to_owned(),
+        code: code.into(),
         name: name.to_owned(),
         level,
-        parent: parent.map(str::to_owned),
+        parent: parent.map(UnitCode::from),
         offers_copy: false,
         agency,
         district: None,
@@ -328,10 +328,10 @@ fn build_procedures(rng: &mut StdRng, wd: &WorkDays) -> (Vec<Proc>, Vec<Picker>)
                     if d > 10 { (d + 2) / 5 * 5 } else { d }
                 };
                 let rec = ProcedureRec {
-                    code,
+                    code: code.into(),
                     name: procedure_name(s, level, rank),
                     sector: s.code.to_owned(),
-                    authority: "49".to_owned(),
+                    authority: UnitCode::from("49"),
                     level: proc_level,
                     online_level: OnlineLevel::None,
                     fee,

@@ -8,6 +8,7 @@ use num_bigint::BigInt;
 use num_rational::BigRational;
 use num_traits::{ToPrimitive, Zero};
 
+use crate::codes::UnitCode;
 use crate::enums::UnitLevel;
 use crate::time::{Micros, PeriodError, PeriodSpec};
 
@@ -279,7 +280,7 @@ pub fn score_all(counts: impl Fn(MetricKey) -> Count) -> Scored {
 }
 
 /// Competition ranks (1, 2, 2, 4) of `(code, rounded total)` pairs: highest total first, ties by code.
-pub fn rank<T>(mut entries: Vec<(String, f64, T)>) -> Vec<(u32, String, f64, T)> {
+pub fn rank<T>(mut entries: Vec<(UnitCode, f64, T)>) -> Vec<(u32, UnitCode, f64, T)> {
     entries.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(Ordering::Equal).then_with(|| a.0.cmp(&b.0)));
     let mut out = Vec::with_capacity(entries.len());
     let mut rank = 0u32;
@@ -333,14 +334,14 @@ pub fn transparency_deadlines(authority: Option<UnitLevel>) -> (i32, i32) {
 pub struct Ranked {
     pub rank: u32,
     pub of: u32,
-    pub code: String,
+    pub code: UnitCode,
     pub name: String,
     pub total: f64,
     pub grade: Grade,
 }
 
 /// Competition-ranks `(code, rounded total, (name, grade))` entries.
-pub fn ranked(entries: Vec<(String, f64, (String, Grade))>) -> Vec<Ranked> {
+pub fn ranked(entries: Vec<(UnitCode, f64, (String, Grade))>) -> Vec<Ranked> {
     let of = entries.len() as u32;
     rank(entries)
         .into_iter()

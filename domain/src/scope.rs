@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
 
+use crate::codes::UnitCode;
 use crate::enums::UnitLevel;
 use crate::time::{Micros, start_of};
 
@@ -14,13 +15,13 @@ use crate::time::{Micros, start_of};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnitInfo {
     pub id: i64,
-    pub code: String,
+    pub code: UnitCode,
     pub name: String,
     pub level: UnitLevel,
-    pub parent_code: Option<String>,
+    pub parent_code: Option<UnitCode>,
     pub valid_from: Option<NaiveDate>,
     pub valid_to: Option<NaiveDate>,
-    pub successor_code: Option<String>,
+    pub successor_code: Option<UnitCode>,
     pub offers_e_certified_copy: bool,
 }
 
@@ -40,10 +41,10 @@ impl UnitInfo {
 #[derive(Debug, Clone, Default)]
 pub struct UnitTree {
     units: Vec<UnitInfo>,
-    by_code: HashMap<String, usize>,
+    by_code: HashMap<UnitCode, usize>,
     by_id: HashMap<i64, usize>,
-    children: HashMap<String, Vec<usize>>,
-    predecessors: HashMap<String, Vec<usize>>,
+    children: HashMap<UnitCode, Vec<usize>>,
+    predecessors: HashMap<UnitCode, Vec<usize>>,
 }
 
 impl UnitTree {

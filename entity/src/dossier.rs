@@ -1,7 +1,7 @@
 //! Dossiers (hồ sơ). Personal data is sealed (encrypted) and hashed, never stored in clear. The columns after
 //! `status_at` are derived from the event history and supplements on every write, so that the indicator
 //! aggregates need no joins.
-use domain::{ApplicantKind, Channel, DossierStatus};
+use domain::{ApplicantKind, Channel, DossierCode, DossierStatus};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -10,7 +10,7 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     #[sea_orm(unique)]
-    pub code: String,
+    pub code: DossierCode,
     pub procedure_id: i64,
     pub unit_id: i64,
     pub channel: Channel,

@@ -19,18 +19,19 @@ pub struct Model {
     pub end_month: i64,
     #[sea_orm(primary_key, auto_increment = false)]
     pub settle_month: i64,
-    /// 1 when processing ended by RESOLVED or RETURNED (the ends ELECTRONIC_RESULT counts).
+    /// Whether processing ended by RESOLVED or RETURNED (the ends ELECTRONIC_RESULT counts).
     #[sea_orm(primary_key, auto_increment = false)]
-    pub er_kind: i32,
-    /// 1 when the procedure is fee-bearing, fully online, returns a paper result (as stored when summarised: a
+    pub ended_with_result: bool,
+    /// Whether the procedure is fee-bearing, fully online, returns a paper result (as stored when summarised: a
     /// change of these rebuilds the procedure's rows).
     #[sea_orm(primary_key, auto_increment = false)]
-    pub fee: i32,
+    pub fee_bearing: bool,
     #[sea_orm(primary_key, auto_increment = false)]
-    pub full_online: i32,
+    pub full_online: bool,
     #[sea_orm(primary_key, auto_increment = false)]
-    pub paper: i32,
-    pub n: i64,
+    pub paper_result: bool,
+    /// How many dossiers the group has; the columns below count those of them that meet each rule.
+    pub dossiers: i64,
     pub on_time: i64,
     /// On time and without negative feedback.
     pub satisfied: i64,

@@ -1,5 +1,5 @@
 //! Administrative procedures (thủ tục hành chính) as announced by a province or ministry.
-use domain::{ApplicantKinds, ContentParts, OnlineLevel, ProcedureLevel, ProcedureStatus};
+use domain::{ApplicantKinds, ContentParts, OnlineLevel, ProcedureCode, ProcedureLevel, ProcedureStatus};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -8,7 +8,7 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     #[sea_orm(unique)]
-    pub code: String,
+    pub code: ProcedureCode,
     pub name: String,
     pub sector_id: i64,
     pub authority_id: i64,

@@ -1,5 +1,5 @@
 //! Administrative units as versioned records: a merged unit keeps its row, gains `valid_to` and a `successor`.
-use domain::UnitLevel;
+use domain::{UnitCode, UnitLevel};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -8,13 +8,13 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     #[sea_orm(unique)]
-    pub code: String,
+    pub code: UnitCode,
     pub name: String,
     pub level: UnitLevel,
-    pub parent_code: Option<String>,
+    pub parent_code: Option<UnitCode>,
     pub valid_from: Option<Date>,
     pub valid_to: Option<Date>,
-    pub successor_code: Option<String>,
+    pub successor_code: Option<UnitCode>,
     pub offers_e_certified_copy: bool,
     pub content_hash: String,
 }

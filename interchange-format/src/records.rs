@@ -12,17 +12,17 @@ pub type Instant = DateTime<FixedOffset>;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnitRec {
-    pub code: String,
+    pub code: UnitCode,
     pub name: String,
     pub level: UnitLevel,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent: Option<String>,
+    pub parent: Option<UnitCode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_from: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_to: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub successor: Option<String>,
+    pub successor: Option<UnitCode>,
     #[serde(default, deserialize_with = "null_default")]
     pub offers_e_certified_copy: bool,
 }
@@ -44,10 +44,10 @@ pub struct SectorRec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProcedureRec {
-    pub code: String,
+    pub code: ProcedureCode,
     pub name: String,
     pub sector: String,
-    pub authority: String,
+    pub authority: UnitCode,
     pub level: ProcedureLevel,
     pub online_level: OnlineLevel,
     pub fee: i64,
@@ -138,9 +138,9 @@ pub struct ApologyRec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DossierRec {
-    pub code: String,
-    pub procedure: String,
-    pub unit: String,
+    pub code: DossierCode,
+    pub procedure: ProcedureCode,
+    pub unit: UnitCode,
     pub channel: Channel,
     pub applicant: ApplicantRec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -173,7 +173,7 @@ pub struct ReceiptRec {
     pub number: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
-    pub dossier: String,
+    pub dossier: DossierCode,
     pub payer_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payer_tax_code: Option<String>,
@@ -210,9 +210,9 @@ pub struct FeedbackRec {
     pub code: String,
     pub kind: FeedbackKind,
     pub channel: FeedbackChannel,
-    pub unit: String,
+    pub unit: UnitCode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dossier: Option<String>,
+    pub dossier: Option<DossierCode>,
     pub received_at: Instant,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_at: Option<Instant>,
@@ -279,11 +279,11 @@ impl Record {
     /// The record's natural key as shown in reports.
     pub fn key(&self) -> String {
         match self {
-            Record::Unit(r) => r.code.clone(),
+            Record::Unit(r) => r.code.to_string(),
             Record::Holiday(r) => r.date.to_string(),
             Record::Sector(r) => r.code.clone(),
-            Record::Procedure(r) => r.code.clone(),
-            Record::Dossier(r) => r.code.clone(),
+            Record::Procedure(r) => r.code.to_string(),
+            Record::Dossier(r) => r.code.to_string(),
             Record::Receipt(r) => format!("{}/{}", r.series, r.number),
             Record::Feedback(r) => r.code.clone(),
         }

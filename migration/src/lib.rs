@@ -11,10 +11,16 @@ mod m20261127_000001_create_tables;
 mod m20261128_000001_indicator_summaries;
 mod m20261129_000001_privacy;
 mod m20261129_000002_drop_clear_recorder;
+mod m20261130_000001_rollup_names;
 
 /// The migration before which the gateway seals the clear `feedback.recorded_by` with its key (it drops the
 /// column).
 pub const SEAL_RECORDERS_BEFORE: &str = "m20261129_000002_drop_clear_recorder";
+
+/// Migrations after which the gateway derives the indicator summaries again from the stored rows (they create
+/// or recreate the summary tables), unless the database was empty.
+pub const REBUILD_SUMMARIES_AFTER: [&str; 2] =
+    ["m20261128_000001_indicator_summaries", "m20261130_000001_rollup_names"];
 
 /// Audit events younger than this are never deleted: the database refuses it, whatever the configured retention.
 pub const AUDIT_MIN_AGE_DAYS: i64 = 180;
@@ -80,6 +86,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_indicator_summaries::Migration),
             Box::new(m20261129_000001_privacy::Migration),
             Box::new(m20261129_000002_drop_clear_recorder::Migration),
+            Box::new(m20261130_000001_rollup_names::Migration),
         ]
     }
 }

@@ -272,7 +272,7 @@ pub struct ObjectRef {
 
 impl ObjectRef {
     pub fn dossier(d: &entity::dossier::Model) -> Self {
-        ObjectRef { kind: ObjectKind::Dossier, code: d.code.clone(), unit_id: Some(d.unit_id) }
+        ObjectRef { kind: ObjectKind::Dossier, code: d.code.to_string(), unit_id: Some(d.unit_id) }
     }
 
     pub fn feedback(f: &entity::feedback::Model) -> Self {

@@ -6,34 +6,80 @@ use migration::{NEVER, SUMMARY_FROM, SUMMARY_TO};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, Set, Statement};
 
 use super::bulk::insert_chunked;
-use super::sql::{id_list, names};
+use super::sql::{greatest, id_list, names};
 use crate::domain::lifecycle::DerivedFacts;
 use crate::domain::time::Micros;
 use crate::domain::{FeedbackKind, Rating};
 
-/// `settled_at` of a dossier built in the process (the importer's new rows), from its record's facts.
-/// [`settled_sql`] is the same rule in SQL, for rows changed in place.
-pub fn settled_at(
-    received_at: Micros,
-    synced_at: Option<Micros>,
-    negative_feedback_at: Option<Micros>,
-    f: &DerivedFacts,
-) -> Micros {
-    let ended = f.resolved_at.is_some() || f.other_end_at.is_some() || f.not_accepted_at.is_some();
-    let latest = [
-        f.resolved_at,
-        f.other_end_at,
-        f.not_accepted_at,
-        f.first_supplement_requested_at,
-        f.first_supplement_received_at,
-        f.second_supplement_requested_at,
-        synced_at,
-        negative_feedback_at,
-    ]
-    .into_iter()
-    .flatten()
-    .fold(received_at, Micros::max);
+/// A dated column of `dossier` that the settled rule reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dated {
+    ReceivedAt,
+    ResolvedAt,
+    OtherEndAt,
+    NotAcceptedAt,
+    FirstSupplementRequestedAt,
+    FirstSupplementReceivedAt,
+    SecondSupplementRequestedAt,
+    SyncedAt,
+    NegativeFeedbackAt,
+}
+
+impl Dated {
+    fn column(self) -> &'static str {
+        match self {
+            Dated::ReceivedAt => "received_at",
+            Dated::ResolvedAt => "resolved_at",
+            Dated::OtherEndAt => "other_end_at",
+            Dated::NotAcceptedAt => "not_accepted_at",
+            Dated::FirstSupplementRequestedAt => "first_supplement_requested_at",
+            Dated::FirstSupplementReceivedAt => "first_supplement_received_at",
+            Dated::SecondSupplementRequestedAt => "second_supplement_requested_at",
+            Dated::SyncedAt => "synced_at",
+            Dated::NegativeFeedbackAt => "negative_feedback_at",
+        }
+    }
+}
+
+/// The settled rule, declared once and read by both of its renderings below ([`settled_at`] for rows built in
+/// the process, [`settled_sql`] for rows changed in place): a dossier whose outcome is one of [`ENDINGS`]
+/// settles at the latest of its [`DATED`] facts, unless it was received before the summarised span or that
+/// latest fact falls after it (then `NEVER`: it is always counted from its own rows).
+pub const ENDINGS: [Dated; 3] = [Dated::ResolvedAt, Dated::OtherEndAt, Dated::NotAcceptedAt];
+/// The dated facts a settled dossier can no longer gain; see [`ENDINGS`].
+pub const DATED: [Dated; 9] = [
+    Dated::ReceivedAt,
+    Dated::ResolvedAt,
+    Dated::OtherEndAt,
+    Dated::NotAcceptedAt,
+    Dated::FirstSupplementRequestedAt,
+    Dated::FirstSupplementReceivedAt,
+    Dated::SecondSupplementRequestedAt,
+    Dated::SyncedAt,
+    Dated::NegativeFeedbackAt,
+];
+
+/// The rule over values: `value` gives each dated fact of the dossier (`ReceivedAt` is always set).
+pub fn settled_at(value: impl Fn(Dated) -> Option<Micros>) -> Micros {
+    let ended = ENDINGS.into_iter().any(|d| value(d).is_some());
+    let received_at = value(Dated::ReceivedAt).unwrap_or(0);
+    let latest = DATED.into_iter().filter_map(&value).max().unwrap_or(0);
     if !ended || received_at < SUMMARY_FROM || latest >= SUMMARY_TO { NEVER } else { latest }
+}
+
+/// [`settled_at`] of a dossier the importer builds from its record: no feedback is linked to it yet.
+pub fn settled_at_of_new(received_at: Micros, synced_at: Option<Micros>, f: &DerivedFacts) -> Micros {
+    settled_at(|d| match d {
+        Dated::ReceivedAt => Some(received_at),
+        Dated::ResolvedAt => f.resolved_at,
+        Dated::OtherEndAt => f.other_end_at,
+        Dated::NotAcceptedAt => f.not_accepted_at,
+        Dated::FirstSupplementRequestedAt => f.first_supplement_requested_at,
+        Dated::FirstSupplementReceivedAt => f.first_supplement_received_at,
+        Dated::SecondSupplementRequestedAt => f.second_supplement_requested_at,
+        Dated::SyncedAt => synced_at,
+        Dated::NegativeFeedbackAt => None,
+    })
 }
 
 /// `settled_at` of a `dossier_paid` row: the latest bound of its intervals, `NEVER` when irregular.
@@ -42,31 +88,16 @@ pub fn paid_settled_at(irregular: bool, bounds: [Option<Micros>; 4]) -> Micros {
     if irregular || latest >= SUMMARY_TO { NEVER } else { latest }
 }
 
-fn greatest(backend: DbBackend, args: &[String]) -> String {
-    let f = if backend == DbBackend::Postgres { "GREATEST" } else { "MAX" };
-    format!("{f}({})", args.join(", "))
-}
-
-/// [`settled_at`] as SQL over the columns of `dossier` (unqualified, as in an UPDATE), with the dossier's
+/// The rule as SQL over the columns of `dossier` (unqualified, as in an UPDATE), with the dossier's
 /// negative-feedback instant given by the expression `negative`.
 pub fn settled_sql(backend: DbBackend, negative: &str) -> String {
-    let mut args = vec!["received_at".to_owned()];
-    for c in [
-        "resolved_at",
-        "other_end_at",
-        "not_accepted_at",
-        "first_supplement_requested_at",
-        "first_supplement_received_at",
-        "second_supplement_requested_at",
-        "synced_at",
-        negative,
-    ] {
-        args.push(format!("COALESCE({c}, 0)"));
-    }
-    let latest = greatest(backend, &args);
+    let column = |d: Dated| if d == Dated::NegativeFeedbackAt { negative } else { d.column() };
+    let ended = ENDINGS.map(|d| format!("{} IS NOT NULL", column(d))).join(" OR ");
+    let latest = greatest(backend, &DATED.map(|d| format!("COALESCE({}, 0)", column(d))));
+    let received_at = column(Dated::ReceivedAt);
     format!(
-        "(CASE WHEN received_at < {SUMMARY_FROM} OR (resolved_at IS NULL AND other_end_at IS NULL AND \
-         not_accepted_at IS NULL) OR {latest} >= {SUMMARY_TO} THEN {NEVER} ELSE {latest} END)"
+        "(CASE WHEN NOT ({ended}) OR {received_at} < {SUMMARY_FROM} OR {latest} >= {SUMMARY_TO} THEN {NEVER} \
+         ELSE {latest} END)"
     )
 }
 
@@ -162,4 +193,39 @@ pub async fn refresh_receipts(conn: &impl ConnectionTrait, dossier_ids: &[i64]) 
         insert_chunked(conn, models.collect(), 8).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dossier_settles_at_its_latest_fact_once_it_has_ended_inside_the_summarised_span() {
+        let received = SUMMARY_FROM + 1_000;
+        let facts = |resolved: Option<Micros>, synced: Option<Micros>| {
+            move |d: Dated| match d {
+                Dated::ReceivedAt => Some(received),
+                Dated::ResolvedAt => resolved,
+                Dated::SyncedAt => synced,
+                _ => None,
+            }
+        };
+        assert_eq!(settled_at(facts(None, Some(received + 5))), NEVER, "open dossiers never settle");
+        assert_eq!(settled_at(facts(Some(received + 10), Some(received + 50))), received + 50);
+        assert_eq!(settled_at(facts(Some(SUMMARY_TO), None)), NEVER, "a fact after the span");
+        let early = |d: Dated| match d {
+            Dated::ReceivedAt => Some(SUMMARY_FROM - 1),
+            Dated::ResolvedAt => Some(SUMMARY_FROM + 1),
+            _ => None,
+        };
+        assert_eq!(settled_at(early), NEVER, "received before the span");
+        // The SQL rendering reads the same columns: every dated column appears, the ending ones in its test.
+        let sql = settled_sql(DbBackend::Sqlite, "negative_feedback_at");
+        for d in DATED {
+            assert!(sql.contains(&format!("COALESCE({}, 0)", d.column())), "{d:?}");
+        }
+        for d in ENDINGS {
+            assert!(sql.contains(&format!("{} IS NOT NULL", d.column())), "{d:?}");
+        }
+    }
 }

@@ -58,7 +58,11 @@ fn stale() -> WriteError {
 }
 
 /// Loads a dossier of the scope (outside any transaction), or `NotFound`.
-async fn visible_dossier(db: &DatabaseConnection, scope: &ReadScope, code: &str) -> Result<dossier::Model> {
+async fn visible_dossier(
+    db: &DatabaseConnection,
+    scope: &ReadScope,
+    code: &DossierCode,
+) -> Result<dossier::Model> {
     super::read::dossier(db, scope, code).await?.ok_or(WriteError::NotFound)
 }
 
@@ -214,8 +218,8 @@ async fn finish<T>(txn: sea_orm::DatabaseTransaction, result: Result<T>) -> Resu
 /// A new dossier received at a one-stop desk.
 #[derive(Debug, Clone)]
 pub struct NewDossier {
-    pub procedure_code: String,
-    pub unit_code: String,
+    pub procedure_code: ProcedureCode,
+    pub unit_code: UnitCode,
     pub channel: Channel,
     pub applicant_id_number: String,
     pub applicant_name: String,
@@ -265,7 +269,7 @@ pub async fn receive_dossier(
     let prefix = format!("000.00.{}-{}-", unit.code, from_micros(now).format("%y%m%d"));
     // The same row builder as the importer's, so personal data is sealed, hashed and masked in one place.
     let row = |code: String| DossierRow {
-        code,
+        code: code.into(),
         channel: input.channel,
         applicant: ApplicantRow {
             id_number: input.applicant_id_number.clone(),
@@ -314,7 +318,7 @@ pub async fn receive_dossier(
 /// Moves a dossier to a new status, following the allowed transitions.
 pub async fn change_status(
     w: &Writer<'_>,
-    code: &str,
+    code: &DossierCode,
     to: DossierStatus,
     note: Option<String>,
     expected: Option<i32>,
@@ -339,7 +343,7 @@ pub async fn change_status(
 /// Asks the applicant for documents: a supplement request and a SUPPLEMENT_REQUESTED event.
 pub async fn request_supplement(
     w: &Writer<'_>,
-    code: &str,
+    code: &DossierCode,
     reason: String,
     expected: Option<i32>,
 ) -> Result<dossier::Model> {
@@ -372,7 +376,11 @@ pub async fn request_supplement(
 }
 
 /// Records the applicant's answer to the open supplement request; processing resumes.
-pub async fn answer_supplement(w: &Writer<'_>, code: &str, expected: Option<i32>) -> Result<dossier::Model> {
+pub async fn answer_supplement(
+    w: &Writer<'_>,
+    code: &DossierCode,
+    expected: Option<i32>,
+) -> Result<dossier::Model> {
     let (d, now) = (visible_dossier(w.db, w.scope, code).await?, w.now);
     let id = d.id;
     with_dossier(w.db, &d, expected, w.stamp, now, move |txn| {
@@ -402,7 +410,7 @@ pub async fn answer_supplement(w: &Writer<'_>, code: &str, expected: Option<i32>
 /// Issues an apology letter with a new appointment date (the due date used by the indicators stays).
 pub async fn issue_apology(
     w: &Writer<'_>,
-    code: &str,
+    code: &DossierCode,
     reason: String,
     new_due_at: Micros,
     expected: Option<i32>,
@@ -448,7 +456,7 @@ pub struct NewReceipt {
     pub series: String,
     pub number: i64,
     pub template: Option<String>,
-    pub dossier_code: String,
+    pub dossier_code: DossierCode,
     pub payer_name: String,
     pub payer_tax_code: Option<String>,
     pub amount: i64,
@@ -546,8 +554,8 @@ pub async fn cancel_receipt(
 pub struct NewFeedback {
     pub kind: FeedbackKind,
     pub channel: FeedbackChannel,
-    pub unit_code: String,
-    pub dossier_code: Option<String>,
+    pub unit_code: UnitCode,
+    pub dossier_code: Option<DossierCode>,
     pub content: String,
     pub rating: Option<Rating>,
     /// Earlier than the rule's deadline, if staff ask (complaints and recommendations only).
@@ -566,7 +574,7 @@ pub async fn record_feedback(
     tree: &crate::domain::scope::UnitTree,
     calendar: &Calendar,
     f: NewFeedback,
-) -> Result<(feedback::Model, Option<String>)> {
+) -> Result<(feedback::Model, Option<DossierCode>)> {
     let now = w.now;
     let unit = tree.get(&f.unit_code).ok_or(WriteError::NotFound)?;
     let dossier = match &f.dossier_code {

@@ -84,8 +84,8 @@ pub async fn migrate(conn: &DatabaseConnection, vault: &crate::pii::Vault) -> Re
         }
         migration::Migrator::up(conn, Some(1)).await?;
     }
-    // Rows stored before the indicator summaries existed get them derived once.
-    if !fresh && pending.iter().any(|m| m == "m20261128_000001_indicator_summaries") {
+    // Rows stored before the indicator summaries existed (or took their present shape) get them derived once.
+    if !fresh && pending.iter().any(|m| migration::REBUILD_SUMMARIES_AFTER.contains(&m.as_str())) {
         rollup::rebuild_all(conn).await?;
     }
     let sql = match conn.get_database_backend() {

@@ -190,23 +190,27 @@ pub async fn dossiers(
 pub async fn dossier(
     conn: &impl ConnectionTrait,
     scope: &ReadScope,
-    code: &str,
+    code: &DossierCode,
 ) -> Result<Option<dossier::Model>, DbErr> {
-    dossier::Entity::find().filter(scope.dossiers()).filter(dossier::Column::Code.eq(code)).one(conn).await
+    dossier::Entity::find()
+        .filter(scope.dossiers())
+        .filter(dossier::Column::Code.eq(code.as_str()))
+        .one(conn)
+        .await
 }
 
 /// One dossier by code, whoever asks (public status only).
 pub async fn dossier_public(
     conn: &impl ConnectionTrait,
-    code: &str,
+    code: &DossierCode,
 ) -> Result<Option<dossier::Model>, DbErr> {
-    dossier::Entity::find().filter(dossier::Column::Code.eq(code)).one(conn).await
+    dossier::Entity::find().filter(dossier::Column::Code.eq(code.as_str())).one(conn).await
 }
 
 /// Filters of the receipts list.
 #[derive(Debug, Clone, Default)]
 pub struct ReceiptFilter {
-    pub dossier_code: Option<String>,
+    pub dossier_code: Option<DossierCode>,
     pub series: Option<String>,
     pub status: Option<ReceiptStatus>,
 }
@@ -262,7 +266,7 @@ pub async fn receipt(
 /// Filters of the feedback list (besides the units, which the service resolves).
 #[derive(Debug, Clone, Default)]
 pub struct FeedbackFilter {
-    pub dossier_code: Option<String>,
+    pub dossier_code: Option<DossierCode>,
     pub kind: Option<FeedbackKind>,
     /// Only unanswered (true) or answered (false).
     pub open: Option<bool>,
@@ -406,10 +410,10 @@ pub async fn dossier_codes_in(
     conn: &impl ConnectionTrait,
     scope: &ReadScope,
     ids: &[i64],
-) -> Result<std::collections::HashMap<i64, String>, DbErr> {
+) -> Result<std::collections::HashMap<i64, DossierCode>, DbErr> {
     let mut out = std::collections::HashMap::new();
     for chunk in ids.chunks(500) {
-        let rows: Vec<(i64, String)> = dossier::Entity::find()
+        let rows: Vec<(i64, DossierCode)> = dossier::Entity::find()
             .select_only()
             .columns([dossier::Column::Id, dossier::Column::Code])
             .filter(scope.dossiers())

@@ -10,13 +10,13 @@ use crate::domain::*;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnitRow {
-    pub code: String,
+    pub code: UnitCode,
     pub name: String,
     pub level: UnitLevel,
-    pub parent_code: Option<String>,
+    pub parent_code: Option<UnitCode>,
     pub valid_from: Option<NaiveDate>,
     pub valid_to: Option<NaiveDate>,
-    pub successor_code: Option<String>,
+    pub successor_code: Option<UnitCode>,
     pub offers_e_certified_copy: bool,
 }
 
@@ -28,7 +28,7 @@ pub struct SectorRow {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProcedureRow {
-    pub code: String,
+    pub code: ProcedureCode,
     pub name: String,
     pub level: ProcedureLevel,
     pub online_level: OnlineLevel,
@@ -79,7 +79,7 @@ pub struct ApologyRow {
 /// A dossier with its history, supplement requests and apology letters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DossierRow {
-    pub code: String,
+    pub code: DossierCode,
     pub channel: Channel,
     pub applicant: ApplicantRow,
     pub submitted_at: Option<Micros>,

@@ -3,6 +3,8 @@
 
 use std::fmt::Display;
 
+use sea_orm::DbBackend;
+
 /// `'A', 'B'`: enumeration names as SQL string literals, for `IN (…)` or `=`.
 pub fn names<T: Display>(items: impl IntoIterator<Item = T>) -> String {
     items.into_iter().map(|v| format!("'{v}'")).collect::<Vec<_>>().join(", ")
@@ -11,6 +13,12 @@ pub fn names<T: Display>(items: impl IntoIterator<Item = T>) -> String {
 /// `1,2,3`: ids for `IN (…)`.
 pub fn id_list(ids: &[i64]) -> String {
     ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// The greatest of these SQL expressions (`GREATEST` on PostgreSQL, the many-argument `MAX` on SQLite).
+pub fn greatest(backend: DbBackend, args: &[String]) -> String {
+    let f = if backend == DbBackend::Postgres { "GREATEST" } else { "MAX" };
+    format!("{f}({})", args.join(", "))
 }
 
 #[cfg(test)]

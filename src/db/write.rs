@@ -137,7 +137,7 @@ pub fn dossier_model(
         first_supplement_received_at: Set(f.first_supplement_received_at),
         second_supplement_requested_at: Set(f.second_supplement_requested_at),
         negative_feedback_at: Set(None),
-        settled_at: Set(super::derived::settled_at(r.received_at, r.synced_at, None, &f)),
+        settled_at: Set(super::derived::settled_at_of_new(r.received_at, r.synced_at, &f)),
         version: Set(1),
         content_hash: Set(hash),
     }

@@ -283,7 +283,7 @@ impl IndicatorQuery {
             .map(|r| RankingEntry {
                 rank: r.rank as i32,
                 of: r.of as i32,
-                unit_code: r.code,
+                unit_code: r.code.into(),
                 unit_name: r.name,
                 total: r.total,
                 grade: r.grade.into(),

@@ -120,8 +120,8 @@ impl Mutation {
     ) -> async_graphql::Result<Dossier> {
         let a = input.applicant;
         let spec = lc::NewDossier {
-            procedure_code: input.procedure_code,
-            unit_code: input.unit_code,
+            procedure_code: input.procedure_code.into(),
+            unit_code: input.unit_code.into(),
             channel: input.channel.into(),
             applicant_id_number: a.id_number,
             applicant_name: a.name,
@@ -148,8 +148,10 @@ impl Mutation {
         note: Option<String>,
         expected_version: Option<i32>,
     ) -> async_graphql::Result<Dossier> {
-        let d =
-            service(ctx).change_dossier_status(&code, status.into(), note, expected_version).await.gql()?;
+        let d = service(ctx)
+            .change_dossier_status(&code.into(), status.into(), note, expected_version)
+            .await
+            .gql()?;
         Ok(Dossier(d, Operation::ChangeDossierStatus))
     }
 
@@ -161,7 +163,7 @@ impl Mutation {
         reason: String,
         expected_version: Option<i32>,
     ) -> async_graphql::Result<Dossier> {
-        let d = service(ctx).request_supplement(&code, reason, expected_version).await.gql()?;
+        let d = service(ctx).request_supplement(&code.into(), reason, expected_version).await.gql()?;
         Ok(Dossier(d, Operation::RequestSupplement))
     }
 
@@ -172,7 +174,7 @@ impl Mutation {
         code: String,
         expected_version: Option<i32>,
     ) -> async_graphql::Result<Dossier> {
-        let d = service(ctx).answer_supplement(&code, expected_version).await.gql()?;
+        let d = service(ctx).answer_supplement(&code.into(), expected_version).await.gql()?;
         Ok(Dossier(d, Operation::AnswerSupplement))
     }
 
@@ -185,8 +187,10 @@ impl Mutation {
         new_due_at: DateTime<FixedOffset>,
         expected_version: Option<i32>,
     ) -> async_graphql::Result<Dossier> {
-        let d =
-            service(ctx).issue_apology(&code, reason, to_micros(new_due_at), expected_version).await.gql()?;
+        let d = service(ctx)
+            .issue_apology(&code.into(), reason, to_micros(new_due_at), expected_version)
+            .await
+            .gql()?;
         Ok(Dossier(d, Operation::IssueApology))
     }
 
@@ -200,7 +204,7 @@ impl Mutation {
             series: input.series,
             number: input.number,
             template: input.template,
-            dossier_code: input.dossier_code,
+            dossier_code: input.dossier_code.into(),
             payer_name: input.payer_name,
             payer_tax_code: input.payer_tax_code,
             amount: input.amount,
@@ -234,8 +238,8 @@ impl Mutation {
         let spec = lc::NewFeedback {
             kind: input.kind.into(),
             channel: input.channel.into(),
-            unit_code: input.unit_code,
-            dossier_code: input.dossier_code,
+            unit_code: input.unit_code.into(),
+            dossier_code: input.dossier_code.map(Into::into),
             content: input.content,
             rating: input.rating.map(Into::into),
             due_at: input.due_at.map(to_micros),

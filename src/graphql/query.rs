@@ -208,12 +208,12 @@ impl CoreQuery {
         ctx: &Context<'_>,
         code: String,
     ) -> async_graphql::Result<Option<PublicDossierStatus>> {
-        Ok(service(ctx).dossier_status(&code).await.gql()?.map(PublicDossierStatus))
+        Ok(service(ctx).dossier_status(&code.into()).await.gql()?.map(PublicDossierStatus))
     }
 
     /// One dossier; null when missing or outside the caller's scope.
     async fn dossier(&self, ctx: &Context<'_>, code: String) -> async_graphql::Result<Option<Dossier>> {
-        Ok(service(ctx).dossier(&code).await.gql()?.map(|d| Dossier(d, Operation::Dossier)))
+        Ok(service(ctx).dossier(&code.into()).await.gql()?.map(|d| Dossier(d, Operation::Dossier)))
     }
 
     /// Dossiers in the caller's scope (a citizen: their own), newest first.
@@ -249,7 +249,7 @@ impl CoreQuery {
     ) -> async_graphql::Result<Connection<String, Receipt, EmptyFields, EmptyFields>> {
         let f = filter.unwrap_or_default();
         let spec = read::ReceiptFilter {
-            dossier_code: f.dossier_code,
+            dossier_code: f.dossier_code.map(Into::into),
             series: f.series,
             status: f.status.map(Into::into),
         };
@@ -277,8 +277,11 @@ impl CoreQuery {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Feedback, EmptyFields, EmptyFields>> {
         let f = filter.unwrap_or_default();
-        let spec =
-            read::FeedbackFilter { dossier_code: f.dossier_code, kind: f.kind.map(Into::into), open: f.open };
+        let spec = read::FeedbackFilter {
+            dossier_code: f.dossier_code.map(Into::into),
+            kind: f.kind.map(Into::into),
+            open: f.open,
+        };
         let (args, had) = page(ctx, first, after)?;
         let p = service(ctx).feedbacks(f.unit_code.as_deref(), &spec, args).await.gql()?;
         Ok(connection(p, |f| f.row.id, |f| Feedback(f, Operation::Feedbacks), had))

@@ -70,11 +70,16 @@ impl Subscription {
         let sub = Subscriber::of(ctx);
         // Listen before reading, so that no change between the read and the first message is lost.
         let rx = sub.app.status_feed.subscribe();
-        let current = sub.service().dossier_status(&code).await.gql()?.ok_or(ApiError::NotFound.extend())?;
+        let current = sub
+            .service()
+            .dossier_status(&code.clone().into())
+            .await
+            .gql()?
+            .ok_or(ApiError::NotFound.extend())?;
         let changes = BroadcastStream::new(rx).filter_map(move |msg| {
             let (sub, code) = (sub.clone(), code.clone());
             async move {
-                let change = msg.ok().filter(|c| c.code == code && c.status_changed)?;
+                let change = msg.ok().filter(|c| c.code == *code && c.status_changed)?;
                 sub.service()
                     .dossier_status(&change.code)
                     .await

@@ -10,6 +10,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use super::records::*;
 use crate::db::audit::Stamp;
 use crate::domain::time::{from_micros, now};
+use crate::domain::{DossierCode, ProcedureCode, UnitCode};
 use crate::pii::Vault;
 use entity::audit_event::Outcome;
 
@@ -90,13 +91,13 @@ struct Selection {
 /// The codes by which a record names the records written before it.
 struct Written<'a> {
     units: HashMap<i64, &'a entity::unit::Model>,
-    procedures: HashMap<i64, String>,
-    dossiers: HashMap<i64, String>,
+    procedures: HashMap<i64, ProcedureCode>,
+    dossiers: HashMap<i64, DossierCode>,
 }
 
 impl Written<'_> {
     /// The code of the unit with id `id` (empty when it is unknown).
-    fn unit_code(&self, id: i64) -> String {
+    fn unit_code(&self, id: i64) -> UnitCode {
         self.units.get(&id).map(|u| u.code.clone()).unwrap_or_default()
     }
 }
@@ -212,7 +213,7 @@ async fn write_sectors_and_procedures<W: AsyncWrite + Unpin>(
     scope: &Option<HashSet<i64>>,
     procedures: Vec<entity::procedure::Model>,
     written: &Written<'_>,
-) -> Result<HashMap<i64, String>, ExportError> {
+) -> Result<HashMap<i64, ProcedureCode>, ExportError> {
     let sectors = entity::sector::Entity::find().order_by_asc(entity::sector::Column::Id).all(conn).await?;
     let used_sectors: HashSet<i64> = procedures.iter().map(|p| p.sector_id).collect();
     let sector_code: HashMap<i64, String> = sectors.iter().map(|s| (s.id, s.code.clone())).collect();
@@ -221,7 +222,7 @@ async fn write_sectors_and_procedures<W: AsyncWrite + Unpin>(
             out.put(Record::Sector(SectorRec { code: s.code, name: s.name })).await?;
         }
     }
-    let mut procedure_code: HashMap<i64, String> = HashMap::new();
+    let mut procedure_code: HashMap<i64, ProcedureCode> = HashMap::new();
     for p in procedures {
         procedure_code.insert(p.id, p.code.clone());
         out.put(Record::Procedure(ProcedureRec {
@@ -263,8 +264,8 @@ async fn write_dossiers<W: AsyncWrite + Unpin>(
     out: &mut Out<'_, W>,
     scope: &Option<HashSet<i64>>,
     written: &Written<'_>,
-) -> Result<HashMap<i64, String>, ExportError> {
-    let mut exported_dossiers: HashMap<i64, String> = HashMap::new();
+) -> Result<HashMap<i64, DossierCode>, ExportError> {
+    let mut exported_dossiers: HashMap<i64, DossierCode> = HashMap::new();
     let mut after = 0i64;
     loop {
         let page = scoped_dossiers(scope)
@@ -373,7 +374,7 @@ async fn write_receipts<W: AsyncWrite + Unpin>(
     conn: &impl ConnectionTrait,
     out: &mut Out<'_, W>,
     scope: &Option<HashSet<i64>>,
-    exported_dossiers: &HashMap<i64, String>,
+    exported_dossiers: &HashMap<i64, DossierCode>,
 ) -> Result<(), ExportError> {
     let mut after = 0i64;
     loop {

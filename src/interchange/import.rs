@@ -23,9 +23,9 @@ use crate::db::bulk::{hold_write_lock, insert_chunked, reserve_ids};
 use crate::db::derived::{refresh_negative_feedback, refresh_receipts};
 use crate::db::rows::DossierRow;
 use crate::db::write::*;
-use crate::domain::OnlineLevel;
 use crate::domain::time::now;
 use crate::domain::time::to_micros;
+use crate::domain::{DossierCode, OnlineLevel, ProcedureCode, UnitCode};
 use crate::pii::Vault;
 use entity::audit_event::Outcome;
 
@@ -109,25 +109,25 @@ async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R, buf: &mut Vec<u8>) -> std
 
 /// Known reference data, kept in memory for the whole import (it is small).
 struct Refs {
-    units: HashMap<String, UnitRef>,
+    units: HashMap<UnitCode, UnitRef>,
     /// Unit codes by id.
-    unit_codes: HashMap<i64, String>,
+    unit_codes: HashMap<i64, UnitCode>,
     sectors: HashMap<String, i64>,
-    procedures: HashMap<String, i64>,
+    procedures: HashMap<ProcedureCode, i64>,
 }
 
 #[derive(Clone)]
 struct UnitRef {
     id: i64,
-    parent: Option<String>,
-    successor: Option<String>,
+    parent: Option<UnitCode>,
+    successor: Option<UnitCode>,
     valid_to: Option<chrono::NaiveDate>,
     hash: String,
 }
 
 impl Refs {
     async fn load(conn: &impl ConnectionTrait) -> Result<Self, DbErr> {
-        let units: HashMap<String, UnitRef> = entity::unit::Entity::find()
+        let units: HashMap<UnitCode, UnitRef> = entity::unit::Entity::find()
             .all(conn)
             .await?
             .into_iter()
@@ -150,12 +150,12 @@ impl Refs {
             .select_only()
             .column(entity::procedure::Column::Code)
             .column(entity::procedure::Column::Id)
-            .into_tuple::<(String, i64)>()
+            .into_tuple::<(ProcedureCode, i64)>()
             .all(conn)
             .await?
             .into_iter()
             .collect();
-        let unit_codes = units.iter().map(|(code, u): (&String, &UnitRef)| (u.id, code.clone())).collect();
+        let unit_codes = units.iter().map(|(code, u): (&UnitCode, &UnitRef)| (u.id, code.clone())).collect();
         Ok(Refs { units, unit_codes, sectors, procedures })
     }
 
@@ -172,18 +172,18 @@ impl Refs {
 
     /// The code of the unit with id `id`.
     fn code_of(&self, id: i64) -> Option<&str> {
-        self.unit_codes.get(&id).map(String::as_str)
+        self.unit_codes.get(&id).map(UnitCode::as_str)
     }
 
     /// Whether following `parent` (or `successor`) links from `code` comes back to it.
-    fn has_cycle(&self, code: &str, next: impl Fn(&UnitRef) -> Option<&String>) -> bool {
+    fn has_cycle(&self, code: &str, next: impl Fn(&UnitRef) -> Option<&UnitCode>) -> bool {
         let mut seen = HashSet::new();
         let mut cur = self.units.get(code).and_then(&next);
         while let Some(c) = cur {
             if c == code || !seen.insert(c.clone()) {
                 return c == code;
             }
-            cur = self.units.get(c).and_then(&next);
+            cur = self.units.get(c.as_str()).and_then(&next);
         }
         false
     }
@@ -320,7 +320,7 @@ impl LineFaults {
 /// The stored dossiers, receipts and feedback that a batch names; the dossiers and feedback it defines are added
 /// (as `None`) while it is classified.
 struct Named {
-    dossiers: HashMap<String, Option<Stored>>,
+    dossiers: HashMap<DossierCode, Option<Stored>>,
     feedbacks: HashMap<String, Option<Stored>>,
     /// Each with the id of its dossier.
     receipts: HashMap<(String, i64), (Stored, i64)>,
@@ -383,13 +383,13 @@ impl<R> Sorted<R> {
 /// What classifying a batch hands to its writes.
 #[derive(Default)]
 struct Classified {
-    dossiers: Sorting<String, DossierRec>,
+    dossiers: Sorting<DossierCode, DossierRec>,
     receipts: Sorting<(String, i64), ReceiptRec>,
     feedback: Sorting<String, FeedbackRec>,
     /// Codes of the dossiers whose feedback changes.
-    touched_dossiers: Vec<String>,
+    touched_dossiers: Vec<DossierCode>,
     /// The unit of each dossier this batch writes, by code (a later line may move a stored dossier).
-    dossier_units: HashMap<String, String>,
+    dossier_units: HashMap<DossierCode, UnitCode>,
     /// The lines found bad, with their errors.
     bad: Vec<(u64, Vec<LineError>)>,
 }
@@ -397,7 +397,7 @@ struct Classified {
 /// Every dossier a batch names, by code: stored ones and new ones (with ids reserved, so that nothing has to be
 /// read back after the writes), each with its id and its unit's id once the batch is written.
 struct DossierIds {
-    by_code: HashMap<String, (i64, Option<i64>)>,
+    by_code: HashMap<DossierCode, (i64, Option<i64>)>,
     /// The ids reserved for the new dossiers, in their order.
     new: Vec<i64>,
 }
@@ -450,7 +450,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
 
     /// Looks up the stored dossiers, receipts and feedback that `batch` names.
     async fn lookup_named(&self, batch: &[Pending]) -> Result<Named, DbErr> {
-        let mut dossier_codes: HashSet<String> = HashSet::new();
+        let mut dossier_codes: HashSet<DossierCode> = HashSet::new();
         let mut feedback_codes: HashSet<String> = HashSet::new();
         let mut receipt_keys: HashSet<(String, i64)> = HashSet::new();
         for p in batch {
@@ -474,7 +474,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                 _ => {}
             }
         }
-        let dossier_codes: HashSet<&str> = dossier_codes.iter().map(String::as_str).collect();
+        let dossier_codes: HashSet<&str> = dossier_codes.iter().map(DossierCode::as_str).collect();
         let feedback_codes: HashSet<&str> = feedback_codes.iter().map(String::as_str).collect();
         let receipt_keys: HashSet<(&str, i64)> = receipt_keys.iter().map(|(s, n)| (s.as_str(), *n)).collect();
         let dossiers = self.stored_dossiers(&dossier_codes).await?;
@@ -621,7 +621,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
         }
         let (Some(sector), Some(authority)) = (sector, authority) else { return Ok(()) };
         let existing = entity::procedure::Entity::find()
-            .filter(entity::procedure::Column::Code.eq(&p.code))
+            .filter(entity::procedure::Column::Code.eq(p.code.as_str()))
             .one(self.conn)
             .await?;
         match existing {
@@ -747,7 +747,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
             && faults.is_empty()
             && self.refs.units.contains_key(&f.unit)
         {
-            let unit = out.dossier_units.get(d).map(String::as_str).or_else(|| {
+            let unit = out.dossier_units.get(d).map(UnitCode::as_str).or_else(|| {
                 named.dossiers.get(d).cloned().flatten().and_then(|s| self.refs.code_of(s.unit_id))
             });
             if let Some(unit) = unit
@@ -828,7 +828,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
         receipts: &Sorted<ReceiptRec>,
     ) -> Result<DossierIds, DbErr> {
         let new_ids = reserve_ids(self.conn, "dossier", dossiers.new.len()).await?;
-        let mut dossier_ids: HashMap<String, (i64, Option<i64>)> = HashMap::new();
+        let mut dossier_ids: HashMap<DossierCode, (i64, Option<i64>)> = HashMap::new();
         for (code, s) in &named.dossiers {
             if let Some(s) = s {
                 dossier_ids.insert(code.clone(), (s.id, Some(s.unit_id)));
@@ -1007,7 +1007,10 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
         children.insert(self.conn).await
     }
 
-    async fn stored_dossiers(&self, codes: &HashSet<&str>) -> Result<HashMap<String, Option<Stored>>, DbErr> {
+    async fn stored_dossiers(
+        &self,
+        codes: &HashSet<&str>,
+    ) -> Result<HashMap<DossierCode, Option<Stored>>, DbErr> {
         let mut out = HashMap::new();
         let codes: Vec<&str> = codes.iter().copied().collect();
         for chunk in codes.chunks(900) {
@@ -1016,7 +1019,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
                 .columns([entity::dossier::Column::Code, entity::dossier::Column::ContentHash])
                 .columns([entity::dossier::Column::Id, entity::dossier::Column::UnitId])
                 .filter(entity::dossier::Column::Code.is_in(chunk.iter().copied()))
-                .into_tuple::<(String, String, i64, i64)>()
+                .into_tuple::<(DossierCode, String, i64, i64)>()
                 .all(self.conn)
                 .await?;
             for (code, hash, id, unit_id) in rows {

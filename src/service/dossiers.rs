@@ -5,20 +5,20 @@ use super::{ApiError, PageArgs, Service};
 use crate::app::StatusChanged;
 use crate::db::lifecycle::{self as lc, NewDossier, WriteError};
 use crate::db::read::{self, Page};
-use crate::domain::DossierStatus;
 use crate::domain::time::Micros;
+use crate::domain::{DossierCode, DossierStatus};
 use entity::audit_event::ObjectKind;
 use entity::dossier;
 
 impl Service<'_> {
     /// A dossier's public status (no personal data): anyone who knows its code.
-    pub async fn dossier_status(&self, code: &str) -> Result<Option<dossier::Model>, ApiError> {
+    pub async fn dossier_status(&self, code: &DossierCode) -> Result<Option<dossier::Model>, ApiError> {
         self.grant(Operation::DossierStatus).await?;
         Ok(read::dossier_public(&self.app.db, code).await?)
     }
 
     /// One dossier of the caller's records.
-    pub async fn dossier(&self, code: &str) -> Result<Option<dossier::Model>, ApiError> {
+    pub async fn dossier(&self, code: &DossierCode) -> Result<Option<dossier::Model>, ApiError> {
         let g = self.grant(Operation::Dossier).await?;
         let d = read::dossier(&self.app.db, &g.scope, code).await?;
         if d.is_none() {
@@ -65,7 +65,7 @@ impl Service<'_> {
     /// Moves a dossier along the allowed transitions.
     pub async fn change_dossier_status(
         &self,
-        code: &str,
+        code: &DossierCode,
         to: DossierStatus,
         note: Option<String>,
         expected: Option<i32>,
@@ -83,7 +83,7 @@ impl Service<'_> {
     /// Asks the applicant for documents.
     pub async fn request_supplement(
         &self,
-        code: &str,
+        code: &DossierCode,
         reason: String,
         expected: Option<i32>,
     ) -> Result<dossier::Model, ApiError> {
@@ -100,7 +100,7 @@ impl Service<'_> {
     /// Records the applicant's answer to the open supplement request.
     pub async fn answer_supplement(
         &self,
-        code: &str,
+        code: &DossierCode,
         expected: Option<i32>,
     ) -> Result<dossier::Model, ApiError> {
         let op = Operation::AnswerSupplement;
@@ -116,7 +116,7 @@ impl Service<'_> {
     /// Issues an apology letter with a new appointment.
     pub async fn issue_apology(
         &self,
-        code: &str,
+        code: &DossierCode,
         reason: String,
         new_due_at: Micros,
         expected: Option<i32>,
@@ -135,7 +135,7 @@ impl Service<'_> {
     /// still valid, the dossier still in their records as the unit tree stands now), else nothing.
     pub async fn dossier_changed(
         &self,
-        code: &str,
+        code: &DossierCode,
         unit_code: Option<&str>,
     ) -> Result<Option<dossier::Model>, ApiError> {
         let op = Operation::DossierChanged;

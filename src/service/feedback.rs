@@ -6,6 +6,7 @@ use super::policy::Operation;
 use super::{ApiError, PageArgs, Service};
 use crate::db::lifecycle::{self as lc, NewFeedback, WriteError};
 use crate::db::read::{self, Page, ReadScope};
+use crate::domain::DossierCode;
 use entity::audit_event::ObjectKind;
 use entity::feedback;
 
@@ -14,7 +15,7 @@ use entity::feedback;
 #[derive(Debug, Clone)]
 pub struct FeedbackView {
     pub row: feedback::Model,
-    pub dossier_code: Option<String>,
+    pub dossier_code: Option<DossierCode>,
 }
 
 impl Service<'_> {
@@ -25,7 +26,7 @@ impl Service<'_> {
         rows: Vec<feedback::Model>,
     ) -> Result<Vec<FeedbackView>, ApiError> {
         let ids: Vec<i64> = rows.iter().filter_map(|f| f.dossier_id).collect();
-        let codes: HashMap<i64, String> = if ids.is_empty() {
+        let codes: HashMap<i64, DossierCode> = if ids.is_empty() {
             HashMap::new()
         } else {
             read::dossier_codes_in(&self.app.db, scope, &ids).await?

@@ -159,7 +159,7 @@ impl<'a> Service<'a> {
         use crate::db::read;
         let db = &self.app.db;
         Ok(match kind {
-            ObjectKind::Dossier => read::dossier(db, &g.scope, code).await?.is_some(),
+            ObjectKind::Dossier => read::dossier(db, &g.scope, &code.into()).await?.is_some(),
             ObjectKind::Feedback => read::feedback(db, &g.scope, code).await?.is_some(),
             ObjectKind::Receipt => match code.rsplit_once('/').map(|(s, n)| (s, n.parse::<i64>())) {
                 Some((series, Ok(number))) => read::receipt(db, &g.scope, series, number).await?.is_some(),

@@ -6,6 +6,7 @@ use super::policy::Operation;
 use super::{ApiError, PageArgs, Service};
 use crate::db::lifecycle::{self as lc, NewReceipt};
 use crate::db::read::{self, Page};
+use crate::domain::DossierCode;
 use entity::audit_event::ObjectKind;
 use entity::receipt;
 
@@ -14,14 +15,14 @@ use entity::receipt;
 #[derive(Debug, Clone)]
 pub struct ReceiptView {
     pub row: receipt::Model,
-    pub dossier_code: String,
+    pub dossier_code: DossierCode,
     pub unit_id: i64,
 }
 
 impl Service<'_> {
     async fn receipt_views(&self, rows: Vec<receipt::Model>) -> Result<Vec<ReceiptView>, ApiError> {
         let ids: Vec<i64> = rows.iter().map(|r| r.dossier_id).collect();
-        let dossiers: HashMap<i64, (String, i64)> = read::dossiers_by_ids(&self.app.db, &ids)
+        let dossiers: HashMap<i64, (DossierCode, i64)> = read::dossiers_by_ids(&self.app.db, &ids)
             .await?
             .into_iter()
             .map(|d| (d.id, (d.code, d.unit_id)))

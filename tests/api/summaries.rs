@@ -9,7 +9,8 @@ use dvc_gateway::db::indicators::counts_with;
 use dvc_gateway::domain::indicators::Window;
 use dvc_gateway::domain::time::{PeriodSpec, to_micros};
 use dvc_gateway::domain::{
-    DossierStatus, FeedbackChannel, FeedbackKind, PaymentChannel, Rating, ReceiptStatus,
+    DossierCode, DossierStatus, FeedbackChannel, FeedbackKind, PaymentChannel, ProcedureCode, Rating,
+    ReceiptStatus, UnitCode,
 };
 use dvc_gateway::interchange::records::{EventRec, ReceiptStatusOrDefault, Record};
 use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
@@ -78,7 +79,7 @@ async fn check(app: &dvc_gateway::app::App, label: &str) {
     let units: Vec<String> = ["VN", "49"]
         .iter()
         .map(|c| c.to_string())
-        .chain(tree.all().iter().filter(|u| u.code.len() == 5).take(3).map(|u| u.code.clone()))
+        .chain(tree.all().iter().filter(|u| u.code.len() == 5).take(3).map(|u| u.code.to_string()))
         .collect();
     for w in windows() {
         for unit in &units {
@@ -99,14 +100,14 @@ async fn check(app: &dvc_gateway::app::App, label: &str) {
     )
     .await;
     assert_eq!(off, 0, "{label}: stored negative_feedback_at differs from the feedback");
-    // Both summaries, every column read as BIGINT (missing as -1).
+    // Both summaries, every column read as BIGINT (missing as -1, booleans as 0/1).
     let snapshot = || async {
         let mut out = Vec::new();
         for (table, columns) in [
             (
                 "dossier_rollup",
-                "unit_id, received_month, end_month, settle_month, er_kind, fee, full_online, paper, n, on_time, \
-                 satisfied, synced, online, paid_online, paid_any, result_electronic, digitized, digitized_electronic, \
+                "unit_id, received_month, end_month, settle_month, ended_with_result, fee_bearing, full_online, \
+                 paper_result, dossiers, on_time, satisfied, synced, online, paid_online, paid_any, result_electronic, digitized, digitized_electronic, \
                  reused, shared, vneid",
             ),
             (
@@ -117,7 +118,12 @@ async fn check(app: &dvc_gateway::app::App, label: &str) {
             let list: Vec<&str> = columns.split(',').map(str::trim).collect();
             let select = list
                 .iter()
-                .map(|c| format!("CAST(COALESCE({c}, -1) AS BIGINT)"))
+                .map(|c| match *c {
+                    "ended_with_result" | "fee_bearing" | "full_online" | "paper_result" => {
+                        format!("CAST(CASE WHEN {c} THEN 1 ELSE 0 END AS BIGINT)")
+                    }
+                    _ => format!("CAST(COALESCE({c}, -1) AS BIGINT)"),
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             let sql = format!("SELECT {select} FROM {table} ORDER BY {columns}");
@@ -149,7 +155,7 @@ per_backend! {
         assert!(r.committed, "{:?}", r.errors);
         // Most dossiers of a past year are settled and summarised.
         let dossiers = scalar(&app, "SELECT COUNT(*) FROM dossier").await;
-        let summarised = scalar(&app, "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM dossier_rollup").await;
+        let summarised = scalar(&app, "SELECT CAST(COALESCE(SUM(dossiers), 0) AS BIGINT) FROM dossier_rollup").await;
         assert!(scalar(&app, "SELECT COUNT(*) FROM procedure_rollup").await > 0);
         assert!(dossiers > 1000 && summarised * 10 > dossiers * 8, "{summarised} of {dossiers} summarised");
         check(&app, "after the import").await;
@@ -251,7 +257,8 @@ per_backend! {
 
         // Concurrent API writes on dossiers of one unit, procedure and month of receipt all succeed, and the
         // summary they share stays exact.
-        let mut groups: std::collections::HashMap<(String, String, String), Vec<String>> = Default::default();
+        let mut groups: std::collections::HashMap<(UnitCode, ProcedureCode, String), Vec<DossierCode>> =
+            Default::default();
         for d in dossiers.iter().filter(ended) {
             let key = (d.unit.clone(), d.procedure.clone(), d.received_at.format("%Y-%m").to_string());
             groups.entry(key).or_default().push(d.code.clone());
@@ -335,4 +342,26 @@ async fn one_answer_reads_one_snapshot_while_a_write_commits() {
     assert_eq!(after, rows);
     let on_time = dvc_gateway::domain::indicators::MetricKey::OnTimeProcessing;
     assert_eq!(after.get(on_time).den, before.get(on_time).den, "open at T, the dossier stays in scope");
+}
+
+per_backend! {
+    #[tokio::test]
+    async fn a_database_from_before_the_rollup_was_renamed_gets_its_summary_derived_again(backend: Backend) {
+        use migration::sea_orm_migration::MigratorTrait;
+        let mut records = Vec::new();
+        generate(&DemoOptions { scale: 0.002, seed: 11 }, &mut |r| records.push(r));
+        let text = records.iter().map(Record::to_line).collect::<Vec<_>>().join("\n");
+        let db = TestDb::new(backend).await;
+        let app = app(&db);
+        assert!(import_str(&app, &text, false).await.committed);
+        let sum = "SELECT CAST(COALESCE(SUM(dossiers), 0) AS BIGINT) FROM dossier_rollup";
+        let summarised = scalar(&app, sum).await;
+        assert!(summarised > 100, "{summarised}");
+        // Back to the previous release's table (`n`, 0/1 flags), empty; migrating derives the summary again.
+        migration::Migrator::down(&app.db, Some(1)).await.unwrap();
+        assert_eq!(scalar(&app, "SELECT COUNT(*) FROM dossier_rollup WHERE er_kind = 1 AND n > 0").await, 0);
+        dvc_gateway::db::migrate(&app.db, &test_vault()).await.unwrap();
+        assert_eq!(scalar(&app, sum).await, summarised);
+        check(&app, "after the summary table was recreated").await;
+    }
 }

@@ -6,7 +6,7 @@
 
 use sea_orm::DbBackend;
 
-use crate::db::sql::names;
+use crate::db::sql::{greatest, names};
 use crate::domain::indicators::{MetricKey, Window};
 use crate::domain::scope::Scope;
 use crate::domain::time::{Micros, month_of};
@@ -233,17 +233,18 @@ pub(super) fn summary_metric(k: MetricKey, w: &Window) -> Option<(String, &'stat
         OnTimeProcessing => (in_scope, "rl.on_time"),
         DossierSatisfaction => (in_scope, "rl.satisfied"),
         DossierSync => (received_in_period, "rl.synced"),
-        FullOnlineDossiers => (format!("{received_in_period} AND rl.full_online = 1"), "rl.online"),
+        FullOnlineDossiers => (format!("{received_in_period} AND rl.full_online"), "rl.online"),
         PaidOnlineDossiers | ProceduresPaidOnline => {
-            (format!("{received_in_period} AND rl.fee = 1"), "rl.paid_online")
+            (format!("{received_in_period} AND rl.fee_bearing"), "rl.paid_online")
         }
-        ProceduresWithReceipts => (format!("{received_in_period} AND rl.fee = 1"), "rl.paid_any"),
+        ProceduresWithReceipts => (format!("{received_in_period} AND rl.fee_bearing"), "rl.paid_any"),
         ElectronicResult => {
-            (format!("{in_scope} AND rl.er_kind = 1 AND rl.paper = 1"), "rl.result_electronic")
+            (format!("{in_scope} AND rl.ended_with_result AND rl.paper_result"), "rl.result_electronic")
         }
-        DigitizedDossiers => {
-            (received_in_period, "CASE WHEN rl.paper = 1 THEN rl.digitized_electronic ELSE rl.digitized END")
-        }
+        DigitizedDossiers => (
+            received_in_period,
+            "CASE WHEN rl.paper_result THEN rl.digitized_electronic ELSE rl.digitized END",
+        ),
         ReusedDigitizedData => (received_in_period, "rl.reused"),
         SharedToCitizenStorage => (received_in_period, "rl.shared"),
         VneidDossiers => (received_in_period, "rl.vneid"),
@@ -264,7 +265,7 @@ pub(super) fn rollup_sql(w: &Window, scope: &Scope, cut: Micros) -> String {
     let mut cols = Vec::new();
     for (den, num) in DOSSIER_METRICS.iter().filter_map(|&k| summary_metric(k, w)) {
         // SUM of BIGINT is NUMERIC on PostgreSQL.
-        cols.push(format!("CAST(COALESCE(SUM(CASE WHEN {den} THEN rl.n ELSE 0 END), 0) AS BIGINT)"));
+        cols.push(format!("CAST(COALESCE(SUM(CASE WHEN {den} THEN rl.dossiers ELSE 0 END), 0) AS BIGINT)"));
         cols.push(format!("CAST(COALESCE(SUM(CASE WHEN {den} THEN {num} ELSE 0 END), 0) AS BIGINT)"));
     }
     format!(
@@ -299,20 +300,17 @@ pub(in crate::db) fn rollup_insert_sql(backend: DbBackend, filter: &str) -> [Str
     );
     // The months of receipt, end and settling, by equality joins on the day (hash joins on PostgreSQL).
     let month = |alias: &str| format!("{alias}.month_start");
-    let settled = if backend == DbBackend::Postgres {
-        "GREATEST(d.settled_at, COALESCE(dp.settled_at, 0))"
-    } else {
-        "MAX(d.settled_at, COALESCE(dp.settled_at, 0))"
-    };
+    let settled = greatest(backend, &["d.settled_at".to_owned(), "COALESCE(dp.settled_at, 0)".to_owned()]);
     let flag = |cond: &str| format!("CASE WHEN {cond} THEN 1 ELSE 0 END");
+    let truth = |cond: &str| format!("(CASE WHEN {cond} THEN TRUE ELSE FALSE END)");
     let keys = [
         ("rm", month("rd")),
         ("em", month("ed")),
         ("sm", month("sd")),
-        ("er", flag(&r.ended_with_result)),
-        ("fee", flag(r.fee)),
-        ("full_online", flag(&r.full)),
-        ("paper", flag("p.returns_paper_result")),
+        ("ended_with_result", truth(&r.ended_with_result)),
+        ("fee_bearing", truth(r.fee)),
+        ("full_online", truth(&r.full)),
+        ("paper_result", truth("p.returns_paper_result")),
     ];
     let facts = [
         ("on_time", r.on_time.clone()),
@@ -341,7 +339,7 @@ pub(in crate::db) fn rollup_insert_sql(backend: DbBackend, filter: &str) -> [Str
          AND d.not_accepted_at IS NULL AND (dp.settled_at IS NULL OR dp.settled_at < {NEVER})) x",
         day_sql("d.received_at"),
         day_sql(&r.end_event),
-        day_sql(settled),
+        day_sql(&settled),
     );
     let key_names = keys.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
     let names = facts.iter().map(|(n, _)| *n).collect::<Vec<_>>();
@@ -349,8 +347,8 @@ pub(in crate::db) fn rollup_insert_sql(backend: DbBackend, filter: &str) -> [Str
     let first = |n: &str| format!("MIN(CASE WHEN {n} = 1 THEN sm END)");
     [
         format!(
-            "INSERT INTO dossier_rollup (unit_id, received_month, end_month, settle_month, er_kind, fee, full_online, \
-             paper, n, {}) SELECT unit_id, {key_names}, COUNT(*), {sums} FROM {rows} GROUP BY unit_id, {key_names}",
+            "INSERT INTO dossier_rollup (unit_id, received_month, end_month, settle_month, ended_with_result, \
+             fee_bearing, full_online, paper_result, dossiers, {}) SELECT unit_id, {key_names}, COUNT(*), {sums} FROM {rows} GROUP BY unit_id, {key_names}",
             names.join(", ")
         ),
         format!(
