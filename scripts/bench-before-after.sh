@@ -16,6 +16,7 @@ secs=${SECONDS_PER_RUN:-15}
 scale=${SCALE:-1.0246}
 work=${WORK:-/tmp/bench-before-after}
 pg=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
 mkdir -p "$work"
 
 cargo build --release --quiet
