@@ -174,6 +174,12 @@ impl App {
         Ok(self.snapshot().await?.0)
     }
 
+    /// The unit tree as last loaded, without asking the database whether it moved since (`None` before the
+    /// first load): for estimates that must not touch the database, such as a request's cost.
+    pub async fn loaded_units(&self) -> Option<Arc<UnitTree>> {
+        self.snapshot.read().await.as_ref().map(|s| s.units.clone())
+    }
+
     /// The holiday calendar as of the latest write.
     pub async fn calendar(&self) -> Result<Arc<Calendar>, DbErr> {
         Ok(self.snapshot().await?.1)

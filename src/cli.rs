@@ -235,7 +235,9 @@ async fn serve(settings: Settings, demo: bool, demo_scale: f64) -> anyhow::Resul
     if settings.dev_pii_key() {
         tracing::warn!("PII_KEY is not set: personal data is sealed with the development key");
     }
-    let conn = open(&settings).await?;
+    // Statements of a request stop at the request's timeout (commands run without one: an import is long).
+    let conn = db::connect(&settings.database_url, None, Some(settings.limits.request_timeout)).await?;
+    db::migrate(&conn, &crate::pii::Vault::new(settings.pii_key())).await?;
     let listener = std::net::TcpListener::bind(settings.bind_addr)
         .with_context(|| format!("cannot bind {}", settings.bind_addr))?;
     let app = App::new(conn, settings)?;
@@ -256,7 +258,7 @@ async fn serve(settings: Settings, demo: bool, demo_scale: f64) -> anyhow::Resul
 
 /// Connects to the configured database and applies pending migrations.
 async fn open(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
-    let conn = db::connect(&settings.database_url, None).await?;
+    let conn = db::connect(&settings.database_url, None, None).await?;
     db::migrate(&conn, &crate::pii::Vault::new(settings.pii_key())).await?;
     Ok(conn)
 }

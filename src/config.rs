@@ -48,6 +48,14 @@ pub struct Limits {
     pub max_body_bytes: usize,
     pub max_depth: usize,
     pub max_complexity: usize,
+    /// Root fields of one operation, and aliases in one operation (fragments expanded).
+    pub max_root_fields: usize,
+    pub max_aliases: usize,
+    /// The indicator reports one operation may ask for, in the units of `graphql::cost` (a cached report 1, one
+    /// at an explicit instant 5, one the summary cannot answer 25; a ranking is its peers' reports).
+    pub max_cost: u64,
+    /// How long one request may run before it is answered `TIMEOUT` (and, on PostgreSQL, its statements).
+    pub request_timeout: std::time::Duration,
     pub max_page_size: usize,
     /// Subscriptions one WebSocket connection may hold at once.
     pub max_subscriptions: usize,
@@ -59,6 +67,10 @@ impl Default for Limits {
             max_body_bytes: 256 * 1024,
             max_depth: 12,
             max_complexity: 5_000,
+            max_root_fields: 20,
+            max_aliases: 30,
+            max_cost: 2_000,
+            request_timeout: std::time::Duration::from_secs(30),
             max_page_size: 100,
             max_subscriptions: 20,
         }
@@ -164,6 +176,13 @@ impl Settings {
                 max_complexity: parse_usize("MAX_QUERY_COMPLEXITY", defaults.max_complexity)?,
                 max_page_size: parse_usize("MAX_PAGE_SIZE", defaults.max_page_size)?,
                 max_subscriptions: parse_usize("MAX_SUBSCRIPTIONS", defaults.max_subscriptions)?,
+                max_root_fields: parse_usize("MAX_ROOT_FIELDS", defaults.max_root_fields)?,
+                max_aliases: parse_usize("MAX_ALIASES", defaults.max_aliases)?,
+                max_cost: parse_usize("MAX_QUERY_COST", defaults.max_cost as usize)? as u64,
+                request_timeout: std::time::Duration::from_millis(parse_usize(
+                    "REQUEST_TIMEOUT_MS",
+                    defaults.request_timeout.as_millis() as usize,
+                )? as u64),
             },
             audit_retention_days: u32::try_from(retention).unwrap_or(u32::MAX),
             operator: get("USER").unwrap_or_else(|| "unknown".to_owned()),

@@ -317,6 +317,18 @@ impl Window {
         let at = p.end.min(asked);
         Ok(Window { start: p.start, end: p.end, at, live: asked == now && at < p.end })
     }
+
+    /// Whether the period starts on a month boundary (every year, quarter and month does): then the indicator
+    /// summary answers for the dossiers settled before T's month, and only the others are read row by row.
+    pub fn summarised(&self) -> bool {
+        crate::time::month_of(self.start) == self.start
+    }
+
+    /// Whether the answer is shared with other requests: evaluated now (within the minute) or at the period's
+    /// end. An exact earlier `asOf` is an answer of its own.
+    pub fn shared(&self) -> bool {
+        self.live || self.at == self.end
+    }
 }
 
 /// How many working days a ministry or a province has to announce a procedure before its legal basis takes

@@ -7,6 +7,7 @@ pub mod indicators;
 pub mod lifecycle;
 pub mod personal;
 pub mod scope;
+pub mod search;
 pub mod time;
 
 pub use codes::{DossierCode, ProcedureCode, UnitCode};

@@ -166,9 +166,17 @@ pub fn working_days_after(calendar: &Calendar, at: Micros, n: i32) -> Micros {
     start_of(calendar.add_working_days(day, n)) + (at - start_of(day))
 }
 
-/// The most working days a due time is counted over (about eight years): a longer stated processing time is
-/// taken as this, so that a wrong catalog entry cannot make a request count days for ever.
+/// The most working days a due time is counted over (about eight years). The importer refuses a longer stated
+/// processing time, and one stored before that rule is taken as this, so that a wrong catalog entry cannot make
+/// a request count days for ever.
 pub const MAX_WORKING_DAYS: i32 = 2000;
+
+/// The largest fee or receipt amount accepted, in đồng (a thousand billion, far above any fee): an amount is
+/// summed, so a bound keeps every sum far from overflow.
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
+
+/// The largest receipt number of a series.
+pub const MAX_RECEIPT_NUMBER: i64 = 9_999_999_999;
 
 /// When a dossier received at `at` is due: the procedure's processing time in working days (rounded up), at the
 /// time of day it was received; the end of the day of receipt when the procedure states none (or zero).

@@ -76,6 +76,11 @@ impl UnitTree {
         &self.units
     }
 
+    /// The units whose parent is `code`, from the index (not a scan of the tree).
+    pub fn children_of(&self, code: &str) -> impl Iterator<Item = &UnitInfo> {
+        self.children.get(code).into_iter().flatten().map(|&i| &self.units[i])
+    }
+
     /// The scope of `code` at `t`: the unit, every unit whose parent is in the scope, and every unit merged away
     /// by `t` whose successor is in the scope. Empty when the unit does not exist.
     pub fn scope_at(&self, code: &str, t: Micros) -> Scope {

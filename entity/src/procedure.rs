@@ -31,6 +31,9 @@ pub struct Model {
     pub content_full: bool,
     pub national_portal_integrated: bool,
     pub content_hash: String,
+    /// Code and name folded for case-insensitive search (`domain::search::procedure_key`), so that search
+    /// answers the same on both databases.
+    pub search_text: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -164,8 +164,11 @@ fn check_procedure(f: &mut Faults<'_>, p: &ProcedureRec) {
     f.nonblank("code", &p.code);
     f.nonblank("name", &p.name);
     f.when(p.fee < 0, "fee", "must not be negative");
+    f.when(p.fee > lifecycle::MAX_AMOUNT, "fee", "must be at most 1,000,000,000,000");
     let bad_days = p.processing_days.is_some_and(|d| !(d >= 0.0 && d.is_finite()));
     f.when(bad_days, "processing_days", "must be a non-negative number");
+    let too_long = p.processing_days.is_some_and(|d| d > f64::from(lifecycle::MAX_WORKING_DAYS));
+    f.when(too_long, "processing_days", "must be at most 2000 working days");
 }
 
 fn check_dossier(f: &mut Faults<'_>, d: &DossierRec) {
@@ -194,7 +197,9 @@ fn check_receipt(f: &mut Faults<'_>, r: &ReceiptRec) {
     f.nonblank("series", &r.series);
     f.nonblank("payer_name", &r.payer_name);
     f.when(r.number <= 0, "number", "must be a positive integer");
+    f.when(r.number > lifecycle::MAX_RECEIPT_NUMBER, "number", "must be at most 9,999,999,999");
     f.when(r.amount <= 0, "amount", "must be greater than 0");
+    f.when(r.amount > lifecycle::MAX_AMOUNT, "amount", "must be at most 1,000,000,000,000");
     let cancelled = r.status.0 == ReceiptStatus::Cancelled;
     f.when(cancelled != r.cancelled_at.is_some(), "cancelled_at", "given exactly when status is CANCELLED");
     f.when(cancelled != r.cancel_reason.is_some(), "cancel_reason", "given exactly when status is CANCELLED");

@@ -12,6 +12,7 @@ mod m20261128_000001_indicator_summaries;
 mod m20261129_000001_privacy;
 mod m20261129_000002_drop_clear_recorder;
 mod m20261130_000001_rollup_names;
+mod m20261130_000002_procedure_search;
 
 /// The migration before which the gateway seals the clear `feedback.recorded_by` with its key (it drops the
 /// column).
@@ -21,6 +22,9 @@ pub const SEAL_RECORDERS_BEFORE: &str = "m20261129_000002_drop_clear_recorder";
 /// or recreate the summary tables), unless the database was empty.
 pub const REBUILD_SUMMARIES_AFTER: [&str; 2] =
     ["m20261128_000001_indicator_summaries", "m20261130_000001_rollup_names"];
+
+/// The migration after which the gateway fills `procedure.search_text` of the stored procedures.
+pub const FILL_PROCEDURE_SEARCH_AFTER: &str = "m20261130_000002_procedure_search";
 
 /// Audit events younger than this are never deleted: the database refuses it, whatever the configured retention.
 pub const AUDIT_MIN_AGE_DAYS: i64 = 180;
@@ -87,6 +91,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_privacy::Migration),
             Box::new(m20261129_000002_drop_clear_recorder::Migration),
             Box::new(m20261130_000001_rollup_names::Migration),
+            Box::new(m20261130_000002_procedure_search::Migration),
         ]
     }
 }

@@ -16,7 +16,8 @@ use super::read::ReadScope;
 use super::rows::{ApplicantRow, DossierRow, FeedbackRow, ReceiptRow};
 use super::write::{bump_version, dossier_model, feedback_model, receipt_model};
 use crate::domain::lifecycle::{
-    Event, Supplement, check_transition, chosen_due, derive_facts, dossier_due, pakn_due,
+    Event, MAX_AMOUNT, MAX_RECEIPT_NUMBER, Supplement, check_transition, chosen_due, derive_facts,
+    dossier_due, pakn_due,
 };
 use crate::domain::personal::check_applicant_id;
 use crate::domain::time::{Calendar, Micros, from_micros};
@@ -469,11 +470,13 @@ pub struct NewReceipt {
 /// Issues an e-receipt; a taken (series, number) is a conflict. Returns it with its dossier.
 pub async fn issue_receipt(w: &Writer<'_>, r: NewReceipt) -> Result<(receipt::Model, dossier::Model)> {
     let now = w.now;
-    if r.amount <= 0 {
-        return Err(WriteError::Validation("amount must be greater than 0".into()));
+    if r.amount <= 0 || r.amount > MAX_AMOUNT {
+        return Err(WriteError::Validation(
+            "amount must be greater than 0 and at most 1,000,000,000,000".into(),
+        ));
     }
-    if r.number <= 0 {
-        return Err(WriteError::Validation("number must be a positive integer".into()));
+    if r.number <= 0 || r.number > MAX_RECEIPT_NUMBER {
+        return Err(WriteError::Validation("number must be a positive integer of at most 10 digits".into()));
     }
     if r.series.trim().is_empty() || r.payer_name.trim().is_empty() {
         return Err(WriteError::Validation("series and payerName must not be empty".into()));

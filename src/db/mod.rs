@@ -36,7 +36,11 @@ pub enum ConnectError {
 
 /// Opens a connection pool. For SQLite the file's folder is created and write-ahead logging switched on;
 /// `schema` (PostgreSQL only) confines the pool to one schema, as tests do.
-pub async fn connect(url: &str, schema: Option<&str>) -> Result<DatabaseConnection, ConnectError> {
+pub async fn connect(
+    url: &str,
+    schema: Option<&str>,
+    statement_timeout: Option<Duration>,
+) -> Result<DatabaseConnection, ConnectError> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         let path = path.split('?').next().unwrap_or_default();
         if let Some(dir) = std::path::Path::new(path).parent()
@@ -60,7 +64,14 @@ pub async fn connect(url: &str, schema: Option<&str>) -> Result<DatabaseConnecti
         })
         // The indicator aggregates are expensive enough by the planner's estimate to trigger PostgreSQL's JIT,
         // whose compilation costs more (about a second) than the query itself.
-        .map_sqlx_postgres_opts(|o| o.options([("jit", "off")]));
+        .map_sqlx_postgres_opts(move |o| {
+            let o = o.options([("jit", "off")]);
+            // A statement of a request that timed out stops on the server too, not only in the gateway.
+            match statement_timeout {
+                Some(t) => o.options([("statement_timeout", format!("{}ms", t.as_millis().max(1)))]),
+                None => o,
+            }
+        });
     if let Some(schema) = schema {
         opts.set_schema_search_path(schema.to_owned());
     }
@@ -88,6 +99,9 @@ pub async fn migrate(conn: &DatabaseConnection, vault: &crate::pii::Vault) -> Re
     if !fresh && pending.iter().any(|m| migration::REBUILD_SUMMARIES_AFTER.contains(&m.as_str())) {
         rollup::rebuild_all(conn).await?;
     }
+    if !fresh && pending.iter().any(|m| m == migration::FILL_PROCEDURE_SEARCH_AFTER) {
+        fill_procedure_search(conn).await?;
+    }
     let sql = match conn.get_database_backend() {
         DbBackend::Postgres => {
             "INSERT INTO data_change (id, generation) VALUES (0, 0) ON CONFLICT (id) DO NOTHING"
@@ -96,6 +110,19 @@ pub async fn migrate(conn: &DatabaseConnection, vault: &crate::pii::Vault) -> Re
     };
     conn.execute_unprepared(sql).await?;
     Ok(())
+}
+
+/// Fills `procedure.search_text` of every stored procedure from its code and name, in one transaction.
+async fn fill_procedure_search(conn: &DatabaseConnection) -> Result<(), DbErr> {
+    use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, Set, TransactionTrait};
+    let txn = conn.begin().await?;
+    for p in entity::procedure::Entity::find().all(&txn).await? {
+        let key = crate::domain::search::procedure_key(&p.code, &p.name);
+        let mut row = p.into_active_model();
+        row.search_text = Set(key);
+        row.update(&txn).await?;
+    }
+    txn.commit().await
 }
 
 /// Seals, hashes and masks the clear `feedback.recorded_by` of rows stored before it was personal data, and clears

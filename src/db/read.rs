@@ -364,11 +364,9 @@ pub async fn procedures(
         q = q.filter(procedure::Column::OnlineLevel.eq(l));
     }
     if let Some(s) = &f.search {
-        q = q.filter(
-            Condition::any()
-                .add(procedure::Column::Name.contains(s))
-                .add(procedure::Column::Code.contains(s)),
-        );
+        use crate::domain::search::{ESCAPE, contains_pattern};
+        let pattern = sea_orm::sea_query::LikeExpr::new(contains_pattern(s)).escape(ESCAPE);
+        q = q.filter(procedure::Column::SearchText.like(pattern));
     }
     if !f.include_abolished {
         q = q.filter(procedure::Column::Status.eq(ProcedureStatus::Published));

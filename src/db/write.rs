@@ -78,6 +78,7 @@ pub fn procedure_model(
         content_full: Set(ContentPart::ALL.iter().all(|p| r.content.0.contains(p))),
         national_portal_integrated: Set(r.national_portal_integrated),
         content_hash: Set(hash),
+        search_text: Set(crate::domain::search::procedure_key(&r.code, &r.name)),
     }
 }
 

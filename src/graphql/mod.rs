@@ -3,6 +3,7 @@
 //! arguments, call one function of the [`Service`] and map the result; every access decision is the service's.
 
 pub mod audit;
+pub mod cost;
 pub mod enums;
 pub mod error;
 pub mod indicators;
@@ -29,10 +30,22 @@ pub type GatewaySchema = Schema<Query, mutation::Mutation, subscription::Subscri
 
 /// Builds the schema with the request limits of the settings (and without introspection when it is off).
 pub fn build_schema(app: App) -> GatewaySchema {
+    build_schema_with(app, |b| b)
+}
+
+/// [`build_schema`], with `extend` adding to the builder first (an extension of the deployment's own).
+pub fn build_schema_with(
+    app: App,
+    extend: impl FnOnce(
+        async_graphql::SchemaBuilder<Query, mutation::Mutation, subscription::Subscription>,
+    )
+        -> async_graphql::SchemaBuilder<Query, mutation::Mutation, subscription::Subscription>,
+) -> GatewaySchema {
     let limits = app.settings.limits;
     let introspection = app.settings.introspection;
-    let builder = Schema::build(Query::default(), mutation::Mutation, subscription::Subscription)
+    let builder = extend(Schema::build(Query::default(), mutation::Mutation, subscription::Subscription))
         .data(app)
+        .extension(cost::Cost(limits))
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(32)

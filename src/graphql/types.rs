@@ -88,13 +88,7 @@ impl Unit {
     /// Units whose parent is this one.
     async fn children(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Unit>> {
         let tree = internal(app(ctx).units().await)?;
-        Ok(tree
-            .all()
-            .iter()
-            .filter(|u| u.parent_code.as_deref() == Some(self.0.code.as_str()))
-            .cloned()
-            .map(Unit)
-            .collect())
+        Ok(tree.children_of(&self.0.code).cloned().map(Unit).collect())
     }
 }
 

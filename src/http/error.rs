@@ -19,9 +19,28 @@ use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
 /// The query does not fit the schema (an unknown field or argument, a wrong type, a missing operation name).
 pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
-/// The query exceeds a request limit (depth, complexity, directives, recursion); on a WebSocket also the
-/// number of subscriptions.
+/// The query exceeds a request limit (depth, complexity, directives, recursion, root fields, aliases, the cost
+/// of its indicator reports); on a WebSocket also the number of subscriptions.
 pub const LIMIT: &str = "LIMIT";
+/// The request ran longer than `REQUEST_TIMEOUT_MS` and was stopped (its statements too, on PostgreSQL). A
+/// mutation that timed out was either not applied or applied just before: retrying it with its
+/// `expectedVersion` is safe.
+pub const TIMEOUT: &str = "TIMEOUT";
+
+/// The answer to a request stopped at its timeout.
+pub fn timed_out(limit: std::time::Duration) -> async_graphql::Response {
+    let mut e = async_graphql::ServerError::new(
+        format!(
+            "the request took longer than the limit of {} ms (REQUEST_TIMEOUT_MS) and was stopped",
+            limit.as_millis()
+        ),
+        None,
+    );
+    let mut ext = async_graphql::ErrorExtensionValues::default();
+    ext.set("code", TIMEOUT);
+    e.extensions = Some(ext);
+    async_graphql::Response::from_errors(vec![e])
+}
 /// An argument's value does not parse (a malformed date): the service's code for input that breaks a rule.
 pub const VALIDATION: &str = "VALIDATION";
 
@@ -46,6 +65,9 @@ pub enum EdgeError {
     VariablesNotJson,
     #[error("use the graphql-transport-ws subprotocol")]
     NoSubprotocol,
+    /// The request failed on the server's side (a panic while it ran): the cause is logged under its request id.
+    #[error("internal error")]
+    Internal,
 }
 
 impl EdgeError {
@@ -59,6 +81,7 @@ impl EdgeError {
             | EdgeError::NoQuery
             | EdgeError::VariablesNotJson
             | EdgeError::NoSubprotocol => StatusCode::BAD_REQUEST,
+            EdgeError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -72,6 +95,7 @@ impl EdgeError {
             | EdgeError::NoQuery
             | EdgeError::VariablesNotJson
             | EdgeError::NoSubprotocol => "BAD_REQUEST",
+            EdgeError::Internal => "INTERNAL",
         }
     }
 

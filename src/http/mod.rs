@@ -54,8 +54,31 @@ pub fn routes(cfg: &mut web::ServiceConfig, edge: HttpState) {
     }
 }
 
-fn error_body(message: &str, code: &str) -> serde_json::Value {
-    serde_json::json!({ "errors": [ { "message": message, "extensions": { "code": code } } ] })
+fn error_body(message: &str, code: &str, request_id: Option<&str>) -> serde_json::Value {
+    let mut extensions = serde_json::json!({ "code": code });
+    if let Some(id) = request_id {
+        extensions["requestId"] = serde_json::Value::from(id);
+    }
+    serde_json::json!({ "errors": [ { "message": message, "extensions": extensions } ] })
+}
+
+/// Answers every response with the `X-Request-Id` of the request's log lines.
+pub async fn request_id_header(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let id = req.extensions().get::<RequestId>().map(ToString::to_string);
+    let mut res = next.call(req).await?;
+    if let Some(v) = id.and_then(|id| header::HeaderValue::from_str(&id).ok()) {
+        res.headers_mut().insert(header::HeaderName::from_static("x-request-id"), v);
+    }
+    Ok(res)
+}
+
+/// The id of the request's log lines, which every error the client sees carries as `extensions.requestId` and
+/// every response as the `X-Request-Id` header.
+fn request_id_of(req: &HttpRequest) -> Option<String> {
+    req.extensions().get::<RequestId>().map(ToString::to_string)
 }
 
 fn wants_graphql_response(req: &HttpRequest) -> bool {
@@ -72,7 +95,8 @@ fn request_error(
     code: &str,
 ) -> HttpResponse {
     let ct = if wants_graphql_response(req) { GRAPHQL_RESPONSE } else { "application/json" };
-    HttpResponse::build(status).insert_header((header::CONTENT_TYPE, ct)).json(error_body(message, code))
+    let body = error_body(message, code, request_id_of(req).as_deref());
+    HttpResponse::build(status).insert_header((header::CONTENT_TYPE, ct)).json(body)
 }
 
 /// Where a request comes from: the peer's address (not a forwarding header, which any client can write) and the
@@ -145,9 +169,33 @@ async fn execute(
     }
     let operation = edge.metrics.operation_label(request.operation_name.as_deref());
     let started = Instant::now();
+    let request_id = meta.request_id.clone();
     let request = request.data(caller).data(meta).data(Loaders::new(&edge.app.db));
-    let mut response = edge.schema.execute(request).await;
+    let limit = edge.app.settings.limits.request_timeout;
+    // Dropping the execution on timeout drops its statements (a transaction rolls back); PostgreSQL stops them
+    // by its own `statement_timeout`, set to the same limit. A panic while it runs ends this request alone, with
+    // a 500 that says no more than `INTERNAL` and the request id; the cause goes to the log.
+    let run = std::panic::AssertUnwindSafe(tokio::time::timeout(limit, edge.schema.execute(request)));
+    let mut response = match futures_util::FutureExt::catch_unwind(run).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(_)) => error::timed_out(limit),
+        Err(panic) => {
+            let cause = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(cause = %cause, "a request panicked; it is answered 500 and the gateway serves on");
+            edge.metrics.errors.with_label_values(&["INTERNAL"]).inc();
+            return EdgeError::Internal.respond(req);
+        }
+    };
     error::add_codes(&mut response, parsed);
+    if let Some(id) = &request_id {
+        for e in &mut response.errors {
+            e.extensions.get_or_insert_with(Default::default).set("requestId", id.as_str());
+        }
+    }
     edge.metrics.latency.with_label_values(&[&operation]).observe(started.elapsed().as_secs_f64());
     let outcome = if response.errors.is_empty() { "ok" } else { "error" };
     edge.metrics.requests.with_label_values(&[&operation, outcome]).inc();

@@ -25,6 +25,10 @@ pub enum ApiError {
     /// Another write changed the record first.
     #[error("{0}")]
     Conflict(String),
+    /// The database cannot be reached, or had no free connection within the time a request may wait for one:
+    /// the client may try again.
+    #[error("the database is unavailable; try again")]
+    Unavailable,
     /// A fault the client cannot fix; the cause is logged, never shown.
     #[error("internal error")]
     Internal(String),
@@ -38,6 +42,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "FORBIDDEN",
             ApiError::Validation(_) => "VALIDATION",
             ApiError::Conflict(_) => "CONFLICT",
+            ApiError::Unavailable => "UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL",
         }
     }
@@ -51,7 +56,26 @@ impl ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
-        ApiError::internal(e)
+        if unreachable(&e) {
+            tracing::warn!(cause = %e, "the database is unavailable");
+            ApiError::Unavailable
+        } else {
+            ApiError::internal(e)
+        }
+    }
+}
+
+/// Whether a database error says the database could not be reached (down, the network cut, the pool out of
+/// connections for longer than a request waits), rather than that a statement failed.
+pub fn unreachable(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::{DbErr, RuntimeErr};
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Query(RuntimeErr::SqlxError(s)) | DbErr::Exec(RuntimeErr::SqlxError(s)) => {
+            matches!(**s, Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed)
+        }
+        _ => false,
     }
 }
 
@@ -61,7 +85,7 @@ impl From<WriteError> for ApiError {
             WriteError::NotFound => ApiError::NotFound,
             WriteError::Validation(m) => ApiError::Validation(m),
             WriteError::Conflict(m) => ApiError::Conflict(m),
-            WriteError::Db(e) => ApiError::internal(e),
+            WriteError::Db(e) => e.into(),
         }
     }
 }
@@ -75,7 +99,8 @@ impl From<IndicatorError> for ApiError {
                 Ok(e) => e.into(),
                 Err(shared) => ApiError::internal(shared),
             },
-            other @ (IndicatorError::Db(_) | IndicatorError::Cached(_)) => ApiError::internal(other),
+            IndicatorError::Db(e) => e.into(),
+            other @ IndicatorError::Cached(_) => ApiError::internal(other),
         }
     }
 }
@@ -89,7 +114,7 @@ impl From<PeriodError> for ApiError {
 impl From<DrillError> for ApiError {
     fn from(e: DrillError) -> Self {
         match e {
-            DrillError::Db(d) => ApiError::internal(d),
+            DrillError::Db(d) => d.into(),
             other => ApiError::Validation(other.to_string()),
         }
     }

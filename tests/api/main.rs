@@ -13,6 +13,7 @@ mod indicators;
 mod policy;
 mod privacy;
 mod readme;
+mod robustness;
 mod rules;
 mod storage;
 mod summaries;

@@ -357,11 +357,15 @@ per_backend! {
         let sum = "SELECT CAST(COALESCE(SUM(dossiers), 0) AS BIGINT) FROM dossier_rollup";
         let summarised = scalar(&app, sum).await;
         assert!(summarised > 100, "{summarised}");
-        // Back to the previous release's table (`n`, 0/1 flags), empty; migrating derives the summary again.
-        migration::Migrator::down(&app.db, Some(1)).await.unwrap();
+        // Back to the release before the rollup's names (`n`, 0/1 flags, an empty table) and procedures without a
+        // search key; migrating derives the summary again and fills the keys.
+        migration::Migrator::down(&app.db, Some(2)).await.unwrap();
         assert_eq!(scalar(&app, "SELECT COUNT(*) FROM dossier_rollup WHERE er_kind = 1 AND n > 0").await, 0);
         dvc_gateway::db::migrate(&app.db, &test_vault()).await.unwrap();
         assert_eq!(scalar(&app, sum).await, summarised);
+        let procedures = scalar(&app, "SELECT COUNT(*) FROM procedure").await;
+        let keyed = scalar(&app, "SELECT COUNT(*) FROM procedure WHERE search_text LIKE '%\u{1f}%'").await;
+        assert!(procedures > 0 && keyed == procedures, "{keyed} of {procedures} procedures have a search key");
         check(&app, "after the summary table was recreated").await;
     }
 }

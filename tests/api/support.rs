@@ -68,7 +68,7 @@ impl Drop for TestDb {
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             rt.block_on(async {
-                if let Ok(admin) = db::connect(&postgres_url(), None).await {
+                if let Ok(admin) = db::connect(&postgres_url(), None, None).await {
                     let _ =
                         admin.execute_unprepared(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
                     admin.close().await.ok();
@@ -85,6 +85,11 @@ pub fn postgres_url() -> String {
 }
 
 impl TestDb {
+    /// The PostgreSQL schema of this database (`None` on SQLite).
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
     /// A fresh, migrated database.
     pub async fn new(backend: Backend) -> TestDb {
         let db = TestDb::empty(backend).await;
@@ -98,18 +103,18 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
-                let conn = db::connect(&url, None).await.expect("sqlite connects");
+                let conn = db::connect(&url, None, None).await.expect("sqlite connects");
                 TestDb { conn, schema: None, _dir: Some(dir) }
             }
             Backend::Postgres => {
                 let url = postgres_url();
-                let admin = db::connect(&url, None)
+                let admin = db::connect(&url, None, None)
                     .await
                     .unwrap_or_else(|e| panic!("PostgreSQL at {url} must be running: {e}"));
                 let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
                 admin.execute_unprepared(&format!("CREATE SCHEMA {schema}")).await.expect("create schema");
                 admin.close().await.ok();
-                let conn = db::connect(&url, Some(&schema)).await.expect("connect to schema");
+                let conn = db::connect(&url, Some(&schema), None).await.expect("connect to schema");
                 TestDb { conn, schema: Some(schema), _dir: None }
             }
         }

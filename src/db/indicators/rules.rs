@@ -220,7 +220,7 @@ pub(super) fn dossier_sql(w: &Window, scope: &Scope, cut: Option<Micros>) -> Str
 /// has every dated fact before T, and its months tell whether it lies in the period; the dossiers settled at
 /// or after it are read row by row. `None` for other periods: every dossier is read row by row.
 pub(super) fn summary_cut(w: &Window) -> Option<Micros> {
-    (month_of(w.start) == w.start).then(|| month_of(w.at))
+    w.summarised().then(|| month_of(w.at))
 }
 
 /// A dossier metric's (denominator condition, numerator column) over the groups of `dossier_rollup`: the
