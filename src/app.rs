@@ -64,6 +64,8 @@ pub struct App {
     pub verifier: Arc<Verifier>,
     pub status_feed: broadcast::Sender<StatusChanged>,
     pub cache: AggregateCache,
+    /// Requests per client address and per subject, shared through Redis when it is configured.
+    pub limiter: crate::rate::Limiter,
     pub audit: AuditLog,
     /// Scored reports by the cached counts they were scored from.
     pub scored: moka::future::Cache<Arc<String>, (crate::domain::time::Micros, Arc<Scored>)>,
@@ -85,6 +87,7 @@ impl App {
         let cache = AggregateCache::new(settings.redis_url.as_deref(), &settings.redis_prefix)?;
         let vault = Vault::new(settings.pii_key());
         let (status_feed, _) = broadcast::channel(1024);
+        let settings_rate = settings.rate;
         Ok(App {
             audit: AuditLog::start(db.clone()),
             db,
@@ -92,6 +95,7 @@ impl App {
             vault,
             verifier: Arc::new(verifier),
             status_feed,
+            limiter: crate::rate::Limiter::new(settings_rate, cache.clone()),
             cache,
             scored: moka::future::Cache::new(10_000),
             snapshot: Arc::new(RwLock::new(None)),

@@ -110,6 +110,10 @@ pub struct Settings {
     pub introspection: bool,
     pub log_json: bool,
     pub limits: Limits,
+    /// Requests per minute per client address and per token subject (`crate::rate`).
+    pub rate: crate::rate::RateLimits,
+    /// Proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`, comma-separated addresses).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// How long audit events are kept before the daily purge removes them.
     pub audit_retention_days: u32,
     /// Who runs a command-line operation (`import`, `export`), as recorded in the audit trail.
@@ -147,6 +151,7 @@ impl Settings {
             }
         };
         let defaults = Limits::default();
+        let rates = crate::rate::RateLimits::default();
         let retention = parse_usize("AUDIT_RETENTION_DAYS", 5 * 365)?;
         let settings = Settings {
             database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
@@ -184,6 +189,23 @@ impl Settings {
                     defaults.request_timeout.as_millis() as usize,
                 )? as u64),
             },
+            rate: crate::rate::RateLimits {
+                public_per_minute: parse_usize("RATE_PUBLIC_PER_MINUTE", rates.public_per_minute as usize)?
+                    as u32,
+                auth_failures_per_minute: parse_usize(
+                    "RATE_AUTH_FAILURES_PER_MINUTE",
+                    rates.auth_failures_per_minute as usize,
+                )? as u32,
+                subject_per_minute: parse_usize("RATE_SUBJECT_PER_MINUTE", rates.subject_per_minute as usize)?
+                    as u32,
+            },
+            trusted_proxies: get("TRUSTED_PROXIES")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse().with_context(|| format!("TRUSTED_PROXIES: `{s}` is not an IP address")))
+                .collect::<anyhow::Result<_>>()?,
             audit_retention_days: u32::try_from(retention).unwrap_or(u32::MAX),
             operator: get("USER").unwrap_or_else(|| "unknown".to_owned()),
         };

@@ -17,5 +17,6 @@ pub mod http;
 pub mod indicators;
 pub mod interchange;
 pub mod pii;
+pub mod rate;
 pub mod service;
 pub mod startup;

@@ -205,6 +205,15 @@ impl RedisStore {
     async fn ping(&self) -> bool {
         self.run::<String>(&redis::cmd("PING")).await.is_some()
     }
+
+    /// Adds `n` to the counter `key`, which expires after `ttl_secs`: its new value.
+    async fn add(&self, key: &str, n: u32, ttl_secs: u64) -> Option<i64> {
+        let value: i64 = self.run(redis::cmd("INCRBY").arg(key).arg(n)).await?;
+        if value == i64::from(n) {
+            self.run::<i64>(redis::cmd("EXPIRE").arg(key).arg(ttl_secs)).await?;
+        }
+        Some(value)
+    }
 }
 
 /// The cache of indicator counts (as JSON text, the same in both layers).
@@ -285,6 +294,13 @@ impl AggregateCache {
     }
 
     /// The cache's health; with Redis, a PING decides.
+    /// Adds `n` to the shared counter `name` (under the prefix), expiring after `ttl_secs`: its new value, or
+    /// `None` without Redis or while it does not answer (the caller then counts in process).
+    pub async fn add_shared(&self, name: &str, n: u32, ttl_secs: u64) -> Option<i64> {
+        let r = self.redis.as_ref()?;
+        r.add(&format!("{}:{name}", self.prefix), n, ttl_secs).await
+    }
+
     pub async fn health(&self) -> CacheHealth {
         match &self.redis {
             None => CacheHealth::InProcess,

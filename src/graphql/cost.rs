@@ -94,11 +94,46 @@ pub fn check(
     Ok(())
 }
 
+/// How many public lookups and computations a document asks (for the per-address rate limit): each
+/// `dossierStatus` and `ranking` root field, and each `indicators` the cache cannot answer; the most of any
+/// operation in the document.
+pub fn public_weight(doc: &ExecutableDocument, variables: &Variables) -> u32 {
+    let limits = Limits {
+        max_root_fields: usize::MAX,
+        max_aliases: usize::MAX,
+        max_cost: u64::MAX,
+        ..Limits::default()
+    };
+    let no_peers = |_: crate::domain::UnitLevel, _: Option<&str>, _: Micros| 1;
+    let mut most = 0;
+    for (_, op) in doc.operations.iter() {
+        let mut counter = Counter {
+            doc,
+            variables,
+            limits: &limits,
+            peers: &no_peers,
+            tally: Tally::default(),
+            path: HashSet::new(),
+        };
+        let mut weight = 0u32;
+        let _ = counter.each_field(&op.node.selection_set.node, &mut |c, field| {
+            weight += match field.name.node.as_str() {
+                "dossierStatus" | "ranking" => 1,
+                "indicators" => u32::from(report_cost(c.window(field)) > CACHED_REPORT),
+                _ => 0,
+            };
+            Ok(())
+        });
+        most = most.max(weight);
+    }
+    most
+}
+
 fn refuse(what: &str, limit: impl std::fmt::Display, setting: &str) -> ServerError {
     let message = format!(
         "the request has more {what} than the limit of {limit} ({setting}); split it into several requests"
     );
-    with_code(message, crate::http::error::LIMIT)
+    with_code(message, super::error::LIMIT)
 }
 
 /// The service's error, as an error of the request (the unit tree could not be read).

@@ -5,6 +5,11 @@ use async_graphql::{Error, ErrorExtensions};
 
 use crate::service::ApiError;
 
+/// The query exceeds a request limit (depth, complexity, directives, recursion, root fields, aliases, the cost
+/// of its indicator reports); on a WebSocket also the number of subscriptions. The schema's own refusals
+/// ([`super::cost`]) name it here, the HTTP edge gives it to the engine's (`http::error`).
+pub const LIMIT: &str = "LIMIT";
+
 impl ErrorExtensions for ApiError {
     fn extend(&self) -> Error {
         Error::new(self.to_string()).extend_with(|_, e| e.set("code", self.code()))

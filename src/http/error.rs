@@ -19,9 +19,7 @@ use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
 /// The query does not fit the schema (an unknown field or argument, a wrong type, a missing operation name).
 pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
-/// The query exceeds a request limit (depth, complexity, directives, recursion, root fields, aliases, the cost
-/// of its indicator reports); on a WebSocket also the number of subscriptions.
-pub const LIMIT: &str = "LIMIT";
+pub use crate::graphql::error::LIMIT;
 /// The request ran longer than `REQUEST_TIMEOUT_MS` and was stopped (its statements too, on PostgreSQL). A
 /// mutation that timed out was either not applied or applied just before: retrying it with its
 /// `expectedVersion` is safe.
@@ -68,6 +66,9 @@ pub enum EdgeError {
     /// The request failed on the server's side (a panic while it ran): the cause is logged under its request id.
     #[error("internal error")]
     Internal,
+    /// Over a rate limit; the number is the seconds until the window ends.
+    #[error("too many requests; try again in {0} s")]
+    RateLimited(u64),
 }
 
 impl EdgeError {
@@ -82,6 +83,7 @@ impl EdgeError {
             | EdgeError::VariablesNotJson
             | EdgeError::NoSubprotocol => StatusCode::BAD_REQUEST,
             EdgeError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            EdgeError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -96,6 +98,7 @@ impl EdgeError {
             | EdgeError::VariablesNotJson
             | EdgeError::NoSubprotocol => "BAD_REQUEST",
             EdgeError::Internal => "INTERNAL",
+            EdgeError::RateLimited(_) => "RATE_LIMITED",
         }
     }
 
@@ -108,6 +111,9 @@ impl EdgeError {
             }
             EdgeError::MutationByGet => {
                 r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+            }
+            EdgeError::RateLimited(secs) => {
+                r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(*secs));
             }
             _ => {}
         }

@@ -22,6 +22,7 @@ use self::error::EdgeError;
 use crate::app::{App, Authentication};
 use crate::auth::{Caller, Verified};
 use crate::graphql::{GatewaySchema, Loaders};
+use crate::rate::Bucket;
 use crate::service::RequestMeta;
 pub use metrics::Metrics;
 
@@ -99,11 +100,18 @@ fn request_error(
     HttpResponse::build(status).insert_header((header::CONTENT_TYPE, ct)).json(body)
 }
 
-/// Where a request comes from: the peer's address (not a forwarding header, which any client can write) and the
-/// request id of its log lines.
-fn request_meta(req: &HttpRequest) -> RequestMeta {
+/// Where a request comes from: the peer's address, or the client's as a trusted proxy forwards it (see
+/// [`crate::rate::client_addr`]; any client can write the header, so no other is believed), and the request id of
+/// its log lines.
+fn request_meta(edge: &HttpState, req: &HttpRequest) -> RequestMeta {
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let addr = crate::rate::client_addr(
+        req.peer_addr().map(|a| a.ip()),
+        forwarded,
+        &edge.app.settings.trusted_proxies,
+    );
     RequestMeta {
-        client_addr: req.peer_addr().map(|a| a.ip().to_string()),
+        client_addr: addr.map(|a| a.to_string()),
         request_id: req.extensions().get::<RequestId>().map(ToString::to_string),
         expires_at: None,
     }
@@ -117,12 +125,20 @@ async fn authenticate(
     meta: &mut RequestMeta,
 ) -> Result<Caller, Box<HttpResponse>> {
     let header = req.headers().get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("\u{0}"));
+    let addr = meta.client_addr.clone().unwrap_or_default();
+    // An address that failed too often waits out the window before any token of its is checked again.
+    if header.is_some()
+        && let Err(secs) = edge.app.limiter.check(Bucket::AuthFailure, &addr).await
+    {
+        return Err(Box::new(EdgeError::RateLimited(secs).respond(req)));
+    }
     match edge.app.authenticate(header).await {
         Ok(Verified { caller, expires_at }) => {
             meta.expires_at = (caller != Caller::Anonymous).then_some(expires_at);
             Ok(caller)
         }
         Err(Authentication::Refused(e)) => {
+            let _ = edge.app.limiter.take(Bucket::AuthFailure, &addr, 1).await;
             edge.metrics.errors.with_label_values(&["UNAUTHENTICATED"]).inc();
             crate::service::refused_token(&edge.app, meta, &e.to_string()).await;
             Err(Box::new(EdgeError::Unauthenticated(e.to_string()).respond(req)))
@@ -141,7 +157,7 @@ async fn execute(
     mut request: async_graphql::Request,
     get: bool,
 ) -> HttpResponse {
-    let mut meta = request_meta(req);
+    let mut meta = request_meta(edge, req);
     let caller = match authenticate(edge, req, &mut meta).await {
         Ok(c) => c,
         Err(r) => return *r,
@@ -149,8 +165,11 @@ async fn execute(
     // Parsed once, here: the schema reuses the document, and whether it parsed names the code of the errors
     // that come without one.
     let name = request.operation_name.clone();
+    let variables = request.variables.clone();
+    let mut public = 0;
     let (parsed, op) = match request.parsed_query() {
         Ok(doc) => {
+            public = crate::graphql::cost::public_weight(doc, &variables);
             let op = match &name {
                 Some(name) => doc
                     .operations
@@ -166,6 +185,20 @@ async fn execute(
     // GraphQL over HTTP: a GET request may only carry a query.
     if get && matches!(op, Some(OperationType::Mutation) | Some(OperationType::Subscription)) {
         return EdgeError::MutationByGet.respond(req);
+    }
+    // Public lookups and computations count per client address; a caller with a token counts per subject.
+    let limited = match caller.sub() {
+        Some(sub) => edge.app.limiter.take(Bucket::Subject, sub, 1).await,
+        None => {
+            edge.app
+                .limiter
+                .take(Bucket::Public, meta.client_addr.as_deref().unwrap_or_default(), public)
+                .await
+        }
+    };
+    if let Err(secs) = limited {
+        edge.metrics.errors.with_label_values(&["RATE_LIMITED"]).inc();
+        return EdgeError::RateLimited(secs).respond(req);
     }
     let operation = edge.metrics.operation_label(request.operation_name.as_deref());
     let started = Instant::now();

@@ -46,7 +46,7 @@ pub async fn graphql_ws(
     if !offered {
         return Ok(super::error::EdgeError::NoSubprotocol.respond(&req));
     }
-    let mut meta = request_meta(&req);
+    let mut meta = request_meta(&edge, &req);
     let upgrade = req.headers().contains_key(actix_web::http::header::AUTHORIZATION);
     let caller = match authenticate(&edge, &req, &mut meta).await {
         Ok(c) => c,

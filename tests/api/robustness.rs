@@ -488,3 +488,140 @@ async fn an_exhausted_pool_makes_a_request_wait_a_bounded_time_and_fail_clearly(
         post(&base, None, r#"{ dossierStatus(code: "000.00.20022-250514-00000") { status } }"#).await;
     assert!(v["errors"].is_null(), "the pool serves again: {v}");
 }
+
+/// Posts a query with these headers: the status, the `Retry-After` header and the body.
+async fn post_with(base: &str, headers: &[(&str, String)], query: &str) -> (u16, Option<u64>, Value) {
+    let mut r = reqwest::Client::new().post(format!("{base}/graphql")).json(&json!({ "query": query }));
+    for (name, value) in headers {
+        r = r.header(*name, value);
+    }
+    let r = r.send().await.unwrap();
+    let retry = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    (r.status().as_u16(), retry, r.json().await.unwrap())
+}
+
+/// Waits, if need be, for a rate window with a few seconds left, so that a test's counts fall in one window.
+async fn fresh_window() {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    if secs % 60 > 50 {
+        tokio::time::sleep(std::time::Duration::from_secs(61 - secs % 60)).await;
+    }
+}
+
+fn lookup(i: usize) -> String {
+    format!(r#"{{ dossierStatus(code: "000.00.20022-250514-{i:05}") {{ status }} }}"#)
+}
+
+fn limited(status: u16, retry: Option<u64>, v: &Value) {
+    assert_eq!(status, 429, "{v}");
+    assert!(retry.is_some_and(|s| (1..=60).contains(&s)), "Retry-After: {retry:?}");
+    assert_eq!(error_code(v).as_deref(), Some("RATE_LIMITED"), "{v}");
+}
+
+#[tokio::test]
+async fn dossier_codes_cannot_be_enumerated_faster_than_the_public_limit() {
+    fresh_window().await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = app_with(&db, vec![("RATE_PUBLIC_PER_MINUTE", "10".to_owned())]);
+    assert!(import_str(&app, SAMPLE, false).await.committed);
+    let base = serve(app).await;
+    for i in 0..10 {
+        let (status, _, v) = post_with(&base, &[], &lookup(i)).await;
+        assert!(status == 200 && v["errors"].is_null(), "lookup {i}: {v}");
+    }
+    let (status, retry, v) = post_with(&base, &[], &lookup(10)).await;
+    limited(status, retry, &v);
+    // Two lookups in one request count twice; what the cache answers counts for nothing.
+    let (status, _, v) =
+        post_with(&base, &[], r#"{ indicators(unitCode: "49", period: { year: 2024 }) { total } }"#).await;
+    assert!(status == 200 && v["errors"].is_null(), "{v}");
+    // A client's own forwarding header changes nothing without trusted proxies.
+    let (status, retry, v) =
+        post_with(&base, &[("x-forwarded-for", "203.0.113.9".to_owned())], &lookup(11)).await;
+    limited(status, retry, &v);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_limit() {
+    fresh_window().await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = app_with(
+        &db,
+        vec![("RATE_PUBLIC_PER_MINUTE", "2".to_owned()), ("TRUSTED_PROXIES", "127.0.0.1".to_owned())],
+    );
+    assert!(import_str(&app, SAMPLE, false).await.committed);
+    let base = serve(app).await;
+    let from = |ip: &str| vec![("x-forwarded-for", format!("6.6.6.6, {ip}"))];
+    for i in 0..2 {
+        let (status, _, v) = post_with(&base, &from("203.0.113.1"), &lookup(i)).await;
+        assert_eq!(status, 200, "{v}");
+    }
+    let (status, retry, v) = post_with(&base, &from("203.0.113.1"), &lookup(2)).await;
+    limited(status, retry, &v);
+    // Another client behind the same proxy, however it writes the left of the header.
+    let (status, _, v) = post_with(&base, &from("203.0.113.2"), &lookup(3)).await;
+    assert_eq!(status, 200, "{v}");
+}
+
+#[tokio::test]
+async fn failed_authentications_and_calls_per_subject_are_limited() {
+    fresh_window().await;
+    use dvc_gateway::auth::Role;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = app_with(
+        &db,
+        vec![("RATE_AUTH_FAILURES_PER_MINUTE", "3".to_owned()), ("RATE_SUBJECT_PER_MINUTE", "3".to_owned())],
+    );
+    assert!(import_str(&app, SAMPLE, false).await.committed);
+    let base = serve(app).await;
+    let officer =
+        vec![("authorization", format!("Bearer {}", token(Role::Officer, Some("49"), "officer-1")))];
+    let q = "{ units { code } }";
+    for _ in 0..3 {
+        let (status, _, v) = post_with(&base, &officer, q).await;
+        assert_eq!(status, 200, "{v}");
+    }
+    let (status, retry, v) = post_with(&base, &officer, q).await;
+    limited(status, retry, &v);
+
+    let forged = vec![("authorization", "Bearer not.a.token".to_owned())];
+    for _ in 0..3 {
+        let (status, _, v) = post_with(&base, &forged, q).await;
+        assert_eq!(status, 401, "{v}");
+    }
+    // From now on this address waits, whatever token it shows; without a token it is served.
+    let (status, retry, v) = post_with(&base, &forged, q).await;
+    limited(status, retry, &v);
+    let other = vec![("authorization", format!("Bearer {}", token(Role::Officer, Some("49"), "officer-2")))];
+    let (status, retry, v) = post_with(&base, &other, q).await;
+    limited(status, retry, &v);
+    let (status, _, v) = post_with(&base, &[], q).await;
+    assert_eq!(status, 200, "{v}");
+}
+
+#[tokio::test]
+async fn with_redis_every_instance_shares_the_limits_and_without_it_each_counts_alone() {
+    fresh_window().await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let prefix = prefix();
+    let with = |url: String| {
+        vec![("RATE_PUBLIC_PER_MINUTE", "4".to_owned()), ("REDIS_URL", url), ("REDIS_PREFIX", prefix.clone())]
+    };
+    let first = app_with(&db, with(redis_url()));
+    assert!(import_str(&first, SAMPLE, false).await.committed);
+    let (a, b) = (serve(first).await, serve(app_with(&db, with(redis_url()))).await);
+    for (i, base) in [&a, &b, &a, &b].into_iter().enumerate() {
+        let (status, _, v) = post_with(base, &[], &lookup(i)).await;
+        assert_eq!(status, 200, "{v}");
+    }
+    let (status, retry, v) = post_with(&b, &[], &lookup(4)).await;
+    limited(status, retry, &v);
+    // Redis down: each instance counts in process, and still limits.
+    let down = serve(app_with(&db, with("redis://127.0.0.1:1".to_owned()))).await;
+    for i in 0..4 {
+        let (status, _, v) = post_with(&down, &[], &lookup(i)).await;
+        assert_eq!(status, 200, "{v}");
+    }
+    let (status, retry, v) = post_with(&down, &[], &lookup(4)).await;
+    limited(status, retry, &v);
+}
