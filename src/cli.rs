@@ -226,6 +226,18 @@ async fn audit_export(
     Ok(())
 }
 
+/// SIGTERM or SIGINT.
+async fn stop_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
 /// `serve`: the gateway until SIGINT or SIGTERM, with the demo data loaded first if asked.
 async fn serve(settings: Settings, demo: bool, demo_scale: f64) -> anyhow::Result<()> {
     // The production profile refused development secrets already (Settings::from_env).
@@ -247,6 +259,12 @@ async fn serve(settings: Settings, demo: bool, demo_scale: f64) -> anyhow::Resul
     let purge = tokio::spawn(crate::audit::purge_daily(app.db.clone(), app.settings.audit_retention_days));
     let running = crate::startup::run(app.clone(), listener)?;
     announce(running.addr, app.settings.graphiql, demo);
+    let stop = running.stopper();
+    tokio::spawn(async move {
+        stop_signal().await;
+        tracing::info!("stopping: finishing the requests in flight, closing WebSockets");
+        stop.await;
+    });
     running.server.await?;
     // Stopped (SIGINT or SIGTERM): the accesses the writer still holds go to the database first.
     purge.abort();

@@ -11,10 +11,27 @@ use crate::graphql::{GatewaySchema, build_schema};
 use crate::http::error::json_errors;
 use crate::http::{HttpState, Metrics, PathOnlySpan, routes};
 
+/// How long a stopping gateway waits for the requests in flight before it closes their connections.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A bound, not yet awaited server and the address it listens on.
 pub struct Running {
     pub server: Server,
     pub addr: std::net::SocketAddr,
+    /// Set to `true` to stop: WebSocket connections close (1001) and [`Running::stop`] drains the rest.
+    pub stopping: tokio::sync::watch::Sender<bool>,
+}
+
+impl Running {
+    /// A handle that stops the server gracefully: no new connections, WebSockets closed with 1001 ("going
+    /// away"), the requests in flight finished (for at most [`SHUTDOWN_GRACE`]).
+    pub fn stopper(&self) -> impl Future<Output = ()> + use<> {
+        let (handle, stopping) = (self.server.handle(), self.stopping.clone());
+        async move {
+            let _ = stopping.send(true);
+            handle.stop(true).await;
+        }
+    }
 }
 
 /// Binds `listener` and serves the gateway on it.
@@ -26,7 +43,8 @@ pub fn run(app: App, listener: TcpListener) -> std::io::Result<Running> {
 /// [`run`] with a schema built by the caller (with extensions of its own, such as tracing or fault injection).
 pub fn run_with_schema(app: App, schema: GatewaySchema, listener: TcpListener) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
-    let edge = HttpState { schema, app, metrics: Metrics::new() };
+    let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
+    let edge = HttpState { schema, app, metrics: Metrics::new(), stopping: stopping_rx };
     let server = HttpServer::new(move || {
         let edge = edge.clone();
         ActixApp::new()
@@ -35,7 +53,10 @@ pub fn run_with_schema(app: App, schema: GatewaySchema, listener: TcpListener) -
             .wrap(TracingLogger::<PathOnlySpan>::new())
             .configure(move |cfg| routes(cfg, edge))
     })
+    .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+    // The caller decides when to stop (see `cli::serve`), so that WebSockets are told first.
+    .disable_signals()
     .listen(listener)?
     .run();
-    Ok(Running { server, addr })
+    Ok(Running { server, addr, stopping })
 }

@@ -34,6 +34,8 @@ pub struct HttpState {
     pub app: App,
     pub schema: GatewaySchema,
     pub metrics: Metrics,
+    /// Becomes `true` when the gateway stops: WebSocket connections close with 1001.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Routes of the gateway.

@@ -286,9 +286,18 @@ async fn relay(
     let expiry = meta.expires_at.map_or(Duration::MAX, |t| Duration::from_micros((t - now()).max(0) as u64));
     let expired = tokio::time::sleep(expiry.min(Duration::from_secs(100 * 365 * 86_400)));
     tokio::pin!(expired);
+    let mut stopping = edge.stopping.clone();
+    // Without anyone able to stop the server (its handle dropped), this never fires.
+    let stopped = async move {
+        if stopping.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::pin!(stopped);
     loop {
         tokio::select! {
             _ = &mut expired => return Some(close(4401, "Unauthorized: the token has expired")),
+            _ = &mut stopped => return Some(close(1001, "the server is stopping; reconnect")),
             out = engine.next() => match out {
                 Some(WsMessage::Text(text)) => {
                     if session.text(subscriptions.outgoing(text)).await.is_err() {

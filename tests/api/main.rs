@@ -6,6 +6,7 @@
 mod audit;
 mod auth;
 mod cache;
+mod crash;
 mod graphql;
 mod http;
 mod import_export;

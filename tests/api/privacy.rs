@@ -169,16 +169,17 @@ async fn a_token_must_name_an_existing_unit_and_may_list_its_audiences() {
 
 // ---- WebSocket ---------------------------------------------------------------------------------------------
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub(crate) type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 #[derive(Debug, PartialEq)]
-enum Frame {
+pub(crate) enum Frame {
     Json(Value),
     Closed(u16),
     Silent,
 }
 
-async fn ws_connect(base: &str, authorization: Option<&str>) -> Result<Ws, u16> {
+pub(crate) async fn ws_connect(base: &str, authorization: Option<&str>) -> Result<Ws, u16> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut req = format!("{}/graphql/ws", base.replace("http", "ws")).into_client_request().unwrap();
     req.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
@@ -192,13 +193,13 @@ async fn ws_connect(base: &str, authorization: Option<&str>) -> Result<Ws, u16> 
     }
 }
 
-async fn ws_send(ws: &mut Ws, v: Value) {
+pub(crate) async fn ws_send(ws: &mut Ws, v: Value) {
     use futures_util::SinkExt;
     ws.send(tokio_tungstenite::tungstenite::Message::text(v.to_string())).await.unwrap();
 }
 
 /// The next JSON message, the close code, or nothing within `wait`.
-async fn ws_next(ws: &mut Ws, wait: Duration) -> Frame {
+pub(crate) async fn ws_next(ws: &mut Ws, wait: Duration) -> Frame {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
     let deadline = tokio::time::Instant::now() + wait;
@@ -214,7 +215,7 @@ async fn ws_next(ws: &mut Ws, wait: Duration) -> Frame {
     }
 }
 
-fn status_subscription(id: &str, code: &str) -> Value {
+pub(crate) fn status_subscription(id: &str, code: &str) -> Value {
     json!({"id": id, "type": "subscribe", "payload": {
         "query": "subscription($c: String!) { dossierStatusChanged(code: $c) { code status } }", "variables": {"c": code}}})
 }
