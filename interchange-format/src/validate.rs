@@ -44,8 +44,9 @@ pub fn parse_line(bytes: &[u8], line: u64) -> Result<Record, Vec<LineError>> {
         return Err(vec![err(line, None, "-", format!("line longer than {MAX_LINE_BYTES} bytes"))]);
     }
     let text = std::str::from_utf8(bytes).map_err(|_| vec![err(line, None, "-", "invalid UTF-8")])?;
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| vec![err(line, None, "-", format!("invalid JSON: {e}"))])?;
+    let value = serde_json::from_str::<Unique>(text)
+        .map_err(|e| vec![err(line, None, "-", format!("invalid JSON: {e}"))])?
+        .0;
     let Value::Object(mut map) = value else {
         return Err(vec![err(line, None, "-", "a line must be a JSON object")]);
     };
@@ -68,6 +69,81 @@ pub fn parse_line(bytes: &[u8], line: u64) -> Result<Record, Vec<LineError>> {
     .map_err(|e| vec![e])?;
     let errors = check(&record, line);
     if errors.is_empty() { Ok(record) } else { Err(errors) }
+}
+
+/// A JSON value whose objects never repeat a key: `{"code": "A", "code": "B"}` is refused, where a plain
+/// [`Value`] would keep the last silently. Nesting is bounded by serde_json's recursion limit (128).
+struct Unique(Value);
+
+impl<'de> serde::Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueVisitor).map(Unique)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(UniqueVisitor)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Unique(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Unique(v) = map.next_value()?;
+            if out.insert(key.clone(), v).is_some() {
+                return Err(serde::de::Error::custom(format!("duplicate key `{key}`")));
+            }
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 fn natural_key(map: &Map<String, Value>) -> Option<String> {

@@ -249,6 +249,10 @@ impl<R: AsyncBufRead + Unpin> BatchReader<'_, R> {
             };
             self.line_no += 1;
             let line = self.line_no;
+            // A byte-order mark (as some editors on Windows write) starts the first line: it is not data.
+            if line == 1 && self.buf.starts_with(b"\xEF\xBB\xBF") {
+                self.buf.drain(..3);
+            }
             if !too_long && self.buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -1229,7 +1233,16 @@ async fn settle(
         ));
         e
     };
-    if report.rejected > 0 && !opts.skip_invalid {
+    // A file without a single record (empty, or blank lines only) is most likely not the file meant.
+    if report.lines == 0 {
+        report.errors.push(LineError {
+            line: 0,
+            key: None,
+            field: "-".into(),
+            reason: "the input holds no record".into(),
+        });
+    }
+    if (report.rejected > 0 && !opts.skip_invalid) || report.lines == 0 {
         txn.rollback().await?;
         report.written = 0;
         report.unchanged = 0;

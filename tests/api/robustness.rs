@@ -625,3 +625,88 @@ async fn with_redis_every_instance_shares_the_limits_and_without_it_each_counts_
     let (status, retry, v) = post_with(&down, &[], &lookup(4)).await;
     limited(status, retry, &v);
 }
+
+/// A hostile file: what it is, its bytes, and the (line, part of the reason) of each error it must get.
+type HostileCase = (&'static str, Vec<u8>, Vec<(u64, &'static str)>);
+
+/// Imports these bytes; the report.
+async fn import_bytes(
+    app: &App,
+    bytes: &[u8],
+    skip_invalid: bool,
+) -> dvc_gateway::interchange::import::ImportReport {
+    let opts = dvc_gateway::interchange::import::ImportOptions { skip_invalid, ..Default::default() };
+    dvc_gateway::interchange::import::import(&app.db, &app.vault, &operator("import"), bytes, opts, None)
+        .await
+        .expect("the import runs")
+}
+
+#[tokio::test]
+async fn hostile_import_files_get_a_report_with_line_numbers_and_write_nothing() {
+    let (_db, app) = sample_app(Backend::Sqlite).await;
+    let sector = |code: &str| format!(r#"{{"type": "sector", "code": "{code}", "name": "Lĩnh vực {code}"}}"#);
+    let stored = |app: App| async move {
+        let v = run(&schema(&app), &app, Caller::Anonymous, "{ sectors { code } }", json!({})).await;
+        v["data"]["sectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["code"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let before = stored(app.clone()).await;
+    let deep =
+        format!(r#"{{"type": "sector", "code": "D", "name": {}1{}}}"#, "[".repeat(5_000), "]".repeat(5_000));
+    let cases: Vec<HostileCase> = vec![
+        ("invalid UTF-8", [sector("X1").as_bytes(), b"\n{\"type\": \"sector\", \"code\": \"\xff\xfe\"}\n"].concat(), vec![(2, "invalid UTF-8")]),
+        ("a line of 10 MiB", format!("{}\n{}\n{}", sector("X1"), "x".repeat(10 << 20), sector("X2")).into_bytes(), vec![(2, "line longer than")]),
+        ("nesting 5,000 deep", format!("{}\n{deep}", sector("X1")).into_bytes(), vec![(2, "recursion limit")]),
+        ("a wrong type", format!("{}\n{{\"type\": \"sector\", \"code\": 7, \"name\": \"x\"}}", sector("X1")).into_bytes(), vec![(2, "invalid type")]),
+        ("an unknown field", format!("{}\n{{\"type\": \"sector\", \"code\": \"X3\", \"name\": \"x\", \"colour\": 1}}", sector("X1")).into_bytes(), vec![(2, "unknown field")]),
+        ("a key twice in one object", format!("{}\n{{\"type\": \"sector\", \"code\": \"X3\", \"code\": \"X4\", \"name\": \"x\"}}", sector("X1")).into_bytes(), vec![(2, "duplicate key `code`")]),
+        ("a dangling reference", format!("{}\n{{\"type\": \"unit\", \"code\": \"U9\", \"name\": \"x\", \"level\": \"COMMUNE\", \"parent\": \"NOWHERE\"}}", sector("X1")).into_bytes(), vec![(2, "")]),
+        ("a line cut in the middle", format!("{}\n{}", sector("X1"), &sector("X2")[..20]).into_bytes(), vec![(2, "EOF")]),
+        ("an empty file", Vec::new(), vec![(0, "no record")]),
+        ("blank lines only", b"\n  \n\r\n".to_vec(), vec![(0, "no record")]),
+    ];
+    for (what, bytes, expected) in &cases {
+        let r = import_bytes(&app, bytes, false).await;
+        assert!(!r.committed, "{what}: nothing is written: {r:?}");
+        let got: Vec<(u64, String)> = r.errors.iter().map(|e| (e.line, e.reason.clone())).collect();
+        assert_eq!(got.len(), expected.len(), "{what}: {got:?}");
+        for ((line, reason), (want_line, want)) in got.iter().zip(expected) {
+            assert!(line == want_line && reason.contains(want), "{what}: {got:?}");
+        }
+    }
+    assert_eq!(stored(app.clone()).await, before, "no hostile file wrote anything");
+
+    // With --skip-invalid, exactly the valid lines.
+    let r = import_bytes(&app, &cases[0].1, true).await;
+    assert!(r.committed && r.written == 1 && r.rejected == 1, "{r:?}");
+    let r = import_bytes(&app, &cases[1].1, true).await;
+    assert!(r.committed && r.written == 1 && r.unchanged == 1 && r.rejected == 1, "{r:?}");
+
+    // A byte-order mark and CRLF line ends are a valid file.
+    let windows = format!("\u{feff}{}\r\n{}\r\n", sector("W1"), sector("W2"));
+    let r = import_bytes(&app, windows.as_bytes(), false).await;
+    assert!(r.committed && r.written == 2 && r.errors.is_empty(), "{r:?}");
+
+    // The same record twice: the later line replaces the earlier (a delta feed), both counted.
+    let twice = format!("{}\n{}", sector("T1"), sector("T1").replace("Lĩnh vực T1", "Tên mới"));
+    let r = import_bytes(&app, twice.as_bytes(), false).await;
+    assert!(r.committed && r.lines == 2 && r.errors.is_empty(), "{r:?}");
+
+    // Garbage: every line reported (the first 10,000 kept), memory bounded by the line limit.
+    let mut garbage = Vec::new();
+    let mut x: u64 = 7;
+    for _ in 0..(8 << 20) {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        garbage.push((x >> 56) as u8);
+    }
+    let r = import_bytes(&app, &garbage, false).await;
+    assert!(
+        !r.committed && r.rejected == r.lines && r.lines > 10_000 && r.errors.len() == 10_000,
+        "{} lines",
+        r.lines
+    );
+}
