@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod cache;
 mod crash;
+mod fuzz;
 mod graphql;
 mod http;
 mod import_export;
