@@ -710,3 +710,34 @@ async fn hostile_import_files_get_a_report_with_line_numbers_and_write_nothing()
         r.lines
     );
 }
+
+per_backend! {
+    #[tokio::test]
+    async fn an_import_runs_while_queries_and_writes_are_served(backend: Backend) {
+        use dvc_gateway::auth::Role;
+        let (_db, app) = sample_app(backend).await;
+        let mut records = Vec::new();
+        demo::generate(&demo::DemoOptions { scale: 0.01, seed: 3 }, &mut |r| records.push(r));
+        let text = records.iter().map(|r| r.to_line()).collect::<Vec<_>>().join("\n");
+        let import = {
+            let app = app.clone();
+            tokio::spawn(async move { import_str(&app, &text, false).await })
+        };
+        let s = schema(&app);
+        let hotline = staff(Role::Hotline, "49");
+        let record = r#"mutation($c: String!) { recordFeedback(input: { kind: QUESTION, channel: HOTLINE, unitCode: "20022", content: $c }) { code } }"#;
+        let mut served = 0;
+        while !import.is_finished() || served < 10 {
+            let (w, q) = tokio::join!(
+                run(&s, &app, hotline.clone(), record, json!({"c": format!("trong lúc nhập {served}")})),
+                run(&s, &app, Caller::Anonymous, r#"{ dossierStatus(code: "000.00.20022-250514-00000") { status } }"#, json!({})),
+            );
+            assert!(w["errors"].is_null(), "a write beside the import: {w}");
+            assert!(q["errors"].is_null(), "a query beside the import: {q}");
+            served += 1;
+        }
+        let report = import.await.unwrap();
+        assert!(report.committed, "{:?}", report.errors.first());
+        eprintln!("{served} writes and queries served while the import ran");
+    }
+}
