@@ -72,6 +72,9 @@ pub enum ImportError {
 
 const MAX_KEPT_ERRORS: usize = 10_000;
 
+/// The most bytes of input one batch holds.
+const MAX_BATCH_BYTES: usize = 16 << 20;
+
 /// Reads one line into `buf` (without the newline). Returns `None` at the end of input, `Some(true)` when the
 /// line was longer than the limit (its bytes beyond the limit are discarded, not held).
 async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R, buf: &mut Vec<u8>) -> std::io::Result<Option<bool>> {
@@ -232,17 +235,23 @@ struct BatchReader<'v, R> {
     input: R,
     buf: Vec<u8>,
     line_no: u64,
+    /// Keep the text of good lines (a later check may reject them into the rejects file).
     keep_text: bool,
+    /// Keep the text of bad lines (there is a rejects file to copy them to).
+    bad_text: bool,
     vault: &'v Vault,
 }
 
 impl<R: AsyncBufRead + Unpin> BatchReader<'_, R> {
-    /// Reads and parses lines until `size` of them parsed or the input ends. Yields to the runtime now and then,
+    /// Reads and parses lines until `size` of them were read (or [`MAX_BATCH_BYTES`]) or the input ends. Yields to the runtime now and then,
     /// so that the writes of the previous batch, awaited beside it, go on as soon as the server answers.
     async fn read(&mut self, size: usize) -> std::io::Result<ReadBatch> {
         let mut out = ReadBatch::default();
         let mut since_yield = 0;
-        while out.batch.len() < size {
+        // Bounded by lines (good or bad) and by bytes read, so that a file of bad lines or of long ones is held a
+        // batch at a time like any other.
+        let mut held = 0;
+        while out.batch.len() + out.parse_errors.len() < size && held < MAX_BATCH_BYTES {
             let Some(too_long) = read_line(&mut self.input, &mut self.buf).await? else {
                 out.eof = true;
                 break;
@@ -266,6 +275,7 @@ impl<R: AsyncBufRead + Unpin> BatchReader<'_, R> {
             } else {
                 parse_line(&self.buf, line)
             };
+            held += self.buf.len();
             match parsed {
                 Ok(record) => {
                     if self.keep_text {
@@ -275,7 +285,8 @@ impl<R: AsyncBufRead + Unpin> BatchReader<'_, R> {
                     out.batch.push(Pending { line, record, hash });
                 }
                 Err(errors) => {
-                    let text = if too_long {
+                    // The text is kept only for the rejects file.
+                    let text = if too_long || !self.bad_text {
                         String::new()
                     } else {
                         String::from_utf8_lossy(&self.buf).into_owned()
@@ -1179,7 +1190,9 @@ async fn import_batches<R: AsyncBufRead + Unpin>(
         dirty: db::rollup::Dirty::default(),
     };
     let keep_text = opts.skip_invalid && rejects.is_some();
-    let mut reader = BatchReader { input, buf: Vec::with_capacity(4096), line_no: 0, keep_text, vault };
+    let bad_text = rejects.is_some();
+    let mut reader =
+        BatchReader { input, buf: Vec::with_capacity(4096), line_no: 0, keep_text, bad_text, vault };
     let mut next = reader.read(opts.batch_size).await?;
     loop {
         let ReadBatch { batch, parse_errors, mut texts, eof } = next;
@@ -1300,5 +1313,26 @@ mod tests {
         assert_eq!(read_line(&mut r, &mut buf).await.unwrap(), Some(false));
         assert_eq!(buf, b"last");
         assert_eq!(read_line(&mut r, &mut buf).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_file_of_bad_lines_is_held_a_batch_at_a_time() {
+        let data = "not json\n".repeat(5_000);
+        let vault = Vault::new("test");
+        let input = tokio::io::BufReader::new(data.as_bytes());
+        let mut reader = BatchReader {
+            input,
+            buf: Vec::new(),
+            line_no: 0,
+            keep_text: false,
+            bad_text: false,
+            vault: &vault,
+        };
+        let first = reader.read(100).await.unwrap();
+        assert_eq!((first.batch.len(), first.parse_errors.len(), first.eof), (0, 100, false));
+        assert!(
+            first.parse_errors.iter().all(|(_, _, text)| text.is_empty()),
+            "no text kept without a rejects file"
+        );
     }
 }
