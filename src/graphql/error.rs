@@ -10,6 +10,11 @@ use crate::service::ApiError;
 /// ([`super::cost`]) name it here, the HTTP edge gives it to the engine's (`http::error`).
 pub const LIMIT: &str = "LIMIT";
 
+/// The request ran longer than `REQUEST_TIMEOUT_MS` and was stopped (its statements too, on PostgreSQL). A
+/// mutation that timed out was either not applied or applied just before: retrying it with its
+/// `expectedVersion` is safe.
+pub const TIMEOUT: &str = "TIMEOUT";
+
 impl ErrorExtensions for ApiError {
     fn extend(&self) -> Error {
         Error::new(self.to_string()).extend_with(|_, e| e.set("code", self.code()))

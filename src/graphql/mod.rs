@@ -11,6 +11,7 @@ pub mod loaders;
 pub mod mutation;
 pub mod query;
 pub mod subscription;
+pub mod timeout;
 pub mod types;
 
 use async_graphql::{Context, MergedObject, Schema};
@@ -46,6 +47,7 @@ pub fn build_schema_with(
     let builder = extend(Schema::build(Query::default(), mutation::Mutation, subscription::Subscription))
         .data(app)
         .extension(cost::Cost(limits))
+        .extension(timeout::Timeout(limits.request_timeout))
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(32)

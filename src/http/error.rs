@@ -20,24 +20,11 @@ pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
 /// The query does not fit the schema (an unknown field or argument, a wrong type, a missing operation name).
 pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
 pub use crate::graphql::error::LIMIT;
-/// The request ran longer than `REQUEST_TIMEOUT_MS` and was stopped (its statements too, on PostgreSQL). A
-/// mutation that timed out was either not applied or applied just before: retrying it with its
-/// `expectedVersion` is safe.
-pub const TIMEOUT: &str = "TIMEOUT";
+pub use crate::graphql::error::TIMEOUT;
 
-/// The answer to a request stopped at its timeout.
+/// The answer to a request stopped at its timeout (the HTTP edge's own bound, around parsing and pricing too).
 pub fn timed_out(limit: std::time::Duration) -> async_graphql::Response {
-    let mut e = async_graphql::ServerError::new(
-        format!(
-            "the request took longer than the limit of {} ms (REQUEST_TIMEOUT_MS) and was stopped",
-            limit.as_millis()
-        ),
-        None,
-    );
-    let mut ext = async_graphql::ErrorExtensionValues::default();
-    ext.set("code", TIMEOUT);
-    e.extensions = Some(ext);
-    async_graphql::Response::from_errors(vec![e])
+    async_graphql::Response::from_errors(vec![crate::graphql::timeout::timed_out(limit)])
 }
 /// An argument's value does not parse (a malformed date): the service's code for input that breaks a rule.
 pub const VALIDATION: &str = "VALIDATION";

@@ -124,6 +124,31 @@ async fn a_request_that_runs_longer_than_its_timeout_is_stopped() {
 }
 
 #[tokio::test]
+async fn a_query_is_stopped_at_its_timeout_whatever_carries_it() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = app_with(&db, vec![("REQUEST_TIMEOUT_MS", "1".to_owned())]);
+    assert!(import_str(&app, SAMPLE, false).await.committed);
+    // In process, as a WebSocket `subscribe` holding a query runs it: the schema's own bound.
+    let v = run(&schema(&app), &app, Caller::Anonymous, &format!("{{ {SCANNED_RANKING} }}"), json!({})).await;
+    assert_eq!(error_code(&v).as_deref(), Some("TIMEOUT"), "{v}");
+    // Over a WebSocket.
+    use crate::privacy::{Frame, ws_connect, ws_next, ws_send};
+    let base = serve(app).await;
+    let mut ws = ws_connect(&base, None).await.unwrap();
+    ws_send(&mut ws, json!({"type": "connection_init"})).await;
+    assert!(matches!(ws_next(&mut ws, std::time::Duration::from_secs(5)).await, Frame::Json(_)));
+    ws_send(
+        &mut ws,
+        json!({"id": "q", "type": "subscribe", "payload": {"query": format!("{{ {SCANNED_RANKING} }}")}}),
+    )
+    .await;
+    match ws_next(&mut ws, std::time::Duration::from_secs(5)).await {
+        Frame::Json(m) => assert_eq!(m["payload"]["errors"][0]["extensions"]["code"], "TIMEOUT", "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn postgres_stops_a_statement_at_the_request_timeout() {
     use std::time::Duration;
     let conn = dvc_gateway::db::connect(&postgres_url(), None, Some(Duration::from_millis(100)))
