@@ -152,6 +152,7 @@ async fn run(
         Err(reason) => return reason,
     };
     let mut data = Data::default();
+    let subject = caller.sub().map(str::to_owned);
     data.insert(caller);
     data.insert(meta.clone());
     data.insert(Loaders::new(&edge.app.db));
@@ -163,7 +164,7 @@ async fn run(
     )
     .connection_data(data);
     let _ = to_engine.send(ClientMessage::ConnectionInit { payload: None });
-    relay(edge, meta, session, stream, engine, to_engine).await
+    relay(edge, meta, subject.as_deref(), session, stream, engine, to_engine).await
 }
 
 /// Waits for `connection_init` (answering only pings until then) and finds its caller; `Err` is how to close.
@@ -272,10 +273,31 @@ impl Subscriptions {
     }
 }
 
+/// Counts an operation a socket starts against the rate limits, as an HTTP request would be counted.
+async fn rate_limited(
+    edge: &HttpState,
+    meta: &RequestMeta,
+    subject: Option<&str>,
+    payload: &async_graphql::Request,
+) -> Result<(), u64> {
+    use crate::rate::Bucket;
+    match subject {
+        Some(sub) => edge.app.limiter.take(Bucket::Subject, sub, 1).await,
+        None => {
+            let Ok(doc) = async_graphql::parser::parse_query(&payload.query) else { return Ok(()) };
+            let weight = crate::graphql::cost::public_weight(&doc, &payload.variables);
+            let addr = meta.client_addr.as_deref().unwrap_or_default();
+            edge.app.limiter.take(Bucket::Public, addr, weight).await
+        }
+    }
+}
+
 /// Passes messages between the client and the engine until either ends or the token expires.
+#[allow(clippy::too_many_arguments)] // the connection's parts, each used by the loop
 async fn relay(
     edge: &HttpState,
     meta: &RequestMeta,
+    subject: Option<&str>,
     session: &mut Session,
     stream: &mut actix_ws::AggregatedMessageStream,
     mut engine: impl futures_util::Stream<Item = WsMessage> + Unpin,
@@ -310,6 +332,16 @@ async fn relay(
             incoming = next(stream) => match incoming {
                 Incoming::Message(m) if matches!(*m, ClientMessage::Start { .. }) => {
                     let ClientMessage::Start { id, payload } = *m else { continue };
+                    // The rate limits of HTTP apply to each operation a socket starts.
+                    if let Err(secs) = rate_limited(edge, meta, subject, &payload).await {
+                        let refused = serde_json::json!({"id": id, "type": "error", "payload": [{
+                            "message": crate::http::error::EdgeError::RateLimited(secs).to_string(),
+                            "extensions": {"code": "RATE_LIMITED", "retryAfter": secs}}]});
+                        if session.text(refused.to_string()).await.is_err() {
+                            return None;
+                        }
+                        continue;
+                    }
                     if !subscriptions.start(&id, &payload.query, max) {
                         let refused = serde_json::json!({"id": id, "type": "error", "payload": [{
                             "message": format!("a connection holds at most {max} subscriptions"),

@@ -564,6 +564,19 @@ async fn dossier_codes_cannot_be_enumerated_faster_than_the_public_limit() {
     let (status, retry, v) =
         post_with(&base, &[("x-forwarded-for", "203.0.113.9".to_owned())], &lookup(11)).await;
     limited(status, retry, &v);
+    // Nor does a WebSocket: each operation it starts counts like a request.
+    use crate::privacy::{Frame, ws_connect, ws_next, ws_send};
+    let mut ws = ws_connect(&base, None).await.unwrap();
+    ws_send(&mut ws, json!({"type": "connection_init"})).await;
+    assert!(matches!(ws_next(&mut ws, std::time::Duration::from_secs(5)).await, Frame::Json(_)));
+    ws_send(&mut ws, json!({"id": "q", "type": "subscribe", "payload": {"query": lookup(12)}})).await;
+    match ws_next(&mut ws, std::time::Duration::from_secs(5)).await {
+        Frame::Json(m) => {
+            let got = (m["type"].as_str(), m["payload"][0]["extensions"]["code"].as_str());
+            assert_eq!(got, (Some("error"), Some("RATE_LIMITED")), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test]
