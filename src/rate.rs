@@ -101,7 +101,7 @@ impl Limiter {
         }
         let (window, retry_after) = window_now();
         let name = format!("rate:{}:{key}:{window}", bucket.name());
-        let count = match self.shared.add_shared(&name, 0, WINDOW_SECS * 2).await {
+        let count = match self.shared.read_shared(&name).await {
             Some(v) => v.max(0) as u64,
             None => self.local.get(&name).await.map_or(0, |c| c.load(Ordering::Relaxed)),
         };

@@ -206,7 +206,7 @@ impl RedisStore {
         self.run::<String>(&redis::cmd("PING")).await.is_some()
     }
 
-    /// Adds `n` to the counter `key`, which expires after `ttl_secs`: its new value.
+    /// Adds `n` to the counter `key`, which expires `ttl_secs` after it was created: its new value.
     async fn add(&self, key: &str, n: u32, ttl_secs: u64) -> Option<i64> {
         let value: i64 = self.run(redis::cmd("INCRBY").arg(key).arg(n)).await?;
         if value == i64::from(n) {
@@ -299,6 +299,13 @@ impl AggregateCache {
     pub async fn add_shared(&self, name: &str, n: u32, ttl_secs: u64) -> Option<i64> {
         let r = self.redis.as_ref()?;
         r.add(&format!("{}:{name}", self.prefix), n, ttl_secs).await
+    }
+
+    /// The shared counter `name` (0 when absent), or `None` as for [`Self::add_shared`]; reading creates nothing.
+    pub async fn read_shared(&self, name: &str) -> Option<i64> {
+        let r = self.redis.as_ref()?;
+        let value: Option<i64> = r.run(redis::cmd("GET").arg(format!("{}:{name}", self.prefix))).await?;
+        Some(value.unwrap_or(0))
     }
 
     pub async fn health(&self) -> CacheHealth {

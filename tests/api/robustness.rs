@@ -654,6 +654,25 @@ async fn with_redis_every_instance_shares_the_limits_and_without_it_each_counts_
     }
     let (status, retry, v) = post_with(&b, &[], &lookup(4)).await;
     limited(status, retry, &v);
+    // A token checked against the failure count reads it without creating it; every counter expires.
+    let admin = vec![(
+        "authorization",
+        format!("Bearer {}", token(dvc_gateway::auth::Role::Admin, Some("49"), "admin-1")),
+    )];
+    let (status, _, v) = post_with(&a, &admin, "{ units { code } }").await;
+    assert_eq!(status, 200, "{v}");
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> =
+        redis::cmd("KEYS").arg(format!("{prefix}:rate:*")).query_async(&mut conn).await.unwrap();
+    assert!(
+        keys.iter().any(|k| k.contains(":public:")) && !keys.iter().any(|k| k.contains(":authfail:")),
+        "{keys:?}"
+    );
+    for k in &keys {
+        let ttl: i64 = redis::cmd("TTL").arg(k).query_async(&mut conn).await.unwrap();
+        assert!(ttl > 0, "{k} expires: {ttl}");
+    }
     // Redis down: each instance counts in process, and still limits.
     let down = serve(app_with(&db, with("redis://127.0.0.1:1".to_owned()))).await;
     for i in 0..4 {
