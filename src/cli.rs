@@ -94,22 +94,28 @@ enum Command {
     },
 }
 
-fn init_logging(json: bool) {
+/// Logs to standard error, one line per event, written by a thread of its own so that no request waits for
+/// the terminal or the pipe (under a burst beyond its buffer the writer drops lines rather than slow requests
+/// down); colours only on a terminal; JSON objects with `LOG_FORMAT=json`. The guard flushes on drop.
+fn init_logging(json: bool) -> tracing_appender::non_blocking::WorkerGuard {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     if json {
         builder.json().init();
     } else {
-        builder.init();
+        builder.compact().with_target(false).with_ansi(std::io::stderr().is_terminal()).init();
     }
+    guard
 }
 
 /// Runs the command line.
 pub async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::from_env()?;
-    init_logging(settings.log_json);
+    let _log = init_logging(settings.log_json);
     match cli.command {
         Command::Schema => {
             print!("{}", crate::graphql::sdl());

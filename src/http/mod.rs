@@ -235,7 +235,7 @@ async fn execute(
     let outcome = if response.errors.is_empty() { "ok" } else { "error" };
     edge.metrics.requests.with_label_values(&[&operation, outcome]).inc();
     // Logged inside the request's span, so the line carries its request id.
-    tracing::info!(operation = %operation, outcome, ms = started.elapsed().as_secs_f64() * 1000.0, "graphql request");
+    tracing::info!(operation = %operation, outcome = %outcome, us = started.elapsed().as_micros() as u64, "graphql");
     for e in &response.errors {
         let code = e
             .extensions
@@ -342,7 +342,7 @@ impl RootSpanBuilder for PathOnlySpan {
     fn on_request_start(request: &ServiceRequest) -> tracing::Span {
         let request_id = request.extensions().get::<RequestId>().map(ToString::to_string).unwrap_or_default();
         tracing::info_span!(
-            "HTTP request",
+            "http",
             http.method = %request.method(),
             http.route = %request.path(),
             request_id = %request_id,

@@ -219,3 +219,41 @@ per_backend! {
         assert_eq!(count(&conn, &format!("SELECT COUNT(*) FROM feedback WHERE code = '{code}'")).await, 1);
     }
 }
+
+#[tokio::test]
+async fn the_access_log_is_one_plain_line_per_request_when_not_on_a_terminal() {
+    let target = Target::new(Backend::Sqlite).await;
+    let log = target._dir.path().join("gateway.log");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut gateway = target
+        .command(&["serve"])
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "info")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while reqwest::get(format!("{base}/readyz")).await.map(|r| r.status().as_u16()).ok() != Some(200) {
+        assert!(started.elapsed() < Duration::from_secs(60), "the gateway starts");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for _ in 0..3 {
+        let r = reqwest::Client::new()
+            .post(format!("{base}/graphql"))
+            .json(&json!({"query": "{ __typename }"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    kill(&mut gateway, "-TERM");
+    assert!(gateway.wait().unwrap().success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains('\u{1b}'), "no colour codes in a file: {text}");
+    let requests: Vec<&str> = text.lines().filter(|l| l.contains(" graphql operation=")).collect();
+    assert_eq!(requests.len(), 3, "one line per request: {text}");
+    for line in requests {
+        assert!(line.contains("outcome=ok") && line.contains("request_id=") && line.len() < 300, "{line}");
+    }
+}
