@@ -178,6 +178,24 @@ pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
 /// The largest receipt number of a series.
 pub const MAX_RECEIPT_NUMBER: i64 = 9_999_999_999;
 
+/// Why a receipt's amount is refused, if it is: the import and the API apply this one rule.
+pub fn check_amount(amount: i64) -> Result<(), &'static str> {
+    match amount {
+        ..=0 => Err("must be greater than 0"),
+        a if a > MAX_AMOUNT => Err("must be at most 1,000,000,000,000"),
+        _ => Ok(()),
+    }
+}
+
+/// Why a receipt's number is refused, if it is.
+pub fn check_receipt_number(number: i64) -> Result<(), &'static str> {
+    match number {
+        ..=0 => Err("must be a positive integer"),
+        n if n > MAX_RECEIPT_NUMBER => Err("must be at most 9,999,999,999"),
+        _ => Ok(()),
+    }
+}
+
 /// When a dossier received at `at` is due: the procedure's processing time in working days (rounded up), at the
 /// time of day it was received; the end of the day of receipt when the procedure states none (or zero).
 pub fn dossier_due(calendar: &Calendar, at: Micros, processing_days: Option<f64>) -> Micros {

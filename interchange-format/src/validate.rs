@@ -272,10 +272,12 @@ fn check_dossier(f: &mut Faults<'_>, d: &DossierRec) {
 fn check_receipt(f: &mut Faults<'_>, r: &ReceiptRec) {
     f.nonblank("series", &r.series);
     f.nonblank("payer_name", &r.payer_name);
-    f.when(r.number <= 0, "number", "must be a positive integer");
-    f.when(r.number > lifecycle::MAX_RECEIPT_NUMBER, "number", "must be at most 9,999,999,999");
-    f.when(r.amount <= 0, "amount", "must be greater than 0");
-    f.when(r.amount > lifecycle::MAX_AMOUNT, "amount", "must be at most 1,000,000,000,000");
+    if let Err(reason) = lifecycle::check_receipt_number(r.number) {
+        f.fault("number", reason);
+    }
+    if let Err(reason) = lifecycle::check_amount(r.amount) {
+        f.fault("amount", reason);
+    }
     let cancelled = r.status.0 == ReceiptStatus::Cancelled;
     f.when(cancelled != r.cancelled_at.is_some(), "cancelled_at", "given exactly when status is CANCELLED");
     f.when(cancelled != r.cancel_reason.is_some(), "cancel_reason", "given exactly when status is CANCELLED");

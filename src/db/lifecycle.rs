@@ -16,7 +16,7 @@ use super::read::ReadScope;
 use super::rows::{ApplicantRow, DossierRow, FeedbackRow, ReceiptRow};
 use super::write::{bump_version, dossier_model, feedback_model, receipt_model};
 use crate::domain::lifecycle::{
-    Event, MAX_AMOUNT, MAX_RECEIPT_NUMBER, Supplement, check_transition, chosen_due, derive_facts,
+    Event, Supplement, check_amount, check_receipt_number, check_transition, chosen_due, derive_facts,
     dossier_due, pakn_due,
 };
 use crate::domain::personal::check_applicant_id;
@@ -470,14 +470,8 @@ pub struct NewReceipt {
 /// Issues an e-receipt; a taken (series, number) is a conflict. Returns it with its dossier.
 pub async fn issue_receipt(w: &Writer<'_>, r: NewReceipt) -> Result<(receipt::Model, dossier::Model)> {
     let now = w.now;
-    if r.amount <= 0 || r.amount > MAX_AMOUNT {
-        return Err(WriteError::Validation(
-            "amount must be greater than 0 and at most 1,000,000,000,000".into(),
-        ));
-    }
-    if r.number <= 0 || r.number > MAX_RECEIPT_NUMBER {
-        return Err(WriteError::Validation("number must be a positive integer of at most 10 digits".into()));
-    }
+    check_amount(r.amount).map_err(|why| WriteError::Validation(format!("amount {why}")))?;
+    check_receipt_number(r.number).map_err(|why| WriteError::Validation(format!("number {why}")))?;
     if r.series.trim().is_empty() || r.payer_name.trim().is_empty() {
         return Err(WriteError::Validation("series and payerName must not be empty".into()));
     }
