@@ -161,7 +161,7 @@ async fn postgres_stops_a_statement_at_the_request_timeout() {
 }
 
 #[tokio::test]
-async fn a_units_children_come_from_the_trees_index() {
+async fn a_units_children_are_the_units_whose_parent_it_is() {
     let (_db, app) = sample_app(Backend::Sqlite).await;
     let s = schema(&app);
     let v =
