@@ -69,8 +69,26 @@ pub struct App {
     pub audit: AuditLog,
     /// Scored reports by the cached counts they were scored from.
     pub scored: moka::future::Cache<Arc<String>, (crate::domain::time::Micros, Arc<Scored>)>,
+    /// Dossiers by code, looked up through this app's pool with concurrent lookups coalesced.
+    dossiers_by_code: Arc<DossierLookups>,
+    /// Where the reads that may use a replica run (the primary when none is configured).
+    pub reads: Arc<db::replicas::Reads>,
     snapshot: Arc<RwLock<Option<Snapshot>>>,
     shared_reads: Arc<SharedReads<db::DataVersion>>,
+}
+
+type DossierLookups = db::coalesce::Coalescer<DossierCode, entity::dossier::Model>;
+
+/// Statements at a time, and codes per statement, of one pool's dossier lookups.
+const LOOKUPS_IN_FLIGHT: usize = 4;
+const LOOKUPS_PER_STATEMENT: usize = 64;
+
+fn dossier_lookups(db: &DatabaseConnection) -> Arc<DossierLookups> {
+    let db = db.clone();
+    db::coalesce::Coalescer::new(LOOKUPS_IN_FLIGHT, LOOKUPS_PER_STATEMENT, move |codes| {
+        let db = db.clone();
+        async move { db::read::dossiers_by_code(&db, codes).await }
+    })
 }
 
 /// What an indicator answer is computed from, read after its request arrived.
@@ -90,6 +108,8 @@ impl App {
         let settings_rate = settings.rate;
         Ok(App {
             audit: AuditLog::start(db.clone()),
+            reads: Arc::new(db::replicas::Reads::primary_only(db.clone())),
+            dossiers_by_code: dossier_lookups(&db),
             db,
             settings: Arc::new(settings),
             vault,
@@ -101,6 +121,25 @@ impl App {
             snapshot: Arc::new(RwLock::new(None)),
             shared_reads: Arc::new(SharedReads::default()),
         })
+    }
+
+    /// The same app, with its indicator computations, drill-downs, exports and staff reads on `replicas` when they
+    /// have caught up within `max_wait` (see [`db::replicas`]).
+    pub fn with_replicas(mut self, replicas: Vec<DatabaseConnection>, max_wait: std::time::Duration) -> Self {
+        self.reads = Arc::new(db::replicas::Reads::new(self.db.clone(), replicas, max_wait));
+        self
+    }
+
+    /// The same app on another pool of the same database (an HTTP worker's own, see
+    /// [`db::connect_per_worker`]); everything else is shared.
+    pub fn with_db(&self, db: DatabaseConnection) -> App {
+        App { dossiers_by_code: dossier_lookups(&db), db, ..self.clone() }
+    }
+
+    /// The dossier of `code`, read by a statement sent after this call began (one statement may answer many
+    /// concurrent lookups, see [`db::coalesce`]).
+    pub async fn dossier_by_code(&self, code: &DossierCode) -> Result<Option<entity::dossier::Model>, DbErr> {
+        self.dossiers_by_code.get(code.clone()).await.map_err(db::coalesce::unshare)
     }
 
     async fn snapshot(&self) -> Result<(Arc<UnitTree>, Arc<Calendar>), DbErr> {

@@ -199,12 +199,28 @@ async fn import_file(
 /// `export`: every record (or those of one unit's scope) as JSON Lines on standard output.
 async fn export_all(settings: Settings, unit: Option<&str>) -> anyhow::Result<()> {
     let stamp = crate::service::audit::operator_stamp(&settings.operator, "export");
-    let app = App::new(open(&settings).await?, settings)?;
+    let app = with_replicas(App::new(open(&settings).await?, settings)?, None).await?;
     let mut out = tokio::io::BufWriter::new(tokio::io::stdout());
-    let report = export::export(&app.db, &app.vault, &stamp, unit, &mut out).await?;
+    let source = app.reads.fresh().await;
+    let report = export::export(source, &app.db, &app.vault, &stamp, unit, &mut out).await?;
     out.flush().await?;
     tracing::info!(records = report.records, "export done");
     Ok(())
+}
+
+/// `app` reading through the replicas of `DATABASE_REPLICA_URL`, if any (their statements stopped after
+/// `statement_timeout`).
+async fn with_replicas(app: App, statement_timeout: Option<std::time::Duration>) -> anyhow::Result<App> {
+    let mut replicas = Vec::new();
+    for url in &app.settings.replica_urls {
+        replicas.push(db::connect_replica(url, None, statement_timeout).await?);
+    }
+    if replicas.is_empty() {
+        return Ok(app);
+    }
+    tracing::info!(replicas = replicas.len(), "reads may go to the configured replicas");
+    let wait = app.settings.replica_max_wait;
+    Ok(app.with_replicas(replicas, wait))
 }
 
 /// `audit-purge`: deletes the audit events older than the retention.
@@ -259,11 +275,23 @@ async fn serve(settings: Settings, demo: bool, demo_scale: f64) -> anyhow::Resul
     let listener = std::net::TcpListener::bind(settings.bind_addr)
         .with_context(|| format!("cannot bind {}", settings.bind_addr))?;
     let app = App::new(conn, settings)?;
+    let timeout = app.settings.limits.request_timeout;
+    let app = with_replicas(app, Some(timeout)).await?;
     if demo {
         load_demo(&app, demo_scale).await?;
     }
     let purge = tokio::spawn(crate::audit::purge_daily(app.db.clone(), app.settings.audit_retention_days));
-    let running = crate::startup::run(app.clone(), listener)?;
+    let workers = crate::startup::workers();
+    let pools = match app.db.get_database_backend() {
+        // SQLite writes through one connection at a time: the workers share the app's pool.
+        sea_orm::DbBackend::Sqlite => Vec::new(),
+        _ => {
+            db::connect_per_worker(&app.settings.database_url, workers, db::MAX_CONNECTIONS, Some(timeout))
+                .await?
+        }
+    };
+    let schema = crate::graphql::build_schema(app.clone());
+    let running = crate::startup::run_with_pools(app.clone(), schema, listener, pools)?;
     announce(running.addr, app.settings.graphiql, demo);
     let stop = running.stopper();
     tokio::spawn(async move {

@@ -96,6 +96,11 @@ pub const MIN_AUDIT_RETENTION_DAYS: u32 = migration::AUDIT_MIN_AGE_DAYS as u32;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub database_url: String,
+    /// Streaming replicas of the primary for reads (`DATABASE_REPLICA_URL`, comma-separated; see `db::replicas`).
+    pub replica_urls: Vec<String>,
+    /// How long a read waits for a replica to replay the writes acknowledged before it (`REPLICA_MAX_WAIT_MS`)
+    /// before it runs on the primary.
+    pub replica_max_wait: std::time::Duration,
     pub redis_url: Option<String>,
     /// Prefix of every Redis key (tests give each run its own).
     pub redis_prefix: String,
@@ -155,6 +160,16 @@ impl Settings {
         let retention = parse_usize("AUDIT_RETENTION_DAYS", 5 * 365)?;
         let settings = Settings {
             database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            replica_urls: get("DATABASE_REPLICA_URL")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            replica_max_wait: std::time::Duration::from_millis(
+                parse_usize("REPLICA_MAX_WAIT_MS", 100)? as u64
+            ),
             redis_url: get("REDIS_URL"),
             redis_prefix: get("REDIS_PREFIX").unwrap_or_else(|| "dvc".to_owned()),
             bind_addr: get("BIND_ADDR")

@@ -73,7 +73,11 @@ pub async fn report(app: &App, unit_code: &str, w: &Window) -> Result<Report, In
     let text = app
         .cache
         .get_or_compute(&key, fresh.version, ttl, || async {
-            let c = ind::counts(&app.db, &tree, &fresh.calendar, unit_code, w).await?;
+            let (tree, calendar) = (&tree, &fresh.calendar);
+            let c = app
+                .reads
+                .run(|db| async move { ind::counts(&db, tree, calendar, unit_code, w).await })
+                .await?;
             let counts = MetricKey::ALL.iter().map(|&k| c.get(k)).map(|c| (c.num, c.den)).collect();
             Ok::<_, IndicatorError>(serde_json::to_string(&Cached { t: w.at, counts })?)
         })

@@ -42,17 +42,44 @@ pub fn run(app: App, listener: TcpListener) -> std::io::Result<Running> {
 
 /// [`run`] with a schema built by the caller (with extensions of its own, such as tracing or fault injection).
 pub fn run_with_schema(app: App, schema: GatewaySchema, listener: TcpListener) -> std::io::Result<Running> {
+    run_with_pools(app, schema, listener, Vec::new())
+}
+
+/// The number of HTTP worker threads: one per core.
+pub fn workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// [`run_with_schema`], each of the [`workers`] HTTP worker threads on a pool of `pools` of its own (see
+/// [`crate::db::connect_per_worker`]; the app's own pool when there are fewer pools than workers).
+pub fn run_with_pools(
+    app: App,
+    schema: GatewaySchema,
+    listener: TcpListener,
+    pools: Vec<sea_orm::DatabaseConnection>,
+) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
     let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
-    let edge = HttpState { schema, app, metrics: Metrics::new(), stopping: stopping_rx };
+    let edge = HttpState {
+        schema,
+        app,
+        metrics: Metrics::new(),
+        documents: crate::http::documents(),
+        stopping: stopping_rx,
+    };
+    let pools = std::sync::Arc::new(std::sync::Mutex::new(pools));
     let server = HttpServer::new(move || {
-        let edge = edge.clone();
+        let mut edge = edge.clone();
+        if let Some(db) = pools.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            edge.app = edge.app.with_db(db);
+        }
         ActixApp::new()
             .wrap(json_errors())
             .wrap(actix_web::middleware::from_fn(crate::http::request_id_header))
             .wrap(TracingLogger::<PathOnlySpan>::new())
             .configure(move |cfg| routes(cfg, edge))
     })
+    .workers(workers())
     .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
     // The caller decides when to stop (see `cli::serve`), so that WebSockets are told first.
     .disable_signals()

@@ -3,10 +3,12 @@
 
 pub mod audit;
 pub mod bulk;
+pub mod coalesce;
 pub mod derived;
 pub mod indicators;
 pub mod lifecycle;
 pub mod read;
+pub mod replicas;
 pub mod rollup;
 pub mod rows;
 pub mod shared_reads;
@@ -25,11 +27,16 @@ use sea_orm::{
 use crate::domain::scope::{UnitInfo, UnitTree};
 use crate::domain::time::Calendar;
 
+/// The connections of a pool (the HTTP workers' pools share this many).
+pub const MAX_CONNECTIONS: u32 = 16;
+
 /// Why a connection pool could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error("cannot create {path}: {source}")]
     Folder { path: std::path::PathBuf, source: std::io::Error },
+    #[error("a read replica must be a PostgreSQL URL")]
+    ReplicaNotPostgres,
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -41,6 +48,47 @@ pub async fn connect(
     schema: Option<&str>,
     statement_timeout: Option<Duration>,
 ) -> Result<DatabaseConnection, ConnectError> {
+    Ok(Database::connect(options(url, schema, statement_timeout)?).await?)
+}
+
+/// Opens `n` pools on the database at `url` that share `max_connections` (at least 2 each) and connect only when
+/// first used: one per HTTP worker thread, so that each connection is opened, and its socket polled, by the
+/// thread whose requests use it (a connection shared by threads is polled by one and wakes the others).
+pub async fn connect_per_worker(
+    url: &str,
+    n: usize,
+    max_connections: u32,
+    statement_timeout: Option<Duration>,
+) -> Result<Vec<DatabaseConnection>, ConnectError> {
+    let mut pools = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut opts = options(url, None, statement_timeout)?;
+        opts.max_connections((max_connections / n.max(1) as u32).max(2)).connect_lazy(true);
+        pools.push(Database::connect(opts).await?);
+    }
+    Ok(pools)
+}
+
+/// Opens a pool on a read replica (PostgreSQL) without connecting yet: the gateway starts, and reads go to the
+/// primary, while a replica is down.
+pub async fn connect_replica(
+    url: &str,
+    schema: Option<&str>,
+    statement_timeout: Option<Duration>,
+) -> Result<DatabaseConnection, ConnectError> {
+    if !url.starts_with("postgres") {
+        return Err(ConnectError::ReplicaNotPostgres);
+    }
+    let mut opts = options(url, schema, statement_timeout)?;
+    opts.connect_lazy(true);
+    Ok(Database::connect(opts).await?)
+}
+
+fn options(
+    url: &str,
+    schema: Option<&str>,
+    statement_timeout: Option<Duration>,
+) -> Result<ConnectOptions, ConnectError> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         let path = path.split('?').next().unwrap_or_default();
         if let Some(dir) = std::path::Path::new(path).parent()
@@ -54,7 +102,7 @@ pub async fn connect(
     opts.sqlx_logging(false)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
-        .max_connections(16)
+        .max_connections(MAX_CONNECTIONS)
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
@@ -75,7 +123,7 @@ pub async fn connect(
     if let Some(schema) = schema {
         opts.set_schema_search_path(schema.to_owned());
     }
-    Ok(Database::connect(opts).await?)
+    Ok(opts)
 }
 
 /// Applies pending migrations, one at a time so that the steps a migration cannot take itself run in between

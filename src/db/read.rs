@@ -1,6 +1,8 @@
 //! Reads behind the API, always filtered by a [`ReadScope`] the service layer decided. An object outside it is
 //! simply not found, exactly like a missing one.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, FixedOffset};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -28,6 +30,21 @@ impl ReadScope {
     /// Whether records of `unit_id` are in a staff scope.
     pub fn covers_unit(&self, unit_id: i64) -> bool {
         matches!(self, ReadScope::Units(s, _) if s.contains(unit_id))
+    }
+
+    /// Whether this scope holds `d` (read without a scope), as a read filtered by [`ReadScope::dossiers`] would
+    /// tell.
+    pub fn admits_dossier(&self, d: Option<dossier::Model>) -> Admitted {
+        let Some(d) = d else { return Admitted::No };
+        let admitted = match self {
+            ReadScope::Nothing => false,
+            ReadScope::Applicant(h) => d.applicant_id_hash == *h,
+            ReadScope::Units(s, _) if s.whole_tree => true,
+            ReadScope::Units(s, Announcer::OwnUnitsOnly) => s.contains(d.unit_id),
+            ReadScope::Units(s, Announcer::Ministry) if s.contains(d.unit_id) => true,
+            ReadScope::Units(_, Announcer::Ministry) => return Admitted::AskTheDatabase,
+        };
+        if admitted { Admitted::Yes(Box::new(d)) } else { Admitted::No }
     }
 
     /// The condition on `dossier` rows.
@@ -80,6 +97,14 @@ impl ReadScope {
             .cond_where(self.dossiers())
             .to_owned()
     }
+}
+
+/// Whether a scope holds a record read without one.
+pub enum Admitted {
+    Yes(Box<dossier::Model>),
+    No,
+    /// Only the database can tell: a ministry's scope holds the dossiers of the procedures it announces.
+    AskTheDatabase,
 }
 
 /// Whether a staff scope also covers the dossiers of the procedures its units announce (ministries).
@@ -199,12 +224,13 @@ pub async fn dossier(
         .await
 }
 
-/// One dossier by code, whoever asks (public status only).
-pub async fn dossier_public(
+/// The dossiers of `codes`, by code, whoever asks (for [`crate::app::App::dossier_by_code`]).
+pub async fn dossiers_by_code(
     conn: &impl ConnectionTrait,
-    code: &DossierCode,
-) -> Result<Option<dossier::Model>, DbErr> {
-    dossier::Entity::find().filter(dossier::Column::Code.eq(code.as_str())).one(conn).await
+    codes: Vec<DossierCode>,
+) -> Result<HashMap<DossierCode, dossier::Model>, DbErr> {
+    let rows = dossier::Entity::find().filter(dossier::Column::Code.is_in(codes)).all(conn).await?;
+    Ok(rows.into_iter().map(|d| (d.code.clone(), d)).collect())
 }
 
 /// Filters of the receipts list.

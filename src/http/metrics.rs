@@ -17,6 +17,8 @@ pub struct Metrics {
     pub latency: HistogramVec,
     pub errors: IntCounterVec,
     pub pool: IntGaugeVec,
+    /// Reads that could go to a replica, by where they ran (`replica`, or `primary` as the fallback).
+    pub replica_reads: IntCounterVec,
 }
 
 impl Metrics {
@@ -45,15 +47,24 @@ impl Metrics {
             &["state"],
         )
         .expect("valid metric");
+        let replica_reads = IntCounterVec::new(
+            Opts::new(
+                "db_replica_reads_total",
+                "Reads a replica could serve, by where they ran (replica, or primary as the fallback)",
+            ),
+            &["target"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(errors.clone()),
             Box::new(pool.clone()),
+            Box::new(replica_reads.clone()),
         ] {
             registry.register(c).expect("unique metric");
         }
-        Metrics { registry, operations: Default::default(), requests, latency, errors, pool }
+        Metrics { registry, operations: Default::default(), requests, latency, errors, pool, replica_reads }
     }
 
     /// The label for a client's operation name: the name itself while it is a plain GraphQL name and fewer than

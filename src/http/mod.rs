@@ -7,6 +7,7 @@ pub mod graphiql;
 pub mod metrics;
 mod ws;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::HttpMessage;
@@ -14,7 +15,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpRequest, HttpResponse, web};
-use async_graphql::parser::types::OperationType;
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use serde::Deserialize;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 
@@ -34,6 +35,8 @@ pub struct HttpState {
     pub app: App,
     pub schema: GatewaySchema,
     pub metrics: Metrics,
+    /// Parsed documents by their text, so that a query asked again is not parsed again.
+    pub documents: Documents,
     /// Becomes `true` when the gateway stops: WebSocket connections close with 1001.
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -153,6 +156,37 @@ async fn authenticate(
     }
 }
 
+/// Parsed documents by their text (at most [`DOCUMENTS_BYTES`] of text): clients ask the same few queries with
+/// different variables, and parsing costs more than the rest of a small query's answer.
+pub type Documents = moka::future::Cache<String, Arc<ExecutableDocument>>;
+
+/// How much query text the document cache holds.
+pub const DOCUMENTS_BYTES: u64 = 8 << 20;
+
+pub fn documents() -> Documents {
+    moka::future::Cache::builder()
+        .weigher(|text: &String, _: &Arc<ExecutableDocument>| u32::try_from(text.len()).unwrap_or(u32::MAX))
+        .max_capacity(DOCUMENTS_BYTES)
+        .build()
+}
+
+/// The request's document: the one parsed before from the same text, or parsed now (and kept if it parses).
+async fn parse<'r>(
+    documents: &Documents,
+    request: &'r mut async_graphql::Request,
+) -> Result<&'r ExecutableDocument, async_graphql::ServerError> {
+    match documents.get(&request.query).await {
+        Some(doc) => request.set_parsed_query(ExecutableDocument::clone(&doc)),
+        None => {
+            if let Ok(doc) = request.parsed_query() {
+                let doc = Arc::new(doc.clone());
+                documents.insert(request.query.clone(), doc).await;
+            }
+        }
+    }
+    request.parsed_query()
+}
+
 async fn execute(
     edge: &HttpState,
     req: &HttpRequest,
@@ -169,7 +203,7 @@ async fn execute(
     let name = request.operation_name.clone();
     let variables = request.variables.clone();
     let mut public = 0;
-    let (parsed, op) = match request.parsed_query() {
+    let (parsed, op) = match parse(&edge.documents, &mut request).await {
         Ok(doc) => {
             public = crate::graphql::cost::public_weight(doc, &variables);
             let op = match &name {
@@ -205,7 +239,8 @@ async fn execute(
     let operation = edge.metrics.operation_label(request.operation_name.as_deref());
     let started = Instant::now();
     let request_id = meta.request_id.clone();
-    let request = request.data(caller).data(meta).data(Loaders::new(&edge.app.db));
+    // This worker's app (its own pool): resolvers find it before the schema's.
+    let request = request.data(caller).data(meta).data(Loaders::new(&edge.app.db)).data(edge.app.clone());
     let limit = edge.app.settings.limits.request_timeout;
     // Dropping the execution on timeout drops its statements (a transaction rolls back); PostgreSQL stops them
     // by its own `statement_timeout`, set to the same limit. A panic while it runs ends this request alone, with
@@ -331,6 +366,13 @@ async fn metrics(edge: web::Data<HttpState>) -> HttpResponse {
     };
     edge.metrics.pool.with_label_values(&["open"]).set(i64::from(open));
     edge.metrics.pool.with_label_values(&["idle"]).set(idle as i64);
+    if edge.app.reads.has_replicas() {
+        let counts = &edge.app.reads.counts;
+        for (target, n) in [("replica", &counts.replica), ("primary", &counts.fallback)] {
+            let c = edge.metrics.replica_reads.with_label_values(&[target]);
+            c.inc_by(n.load(std::sync::atomic::Ordering::Relaxed).saturating_sub(c.get()));
+        }
+    }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(edge.metrics.render())
 }
 

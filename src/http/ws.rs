@@ -156,6 +156,7 @@ async fn run(
     data.insert(caller);
     data.insert(meta.clone());
     data.insert(Loaders::new(&edge.app.db));
+    data.insert(edge.app.clone());
     let (to_engine, from_client) = tokio::sync::mpsc::unbounded_channel();
     let engine = WebSocket::from_message_stream(
         edge.schema.clone(),

@@ -53,14 +53,17 @@ impl<W: AsyncWrite + Unpin> Out<'_, W> {
 /// sectors and procedures they refer to, so that the file imports into an empty database. A scoped export writes
 /// nothing of another scope: a feedback's link to a dossier, or to a feedback it repeats, outside the scope is
 /// left out rather than followed. The export is recorded in the audit trail.
+/// The records are read from `source` (the primary or a replica that caught up with it), the audit event is
+/// written through `conn` (the primary).
 pub async fn export<W: AsyncWrite + Unpin>(
+    source: &impl ConnectionTrait,
     conn: &impl ConnectionTrait,
     vault: &Vault,
     stamp: &Stamp,
     unit: Option<&str>,
     w: &mut W,
 ) -> Result<ExportReport, ExportError> {
-    let report = write_all(conn, vault, unit, w).await?;
+    let report = write_all(source, vault, unit, w).await?;
     let mut e = stamp.record(now(), Outcome::Ok, None);
     e.detail = Some(format!(
         "{} records of {}",

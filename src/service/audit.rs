@@ -59,7 +59,10 @@ impl Service<'_> {
             from: q.from,
             to: q.to,
         };
-        Ok(crate::db::audit::events(&self.app.db, scope, &f, page.first, page.after).await?)
+        let f = &f;
+        Ok((self.app.reads)
+            .run(|db| async move { crate::db::audit::events(&db, scope, f, page.first, page.after).await })
+            .await?)
     }
 }
 

@@ -43,7 +43,8 @@ impl Service<'_> {
     /// One feedback of the caller's records.
     pub async fn feedback(&self, code: &str) -> Result<Option<FeedbackView>, ApiError> {
         let g = self.grant(Operation::Feedback).await?;
-        match read::feedback(&self.app.db, &g.scope, code).await? {
+        let scope = &g.scope;
+        match self.app.reads.run(|db| async move { read::feedback(&db, scope, code).await }).await? {
             Some(row) => Ok(self.feedback_views(&g.scope, vec![row]).await?.pop()),
             None => {
                 self.missed(Operation::Feedback, ObjectKind::Feedback, code, &g).await?;
@@ -62,7 +63,10 @@ impl Service<'_> {
         let op = Operation::Feedbacks;
         let g = self.grant(op).await?;
         let units = self.filter_units(op, unit_code, &g).await;
-        let p = read::feedbacks(&self.app.db, &g.scope, units.as_ref(), f, page.first, page.after).await?;
+        let (scope, units) = (&g.scope, units.as_ref());
+        let p = (self.app.reads)
+            .run(|db| async move { read::feedbacks(&db, scope, units, f, page.first, page.after).await })
+            .await?;
         Ok(Page { items: self.feedback_views(&g.scope, p.items).await?, has_next: p.has_next })
     }
 

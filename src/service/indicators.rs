@@ -113,8 +113,14 @@ impl Service<'_> {
         let (_, w, scope) =
             self.drill(Operation::IndicatorDossiers, &a.unit_code, &a.period, a.as_of).await?;
         let q = self.drill_query(&a).await?;
-        let (ids, has_next) = one_page(ind::drill_dossiers(&self.app.db, &scope, &w, &q).await?, q.first);
-        Ok(Page { items: read::dossiers_by_ids(&self.app.db, &ids).await?, has_next })
+        let (scope, w, q) = (&scope, &w, &q);
+        let (items, has_next) = (self.app.reads)
+            .run(|db| async move {
+                let (ids, has_next) = one_page(ind::drill_dossiers(&db, scope, w, q).await?, q.first);
+                Ok::<_, ApiError>((read::dossiers_by_ids(&db, &ids).await?, has_next))
+            })
+            .await?;
+        Ok(Page { items, has_next })
     }
 
     /// The procedures behind a procedure metric.
@@ -125,9 +131,15 @@ impl Service<'_> {
         let (g, w, _) = self.drill(Operation::IndicatorProcedures, &a.unit_code, &a.period, a.as_of).await?;
         let calendar = self.app.calendar().await?;
         let q = self.drill_query(&a).await?;
-        let ids = ind::drill_procedures(&self.app.db, &g.tree, &calendar, &a.unit_code, &w, &q).await?;
-        let (ids, has_next) = one_page(ids, q.first);
-        Ok(Page { items: read::procedures_by_ids(&self.app.db, &ids).await?, has_next })
+        let (tree, calendar, unit_code, w, q) = (&g.tree, &calendar, &a.unit_code, &w, &q);
+        let (items, has_next) = (self.app.reads)
+            .run(|db| async move {
+                let ids = ind::drill_procedures(&db, tree, calendar, unit_code, w, q).await?;
+                let (ids, has_next) = one_page(ids, q.first);
+                Ok::<_, ApiError>((read::procedures_by_ids(&db, &ids).await?, has_next))
+            })
+            .await?;
+        Ok(Page { items, has_next })
     }
 
     /// The communes behind ELECTRONIC_CERTIFIED_COPY, by code.
@@ -148,8 +160,13 @@ impl Service<'_> {
         let (g, w, scope) =
             self.drill(Operation::IndicatorFeedback, &a.unit_code, &a.period, a.as_of).await?;
         let q = self.drill_query(&a).await?;
-        let (ids, has_next) = one_page(ind::drill_pakn(&self.app.db, &scope, &w, &q).await?, q.first);
-        let rows = read::feedback_by_ids(&self.app.db, &ids).await?;
+        let (scope, w, q) = (&scope, &w, &q);
+        let (rows, has_next) = (self.app.reads)
+            .run(|db| async move {
+                let (ids, has_next) = one_page(ind::drill_pakn(&db, scope, w, q).await?, q.first);
+                Ok::<_, ApiError>((read::feedback_by_ids(&db, &ids).await?, has_next))
+            })
+            .await?;
         Ok(Page { items: self.feedback_views(&g.scope, rows).await?, has_next })
     }
 }

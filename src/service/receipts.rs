@@ -39,7 +39,8 @@ impl Service<'_> {
     /// One receipt of the caller's records.
     pub async fn receipt(&self, series: &str, number: i64) -> Result<Option<ReceiptView>, ApiError> {
         let g = self.grant(Operation::Receipt).await?;
-        match read::receipt(&self.app.db, &g.scope, series, number).await? {
+        let scope = &g.scope;
+        match self.app.reads.run(|db| async move { read::receipt(&db, scope, series, number).await }).await? {
             Some(r) => Ok(self.receipt_views(vec![r]).await?.pop()),
             None => {
                 self.missed(Operation::Receipt, ObjectKind::Receipt, &format!("{series}/{number}"), &g)
@@ -56,7 +57,10 @@ impl Service<'_> {
         page: PageArgs,
     ) -> Result<Page<ReceiptView>, ApiError> {
         let g = self.grant(Operation::Receipts).await?;
-        let p = read::receipts(&self.app.db, &g.scope, f, page.first, page.after).await?;
+        let scope = &g.scope;
+        let p = (self.app.reads)
+            .run(|db| async move { read::receipts(&db, scope, f, page.first, page.after).await })
+            .await?;
         Ok(Page { items: self.receipt_views(p.items).await?, has_next: p.has_next })
     }
 

@@ -152,7 +152,7 @@ pub async fn import_str(app: &App, text: &str, skip_invalid: bool) -> ImportRepo
 pub async fn export_str(app: &App, unit: Option<&str>) -> String {
     let mut out: Vec<u8> = Vec::new();
     let stamp = operator("export");
-    dvc_gateway::interchange::export::export(&app.db, &app.vault, &stamp, unit, &mut out)
+    dvc_gateway::interchange::export::export(&app.db, &app.db, &app.vault, &stamp, unit, &mut out)
         .await
         .expect("export");
     String::from_utf8(out).expect("utf-8")
