@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # National scale: the ranking of 34 provinces for 2024, cold, at 10 and 20 million dossiers.
 #   bench/national.sh                  # SIZES="10 20" (millions of dossiers); ROUNDS=3
+#   BUILD_ONLY=1 bench/national.sh     # make the databases only
 # For each size: the demo province (Quảng Nam) generated at the volume of one province in 34, imported into a
 # fresh database, then copied in SQL 33 times as provinces P01…P33, each with its own departments, districts,
 # communes, dossier codes and ids, receipts, feedback and summaries (the summaries are a function of the rows and
@@ -83,11 +84,12 @@ INSERT INTO receipt (series, number, template, dossier_id, payer_name, payer_tax
   FROM receipt r JOIN dossier_paid p ON p.dossier_id = r.dossier_id AND p.irregular AND p.dossier_id < 100000000,
        generate_series(1, $copies) k;
 INSERT INTO feedback (code, kind, channel, unit_id, dossier_id, received_at, due_at, answered_at, answer, rating, likes,
-                      dislikes, repeat_of_id, content, recorded_by, version, content_hash)
+                      dislikes, repeat_of_id, content, version, content_hash, recorded_by_sealed, recorded_by_hash,
+                      recorded_by_masked)
   SELECT f.code || '-' || im.k, f.kind, f.channel, im.new_id, f.dossier_id + im.k::bigint * 100000000, f.received_at,
-         f.due_at, f.answered_at, f.answer, f.rating, f.likes, f.dislikes, NULL, f.content, f.recorded_by, f.version,
-         f.content_hash
-  FROM (SELECT * FROM feedback WHERE dossier_id IS NULL OR dossier_id < 100000000) f JOIN id_map im ON im.old_id = f.unit_id;
+         f.due_at, f.answered_at, f.answer, f.rating, f.likes, f.dislikes, NULL, f.content, f.version, f.content_hash,
+         f.recorded_by_sealed, f.recorded_by_hash, f.recorded_by_masked
+  FROM (SELECT * FROM feedback WHERE unit_id IN (SELECT old_id FROM id_map)) f JOIN id_map im ON im.old_id = f.unit_id;
 -- The summaries are a function of the rows copied above: copied the same way, one unit's rows together as the
 -- gateway writes them.
 INSERT INTO dossier_rollup (unit_id, received_month, end_month, settle_month, ended_with_result, fee_bearing, full_online,
@@ -130,6 +132,7 @@ for size in $sizes; do
     echo "building $db: $per dossiers per province, $want in all" >&2
     build "$db" "$scale"
   fi
+  [ -n "${BUILD_ONLY:-}" ] && continue
   size_gb=$(psql -Atq "$pg/$db" -c "SELECT round(pg_database_size(current_database()) / 1e9, 1)")
   cold=() fresh=()
   for _ in $(seq 1 "$rounds"); do
@@ -142,6 +145,7 @@ for size in $sizes; do
   result[$size]="$want $size_gb $(median "${cold[@]}") $(median "${fresh[@]}") $warm"
   echo "$size M: $want dossiers, $size_gb GB; cold (PostgreSQL restarted, page cache dropped: $dropped) ${cold[*]} s; fresh gateway ${fresh[*]} s; warm $warm s" >&2
 done
+[ -n "${BUILD_ONLY:-}" ] && exit 0
 echo
 printf '%-6s %11s %8s %18s %18s %10s\n' size dossiers GB 'cold median s' 'fresh gw median s' 'warm s'
 for size in $sizes; do

@@ -54,6 +54,14 @@ fi
 export JWT_SECRET=bench-suite-secret-0123456789-abcdefghij PII_KEY=bench-suite-pii-key-0123456789-abcdefghij
 export RATE_PUBLIC_PER_MINUTE=1000000000 RATE_SUBJECT_PER_MINUTE=1000000000
 
+# pgbench's 64 connections beside the gateway's and PostGraphile's pools need more than PostgreSQL's default 100.
+if [ "$(psql -Atq "$pg/postgres" -c "SHOW max_connections")" -lt 200 ]; then
+  echo "raising PostgreSQL's max_connections to 200 (ALTER SYSTEM, restart)" >&2
+  psql -q "$pg/postgres" -c "ALTER SYSTEM SET max_connections = 200"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main restart
+  for _ in $(seq 1 60); do pg_isready -h 127.0.0.1 -q && break; sleep 0.5; done
+fi
+
 # --- data -------------------------------------------------------------------------------------------------------
 data=$work/data-$scale.jsonl
 [ -s "$data" ] || "$bin" generate --scale "$scale" > "$data"

@@ -133,7 +133,14 @@ impl App {
     /// The same app on another pool of the same database (an HTTP worker's own, see
     /// [`db::connect_per_worker`]); everything else is shared.
     pub fn with_db(&self, db: DatabaseConnection) -> App {
-        App { dossiers_by_code: dossier_lookups(&db), db, ..self.clone() }
+        // The worker's reads of the data versions are shared among its own requests only: a request waiting
+        // for another thread's read would be woken by that thread, one waiter after another.
+        App {
+            dossiers_by_code: dossier_lookups(&db),
+            shared_reads: Arc::new(SharedReads::default()),
+            db,
+            ..self.clone()
+        }
     }
 
     /// The dossier of `code`, read by a statement sent after this call began (one statement may answer many
@@ -177,13 +184,8 @@ impl App {
         };
         let mut attempts = 0;
         loop {
-            let scope = units.scope_at(unit_code, t);
-            let key = if scope.whole_tree {
-                "*".to_owned()
-            } else {
-                scope.sorted_ids().iter().map(i64::to_string).collect::<Vec<_>>().join(",")
-            };
-            let version = self.shared_reads.get(&key, || db::data_version(&self.db, &scope)).await?;
+            let at = units.scope_of(unit_code, t);
+            let version = self.shared_reads.get(&at.key, || db::data_version(&self.db, &at.scope)).await?;
             let current =
                 self.snapshot.read().await.as_ref().is_some_and(|s| s.generation == version.reference);
             attempts += 1;

@@ -114,7 +114,7 @@ pub async fn ranking(
     let mut entries = Vec::with_capacity(peers.len());
     for u in peers {
         let r = report(app, &u.code, w).await?;
-        entries.push((u.code.clone(), r.scored.total.round2(), (u.name.clone(), r.scored.grade)));
+        entries.push((u.code.clone(), r.scored.points, (u.name.clone(), r.scored.grade)));
     }
     Ok(ranked(entries))
 }

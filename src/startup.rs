@@ -60,10 +60,12 @@ pub fn run_with_pools(
 ) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
     let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
+    let loaders = crate::graphql::Loaders::new(&app.db);
     let edge = HttpState {
         schema,
         app,
         metrics: Metrics::new(),
+        loaders,
         documents: crate::http::documents(),
         stopping: stopping_rx,
     };
@@ -72,6 +74,7 @@ pub fn run_with_pools(
         let mut edge = edge.clone();
         if let Some(db) = pools.lock().unwrap_or_else(|e| e.into_inner()).pop() {
             edge.app = edge.app.with_db(db);
+            edge.loaders = crate::graphql::Loaders::new(&edge.app.db);
         }
         ActixApp::new()
             .wrap(json_errors())

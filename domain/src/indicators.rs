@@ -205,6 +205,8 @@ pub struct MetricScore {
     pub count: Count,
     pub ratio: Option<f64>,
     pub score: Ratio,
+    /// `score` rounded to two decimals (computed once: exact arithmetic costs more than serving an answer).
+    pub points: f64,
     pub max: i128,
 }
 
@@ -222,7 +224,7 @@ pub fn score(key: MetricKey, c: Count) -> MetricScore {
         };
         (Some(c.num as f64 / c.den as f64), s)
     };
-    MetricScore { key, count: c, ratio, score, max: key.max_score() }
+    MetricScore { key, count: c, ratio, points: score.round2(), score, max: key.max_score() }
 }
 
 /// Grades of a rounded total.
@@ -254,6 +256,8 @@ pub fn grade(rounded_total: f64) -> Grade {
 pub struct GroupScore {
     pub key: GroupKey,
     pub score: Ratio,
+    /// `score` rounded to two decimals.
+    pub points: f64,
     pub metrics: Vec<MetricScore>,
 }
 
@@ -262,6 +266,8 @@ pub struct GroupScore {
 pub struct Scored {
     pub groups: Vec<GroupScore>,
     pub total: Ratio,
+    /// `total` rounded to two decimals.
+    pub points: f64,
     pub grade: Grade,
 }
 
@@ -274,9 +280,10 @@ pub fn score_all(counts: impl Fn(MetricKey) -> Count) -> Scored {
             MetricKey::ALL.iter().filter(|m| m.group() == g).map(|&m| score(m, counts(m))).collect();
         let s = metrics.iter().fold(Ratio::zero(), |acc, m| acc.plus(m.score.clone()));
         total = total.plus(s.clone());
-        groups.push(GroupScore { key: g, score: s, metrics });
+        groups.push(GroupScore { key: g, points: s.round2(), score: s, metrics });
     }
-    Scored { groups, grade: grade(total.round2()), total }
+    let points = total.round2();
+    Scored { groups, grade: grade(points), points, total }
 }
 
 /// Competition ranks (1, 2, 2, 4) of `(code, rounded total)` pairs: highest total first, ties by code.

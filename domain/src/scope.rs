@@ -4,6 +4,7 @@
 //! scopes are computed here; the database is then asked for the records of a set of unit ids.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
 
@@ -45,7 +46,26 @@ pub struct UnitTree {
     by_id: HashMap<i64, usize>,
     children: HashMap<UnitCode, Vec<usize>>,
     predecessors: HashMap<UnitCode, Vec<usize>>,
+    /// The instants at which a unit is merged away (the start of its `valid_to`), ascending: a scope is the same
+    /// at every instant between two of them.
+    merges: Vec<Micros>,
+    /// Scopes computed so far, by root and by the number of merges before their instant (see
+    /// [`UnitTree::scope_of`]).
+    scopes: Arc<Mutex<KeptScopes>>,
 }
+
+/// Scopes by (root, number of merges before the instant).
+type KeptScopes = HashMap<(usize, usize), Arc<ScopeAt>>;
+
+/// A scope, and the key that names it among the data versions (its ids in order, or `*` for the whole tree).
+#[derive(Debug)]
+pub struct ScopeAt {
+    pub scope: Scope,
+    pub key: String,
+}
+
+/// How many scopes a tree keeps (it starts over beyond that).
+const SCOPES_KEPT: usize = 4096;
 
 impl UnitTree {
     pub fn new(units: Vec<UnitInfo>) -> Self {
@@ -60,8 +80,39 @@ impl UnitTree {
                 tree.predecessors.entry(s.clone()).or_default().push(i);
             }
         }
+        tree.merges = units.iter().filter_map(|u| u.valid_to.map(start_of)).collect();
+        tree.merges.sort_unstable();
+        tree.merges.dedup();
         tree.units = units;
         tree
+    }
+
+    /// [`UnitTree::scope_at`], computed once per root for the instants between two merges and kept with the
+    /// tree (a tree is replaced, never changed, when the units change).
+    pub fn scope_of(&self, code: &str, t: Micros) -> Arc<ScopeAt> {
+        let Some(&root) = self.by_code.get(code) else {
+            return Arc::new(ScopeAt {
+                scope: Scope { ids: HashSet::new(), whole_tree: false },
+                key: String::new(),
+            });
+        };
+        let epoch = self.merges.partition_point(|&m| m <= t);
+        let mut kept = self.scopes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = kept.get(&(root, epoch)) {
+            return s.clone();
+        }
+        let scope = self.scope_at(code, t);
+        let key = if scope.whole_tree {
+            "*".to_owned()
+        } else {
+            scope.sorted_ids().iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+        };
+        let s = Arc::new(ScopeAt { scope, key });
+        if kept.len() >= SCOPES_KEPT {
+            kept.clear();
+        }
+        kept.insert((root, epoch), s.clone());
+        s
     }
 
     pub fn get(&self, code: &str) -> Option<&UnitInfo> {
@@ -287,6 +338,28 @@ mod tests {
                         "{} in {root} at {at}",
                         u.code
                     );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn kept_scopes_are_the_scopes_at_every_instant() {
+        let t = tree();
+        let merger = start_of(NaiveDate::from_ymd_opt(2025, 7, 1).unwrap());
+        for root in ["VN", "48", "49", "502", "20000", "20500", "nope"] {
+            // Asked in both orders, around the merger and exactly at it.
+            for at in [merger - 1, merger, merger + 1, 0, merger - 1, i64::MAX, merger] {
+                let kept = t.scope_of(root, at);
+                assert_eq!(kept.scope.sorted_ids(), t.scope_at(root, at).sorted_ids(), "{root} at {at}");
+                assert_eq!(kept.scope.whole_tree, t.scope_at(root, at).whole_tree);
+                let key = if kept.scope.whole_tree {
+                    "*".to_owned()
+                } else {
+                    kept.scope.sorted_ids().iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+                };
+                if root != "nope" {
+                    assert_eq!(kept.key, key);
                 }
             }
         }

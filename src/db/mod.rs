@@ -281,22 +281,28 @@ pub async fn data_version(
     conn: &impl ConnectionTrait,
     scope: &crate::domain::scope::Scope,
 ) -> Result<DataVersion, DbErr> {
-    let filter = if scope.whole_tree {
-        String::new()
+    let sums = format!(
+        "SELECT CAST(COALESCE(SUM(CASE WHEN id = {REFERENCE_DATA} THEN generation ELSE 0 END), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(generation), 0) AS BIGINT) FROM data_change"
+    );
+    let backend = conn.get_database_backend();
+    let statement = if scope.whole_tree {
+        Statement::from_string(backend, sums)
     } else {
         let mut ids = scope.sorted_ids();
         ids.push(REFERENCE_DATA);
-        format!(" WHERE id IN ({})", sql::id_list(&ids))
-    };
-    let row = conn
-        .query_one_raw(Statement::from_string(
-            conn.get_database_backend(),
-            format!(
-                "SELECT CAST(COALESCE(SUM(CASE WHEN id = {REFERENCE_DATA} THEN generation ELSE 0 END), 0) AS BIGINT), \
-                 CAST(COALESCE(SUM(generation), 0) AS BIGINT) FROM data_change{filter}"
+        match backend {
+            // One statement text whatever the scope, its ids a parameter: PostgreSQL plans it once per connection
+            // (a province's few hundred ids as literals cost more to parse than the read itself).
+            DbBackend::Postgres => Statement::from_sql_and_values(
+                backend,
+                format!("{sums} WHERE id = ANY(CAST(string_to_array($1, ',') AS BIGINT[]))"),
+                [sql::id_list(&ids).into()],
             ),
-        ))
-        .await?;
+            _ => Statement::from_string(backend, format!("{sums} WHERE id IN ({})", sql::id_list(&ids))),
+        }
+    };
+    let row = conn.query_one_raw(statement).await?;
     let read = |r: QueryResult| -> Result<DataVersion, DbErr> {
         Ok(DataVersion { reference: r.try_get_by_index(0)?, scope: r.try_get_by_index(1)? })
     };

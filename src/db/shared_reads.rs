@@ -5,15 +5,38 @@
 //! a read per request would queue the requests on the connection pool. A [`SharedReads`] lets all the requests that
 //! wait for the same key share one read: a request takes a ticket when it arrives and accepts a result only from
 //! a read that started after that ticket was taken; otherwise it starts one (at most one read per key runs at a
-//! time, and it serves every request queued behind it). A request waits for at most two reads.
+//! time). When a read ends, every request it serves is woken at once, and one of those it does not serve starts
+//! the next. A request waits for at most two reads.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// The latest read of one key: the ticket count when it started, and its value.
-type Slot<V> = tokio::sync::Mutex<Option<(u64, V)>>;
+use tokio::sync::Notify;
+
+/// One key's latest read (the ticket count when it started, and its value) and whether a read is running.
+struct Slot<V> {
+    state: Mutex<SlotState<V>>,
+    /// Wakes every waiter at once when a read ends.
+    ended: Notify,
+}
+
+struct SlotState<V> {
+    latest: Option<(u64, V)>,
+    running: bool,
+}
+
+/// Ends a running read: the slot is free for the next one and its waiters look again (also when the read's
+/// request was dropped halfway).
+struct Running<'a, V>(&'a Slot<V>);
+
+impl<V> Drop for Running<'_, V> {
+    fn drop(&mut self) {
+        self.0.state.lock().unwrap_or_else(|e| e.into_inner()).running = false;
+        self.0.ended.notify_waiters();
+    }
+}
 
 /// Coalesces concurrent reads of a value by key (see the module documentation).
 pub struct SharedReads<V> {
@@ -37,19 +60,50 @@ impl<V: Clone> SharedReads<V> {
         let ticket = self.tickets.fetch_add(1, Ordering::SeqCst) + 1;
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-            slots.entry(key.to_owned()).or_default().clone()
+            match slots.get(key) {
+                Some(s) => s.clone(),
+                None => {
+                    let s = Arc::new(Slot {
+                        state: Mutex::new(SlotState { latest: None, running: false }),
+                        ended: Notify::new(),
+                    });
+                    slots.insert(key.to_owned(), s.clone());
+                    s
+                }
+            }
         };
-        let mut latest = slot.lock().await;
-        if let Some((started, value)) = latest.as_ref()
-            && *started >= ticket
-        {
-            return Ok(value.clone());
+        let mut read = Some(read);
+        loop {
+            // Registered before the state is looked at, so that a read ending in between still wakes it.
+            let ended = slot.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            let start = {
+                let mut st = slot.state.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some((started, value)) = &st.latest
+                    && *started >= ticket
+                {
+                    return Ok(value.clone());
+                }
+                if st.running {
+                    None
+                } else {
+                    st.running = true;
+                    // Every ticket taken so far belongs to a request that arrived before this read starts.
+                    Some(self.tickets.load(Ordering::SeqCst))
+                }
+            };
+            let Some(started) = start else {
+                ended.await;
+                continue;
+            };
+            let _running = Running(&slot);
+            // A caller starts at most one read: it returns after it.
+            let Some(read) = read.take() else { continue };
+            let value = read().await?;
+            slot.state.lock().unwrap_or_else(|e| e.into_inner()).latest = Some((started, value.clone()));
+            return Ok(value);
         }
-        // Every ticket taken so far belongs to a request that arrived before this read starts.
-        let started = self.tickets.load(Ordering::SeqCst);
-        let value = read().await?;
-        *latest = Some((started, value.clone()));
-        Ok(value)
     }
 }
 

@@ -217,14 +217,14 @@ pub(crate) fn to_report(unit_code: String, w: &Window, s: &dom::Scored) -> Indic
         period_start: from_micros(w.start),
         period_end: from_micros(w.end),
         as_of: from_micros(w.at),
-        total: s.total.round2(),
+        total: s.points,
         grade: s.grade.into(),
         groups: s
             .groups
             .iter()
             .map(|g| IndicatorGroup {
                 key: g.key.into(),
-                score: g.score.round2(),
+                score: g.points,
                 max_score: g.key.max_score() as f64,
                 metrics: g
                     .metrics
@@ -234,7 +234,7 @@ pub(crate) fn to_report(unit_code: String, w: &Window, s: &dom::Scored) -> Indic
                         numerator: m.count.num,
                         denominator: m.count.den,
                         ratio: m.ratio,
-                        score: m.score.round2(),
+                        score: m.points,
                         max_score: m.max as f64,
                     })
                     .collect(),

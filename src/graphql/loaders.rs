@@ -1,5 +1,5 @@
-//! Batch loaders, so that nested lists cost one query per level, never one per row. A loader set is made for
-//! each request: nothing is cached across requests.
+//! Batch loaders, so that nested lists cost one query per level, never one per row. A loader set serves every
+//! request of one HTTP worker's pool and caches nothing: concurrent requests' keys share statements.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -90,8 +90,22 @@ impl Loader<i64> for Sectors {
     }
 }
 
-/// Every loader of one request.
-pub struct Loaders {
+/// The loaders of a connection pool, shared by the requests it serves (cheap to clone). They cache nothing: a
+/// batch is one statement for the keys asked, by every request, since the previous batch, sent after all of
+/// them were asked (so it sees every write acknowledged before each request). Every key is an id the asking
+/// request already read in its scope, so sharing a batch shares no record across scopes.
+#[derive(Clone)]
+pub struct Loaders(Arc<LoaderSet>);
+
+impl std::ops::Deref for Loaders {
+    type Target = LoaderSet;
+    fn deref(&self) -> &LoaderSet {
+        &self.0
+    }
+}
+
+/// Every loader.
+pub struct LoaderSet {
     pub events: DataLoader<EventsByDossier>,
     pub supplements: DataLoader<SupplementsByDossier>,
     pub apologies: DataLoader<ApologiesByDossier>,
@@ -104,7 +118,7 @@ pub struct Loaders {
 impl Loaders {
     pub fn new(db: &DatabaseConnection) -> Self {
         let d = || db.clone();
-        Loaders {
+        Loaders(Arc::new(LoaderSet {
             events: DataLoader::new(EventsByDossier(d()), tokio::spawn),
             supplements: DataLoader::new(SupplementsByDossier(d()), tokio::spawn),
             apologies: DataLoader::new(ApologiesByDossier(d()), tokio::spawn),
@@ -112,6 +126,6 @@ impl Loaders {
             feedback: DataLoader::new(FeedbackByDossier(d()), tokio::spawn),
             procedures: DataLoader::new(Procedures(d()), tokio::spawn),
             sectors: DataLoader::new(Sectors(d()), tokio::spawn),
-        }
+        }))
     }
 }

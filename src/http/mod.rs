@@ -35,6 +35,8 @@ pub struct HttpState {
     pub app: App,
     pub schema: GatewaySchema,
     pub metrics: Metrics,
+    /// The batch loaders of this worker's pool, shared by its requests.
+    pub loaders: Loaders,
     /// Parsed documents by their text, so that a query asked again is not parsed again.
     pub documents: Documents,
     /// Becomes `true` when the gateway stops: WebSocket connections close with 1001.
@@ -240,7 +242,7 @@ async fn execute(
     let started = Instant::now();
     let request_id = meta.request_id.clone();
     // This worker's app (its own pool): resolvers find it before the schema's.
-    let request = request.data(caller).data(meta).data(Loaders::new(&edge.app.db)).data(edge.app.clone());
+    let request = request.data(caller).data(meta).data(edge.loaders.clone()).data(edge.app.clone());
     let limit = edge.app.settings.limits.request_timeout;
     // Dropping the execution on timeout drops its statements (a transaction rolls back); PostgreSQL stops them
     // by its own `statement_timeout`, set to the same limit. A panic while it runs ends this request alone, with

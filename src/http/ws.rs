@@ -21,7 +21,6 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use super::{HttpState, authenticate, request_meta};
 use crate::auth::Caller;
 use crate::domain::time::now;
-use crate::graphql::Loaders;
 use crate::service::RequestMeta;
 
 const PROTOCOL: &str = "graphql-transport-ws";
@@ -155,7 +154,7 @@ async fn run(
     let subject = caller.sub().map(str::to_owned);
     data.insert(caller);
     data.insert(meta.clone());
-    data.insert(Loaders::new(&edge.app.db));
+    data.insert(edge.loaders.clone());
     data.insert(edge.app.clone());
     let (to_engine, from_client) = tokio::sync::mpsc::unbounded_channel();
     let engine = WebSocket::from_message_stream(

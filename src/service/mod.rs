@@ -255,7 +255,7 @@ impl<'a> Service<'a> {
 pub fn staff_scope(tree: &UnitTree, unit: &str, t: Micros) -> ReadScope {
     let ministry = tree.get(unit).is_some_and(|u| u.level == UnitLevel::Ministry);
     ReadScope::Units(
-        tree.scope_at(unit, t),
+        tree.scope_of(unit, t).scope.clone(),
         if ministry { Announcer::Ministry } else { Announcer::OwnUnitsOnly },
     )
 }
