@@ -100,6 +100,9 @@ pub async fn report(app: &App, unit_code: &str, w: &Window) -> Result<Report, In
     Ok(Report { window: Window { at: scored.0, ..*w }, scored: scored.1 })
 }
 
+/// How many of a ranking's reports are computed at a time.
+const RANKING_PARALLEL: usize = 4;
+
 /// The ranking of the units of `level` within `parent` (docs/indicators.md, "Rankings"), each from the cache.
 pub async fn ranking(
     app: &App,
@@ -111,10 +114,16 @@ pub async fn ranking(
     let peers = tree
         .peers(level, parent, w.at)
         .ok_or_else(|| IndicatorError::UnknownUnit(parent.unwrap_or_default().to_owned()))?;
-    let mut entries = Vec::with_capacity(peers.len());
-    for u in peers {
-        let r = report(app, &u.code, w).await?;
-        entries.push((u.code.clone(), r.scored.points, (u.name.clone(), r.scored.grade)));
-    }
+    // A few reports at a time: a cold one is mostly the database's work, which then uses every core.
+    use futures_util::{StreamExt, TryStreamExt};
+    let peers: Vec<_> = peers.into_iter().map(|u| (u.code.clone(), u.name.clone())).collect();
+    let entries: Vec<_> = futures_util::stream::iter(peers)
+        .map(|(code, name)| async move {
+            let r = report(app, &code, w).await?;
+            Ok::<_, IndicatorError>((code, r.scored.points, (name, r.scored.grade)))
+        })
+        .buffered(RANKING_PARALLEL)
+        .try_collect()
+        .await?;
     Ok(ranked(entries))
 }
