@@ -397,10 +397,18 @@ impl RootSpanBuilder for PathOnlySpan {
         )
     }
 
+    /// The status and error are recorded on the span for failures only: nothing reads them from a span that ended
+    /// well (no line is written when a span closes), and recording costs a formatting per request.
     fn on_request_end<B: MessageBody>(
         span: tracing::Span,
         outcome: &Result<ServiceResponse<B>, actix_web::Error>,
     ) {
-        DefaultRootSpanBuilder::on_request_end(span, outcome);
+        let failed = match outcome {
+            Ok(r) => r.response().error().is_some() || r.status().is_server_error(),
+            Err(_) => true,
+        };
+        if failed {
+            DefaultRootSpanBuilder::on_request_end(span, outcome);
+        }
     }
 }
