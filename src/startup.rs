@@ -45,6 +45,22 @@ pub fn run_with_schema(app: App, schema: GatewaySchema, listener: TcpListener) -
     run_with_pools(app, schema, listener, Vec::new())
 }
 
+/// Connections a worker opens as it starts, so that its first requests do not wait for them.
+const WARM_CONNECTIONS: usize = 2;
+
+/// Opens [`WARM_CONNECTIONS`] of a worker's pool from the worker's own thread (the factory runs there).
+fn warm(db: &sea_orm::DatabaseConnection) {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return;
+    }
+    for _ in 0..WARM_CONNECTIONS {
+        let db = db.clone();
+        actix_web::rt::spawn(async move {
+            let _ = db.ping().await;
+        });
+    }
+}
+
 /// The number of HTTP worker threads: one per core.
 pub fn workers() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
@@ -75,6 +91,7 @@ pub fn run_with_pools(
         if let Some(db) = pools.lock().unwrap_or_else(|e| e.into_inner()).pop() {
             edge.app = edge.app.with_db(db);
             edge.loaders = crate::graphql::Loaders::new(&edge.app.db);
+            warm(&edge.app.db);
         }
         ActixApp::new()
             .wrap(json_errors())
