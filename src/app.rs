@@ -71,6 +71,8 @@ pub struct App {
     pub scored: moka::future::Cache<Arc<String>, (crate::domain::time::Micros, Arc<Scored>)>,
     /// Dossiers by code, looked up through this app's pool with concurrent lookups coalesced.
     dossiers_by_code: Arc<DossierLookups>,
+    /// Public statuses by code, looked up the same way.
+    statuses_by_code: Arc<StatusLookups>,
     /// Where the reads that may use a replica run (the primary when none is configured).
     pub reads: Arc<db::replicas::Reads>,
     snapshot: Arc<RwLock<Option<Snapshot>>>,
@@ -88,6 +90,16 @@ fn dossier_lookups(db: &DatabaseConnection) -> Arc<DossierLookups> {
     db::coalesce::Coalescer::new(LOOKUPS_IN_FLIGHT, LOOKUPS_PER_STATEMENT, move |codes| {
         let db = db.clone();
         async move { db::read::dossiers_by_code(&db, codes).await }
+    })
+}
+
+type StatusLookups = db::coalesce::Coalescer<DossierCode, entity::dossier::PublicStatus>;
+
+fn status_lookups(db: &DatabaseConnection) -> Arc<StatusLookups> {
+    let db = db.clone();
+    db::coalesce::Coalescer::new(LOOKUPS_IN_FLIGHT, LOOKUPS_PER_STATEMENT, move |codes| {
+        let db = db.clone();
+        async move { db::read::public_statuses(&db, codes).await }
     })
 }
 
@@ -110,6 +122,7 @@ impl App {
             audit: AuditLog::start(db.clone()),
             reads: Arc::new(db::replicas::Reads::primary_only(db.clone())),
             dossiers_by_code: dossier_lookups(&db),
+            statuses_by_code: status_lookups(&db),
             db,
             settings: Arc::new(settings),
             vault,
@@ -137,6 +150,7 @@ impl App {
         // for another thread's read would be woken by that thread, one waiter after another.
         App {
             dossiers_by_code: dossier_lookups(&db),
+            statuses_by_code: status_lookups(&db),
             shared_reads: Arc::new(SharedReads::default()),
             db,
             ..self.clone()
@@ -147,6 +161,14 @@ impl App {
     /// concurrent lookups, see [`db::coalesce`]).
     pub async fn dossier_by_code(&self, code: &DossierCode) -> Result<Option<entity::dossier::Model>, DbErr> {
         self.dossiers_by_code.get(code.clone()).await.map_err(db::coalesce::unshare)
+    }
+
+    /// The public status of the dossier of `code`, as [`App::dossier_by_code`] reads a dossier.
+    pub async fn public_status(
+        &self,
+        code: &DossierCode,
+    ) -> Result<Option<entity::dossier::PublicStatus>, DbErr> {
+        self.statuses_by_code.get(code.clone()).await.map_err(db::coalesce::unshare)
     }
 
     async fn snapshot(&self) -> Result<(Arc<UnitTree>, Arc<Calendar>), DbErr> {

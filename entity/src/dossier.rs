@@ -55,3 +55,30 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// What a dossier's public status reads (`dossierStatus`): no personal data, seven columns.
+#[derive(Clone, Debug, PartialEq, Eq, DerivePartialModel)]
+#[sea_orm(entity = "Entity")]
+pub struct PublicStatus {
+    pub code: DossierCode,
+    pub procedure_id: i64,
+    pub unit_id: i64,
+    pub received_at: i64,
+    pub due_at: i64,
+    pub status: Option<DossierStatus>,
+    pub status_at: Option<i64>,
+}
+
+impl From<Model> for PublicStatus {
+    fn from(d: Model) -> Self {
+        PublicStatus {
+            code: d.code,
+            procedure_id: d.procedure_id,
+            unit_id: d.unit_id,
+            received_at: d.received_at,
+            due_at: d.due_at,
+            status: d.status,
+            status_at: d.status_at,
+        }
+    }
+}

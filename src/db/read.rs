@@ -224,6 +224,19 @@ pub async fn dossier(
         .await
 }
 
+/// The public status of the dossiers of `codes`, by code (for [`crate::app::App::public_status`]).
+pub async fn public_statuses(
+    conn: &impl ConnectionTrait,
+    codes: Vec<DossierCode>,
+) -> Result<HashMap<DossierCode, dossier::PublicStatus>, DbErr> {
+    let rows = dossier::Entity::find()
+        .filter(dossier::Column::Code.is_in(codes))
+        .into_partial_model::<dossier::PublicStatus>()
+        .all(conn)
+        .await?;
+    Ok(rows.into_iter().map(|d| (d.code.clone(), d)).collect())
+}
+
 /// The dossiers of `codes`, by code, whoever asks (for [`crate::app::App::dossier_by_code`]).
 pub async fn dossiers_by_code(
     conn: &impl ConnectionTrait,

@@ -183,7 +183,7 @@ impl Procedure {
 }
 
 /// What anyone may know of a dossier from its code: no personal data.
-pub struct PublicDossierStatus(pub entity::dossier::Model);
+pub struct PublicDossierStatus(pub entity::dossier::PublicStatus);
 
 #[Object]
 impl PublicDossierStatus {

@@ -12,9 +12,12 @@ use entity::dossier;
 
 impl Service<'_> {
     /// A dossier's public status (no personal data): anyone who knows its code.
-    pub async fn dossier_status(&self, code: &DossierCode) -> Result<Option<dossier::Model>, ApiError> {
+    pub async fn dossier_status(
+        &self,
+        code: &DossierCode,
+    ) -> Result<Option<dossier::PublicStatus>, ApiError> {
         self.grant(Operation::DossierStatus).await?;
-        Ok(self.app.dossier_by_code(code).await?)
+        Ok(self.app.public_status(code).await?)
     }
 
     /// One dossier of the caller's records.
