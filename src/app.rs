@@ -144,7 +144,8 @@ impl App {
     }
 
     /// The same app on another pool of the same database (an HTTP worker's own, see
-    /// [`db::connect_per_worker`]); everything else is shared.
+    /// [`db::connect_per_worker`]): its reads of the primary, replica-eligible ones included, use that pool;
+    /// everything else is shared.
     pub fn with_db(&self, db: DatabaseConnection) -> App {
         // The worker's reads of the data versions are shared among its own requests only: a request waiting
         // for another thread's read would be woken by that thread, one waiter after another.
@@ -152,6 +153,7 @@ impl App {
             dossiers_by_code: dossier_lookups(&db),
             statuses_by_code: status_lookups(&db),
             shared_reads: Arc::new(SharedReads::default()),
+            reads: Arc::new(self.reads.on_primary(db.clone())),
             db,
             ..self.clone()
         }

@@ -11,8 +11,8 @@
 //! the primary: an answer is never older than the writes acknowledged before it, whatever the replicas do.
 
 use std::future::Future;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement};
@@ -60,11 +60,11 @@ pub struct ReadCounts {
 /// The primary and its replicas (see the module documentation).
 pub struct Reads {
     primary: DatabaseConnection,
-    replicas: Vec<Replica>,
+    replicas: Arc<Vec<Replica>>,
     next: AtomicUsize,
     positions: SharedReads<Option<i64>>,
     max_wait: Duration,
-    pub counts: ReadCounts,
+    pub counts: Arc<ReadCounts>,
 }
 
 /// The end of the primary's flushed write-ahead log, in bytes.
@@ -95,11 +95,24 @@ impl Reads {
             .collect();
         Reads {
             primary,
-            replicas,
+            replicas: Arc::new(replicas),
             next: AtomicUsize::new(0),
             positions: SharedReads::default(),
             max_wait,
-            counts: ReadCounts::default(),
+            counts: Arc::default(),
+        }
+    }
+
+    /// The same replicas (and what is known of them, and the counts) with reads of the primary on `primary`,
+    /// another pool of the same database (an HTTP worker's own).
+    pub fn on_primary(&self, primary: DatabaseConnection) -> Self {
+        Reads {
+            primary,
+            replicas: self.replicas.clone(),
+            next: AtomicUsize::new(0),
+            positions: SharedReads::default(),
+            max_wait: self.max_wait,
+            counts: self.counts.clone(),
         }
     }
 
