@@ -70,36 +70,30 @@ pub struct App {
     /// Scored reports by the cached counts they were scored from.
     pub scored: moka::future::Cache<Arc<String>, (crate::domain::time::Micros, Arc<Scored>)>,
     /// Dossiers by code, looked up through this app's pool with concurrent lookups coalesced.
-    dossiers_by_code: Arc<DossierLookups>,
+    dossiers_by_code: Arc<Lookups<entity::dossier::Model>>,
     /// Public statuses by code, looked up the same way.
-    statuses_by_code: Arc<StatusLookups>,
+    statuses_by_code: Arc<Lookups<entity::dossier::PublicStatus>>,
     /// Where the reads that may use a replica run (the primary when none is configured).
     pub reads: Arc<db::replicas::Reads>,
     snapshot: Arc<RwLock<Option<Snapshot>>>,
     shared_reads: Arc<SharedReads<db::DataVersion>>,
 }
 
-type DossierLookups = db::coalesce::Coalescer<DossierCode, entity::dossier::Model>;
+/// Dossier rows of one shape by code, looked up through one pool with concurrent lookups coalesced.
+type Lookups<M> = db::coalesce::Coalescer<DossierCode, M>;
 
-/// Statements at a time, and codes per statement, of one pool's dossier lookups.
+/// Statements at a time, and codes per statement, of one pool's lookups.
 const LOOKUPS_IN_FLIGHT: usize = 4;
 const LOOKUPS_PER_STATEMENT: usize = 64;
 
-fn dossier_lookups(db: &DatabaseConnection) -> Arc<DossierLookups> {
+fn lookups<M>(db: &DatabaseConnection) -> Arc<Lookups<M>>
+where
+    M: sea_orm::PartialModelTrait + entity::dossier::Coded + Clone + Send + Sync + 'static,
+{
     let db = db.clone();
     db::coalesce::Coalescer::new(LOOKUPS_IN_FLIGHT, LOOKUPS_PER_STATEMENT, move |codes| {
         let db = db.clone();
-        async move { db::read::dossiers_by_code(&db, codes).await }
-    })
-}
-
-type StatusLookups = db::coalesce::Coalescer<DossierCode, entity::dossier::PublicStatus>;
-
-fn status_lookups(db: &DatabaseConnection) -> Arc<StatusLookups> {
-    let db = db.clone();
-    db::coalesce::Coalescer::new(LOOKUPS_IN_FLIGHT, LOOKUPS_PER_STATEMENT, move |codes| {
-        let db = db.clone();
-        async move { db::read::public_statuses(&db, codes).await }
+        async move { db::read::dossiers_by_code::<M>(&db, codes).await }
     })
 }
 
@@ -121,8 +115,8 @@ impl App {
         Ok(App {
             audit: AuditLog::start(db.clone()),
             reads: Arc::new(db::replicas::Reads::primary_only(db.clone())),
-            dossiers_by_code: dossier_lookups(&db),
-            statuses_by_code: status_lookups(&db),
+            dossiers_by_code: lookups(&db),
+            statuses_by_code: lookups(&db),
             db,
             settings: Arc::new(settings),
             vault,
@@ -150,8 +144,8 @@ impl App {
         // The worker's reads of the data versions are shared among its own requests only: a request waiting
         // for another thread's read would be woken by that thread, one waiter after another.
         App {
-            dossiers_by_code: dossier_lookups(&db),
-            statuses_by_code: status_lookups(&db),
+            dossiers_by_code: lookups(&db),
+            statuses_by_code: lookups(&db),
             shared_reads: Arc::new(SharedReads::default()),
             reads: Arc::new(self.reads.on_primary(db.clone())),
             db,

@@ -69,6 +69,23 @@ pub struct PublicStatus {
     pub status_at: Option<i64>,
 }
 
+/// A dossier row, whole or partial, that carries its code (what lookups by code key their answers by).
+pub trait Coded {
+    fn code(&self) -> &DossierCode;
+}
+
+impl Coded for Model {
+    fn code(&self) -> &DossierCode {
+        &self.code
+    }
+}
+
+impl Coded for PublicStatus {
+    fn code(&self) -> &DossierCode {
+        &self.code
+    }
+}
+
 impl From<Model> for PublicStatus {
     fn from(d: Model) -> Self {
         PublicStatus {

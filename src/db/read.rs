@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, FixedOffset};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PartialModelTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 use crate::domain::scope::Scope;
@@ -224,26 +225,21 @@ pub async fn dossier(
         .await
 }
 
-/// The public status of the dossiers of `codes`, by code (for [`crate::app::App::public_status`]).
-pub async fn public_statuses(
+/// The dossiers of `codes` as rows of shape `M` (the whole row, or the columns a partial model names), by code,
+/// whoever asks (for the lookups of [`crate::app::App`]).
+pub async fn dossiers_by_code<M>(
     conn: &impl ConnectionTrait,
     codes: Vec<DossierCode>,
-) -> Result<HashMap<DossierCode, dossier::PublicStatus>, DbErr> {
+) -> Result<HashMap<DossierCode, M>, DbErr>
+where
+    M: PartialModelTrait + dossier::Coded + Send + Sync,
+{
     let rows = dossier::Entity::find()
         .filter(dossier::Column::Code.is_in(codes))
-        .into_partial_model::<dossier::PublicStatus>()
+        .into_partial_model::<M>()
         .all(conn)
         .await?;
-    Ok(rows.into_iter().map(|d| (d.code.clone(), d)).collect())
-}
-
-/// The dossiers of `codes`, by code, whoever asks (for [`crate::app::App::dossier_by_code`]).
-pub async fn dossiers_by_code(
-    conn: &impl ConnectionTrait,
-    codes: Vec<DossierCode>,
-) -> Result<HashMap<DossierCode, dossier::Model>, DbErr> {
-    let rows = dossier::Entity::find().filter(dossier::Column::Code.is_in(codes)).all(conn).await?;
-    Ok(rows.into_iter().map(|d| (d.code.clone(), d)).collect())
+    Ok(rows.into_iter().map(|d| (d.code().clone(), d)).collect())
 }
 
 /// Filters of the receipts list.

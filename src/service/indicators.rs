@@ -15,6 +15,8 @@ use crate::domain::indicators::{Ranked, Window};
 use crate::domain::scope::{Scope, UnitInfo};
 use crate::domain::time::{Micros, PeriodSpec};
 use entity::audit_event::ObjectKind;
+use sea_orm::{DatabaseConnection, DbErr};
+use std::future::Future;
 
 /// What a drill-down asks.
 #[derive(Debug, Clone)]
@@ -114,13 +116,12 @@ impl Service<'_> {
             self.drill(Operation::IndicatorDossiers, &a.unit_code, &a.period, a.as_of).await?;
         let q = self.drill_query(&a).await?;
         let (scope, w, q) = (&scope, &w, &q);
-        let (items, has_next) = (self.app.reads)
-            .run(|db| async move {
-                let (ids, has_next) = one_page(ind::drill_dossiers(&db, scope, w, q).await?, q.first);
-                Ok::<_, ApiError>((read::dossiers_by_ids(&db, &ids).await?, has_next))
-            })
-            .await?;
-        Ok(Page { items, has_next })
+        self.drilled_page(
+            q.first,
+            |db| async move { ind::drill_dossiers(&db, scope, w, q).await },
+            |db, ids| async move { read::dossiers_by_ids(&db, &ids).await },
+        )
+        .await
     }
 
     /// The procedures behind a procedure metric.
@@ -132,14 +133,12 @@ impl Service<'_> {
         let calendar = self.app.calendar().await?;
         let q = self.drill_query(&a).await?;
         let (tree, calendar, unit_code, w, q) = (&g.tree, &calendar, &a.unit_code, &w, &q);
-        let (items, has_next) = (self.app.reads)
-            .run(|db| async move {
-                let ids = ind::drill_procedures(&db, tree, calendar, unit_code, w, q).await?;
-                let (ids, has_next) = one_page(ids, q.first);
-                Ok::<_, ApiError>((read::procedures_by_ids(&db, &ids).await?, has_next))
-            })
-            .await?;
-        Ok(Page { items, has_next })
+        self.drilled_page(
+            q.first,
+            |db| async move { ind::drill_procedures(&db, tree, calendar, unit_code, w, q).await },
+            |db, ids| async move { read::procedures_by_ids(&db, &ids).await },
+        )
+        .await
     }
 
     /// The communes behind ELECTRONIC_CERTIFIED_COPY, by code.
@@ -161,13 +160,40 @@ impl Service<'_> {
             self.drill(Operation::IndicatorFeedback, &a.unit_code, &a.period, a.as_of).await?;
         let q = self.drill_query(&a).await?;
         let (scope, w, q) = (&scope, &w, &q);
-        let (rows, has_next) = (self.app.reads)
+        let page = self
+            .drilled_page(
+                q.first,
+                |db| async move { ind::drill_pakn(&db, scope, w, q).await },
+                |db, ids| async move { read::feedback_by_ids(&db, &ids).await },
+            )
+            .await?;
+        Ok(Page { items: self.feedback_views(&g.scope, page.items).await?, has_next: page.has_next })
+    }
+}
+
+impl Service<'_> {
+    /// One page of a drill-down: the ids the rules select (`first + 1` of them, by `ids`), then the rows of the
+    /// first `first` (by `rows`), both read on one connection (a replica when one has caught up).
+    async fn drilled_page<T, I, IFut, R, RFut>(
+        &self,
+        first: u64,
+        ids: I,
+        rows: R,
+    ) -> Result<Page<T>, ApiError>
+    where
+        I: Fn(DatabaseConnection) -> IFut,
+        IFut: Future<Output = Result<Vec<i64>, ind::DrillError>>,
+        R: Fn(DatabaseConnection, Vec<i64>) -> RFut,
+        RFut: Future<Output = Result<Vec<T>, DbErr>>,
+    {
+        let (ids, rows) = (&ids, &rows);
+        let (items, has_next) = (self.app.reads)
             .run(|db| async move {
-                let (ids, has_next) = one_page(ind::drill_pakn(&db, scope, w, q).await?, q.first);
-                Ok::<_, ApiError>((read::feedback_by_ids(&db, &ids).await?, has_next))
+                let (found, has_next) = one_page(ids(db.clone()).await?, first);
+                Ok::<_, ApiError>((rows(db, found).await?, has_next))
             })
             .await?;
-        Ok(Page { items: self.feedback_views(&g.scope, rows).await?, has_next })
+        Ok(Page { items, has_next })
     }
 }
 
