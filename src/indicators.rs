@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
-use crate::cache::{IndicatorKey, Ttl};
+use crate::cache::{Aggregate, IndicatorKey, Ttl};
 use crate::db::indicators as ind;
 use crate::domain::UnitLevel;
 use crate::domain::indicators::{
@@ -58,8 +58,27 @@ pub async fn report(app: &App, unit_code: &str, w: &Window) -> Result<Report, In
     if tree.get(unit_code).is_none() {
         return Err(IndicatorError::UnknownUnit(unit_code.to_owned()));
     }
+    let (key, ttl) = cache_key(Aggregate::Report, unit_code, w);
+    let text = app
+        .cache
+        .get_or_compute(&key, fresh.version, ttl, || async {
+            let (tree, calendar) = (&tree, &fresh.calendar);
+            let c = app
+                .reads
+                .run(|db| async move { ind::counts(&db, tree, calendar, unit_code, w).await })
+                .await?;
+            cached_text(w, &c)
+        })
+        .await
+        .map_err(IndicatorError::Shared)?;
+    scored(app, text, w).await
+}
+
+/// The cache key of what is kept for `unit_code` and window `w`, and how long it is kept.
+fn cache_key(kind: Aggregate, unit_code: &str, w: &Window) -> (IndicatorKey, Ttl) {
     let closed = w.at == w.end;
     let key = IndicatorKey {
+        kind,
         formula_version: FORMULA_VERSION,
         unit: unit_code.to_owned(),
         start: w.start,
@@ -69,20 +88,17 @@ pub async fn report(app: &App, unit_code: &str, w: &Window) -> Result<Report, In
     // A closed period's answer changes only with its data: it stays until a new version replaces it (in Redis,
     // unless nobody asks for it for a month). An answer evaluated now serves the rest of its minute; one at an
     // explicit `asOf` serves only that instant.
-    let ttl = if closed { CLOSED_TTL } else { OPEN_TTL };
-    let text = app
-        .cache
-        .get_or_compute(&key, fresh.version, ttl, || async {
-            let (tree, calendar) = (&tree, &fresh.calendar);
-            let c = app
-                .reads
-                .run(|db| async move { ind::counts(&db, tree, calendar, unit_code, w).await })
-                .await?;
-            let counts = MetricKey::ALL.iter().map(|&k| c.get(k)).map(|c| (c.num, c.den)).collect();
-            Ok::<_, IndicatorError>(serde_json::to_string(&Cached { t: w.at, counts })?)
-        })
-        .await
-        .map_err(IndicatorError::Shared)?;
+    (key, if closed { CLOSED_TTL } else { OPEN_TTL })
+}
+
+/// What the cache keeps of a report's counts.
+fn cached_text(w: &Window, c: &ind::Counts) -> Result<String, IndicatorError> {
+    let counts = MetricKey::ALL.iter().map(|&k| c.get(k)).map(|c| (c.num, c.den)).collect();
+    Ok(serde_json::to_string(&Cached { t: w.at, counts })?)
+}
+
+/// The report a cached text holds, scored.
+async fn scored(app: &App, text: Arc<String>, w: &Window) -> Result<Report, IndicatorError> {
     // Scoring with exact rationals costs more than the rest of a cached answer: equal counts share one score.
     let scored = match app.scored.get(&text).await {
         Some(s) => s,
@@ -98,6 +114,204 @@ pub async fn report(app: &App, unit_code: &str, w: &Window) -> Result<Report, In
         }
     };
     Ok(Report { window: Window { at: scored.0, ..*w }, scored: scored.1 })
+}
+
+/// The reports of `unit_code` for each of `windows`, in order: each exactly [`report`] of its window, and kept in
+/// the same cache entries. Those the cache does not hold are counted together, with one pass over the summaries
+/// and the dossiers (`db::indicators::series_counts`), not one report at a time.
+pub async fn series(app: &App, unit_code: &str, windows: &[Window]) -> Result<Vec<Report>, IndicatorError> {
+    let Some(last) = windows.iter().map(|w| w.at).max() else { return Ok(Vec::new()) };
+    // One data version per scope of the unit among the windows (usually one: a scope changes only when a unit
+    // merges into it), each read after the request began.
+    let first = app.indicator_inputs(unit_code, last).await?;
+    if first.units.get(unit_code).is_none() {
+        return Err(IndicatorError::UnknownUnit(unit_code.to_owned()));
+    }
+    let mut inputs = vec![(first.units.scope_of(unit_code, last).key.clone(), first)];
+    let mut version_of = Vec::with_capacity(windows.len());
+    for w in windows {
+        let key = inputs[0].1.units.scope_of(unit_code, w.at).key.clone();
+        let i = match inputs.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                inputs.push((key, app.indicator_inputs(unit_code, w.at).await?));
+                inputs.len() - 1
+            }
+        };
+        version_of.push(inputs[i].1.version);
+    }
+    let keys: Vec<_> = windows.iter().map(|w| cache_key(Aggregate::Report, unit_code, w)).collect();
+    let mut texts = futures_util::future::join_all(
+        keys.iter().zip(&version_of).map(|((key, _), &version)| app.cache.peek(key, version)),
+    )
+    .await;
+    let missing: Vec<usize> = (0..windows.len()).filter(|&i| texts[i].is_none()).collect();
+    if !missing.is_empty() {
+        let asked: Vec<Window> = missing.iter().map(|&i| windows[i]).collect();
+        let (tree, calendar, asked) = (&inputs[0].1.units, &inputs[0].1.calendar, &asked);
+        let counts = app
+            .reads
+            .run(|db| async move { ind::series_counts(&db, tree, calendar, unit_code, asked).await })
+            .await?;
+        for (&i, c) in missing.iter().zip(&counts) {
+            let text = cached_text(&windows[i], c)?;
+            let (key, ttl) = &keys[i];
+            let kept = app
+                .cache
+                .get_or_compute(key, version_of[i], *ttl, || async { Ok::<_, IndicatorError>(text) })
+                .await
+                .map_err(IndicatorError::Shared)?;
+            texts[i] = Some(kept);
+        }
+    }
+    let mut out = Vec::with_capacity(windows.len());
+    for (w, text) in windows.iter().zip(texts) {
+        let text = text.ok_or_else(|| IndicatorError::UnknownUnit(unit_code.to_owned()))?;
+        out.push(scored(app, text, w).await?);
+    }
+    Ok(out)
+}
+
+/// How a breakdown groups a unit's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakdownBy {
+    /// By the unit's children and the units merged into it, its own records a group of their own.
+    ChildUnit,
+    Sector,
+    Procedure,
+}
+
+/// What a breakdown group is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupKind {
+    /// The unit's own records (and, for procedure metrics, the procedures of an authority outside its scope).
+    Own,
+    /// A child unit, or a unit merged into the unit, with everything in its scope.
+    Unit,
+    Sector,
+    Procedure,
+    /// Records filed under no procedure: communes, and PAKN not about a dossier.
+    NoProcedure,
+}
+
+/// One group of a breakdown.
+#[derive(Debug, Clone)]
+pub struct BreakdownGroup {
+    pub kind: GroupKind,
+    pub code: String,
+    pub name: String,
+    pub count: Count,
+    pub ratio: Option<f64>,
+    /// The exact share of the unit's lost points, and it rounded to 2 decimals.
+    pub lost: crate::domain::indicators::Ratio,
+    pub points_lost: f64,
+}
+
+/// A metric of a unit's report broken down into groups, sorted by points lost (most first), then by code.
+#[derive(Debug, Clone)]
+pub struct Breakdown {
+    pub window: Window,
+    pub metric: crate::domain::indicators::MetricScore,
+    /// The metric's points lost, rounded to 2 decimals.
+    pub points_lost: f64,
+    pub groups: Vec<BreakdownGroup>,
+}
+
+/// Metric `key` of the report of `unit_code` for window `w`, broken down `by` (see `db::indicators::Cells`); the
+/// cells are cached like reports.
+pub async fn breakdown(
+    app: &App,
+    unit_code: &str,
+    w: &Window,
+    key: MetricKey,
+    by: BreakdownBy,
+) -> Result<Breakdown, IndicatorError> {
+    let fresh = app.indicator_inputs(unit_code, w.at).await?;
+    let tree = fresh.units.clone();
+    if tree.get(unit_code).is_none() {
+        return Err(IndicatorError::UnknownUnit(unit_code.to_owned()));
+    }
+    let (cache_key, ttl) = cache_key(Aggregate::Cells, unit_code, w);
+    let text = app
+        .cache
+        .get_or_compute(&cache_key, fresh.version, ttl, || async {
+            let (tree, calendar) = (&tree, &fresh.calendar);
+            let cells = app
+                .reads
+                .run(|db| async move { ind::breakdown_cells(&db, tree, calendar, unit_code, w).await })
+                .await?;
+            Ok::<_, IndicatorError>(serde_json::to_string(&cells)?)
+        })
+        .await
+        .map_err(IndicatorError::Shared)?;
+    let cells: ind::Cells = serde_json::from_str(&text)?;
+    Ok(group_cells(&cells, &tree, unit_code, w, key, by))
+}
+
+/// Groups the cells of one metric.
+fn group_cells(
+    cells: &ind::Cells,
+    tree: &crate::domain::scope::UnitTree,
+    unit_code: &str,
+    w: &Window,
+    key: MetricKey,
+    by: BreakdownBy,
+) -> Breakdown {
+    use std::collections::HashMap;
+    let procedures: HashMap<i64, &ind::ProcedureLabel> = cells.procedures.iter().map(|p| (p.id, p)).collect();
+    let sectors: HashMap<i64, &ind::SectorLabel> = cells.sectors.iter().map(|s| (s.id, s)).collect();
+    let root = tree.get(unit_code);
+    let root_id = root.map(|u| u.id).unwrap_or_default();
+    let branches = tree.branches_at(unit_code, w.at);
+    let of_metric: Vec<&ind::Cell> = cells.cells.iter().filter(|c| c.key() == key).collect();
+    let total =
+        of_metric.iter().fold(Count::default(), |t, c| Count { num: t.num + c.num, den: t.den + c.den });
+    // (kind, code, name) → counts.
+    let mut groups: HashMap<(u8, String), (GroupKind, String, Count)> = HashMap::new();
+    for c in of_metric {
+        let (kind, code, name) = match by {
+            BreakdownBy::ChildUnit => {
+                let head = c.unit.and_then(|u| branches.get(&u)).copied().unwrap_or(root_id);
+                let unit = tree.by_id(head);
+                let kind = if head == root_id { GroupKind::Own } else { GroupKind::Unit };
+                (kind, unit.map(|u| u.code.to_string()).unwrap_or_default(), unit.map(|u| u.name.clone()))
+            }
+            BreakdownBy::Procedure => match c.procedure.and_then(|p| procedures.get(&p)) {
+                Some(p) => (GroupKind::Procedure, p.code.clone(), Some(p.name.clone())),
+                None => (GroupKind::NoProcedure, String::new(), None),
+            },
+            BreakdownBy::Sector => {
+                match c.procedure.and_then(|p| procedures.get(&p)).and_then(|p| sectors.get(&p.sector_id)) {
+                    Some(s) => (GroupKind::Sector, s.code.clone(), Some(s.name.clone())),
+                    None => (GroupKind::NoProcedure, String::new(), None),
+                }
+            }
+        };
+        let e = groups
+            .entry((kind as u8, code))
+            .or_insert_with(|| (kind, name.unwrap_or_default(), Count::default()));
+        e.2.num += c.num;
+        e.2.den += c.den;
+    }
+    let metric = crate::domain::indicators::score(key, total);
+    let lost_total = crate::domain::indicators::Ratio::int(key.max_score()).minus(metric.score.clone());
+    let mut groups: Vec<BreakdownGroup> = groups
+        .into_iter()
+        .map(|((_, code), (kind, name, count))| {
+            let lost = crate::domain::indicators::points_lost(key, total, count);
+            BreakdownGroup {
+                kind,
+                code,
+                name,
+                count,
+                ratio: (count.den > 0).then(|| count.num as f64 / count.den as f64),
+                points_lost: lost.round2(),
+                lost,
+            }
+        })
+        .collect();
+    groups.sort_by(|a, b| b.lost.cmp(&a.lost).then_with(|| a.code.cmp(&b.code)));
+    Breakdown { window: *w, points_lost: lost_total.round2(), metric, groups }
 }
 
 /// How many of a ranking's reports are computed at a time.

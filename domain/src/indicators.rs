@@ -45,6 +45,10 @@ impl Ratio {
         Ratio(self.0 * o.0)
     }
 
+    pub fn minus(self, o: Ratio) -> Ratio {
+        Ratio(self.0 - o.0)
+    }
+
     /// Rounded to two decimals, half away from zero.
     pub fn round2(&self) -> f64 {
         let hundredths = (&self.0 * BigInt::from(100)).round().to_integer();
@@ -225,6 +229,18 @@ pub fn score(key: MetricKey, c: Count) -> MetricScore {
         (Some(c.num as f64 / c.den as f64), s)
     };
     MetricScore { key, count: c, ratio, points: score.round2(), score, max: key.max_score() }
+}
+
+/// The points a unit loses on metric `key` (its maximum less its exact score) that fall on a group of its records
+/// counted `group` within `total`: the loss shared by the failing records (the denominator less the numerator),
+/// so that the groups' shares add up to the loss. Zero when nothing fails or nothing is counted.
+pub fn points_lost(key: MetricKey, total: Count, group: Count) -> Ratio {
+    let failing = total.den - total.num;
+    if total.den == 0 || failing <= 0 {
+        return Ratio::zero();
+    }
+    let lost = Ratio::int(key.max_score()).minus(score(key, total).score);
+    lost.times(Ratio::new(i128::from(group.den - group.num), i128::from(failing)))
 }
 
 /// Grades of a rounded total.

@@ -156,6 +156,34 @@ impl UnitTree {
         Scope { ids, whole_tree }
     }
 
+    /// The scope of `code` at `t` cut into branches: each unit of the scope mapped to the id of the unit it is
+    /// reached through from `code` (a child of `code`, a unit merged into it by `t`, or `code` itself), so that
+    /// every unit of the scope lies in exactly one branch.
+    pub fn branches_at(&self, code: &str, t: Micros) -> HashMap<i64, i64> {
+        let mut out = HashMap::new();
+        let Some(&root) = self.by_code.get(code) else { return out };
+        let root_id = self.units[root].id;
+        out.insert(root_id, root_id);
+        let next = |i: usize| {
+            let u = &self.units[i];
+            let kids = self.children.get(&u.code).into_iter().flatten().copied();
+            let preds = self.predecessors.get(&u.code).into_iter().flatten().copied();
+            kids.chain(preds.filter(|&p| self.units[p].merged_by(t))).collect::<Vec<_>>()
+        };
+        for head in next(root) {
+            let head_id = self.units[head].id;
+            let mut stack = vec![head];
+            while let Some(i) = stack.pop() {
+                if out.contains_key(&self.units[i].id) {
+                    continue;
+                }
+                out.insert(self.units[i].id, head_id);
+                stack.extend(next(i));
+            }
+        }
+        out
+    }
+
     /// Whether `unit` lies in the scope of `root` at `t` (see [`within_scope`]).
     pub fn covers(&self, root: &str, unit: &str, t: Micros) -> bool {
         within_scope(root, unit, t, |code| {

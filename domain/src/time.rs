@@ -73,6 +73,70 @@ pub enum PeriodError {
     Year,
     #[error("`from` must be before `to`")]
     Empty,
+    #[error("`from` and `to` must each be the first day of a {0}")]
+    Step(&'static str),
+    #[error("a series has at most {0} steps; ask for a shorter range or a longer step")]
+    TooManySteps(usize),
+}
+
+/// The length of one step of a series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeriesStep {
+    Month,
+    Quarter,
+    Year,
+}
+
+impl SeriesStep {
+    fn months(self) -> u32 {
+        match self {
+            SeriesStep::Month => 1,
+            SeriesStep::Quarter => 3,
+            SeriesStep::Year => 12,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            SeriesStep::Month => "month",
+            SeriesStep::Quarter => "quarter",
+            SeriesStep::Year => "year",
+        }
+    }
+}
+
+/// How many steps a series may have (ten years of months).
+pub const MAX_SERIES_STEPS: usize = 120;
+
+/// The periods of a series from `from` to `to` (exclusive) by `step`; with `cumulative`, each from the start of
+/// its step's year to the step's end. `from` and `to` must be the first days of steps.
+pub fn series_periods(
+    from: NaiveDate,
+    to: NaiveDate,
+    step: SeriesStep,
+    cumulative: bool,
+) -> Result<Vec<PeriodSpec>, PeriodError> {
+    let aligned = |d: NaiveDate| d.day() == 1 && (d.month() - 1).is_multiple_of(step.months());
+    if !aligned(from) || !aligned(to) {
+        return Err(PeriodError::Step(step.name()));
+    }
+    if from >= to {
+        return Err(PeriodError::Empty);
+    }
+    ymd(from.year(), 1)?;
+    ymd(to.year(), 1)?;
+    let mut out = Vec::new();
+    let mut start = from;
+    while start < to {
+        let end = start.checked_add_months(chrono::Months::new(step.months())).ok_or(PeriodError::Year)?;
+        if out.len() == MAX_SERIES_STEPS {
+            return Err(PeriodError::TooManySteps(MAX_SERIES_STEPS));
+        }
+        let first = if cumulative { ymd(start.year(), 1)? } else { start };
+        out.push(PeriodSpec { from: Some(first), to: Some(end), ..PeriodSpec::default() });
+        start = end;
+    }
+    Ok(out)
 }
 
 /// A period `[start, end)` in Vietnam time.

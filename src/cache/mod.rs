@@ -33,6 +33,8 @@ const WAIT_POLL: Duration = Duration::from_millis(20);
 /// bucket.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IndicatorKey {
+    /// What is kept: a report's counts, or its cells for breakdowns.
+    pub kind: Aggregate,
     pub formula_version: &'static str,
     pub unit: String,
     pub start: i64,
@@ -42,10 +44,23 @@ pub struct IndicatorKey {
     pub bucket: i64,
 }
 
+/// What an [`IndicatorKey`] keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Aggregate {
+    /// The 19 counts of a report.
+    Report,
+    /// The counts by unit and procedure behind a report (`db::indicators::Cells`).
+    Cells,
+}
+
 impl IndicatorKey {
     pub fn render(&self, prefix: &str) -> String {
+        let kind = match self.kind {
+            Aggregate::Report => "ind",
+            Aggregate::Cells => "cells",
+        };
         format!(
-            "{prefix}:ind:{}:{}:{}:{}:{}",
+            "{prefix}:{kind}:{}:{}:{}:{}:{}",
             self.formula_version, self.unit, self.start, self.end, self.bucket
         )
     }
@@ -291,6 +306,17 @@ impl AggregateCache {
             })
             .await
             .map(|(v, _)| v)
+    }
+
+    /// The value under `key` computed at `version`, when either layer has it (nothing is computed).
+    pub async fn peek(&self, key: &IndicatorKey, version: DataVersion) -> Option<Arc<String>> {
+        let k = key.render(&self.prefix);
+        if let Some((v, _)) = self.local.get(&format!("{k}@{version}")).await {
+            return Some(v);
+        }
+        let r = self.redis.as_ref()?;
+        let stored = r.get(&k, Ttl::Fixed(Duration::ZERO)).await??;
+        at_version(&stored, version).map(|v| Arc::new(v.to_owned()))
     }
 
     /// The cache's health; with Redis, a PING decides.

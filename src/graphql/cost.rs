@@ -15,7 +15,7 @@ use async_graphql::{InputType, Name, ServerError, ServerResult, Value, Variables
 use chrono::{DateTime, FixedOffset};
 
 use super::enums::UnitLevel;
-use super::indicators::PeriodInput;
+use super::indicators::{PeriodInput, SeriesStep};
 use crate::app::App;
 use crate::config::Limits;
 use crate::domain::indicators::Window;
@@ -118,7 +118,7 @@ pub fn public_weight(doc: &ExecutableDocument, variables: &Variables) -> u32 {
         let mut weight = 0u32;
         let _ = counter.each_field(&op.node.selection_set.node, &mut |c, field| {
             weight += match field.name.node.as_str() {
-                "dossierStatus" | "ranking" => 1,
+                "dossierStatus" | "ranking" | "indicatorSeries" | "indicatorBreakdown" => 1,
                 "indicators" => u32::from(report_cost(c.window(field)) > CACHED_REPORT),
                 _ => 0,
             };
@@ -228,7 +228,31 @@ impl Counter<'_> {
                 };
                 peers.max(1) * report_cost(window)
             }
+            "indicatorSeries" => self.series_cost(field),
+            // Its cells are counted from every dossier of the scope, like a report the summary cannot answer.
+            "indicatorBreakdown" => SCANNED_REPORT,
             _ => 0,
+        }
+    }
+
+    /// The cost of a series: the cost of each step's report (a series that does not parse costs a scan).
+    fn series_cost(&self, field: &Field) -> u64 {
+        let date = |name: &str| match self.arg(field, name) {
+            Some(Value::String(s)) => chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok(),
+            _ => None,
+        };
+        let step = self.arg(field, "step").and_then(|v| SeriesStep::parse(Some(v)).ok());
+        let cumulative = matches!(self.arg(field, "cumulative"), Some(Value::Boolean(true)));
+        let at = match self.arg(field, "asOf").filter(|v| *v != Value::Null) {
+            Some(v) => <DateTime<FixedOffset>>::parse(Some(v)).ok().map(to_micros),
+            None => None,
+        };
+        let (Some(from), Some(to), Some(step)) = (date("from"), date("to"), step) else {
+            return SCANNED_REPORT;
+        };
+        match crate::domain::time::series_periods(from, to, step.into(), cumulative) {
+            Ok(periods) => periods.iter().map(|p| report_cost(Window::of(p, at, now()).ok())).sum(),
+            Err(_) => SCANNED_REPORT,
         }
     }
 

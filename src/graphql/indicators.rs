@@ -1,11 +1,11 @@
 //! Decision 766 indicators and rankings: public by law, so no token is needed.
 
-use async_graphql::connection::{Connection, EmptyFields};
+use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use chrono::{DateTime, FixedOffset};
 
 use super::enums::UnitLevel;
-use super::query::{connection, page};
+use super::query::{connection, encode_cursor, page};
 use super::types::{Date, Dossier, Feedback, Procedure, Unit};
 use super::{IntoGql, service};
 use crate::domain::indicators as dom;
@@ -165,6 +165,98 @@ pub struct IndicatorReport {
     pub groups: Vec<IndicatorGroup>,
 }
 
+/// The length of one step of `indicatorSeries`.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::time::SeriesStep", rename_items = "SCREAMING_SNAKE_CASE")]
+pub enum SeriesStep {
+    /// Calendar months.
+    Month,
+    /// Calendar quarters.
+    Quarter,
+    /// Calendar years.
+    Year,
+}
+
+/// How `indicatorBreakdown` groups a unit's records.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::indicators::BreakdownBy", rename_items = "SCREAMING_SNAKE_CASE")]
+pub enum BreakdownBy {
+    /// By the unit's children and the units merged into it (each with everything in its scope); the unit's own
+    /// records form a group of their own.
+    ChildUnit,
+    /// By the sector of the procedure a record was filed under.
+    Sector,
+    /// By the procedure a record was filed under.
+    Procedure,
+}
+
+/// What a breakdown group is.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::indicators::GroupKind", rename_items = "SCREAMING_SNAKE_CASE")]
+pub enum BreakdownGroupKind {
+    /// The unit's own records; for procedure metrics also the procedures of an announcing authority above it.
+    Own,
+    /// A child unit or a unit merged into the unit.
+    Unit,
+    /// A sector.
+    Sector,
+    /// A procedure.
+    Procedure,
+    /// Records filed under no procedure: communes (ELECTRONIC_CERTIFIED_COPY) and PAKN not about a dossier.
+    NoProcedure,
+}
+
+/// One group of a breakdown: its share of the metric.
+#[derive(SimpleObject)]
+pub struct BreakdownGroup {
+    /// What the group is.
+    pub kind: BreakdownGroupKind,
+    /// The unit's, sector's or procedure's code (empty for NO_PROCEDURE).
+    pub code: String,
+    /// Its name (empty for NO_PROCEDURE).
+    pub name: String,
+    /// The group's records in the metric's numerator.
+    pub numerator: i64,
+    /// The group's records in the metric's denominator.
+    pub denominator: i64,
+    /// numerator / denominator; null when the group has nothing in the denominator.
+    pub ratio: Option<f64>,
+    /// The points of the metric the unit loses because of this group's failing records (the unit's loss shared
+    /// by failing records), rounded to 2 decimals.
+    pub points_lost: f64,
+}
+
+/// The metric a breakdown cuts, as the unit's report has it.
+#[derive(SimpleObject)]
+pub struct BreakdownSummary {
+    /// The unit.
+    pub unit_code: String,
+    /// The metric.
+    pub metric: MetricKey,
+    /// How the groups are formed.
+    pub by: BreakdownBy,
+    /// Start of the period (inclusive).
+    pub period_start: DateTime<FixedOffset>,
+    /// End of the period (exclusive).
+    pub period_end: DateTime<FixedOffset>,
+    /// The evaluation instant.
+    pub as_of: DateTime<FixedOffset>,
+    /// The unit's numerator: the sum of the groups'.
+    pub numerator: i64,
+    /// The unit's denominator: the sum of the groups'.
+    pub denominator: i64,
+    /// numerator / denominator; null when nothing is counted.
+    pub ratio: Option<f64>,
+    /// The metric's points, rounded to 2 decimals.
+    pub score: f64,
+    /// The metric's maximum.
+    pub max_score: f64,
+    /// The points lost on the metric, rounded to 2 decimals.
+    pub points_lost: f64,
+    /// How many groups there are.
+    pub total_count: i32,
+}
+
 /// A unit's place in a ranking.
 #[derive(SimpleObject)]
 pub struct RankingEntry {
@@ -289,6 +381,92 @@ impl IndicatorQuery {
                 grade: r.grade.into(),
             })
             .collect())
+    }
+
+    /// The reports of a unit for each step from `from` to `to` (exclusive; both the first day of a step), each
+    /// exactly the `indicators` of the step's period or, with `cumulative`, of the period from the start of the
+    /// step's year to the step's end (as the national portal reports a year in progress). At most 120 steps.
+    #[allow(clippy::too_many_arguments)] // each argument is a GraphQL argument
+    async fn indicator_series(
+        &self,
+        ctx: &Context<'_>,
+        unit_code: String,
+        from: Date,
+        to: Date,
+        step: SeriesStep,
+        #[graphql(default_with = "Some(false)")] cumulative: Option<bool>,
+        as_of: Option<DateTime<FixedOffset>>,
+    ) -> async_graphql::Result<Vec<IndicatorReport>> {
+        let reports = service(ctx)
+            .indicator_series(
+                &unit_code,
+                from.0,
+                to.0,
+                step.into(),
+                cumulative.unwrap_or(false),
+                as_of.map(to_micros),
+            )
+            .await
+            .gql()?;
+        Ok(reports.iter().map(|r| to_report(unit_code.clone(), &r.window, &r.scored)).collect())
+    }
+
+    /// One metric of a unit's report cut into groups (by child unit, sector or procedure) whose numerators and
+    /// denominators add up to the unit's, sorted by the points each group's failing records cost (most first).
+    /// Aggregates, public like `indicators`; the records behind them are the drill-downs'.
+    #[allow(clippy::too_many_arguments)] // each argument is a GraphQL argument
+    async fn indicator_breakdown(
+        &self,
+        ctx: &Context<'_>,
+        unit_code: String,
+        period: PeriodInput,
+        metric: MetricKey,
+        by: BreakdownBy,
+        as_of: Option<DateTime<FixedOffset>>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, BreakdownGroup, BreakdownSummary, EmptyFields>> {
+        let (p, had) = page(ctx, first, after)?;
+        let b = service(ctx)
+            .indicator_breakdown(&unit_code, &period.spec(), as_of.map(to_micros), metric.into(), by.into())
+            .await
+            .gql()?;
+        let skip = p.after.map_or(0, |a| usize::try_from(a).unwrap_or(usize::MAX).saturating_add(1));
+        let total = b.groups.len();
+        let summary = BreakdownSummary {
+            unit_code,
+            metric,
+            by,
+            period_start: from_micros(b.window.start),
+            period_end: from_micros(b.window.end),
+            as_of: from_micros(b.window.at),
+            numerator: b.metric.count.num,
+            denominator: b.metric.count.den,
+            ratio: b.metric.ratio,
+            score: b.metric.points,
+            max_score: b.metric.max as f64,
+            points_lost: b.points_lost,
+            total_count: i32::try_from(total).unwrap_or(i32::MAX),
+        };
+        let end = skip.saturating_add(p.first as usize).min(total);
+        let mut c = Connection::with_additional_fields(had, end < total, summary);
+        c.edges.extend(b.groups.into_iter().enumerate().skip(skip).take(end.saturating_sub(skip)).map(
+            |(i, g)| {
+                Edge::new(
+                    encode_cursor(i as i64),
+                    BreakdownGroup {
+                        kind: g.kind.into(),
+                        code: g.code,
+                        name: g.name,
+                        numerator: g.count.num,
+                        denominator: g.count.den,
+                        ratio: g.ratio,
+                        points_lost: g.points_lost,
+                    },
+                )
+            },
+        ));
+        Ok(c)
     }
 
     /// The dossiers behind a dossier metric of `indicators` (by default those that cost points), newest first,

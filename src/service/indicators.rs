@@ -13,7 +13,7 @@ use crate::domain::UnitLevel;
 use crate::domain::indicators::MetricKey;
 use crate::domain::indicators::{Ranked, Window};
 use crate::domain::scope::{Scope, UnitInfo};
-use crate::domain::time::{Micros, PeriodSpec};
+use crate::domain::time::{Micros, PeriodSpec, SeriesStep, series_periods};
 use entity::audit_event::ObjectKind;
 use sea_orm::{DatabaseConnection, DbErr};
 use std::future::Future;
@@ -55,6 +55,39 @@ impl Service<'_> {
         let g = self.grant(Operation::Ranking).await?;
         let w = Window::of(period, as_of, g.now)?;
         Ok(crate::indicators::ranking(self.app, level, parent_code, &w).await?)
+    }
+
+    /// A unit's reports for each step from `from` to `to` (see [`series_periods`]), each exactly its `indicators`.
+    pub async fn indicator_series(
+        &self,
+        unit_code: &str,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+        step: SeriesStep,
+        cumulative: bool,
+        as_of: Option<Micros>,
+    ) -> Result<Vec<crate::indicators::Report>, ApiError> {
+        let g = self.grant(Operation::IndicatorSeries).await?;
+        let windows = series_periods(from, to, step, cumulative)?
+            .iter()
+            .map(|p| Window::of(p, as_of, g.now))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(crate::indicators::series(self.app, unit_code, &windows).await?)
+    }
+
+    /// One metric of a unit's report broken down by child unit, sector or procedure (aggregates, public like
+    /// the report; the records stay behind the drill-downs).
+    pub async fn indicator_breakdown(
+        &self,
+        unit_code: &str,
+        period: &PeriodSpec,
+        as_of: Option<Micros>,
+        metric: MetricKey,
+        by: crate::indicators::BreakdownBy,
+    ) -> Result<crate::indicators::Breakdown, ApiError> {
+        let g = self.grant(Operation::IndicatorBreakdown).await?;
+        let w = Window::of(period, as_of, g.now)?;
+        Ok(crate::indicators::breakdown(self.app, unit_code, &w, metric, by).await?)
     }
 
     /// Checks that a report subscription may start (the unit exists and the period is valid).

@@ -145,6 +145,8 @@ operations! {
     Feedback = "feedback", Query;
     Indicators = "indicators", Query;
     Ranking = "ranking", Query;
+    IndicatorSeries = "indicatorSeries", Query;
+    IndicatorBreakdown = "indicatorBreakdown", Query;
     IndicatorDossiers = "indicatorDossiers", Query;
     IndicatorProcedures = "indicatorProcedures", Query;
     IndicatorCommunes = "indicatorCommunes", Query;
@@ -198,6 +200,8 @@ pub const RULES: &[Rule] = &[
     rule(Operation::DossierStatus, PUBLIC, Audit::Refusals),
     rule(Operation::Indicators, PUBLIC, Audit::Refusals),
     rule(Operation::Ranking, PUBLIC, Audit::Refusals),
+    rule(Operation::IndicatorSeries, PUBLIC, Audit::Refusals),
+    rule(Operation::IndicatorBreakdown, PUBLIC, Audit::Refusals),
     rule(Operation::Dossier, READERS, Audit::Reads),
     rule(Operation::Dossiers, READERS, Audit::Reads),
     rule(Operation::Receipt, READERS, Audit::Reads),
@@ -393,6 +397,9 @@ pub const PUBLIC_TYPES: &[&str] = &[
     "IndicatorGroup",
     "Metric",
     "RankingEntry",
+    "BreakdownGroup",
+    "BreakdownGroupConnection",
+    "BreakdownGroupEdge",
     "PageInfo",
     "DossierConnection",
     "DossierEdge",

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Datelike;
 use dvc_gateway::auth::{Caller, Role};
-use dvc_gateway::cache::{AggregateCache, CacheHealth, IndicatorKey, Ttl};
+use dvc_gateway::cache::{Aggregate, AggregateCache, CacheHealth, IndicatorKey, Ttl};
 use dvc_gateway::db::DataVersion;
 use serde_json::json;
 
@@ -153,7 +153,14 @@ async fn concurrent_misses_for_one_key_compute_once() {
         AggregateCache::new(Some(&redis_url()), &p).unwrap(),
         AggregateCache::new(Some(&redis_url()), &p).unwrap(),
     ];
-    let key = IndicatorKey { formula_version: "v", unit: "49".into(), start: 0, end: 1, bucket: 1 };
+    let key = IndicatorKey {
+        kind: Aggregate::Report,
+        formula_version: "v",
+        unit: "49".into(),
+        start: 0,
+        end: 1,
+        bucket: 1,
+    };
     let version = DataVersion { reference: 1, scope: 7 };
     let computed = Arc::new(AtomicUsize::new(0));
     let gate = Arc::new(tokio::sync::Notify::new());

@@ -101,6 +101,14 @@ fn sample(op: Operation, f: &Fixture, n: i64) -> (String, Value) {
             r#"{ ranking(level: DISTRICT, parentCode: "49", period: { year: 2024 }) { unitCode } }"#,
             json!({}),
         ),
+        IndicatorSeries => q(
+            r#"{ indicatorSeries(unitCode: "49", from: "2024-01-01", to: "2025-01-01", step: QUARTER) { total } }"#,
+            json!({}),
+        ),
+        IndicatorBreakdown => q(
+            r#"{ indicatorBreakdown(unitCode: "49", period: { year: 2024 }, metric: ON_TIME_PROCESSING, by: CHILD_UNIT) { numerator } }"#,
+            json!({}),
+        ),
         IndicatorDossiers => q(
             &format!(
                 r#"{{ indicatorDossiers(unitCode: "20022", {period}, metric: ON_TIME_PROCESSING, outcome: ALL) {{ edges {{ node {{ code }} }} }} }}"#

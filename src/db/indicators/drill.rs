@@ -8,7 +8,9 @@ use crate::domain::scope::{Scope, UnitTree};
 use crate::domain::time::Calendar;
 
 use super::rules::*;
-use super::{certified_copy_places, dossier_aggregates, procedure_places, transparency};
+use super::{
+    announced_procedures, certified_copy_places, dossier_aggregates, procedure_places, transparency_places,
+};
 
 /// Which records of a metric a drill-down lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,7 +152,8 @@ pub async fn drill_procedures(
     use MetricKey::*;
     let places = match q.metric {
         PublishOnTime | PublicUpdateOnTime | PublicContentFull => {
-            transparency(conn, tree, calendar, unit_code, w).await?
+            let announced = announced_procedures(conn, tree, unit_code, w.at).await?;
+            transparency_places(&announced, tree, calendar, unit_code, w)
         }
         ProceduresPaidOnline | ProceduresWithReceipts | VneidProcedures => {
             let scope = tree.scope_at(unit_code, w.at);

@@ -2,11 +2,15 @@
 //! loading dossiers into the process). The same SQL text runs on SQLite and PostgreSQL: instants are integers
 //! and every bound is an integer written into the statement by this module (never text from a client).
 
+mod breakdown;
 mod drill;
 mod rules;
+mod series;
 
+pub use breakdown::*;
 pub use drill::*;
 pub(in crate::db) use rules::rollup_insert_sql;
+pub use series::*;
 
 use std::collections::HashMap;
 
@@ -84,35 +88,60 @@ async fn counts_in(
     summaries: bool,
 ) -> Result<Counts, DbErr> {
     let scope = tree.scope_at(unit_code, w.at);
+    let cut = if summaries { summary_cut(w) } else { None };
+    let (sums, procedures) = dossier_aggregates(conn, w, &scope, cut).await?;
+    let backend = conn.get_database_backend();
+    let mut pakn = [0; 3];
+    if let Some(row) = conn.query_one_raw(Statement::from_string(backend, pakn_sql(w, &scope))).await? {
+        pakn = [get(&row, 0)?, get(&row, 1)?, get(&row, 2)?];
+    }
+    let announced = announced_procedures(conn, tree, unit_code, w.at).await?;
+    let gathered = Gathered { sums, procedures, pakn };
+    Ok(assemble(&gathered, &announced, tree, calendar, unit_code, &scope, w))
+}
+
+/// What one window's counts are made of, as read from the database: the dossier sums, the procedures with
+/// dossiers in the scope, and the PAKN in scope, on time and satisfied.
+#[derive(Debug, Default)]
+struct Gathered {
+    sums: DossierSums,
+    procedures: ProcedureFlags,
+    pakn: [i64; 3],
+}
+
+/// The counts of window `w` from what was gathered for it, the procedures of the unit's announcing authority and
+/// the unit tree.
+fn assemble(
+    g: &Gathered,
+    announced: &[Announced],
+    tree: &UnitTree,
+    calendar: &Calendar,
+    unit_code: &str,
+    scope: &Scope,
+    w: &Window,
+) -> Counts {
     let mut c: HashMap<MetricKey, Count> = HashMap::new();
     let mut add = |k: MetricKey, num: i64, den: i64| {
         let e = c.entry(k).or_default();
         e.num += num;
         e.den += den;
     };
-
-    let cut = if summaries { summary_cut(w) } else { None };
-    let (sums, procedures) = dossier_aggregates(conn, w, &scope, cut).await?;
     // Every dossier metric but PROCEDURES_WITH_RECEIPTS, a procedure metric whose sums only tell which
     // procedures had a paid dossier (see `procedure_places`).
     for k in DOSSIER_METRICS.into_iter().filter(|&k| k != MetricKey::ProceduresWithReceipts) {
-        let c = sums.get(k);
+        let c = g.sums.get(k);
         add(k, c.num, c.den);
     }
-    let places = procedure_places(&procedures)
-        .chain(transparency(conn, tree, calendar, unit_code, w).await?)
-        .chain(certified_copy_places(tree, &scope, w));
+    let places = procedure_places(&g.procedures)
+        .chain(transparency_places(announced, tree, calendar, unit_code, w))
+        .chain(certified_copy_places(tree, scope, w));
     for (_, k, passing) in places {
         add(k, i64::from(passing), 1);
     }
-
-    let backend = conn.get_database_backend();
-    if let Some(row) = conn.query_one_raw(Statement::from_string(backend, pakn_sql(w, &scope))).await? {
-        let (den, on_time, satisfied) = (get(&row, 0)?, get(&row, 1)?, get(&row, 2)?);
-        add(MetricKey::PaknOnTime, on_time, den);
-        add(MetricKey::PaknSatisfaction, satisfied, den);
-    }
-    Ok(Counts(c))
+    let [den, on_time, satisfied] = g.pakn;
+    add(MetricKey::PaknOnTime, on_time, den);
+    add(MetricKey::PaknSatisfaction, satisfied, den);
+    Counts(c)
 }
 
 /// What the procedure metrics need of a procedure with dossiers in a scope.
@@ -167,6 +196,69 @@ impl DossierSums {
     }
 }
 
+/// Adds a per-procedure aggregate row whose columns from `first` on are [`PROCEDURE_FLAGS`] and the
+/// (denominator, numerator) pairs of [`DOSSIER_METRICS`]: to `sums`, and to the procedure's facts. Returns the
+/// procedure's id and the row's sums.
+fn add_dossier_row(
+    sums: &mut DossierSums,
+    procedures: &mut ProcedureFlags,
+    row: &QueryResult,
+    first: usize,
+) -> Result<(i64, DossierSums), DbErr> {
+    use MetricKey::*;
+    let mut of_procedure = DossierSums::default();
+    of_procedure.add_row(row, first + 3)?;
+    let id = row.try_get_by_index::<i64>(first)?;
+    let e = procedures.entry(id).or_default();
+    e.fee_bearing |= get(row, first + 1)? > 0;
+    e.accepts_citizens |= get(row, first + 2)? > 0;
+    e.received |= of_procedure.get(DossierSync).den > 0;
+    e.paid_online |= of_procedure.get(PaidOnlineDossiers).num > 0;
+    e.paid_any |= of_procedure.get(ProceduresWithReceipts).num > 0;
+    e.vneid |= of_procedure.get(VneidDossiers).num > 0;
+    sums.add(&of_procedure);
+    Ok((id, of_procedure))
+}
+
+/// Adds a row of [`irregular_sql`] whose columns from `first` on are the procedure and its dossiers paid online
+/// and paid at all. Returns the procedure's id and those two counts.
+fn add_irregular_row(
+    sums: &mut DossierSums,
+    procedures: &mut ProcedureFlags,
+    row: &QueryResult,
+    first: usize,
+) -> Result<(i64, i64, i64), DbErr> {
+    use MetricKey::*;
+    let (id, online, any) = (row.try_get_by_index::<i64>(first)?, get(row, first + 1)?, get(row, first + 2)?);
+    sums.add_numerator(PaidOnlineDossiers, online);
+    sums.add_numerator(ProceduresWithReceipts, any);
+    let e = procedures.entry(id).or_default();
+    e.paid_online |= online > 0;
+    e.paid_any |= any > 0;
+    Ok((id, online, any))
+}
+
+/// Adds a row of [`procedure_rollup_sql`] whose columns from `first` on are [`PROCEDURE_FLAGS`] and the first
+/// months, counting what settled before `cut`.
+fn add_procedure_rollup_row(
+    procedures: &mut ProcedureFlags,
+    row: &QueryResult,
+    first: usize,
+    cut: Micros,
+) -> Result<(), DbErr> {
+    let e = procedures.entry(row.try_get_by_index::<i64>(first)?).or_default();
+    e.fee_bearing |= get(row, first + 1)? > 0;
+    e.accepts_citizens |= get(row, first + 2)? > 0;
+    let before_cut = |i: usize| -> Result<bool, DbErr> {
+        Ok(row.try_get_by_index::<Option<i64>>(first + i)?.is_some_and(|m| m < cut))
+    };
+    e.received |= before_cut(3)?;
+    e.paid_online |= before_cut(4)?;
+    e.paid_any |= before_cut(5)?;
+    e.vneid |= before_cut(6)?;
+    Ok(())
+}
+
 /// The dossier metrics, as the sums of `dossier_sql`'s (denominator, numerator) pairs over the dossiers read row
 /// by row and the summarised ones (before `cut`), and the [`ProcedureFacts`] of the scope.
 async fn dossier_aggregates(
@@ -175,30 +267,15 @@ async fn dossier_aggregates(
     scope: &Scope,
     cut: Option<Micros>,
 ) -> Result<(DossierSums, ProcedureFlags), DbErr> {
-    use MetricKey::*;
     let backend = conn.get_database_backend();
     let mut sums = DossierSums::default();
     let mut procedures = ProcedureFlags::new();
     for row in conn.query_all_raw(Statement::from_string(backend, dossier_sql(w, scope, cut))).await? {
-        let mut of_procedure = DossierSums::default();
-        of_procedure.add_row(&row, 3)?;
-        let e = procedures.entry(row.try_get_by_index::<i64>(0)?).or_default();
-        e.fee_bearing |= get(&row, 1)? > 0;
-        e.accepts_citizens |= get(&row, 2)? > 0;
-        e.received |= of_procedure.get(DossierSync).den > 0;
-        e.paid_online |= of_procedure.get(PaidOnlineDossiers).num > 0;
-        e.paid_any |= of_procedure.get(ProceduresWithReceipts).num > 0;
-        e.vneid |= of_procedure.get(VneidDossiers).num > 0;
-        sums.add(&of_procedure);
+        add_dossier_row(&mut sums, &mut procedures, &row, 0)?;
     }
     // Paid online and paid at all, of the dossiers with irregular receipts.
     for row in conn.query_all_raw(Statement::from_string(backend, irregular_sql(w, scope))).await? {
-        let (online, any) = (get(&row, 1)?, get(&row, 2)?);
-        sums.add_numerator(PaidOnlineDossiers, online);
-        sums.add_numerator(ProceduresWithReceipts, any);
-        let e = procedures.entry(row.try_get_by_index::<i64>(0)?).or_default();
-        e.paid_online |= online > 0;
-        e.paid_any |= any > 0;
+        add_irregular_row(&mut sums, &mut procedures, &row, 0)?;
     }
     if let Some(cut) = cut {
         if let Some(row) =
@@ -208,16 +285,7 @@ async fn dossier_aggregates(
         }
         for row in conn.query_all_raw(Statement::from_string(backend, procedure_rollup_sql(w, scope))).await?
         {
-            let e = procedures.entry(row.try_get_by_index::<i64>(0)?).or_default();
-            e.fee_bearing |= get(&row, 1)? > 0;
-            e.accepts_citizens |= get(&row, 2)? > 0;
-            let before_cut = |i: usize| -> Result<bool, DbErr> {
-                Ok(row.try_get_by_index::<Option<i64>>(i)?.is_some_and(|first| first < cut))
-            };
-            e.received |= before_cut(3)?;
-            e.paid_online |= before_cut(4)?;
-            e.paid_any |= before_cut(5)?;
-            e.vneid |= before_cut(6)?;
+            add_procedure_rollup_row(&mut procedures, &row, 0, cut)?;
         }
     }
     Ok((sums, procedures))
@@ -251,45 +319,75 @@ fn certified_copy_places<'a>(
         .map(|u| (u.id, MetricKey::ElectronicCertifiedCopy, u.offers_e_certified_copy))
 }
 
-/// The places in the transparency metrics of the procedures announced by the nearest province or ministry at or
-/// above the unit.
-async fn transparency(
+/// A procedure announced by an authority, as the transparency metrics read it.
+#[derive(Debug, Clone)]
+struct Announced {
+    id: i64,
+    authority_id: i64,
+    legal: Option<chrono::NaiveDate>,
+    announced: Option<chrono::NaiveDate>,
+    published: Option<chrono::NaiveDate>,
+    status: ProcedureStatus,
+    content_full: bool,
+}
+
+/// The procedures announced by the nearest province or ministry at or above the unit, within that authority's
+/// scope at `t` (a scope only grows with time, so this holds those of every earlier instant too).
+async fn announced_procedures(
     conn: &impl ConnectionTrait,
     tree: &UnitTree,
-    calendar: &Calendar,
     unit_code: &str,
-    w: &Window,
-) -> Result<Vec<Place>, DbErr> {
+    t: Micros,
+) -> Result<Vec<Announced>, DbErr> {
     let Some(authority) = tree.authority_of(unit_code) else { return Ok(Vec::new()) };
-    let auth_scope = tree.scope_at(&authority.code, w.at);
+    let auth_scope = tree.scope_at(&authority.code, t);
     let sql = format!(
         "SELECT p.id, p.authority_id, p.legal_effective_on, p.announced_on, p.published_on, p.status, \
          p.content_full FROM procedure p WHERE 1 = 1{}",
         unit_filter("p.authority_id", &auth_scope)
     );
+    let mut out = Vec::new();
+    for row in conn.query_all_raw(Statement::from_string(conn.get_database_backend(), sql)).await? {
+        out.push(Announced {
+            id: row.try_get_by_index(0)?,
+            authority_id: row.try_get_by_index(1)?,
+            legal: row.try_get_by_index(2)?,
+            announced: row.try_get_by_index(3)?,
+            published: row.try_get_by_index(4)?,
+            status: row.try_get_by_index(5)?,
+            content_full: row.try_get_by_index(6)?,
+        });
+    }
+    Ok(out)
+}
+
+/// The places in the transparency metrics of the procedures announced by the nearest province or ministry at or
+/// above the unit (those of `announced` within the authority's scope at T).
+fn transparency_places(
+    announced: &[Announced],
+    tree: &UnitTree,
+    calendar: &Calendar,
+    unit_code: &str,
+    w: &Window,
+) -> Vec<Place> {
+    let Some(authority) = tree.authority_of(unit_code) else { return Vec::new() };
+    let auth_scope = tree.scope_of(&authority.code, w.at);
     let first_day = first_date_at_or_after(w.start);
     let before_t = first_date_at_or_after(w.at);
     let mut places = Vec::new();
-    for row in conn.query_all_raw(Statement::from_string(conn.get_database_backend(), sql)).await? {
-        let id: i64 = row.try_get_by_index(0)?;
-        let authority_id: i64 = row.try_get_by_index(1)?;
-        let legal: Option<chrono::NaiveDate> = row.try_get_by_index(2)?;
-        let announced: Option<chrono::NaiveDate> = row.try_get_by_index(3)?;
-        let published: Option<chrono::NaiveDate> = row.try_get_by_index(4)?;
-        let status: ProcedureStatus = row.try_get_by_index(5)?;
-        let content_full: bool = row.try_get_by_index(6)?;
-        let (n, m) = transparency_deadlines(tree.by_id(authority_id).map(|u| u.level));
-        let published_before_t = published.is_some_and(|d| start_of(d) < w.at);
-        if let Some(a) = announced.filter(|a| *a >= first_day && *a < before_t) {
-            let publish_ok = legal.is_some_and(|l| a <= calendar.add_working_days(l, -n));
-            places.push((id, MetricKey::PublishOnTime, publish_ok));
+    for p in announced.iter().filter(|p| auth_scope.scope.contains(p.authority_id)) {
+        let (n, m) = transparency_deadlines(tree.by_id(p.authority_id).map(|u| u.level));
+        let published_before_t = p.published.is_some_and(|d| start_of(d) < w.at);
+        if let Some(a) = p.announced.filter(|a| *a >= first_day && *a < before_t) {
+            let publish_ok = p.legal.is_some_and(|l| a <= calendar.add_working_days(l, -n));
+            places.push((p.id, MetricKey::PublishOnTime, publish_ok));
             let update_ok =
-                published_before_t && published.is_some_and(|p| p <= calendar.add_working_days(a, m));
-            places.push((id, MetricKey::PublicUpdateOnTime, update_ok));
+                published_before_t && p.published.is_some_and(|d| d <= calendar.add_working_days(a, m));
+            places.push((p.id, MetricKey::PublicUpdateOnTime, update_ok));
         }
-        if status == ProcedureStatus::Published && published_before_t {
-            places.push((id, MetricKey::PublicContentFull, content_full));
+        if p.status == ProcedureStatus::Published && published_before_t {
+            places.push((p.id, MetricKey::PublicContentFull, p.content_full));
         }
     }
-    Ok(places)
+    places
 }

@@ -79,7 +79,12 @@ pub(super) enum Receipts {
 
 impl DossierRules {
     pub(super) fn new(w: &Window, receipts: Receipts) -> Self {
-        let (t, s) = (w.at, w.start);
+        Self::at(&w.at.to_string(), &w.start.to_string(), receipts)
+    }
+
+    /// The rules with T and S given as SQL expressions (integer literals, or the columns of a table of windows
+    /// that a statement evaluating several windows at once joins).
+    pub(super) fn at(t: &str, s: &str, receipts: Receipts) -> Self {
         let ended_res = format!("(d.resolved_at IS NOT NULL AND d.resolved_at <= {t})");
         let ended_other = format!("(d.other_end_at IS NOT NULL AND d.other_end_at <= {t})");
         let end_event =
@@ -199,20 +204,31 @@ pub(super) const PROCEDURE_FLAGS: &str = "p.id, CAST(MAX(CASE WHEN p.fee > 0 THE
 /// The per-procedure dossier aggregate (docs/indicators.md, "Dossiers"), over every dossier of the scope or,
 /// with `cut`, over those not summarised in `dossier_rollup` before it (see [`summary_cut`]).
 pub(super) fn dossier_sql(w: &Window, scope: &Scope, cut: Option<Micros>) -> String {
+    dossier_sql_by(w, scope, cut, false)
+}
+
+/// [`dossier_sql`], with `by_unit` also by unit (the unit's id then follows the sums).
+pub(super) fn dossier_sql_by(w: &Window, scope: &Scope, cut: Option<Micros>, by_unit: bool) -> String {
     let r = DossierRules::new(w, Receipts::Columns);
+    let (unit_column, unit_group) = if by_unit { (", d.unit_id", ", d.unit_id") } else { ("", "") };
+    format!(
+        "SELECT {PROCEDURE_FLAGS}, {}{unit_column} FROM {} WHERE {}{} GROUP BY p.id{unit_group}",
+        dossier_columns(&r),
+        dossier_from(scope, cut),
+        r.received,
+        unit_filter("d.unit_id", scope)
+    )
+}
+
+/// The (denominator, numerator) sums of [`DOSSIER_METRICS`] under rules `r`, in order, as select columns.
+pub(super) fn dossier_columns(r: &DossierRules) -> String {
     let n = |cond: String| format!("SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)");
     let mut cols = Vec::new();
     for (den, num) in DOSSIER_METRICS.iter().filter_map(|&k| r.metric(k)) {
         cols.push(n(den.clone()));
         cols.push(n(format!("{den} AND {num}")));
     }
-    format!(
-        "SELECT {PROCEDURE_FLAGS}, {} FROM {} WHERE {}{} GROUP BY p.id",
-        cols.join(", "),
-        dossier_from(scope, cut),
-        r.received,
-        unit_filter("d.unit_id", scope)
-    )
+    cols.join(", ")
 }
 
 /// The evaluation instant up to which `dossier_rollup` answers for window `w`: the start of T's month, when the
@@ -226,8 +242,13 @@ pub(super) fn summary_cut(w: &Window) -> Option<Micros> {
 /// A dossier metric's (denominator condition, numerator column) over the groups of `dossier_rollup`: the
 /// summary counterpart of [`DossierRules::metric`]; `None` for the metrics that do not count dossiers.
 pub(super) fn summary_metric(k: MetricKey, w: &Window) -> Option<(String, &'static str)> {
-    let in_scope = format!("rl.end_month >= {}", w.start);
-    let received_in_period = format!("rl.received_month >= {}", w.start);
+    summary_metric_from(k, &w.start.to_string())
+}
+
+/// [`summary_metric`] with S given as an SQL expression.
+pub(super) fn summary_metric_from(k: MetricKey, s: &str) -> Option<(String, &'static str)> {
+    let in_scope = format!("rl.end_month >= {s}");
+    let received_in_period = format!("rl.received_month >= {s}");
     use MetricKey::*;
     Some(match k {
         OnTimeProcessing => (in_scope, "rl.on_time"),
@@ -365,11 +386,17 @@ pub(in crate::db) fn rollup_insert_sql(backend: DbBackend, filter: &str) -> [Str
 /// The paid counts (online, any) of the dossiers with irregular receipts, by procedure: what the main
 /// aggregate, reading receipt columns only, left out.
 pub(super) fn irregular_sql(w: &Window, scope: &Scope) -> String {
+    irregular_sql_by(w, scope, false)
+}
+
+/// [`irregular_sql`], with `by_unit` also by unit (the unit's id then follows the counts).
+pub(super) fn irregular_sql_by(w: &Window, scope: &Scope, by_unit: bool) -> String {
     let r = DossierRules::new(w, Receipts::Exact);
     let base = format!("{} AND {}", r.received_in_period, r.fee);
+    let (unit_column, unit_group) = if by_unit { (", d.unit_id", ", d.unit_id") } else { ("", "") };
     format!(
-        "SELECT p.id, SUM(CASE WHEN {base} AND {} THEN 1 ELSE 0 END), SUM(CASE WHEN {base} AND {} THEN 1 ELSE 0 END) \
-         FROM {} WHERE dp.irregular AND {}{} GROUP BY p.id",
+        "SELECT p.id, SUM(CASE WHEN {base} AND {} THEN 1 ELSE 0 END), SUM(CASE WHEN {base} AND {} THEN 1 ELSE 0 END)\
+         {unit_column} FROM {} WHERE dp.irregular AND {}{} GROUP BY p.id{unit_group}",
         r.paid_online,
         r.paid_any,
         dossier_from(scope, None),
@@ -403,7 +430,11 @@ pub(super) fn dossier_from(scope: &Scope, cut: Option<Micros>) -> String {
 
 /// The PAKN rules as SQL conditions over `feedback f`, evaluated at T: (in scope, on time, satisfied).
 pub(super) fn pakn_rules(w: &Window) -> (String, String, String) {
-    let (t, s) = (w.at, w.start);
+    pakn_rules_at(&w.at.to_string(), &w.start.to_string())
+}
+
+/// [`pakn_rules`] with T and S given as SQL expressions.
+pub(super) fn pakn_rules_at(t: &str, s: &str) -> (String, String, String) {
     let in_scope = format!(
         "f.{} AND f.received_at < {t} AND (f.answered_at IS NULL OR f.answered_at > {t} OR f.answered_at >= {s})",
         migration::PAKN_KINDS
@@ -423,6 +454,18 @@ pub(super) fn pakn_sql(w: &Window, scope: &Scope) -> String {
     format!(
         "SELECT COUNT(*), COALESCE(SUM(CASE WHEN {on_time} THEN 1 ELSE 0 END), 0), \
          COALESCE(SUM(CASE WHEN {satisfied} THEN 1 ELSE 0 END), 0) FROM feedback f WHERE {in_scope}{}",
+        unit_filter("f.unit_id", scope)
+    )
+}
+
+/// [`pakn_sql`] by unit and by the procedure of the dossier a PAKN is about (none for the others): (unit,
+/// procedure, in scope, on time, satisfied).
+pub(super) fn pakn_by_sql(w: &Window, scope: &Scope) -> String {
+    let (in_scope, on_time, satisfied) = pakn_rules(w);
+    format!(
+        "SELECT f.unit_id, fd.procedure_id, COUNT(*), COALESCE(SUM(CASE WHEN {on_time} THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN {satisfied} THEN 1 ELSE 0 END), 0) FROM feedback f \
+         LEFT JOIN dossier fd ON fd.id = f.dossier_id WHERE {in_scope}{} GROUP BY f.unit_id, fd.procedure_id",
         unit_filter("f.unit_id", scope)
     )
 }

@@ -1,0 +1,172 @@
+//! The counts of many windows of one unit (a monthly series, say) in one pass: each statement of a report is
+//! run once for all the windows, joined with a small table of the windows' instants (S, T and the summary cut),
+//! instead of once per window. The rules are the same text as a single report's, with S and T read from that
+//! table, so every window's counts equal the report of that window.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sea_orm::{
+    AccessMode, ConnectionTrait, DbBackend, DbErr, IsolationLevel, Statement, TransactionSession,
+    TransactionTrait,
+};
+
+use super::rules::*;
+use super::{
+    Counts, Gathered, add_dossier_row, add_irregular_row, add_procedure_rollup_row, announced_procedures,
+    assemble, counts_in, get,
+};
+use crate::domain::indicators::Window;
+use crate::domain::scope::{Scope, ScopeAt, UnitTree};
+use crate::domain::time::{Calendar, Micros};
+
+/// The counts of `unit_code` for each of `windows`, in order, read from one snapshot of the database; equal, window
+/// by window, to [`super::counts`].
+pub async fn series_counts(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    tree: &UnitTree,
+    calendar: &Calendar,
+    unit_code: &str,
+    windows: &[Window],
+) -> Result<Vec<Counts>, DbErr> {
+    let txn = match conn.get_database_backend() {
+        DbBackend::Postgres => {
+            conn.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await?
+        }
+        _ => conn.begin().await?,
+    };
+    let mut out: Vec<Option<Counts>> = vec![None; windows.len()];
+    // One pass per scope (the unit's scope changes only when a unit merges into it) over the windows the
+    // summaries answer; any other window is counted alone.
+    let mut passes: Vec<Pass> = Vec::new();
+    for (i, w) in windows.iter().enumerate() {
+        let Some(cut) = summary_cut(w) else {
+            out[i] = Some(counts_in(&txn, tree, calendar, unit_code, w, true).await?);
+            continue;
+        };
+        let at = tree.scope_of(unit_code, w.at);
+        match passes.iter_mut().find(|(s, _)| s.key == at.key) {
+            Some((_, members)) => members.push((i, cut)),
+            None => passes.push((at, vec![(i, cut)])),
+        }
+    }
+    for (at, members) in passes {
+        let latest = members.iter().map(|&(i, _)| windows[i].at).max().unwrap_or_default();
+        let announced = announced_procedures(&txn, tree, unit_code, latest).await?;
+        let steps: Vec<Step> =
+            members.iter().map(|&(i, cut)| Step { index: i, w: windows[i], cut }).collect();
+        let mut gathered = gather(&txn, &at.scope, &steps).await?;
+        for step in &steps {
+            let g = gathered.remove(&step.index).unwrap_or_default();
+            out[step.index] = Some(assemble(&g, &announced, tree, calendar, unit_code, &at.scope, &step.w));
+        }
+    }
+    txn.commit().await?;
+    Ok(out.into_iter().map(Option::unwrap_or_default).collect())
+}
+
+/// A scope and the windows counted over it: their indexes and summary cuts.
+type Pass = (Arc<ScopeAt>, Vec<(usize, Micros)>);
+
+/// One window of a pass and its summary cut.
+struct Step {
+    index: usize,
+    w: Window,
+    cut: Micros,
+}
+
+/// The windows as a derived table `st(i, s, t, c)`.
+fn steps_table(steps: &[Step]) -> String {
+    let rows: Vec<String> = steps
+        .iter()
+        .map(|st| format!("SELECT {} AS i, {} AS s, {} AS t, {} AS c", st.index, st.w.start, st.w.at, st.cut))
+        .collect();
+    format!("({}) st", rows.join(" UNION ALL "))
+}
+
+/// Everything the windows' counts are made of, by window index, with one statement of each kind.
+async fn gather(
+    conn: &impl ConnectionTrait,
+    scope: &Scope,
+    steps: &[Step],
+) -> Result<HashMap<usize, Gathered>, DbErr> {
+    let backend = conn.get_database_backend();
+    let table = steps_table(steps);
+    let first_cut = steps.iter().map(|s| s.cut).min().unwrap_or_default();
+    let cut_of: HashMap<usize, Micros> = steps.iter().map(|s| (s.index, s.cut)).collect();
+    let mut by_step: HashMap<usize, Gathered> = HashMap::new();
+    let index = |row: &sea_orm::QueryResult| -> Result<usize, DbErr> {
+        Ok(usize::try_from(row.try_get_by_index::<i32>(0)?).unwrap_or_default())
+    };
+    let run = |sql: String| async move { conn.query_all_raw(Statement::from_string(backend, sql)).await };
+
+    // The dossiers not summarised before a window's cut, read once and joined with the windows they belong to.
+    let r = DossierRules::at("st.t", "st.s", Receipts::Columns);
+    let rows = format!(
+        "SELECT st.i, {PROCEDURE_FLAGS}, {} FROM {} JOIN {table} ON d.received_at < st.t AND (d.settled_at >= st.c \
+         OR (dp.settled_at IS NOT NULL AND dp.settled_at >= st.c)) WHERE {} GROUP BY st.i, p.id",
+        dossier_columns(&r),
+        dossier_from(scope, Some(first_cut)),
+        r.received
+    );
+    for row in run(rows).await? {
+        let g = by_step.entry(index(&row)?).or_default();
+        add_dossier_row(&mut g.sums, &mut g.procedures, &row, 1)?;
+    }
+
+    let r = DossierRules::at("st.t", "st.s", Receipts::Exact);
+    let base = format!("{} AND {}", r.received_in_period, r.fee);
+    let irregular = format!(
+        "SELECT st.i, p.id, SUM(CASE WHEN {base} AND {} THEN 1 ELSE 0 END), \
+         SUM(CASE WHEN {base} AND {} THEN 1 ELSE 0 END) FROM {} JOIN {table} ON d.received_at >= st.s \
+         AND d.received_at < st.t WHERE dp.irregular AND {}{} GROUP BY st.i, p.id",
+        r.paid_online,
+        r.paid_any,
+        dossier_from(scope, None),
+        r.received,
+        unit_filter("d.unit_id", scope)
+    );
+    for row in run(irregular).await? {
+        let g = by_step.entry(index(&row)?).or_default();
+        add_irregular_row(&mut g.sums, &mut g.procedures, &row, 1)?;
+    }
+
+    // The summary groups settled before a window's cut that lie in its period.
+    let mut cols = Vec::new();
+    for (den, num) in DOSSIER_METRICS.iter().filter_map(|&k| summary_metric_from(k, "st.s")) {
+        cols.push(format!("CAST(COALESCE(SUM(CASE WHEN {den} THEN rl.dossiers ELSE 0 END), 0) AS BIGINT)"));
+        cols.push(format!("CAST(COALESCE(SUM(CASE WHEN {den} THEN {num} ELSE 0 END), 0) AS BIGINT)"));
+    }
+    let rollup = format!(
+        "SELECT st.i, {} FROM dossier_rollup rl JOIN {table} ON rl.settle_month < st.c AND \
+         (rl.end_month >= st.s OR rl.received_month >= st.s) WHERE 1 = 1{} GROUP BY st.i",
+        cols.join(", "),
+        unit_filter("rl.unit_id", scope)
+    );
+    for row in run(rollup).await? {
+        by_step.entry(index(&row)?).or_default().sums.add_row(&row, 1)?;
+    }
+    let procedures = format!(
+        "SELECT st.i, {PROCEDURE_FLAGS}, MIN(pr.first_settled), MIN(pr.first_paid_online), MIN(pr.first_paid_any), \
+         MIN(pr.first_vneid) FROM procedure_rollup pr JOIN procedure p ON p.id = pr.procedure_id JOIN {table} \
+         ON pr.received_month >= st.s AND pr.received_month < st.c WHERE 1 = 1{} GROUP BY st.i, p.id",
+        unit_filter("pr.unit_id", scope)
+    );
+    for row in run(procedures).await? {
+        let i = index(&row)?;
+        let cut = cut_of.get(&i).copied().unwrap_or_default();
+        add_procedure_rollup_row(&mut by_step.entry(i).or_default().procedures, &row, 1, cut)?;
+    }
+
+    let (in_scope, on_time, satisfied) = pakn_rules_at("st.t", "st.s");
+    let pakn = format!(
+        "SELECT st.i, COUNT(*), COALESCE(SUM(CASE WHEN {on_time} THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN {satisfied} THEN 1 ELSE 0 END), 0) FROM feedback f JOIN {table} ON {in_scope} \
+         WHERE 1 = 1{} GROUP BY st.i",
+        unit_filter("f.unit_id", scope)
+    );
+    for row in run(pakn).await? {
+        by_step.entry(index(&row)?).or_default().pakn = [get(&row, 1)?, get(&row, 2)?, get(&row, 3)?];
+    }
+    Ok(by_step)
+}
