@@ -113,6 +113,9 @@ pub struct Settings {
     pub graphiql: bool,
     /// Answer introspection queries (the same defaults as `graphiql`).
     pub introspection: bool,
+    /// Serve the scorecard page at `/scorecard` (on unless `SCORECARD=false`, in every profile: it shows only
+    /// public figures unless its user pastes a token).
+    pub scorecard: bool,
     pub log_json: bool,
     pub limits: Limits,
     /// Requests per minute per client address and per token subject (`crate::rate`).
@@ -189,6 +192,11 @@ impl Settings {
             profile,
             graphiql: switch("GRAPHIQL")?,
             introspection: switch("INTROSPECTION")?,
+            scorecard: match get("SCORECARD").as_deref() {
+                None | Some("true" | "1") => true,
+                Some("false" | "0") => false,
+                Some(other) => bail!("SCORECARD must be true or false, not `{other}`"),
+            },
             log_json: get("LOG_FORMAT").is_some_and(|v| v == "json"),
             limits: Limits {
                 max_body_bytes: parse_usize("MAX_BODY_BYTES", defaults.max_body_bytes)?,

@@ -6,18 +6,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Compress;
 use actix_web::{HttpResponse, web};
 
-/// One embedded file, served at `/graphiql{path}`.
-pub struct Asset {
-    pub path: &'static str,
-    pub content_type: &'static str,
-    body: &'static [u8],
-    /// Its name carries its version, so a browser may keep it for good.
-    versioned: bool,
-}
-
-const HTML: &str = "text/html; charset=utf-8";
-const JS: &str = "text/javascript; charset=utf-8";
-const CSS: &str = "text/css; charset=utf-8";
+use super::assets::{Asset, CSS, HTML, JS};
 
 /// Everything `/graphiql` serves.
 pub static ASSETS: [Asset; 6] = [
@@ -73,7 +62,10 @@ const INTROSPECTION_QUERY: &str = include_str!("../../assets/graphiql/introspect
 pub fn routes(cfg: &mut web::ServiceConfig, introspection: bool) {
     let mut scope = web::scope("/graphiql").wrap(Compress::default());
     for asset in &ASSETS {
-        scope = scope.route(asset.path, web::get().to(move || std::future::ready(serve(asset))));
+        scope = scope.route(
+            asset.path,
+            web::get().to(move || std::future::ready(asset.serve(CONTENT_SECURITY_POLICY))),
+        );
     }
     if introspection {
         scope = scope.route("/schema.json", web::get().to(schema));
@@ -94,16 +86,4 @@ async fn schema() -> HttpResponse {
         .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/json")))
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
         .body(body.clone())
-}
-
-fn serve(asset: &'static Asset) -> HttpResponse {
-    let cache = if asset.versioned { "public, max-age=31536000, immutable" } else { "no-cache" };
-    let mut r = HttpResponse::Ok();
-    r.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type)))
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static(cache)))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")));
-    if asset.content_type == HTML {
-        r.insert_header((header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY)));
-    }
-    r.body(asset.body)
 }

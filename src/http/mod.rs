@@ -2,9 +2,11 @@
 //! for subscriptions, health, readiness, metrics and GraphiQL. Tokens are verified here, once, and handed to the
 //! schema as a typed [`crate::auth::Caller`] with where the request came from ([`RequestMeta`]).
 
+pub mod assets;
 pub mod error;
 pub mod graphiql;
 pub mod metrics;
+pub mod scorecard;
 mod ws;
 
 use std::sync::Arc;
@@ -47,6 +49,7 @@ pub struct HttpState {
 pub fn routes(cfg: &mut web::ServiceConfig, edge: HttpState) {
     let limit = edge.app.settings.limits.max_body_bytes;
     let graphiql = edge.app.settings.graphiql;
+    let scorecard = edge.app.settings.scorecard;
     let introspection = edge.app.settings.introspection;
     cfg.app_data(web::Data::new(edge))
         .app_data(web::PayloadConfig::new(limit))
@@ -59,6 +62,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, edge: HttpState) {
         .route("/metrics", web::get().to(metrics));
     if graphiql {
         graphiql::routes(cfg, introspection);
+    }
+    if scorecard {
+        scorecard::routes(cfg);
     }
 }
 

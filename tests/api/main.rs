@@ -18,6 +18,7 @@ mod readme;
 mod replicas;
 mod robustness;
 mod rules;
+mod scorecard;
 mod series;
 mod statements;
 mod storage;

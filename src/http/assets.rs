@@ -1,0 +1,33 @@
+//! Files embedded in the binary and served as they are: the pages of `/graphiql` and `/scorecard` and the
+//! third-party builds they load (vendored under `assets/`, each folder's README says where each comes from).
+
+use actix_web::HttpResponse;
+use actix_web::http::header::{self, HeaderValue};
+
+pub const HTML: &str = "text/html; charset=utf-8";
+pub const JS: &str = "text/javascript; charset=utf-8";
+pub const CSS: &str = "text/css; charset=utf-8";
+
+/// One embedded file, served at its page's path followed by `path`.
+pub struct Asset {
+    pub path: &'static str,
+    pub content_type: &'static str,
+    pub body: &'static [u8],
+    /// Its name carries its version, so a browser may keep it for good.
+    pub versioned: bool,
+}
+
+impl Asset {
+    /// The file, with `csp` as the Content-Security-Policy of an HTML page.
+    pub fn serve(&'static self, csp: &'static str) -> HttpResponse {
+        let cache = if self.versioned { "public, max-age=31536000, immutable" } else { "no-cache" };
+        let mut r = HttpResponse::Ok();
+        r.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(self.content_type)))
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static(cache)))
+            .insert_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")));
+        if self.content_type == HTML {
+            r.insert_header((header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp)));
+        }
+        r.body(self.body)
+    }
+}
