@@ -295,7 +295,7 @@ async fn serve(settings: Settings, demo: bool, demo_scale: f64) -> anyhow::Resul
     };
     let schema = crate::graphql::build_schema(app.clone());
     let running = crate::startup::run_with_pools(app.clone(), schema, listener, pools)?;
-    announce(running.addr, app.settings.graphiql, demo);
+    announce(running.addr, app.settings.graphiql, app.settings.scorecard, demo);
     let stop = running.stopper();
     tokio::spawn(async move {
         stop_signal().await;
@@ -337,7 +337,7 @@ const FIRST_QUERY: &str = "{ units(level: PROVINCE) { code name } }";
 
 /// Says where the gateway listens, as a URL to open (an unspecified address, such as 0.0.0.0, is reached at
 /// the loopback address), and a first query to try.
-fn announce(addr: std::net::SocketAddr, graphiql: bool, demo: bool) {
+fn announce(addr: std::net::SocketAddr, graphiql: bool, scorecard: bool, demo: bool) {
     let mut open = addr;
     if open.ip().is_unspecified() {
         open.set_ip(if addr.is_ipv4() {
@@ -354,6 +354,9 @@ fn announce(addr: std::net::SocketAddr, graphiql: bool, demo: bool) {
             %addr,
             "dvc-gateway listening: POST GraphQL to http://{open}/graphql, for example {query} (GraphiQL is off)"
         );
+    }
+    if scorecard {
+        tracing::info!(%addr, "the Decision 766 scorecard: open http://{open}/scorecard");
     }
 }
 

@@ -73,6 +73,10 @@ pub(super) struct Scheduled {
     pub code: DossierCode,
 }
 
+/// Chance that an offline dossier is filed under a procedure that is not fully online, beyond what popularity
+/// gives (a modelled figure: FULL_ONLINE_DOSSIERS is not published).
+const OFFLINE_NOT_FULL: f64 = 0.4;
+
 /// Chance that an online dossier comes with a refused submission beside it.
 const REFUSED_SHARE: f64 = 0.004;
 
@@ -147,7 +151,13 @@ pub(super) fn plan(w: &World, k: usize, j: u32, day: i64) -> Plan {
     let late = spaced(j, s.count, s.late, s.late_offset);
     let online = spaced(j, s.count, s.online, s.online_offset);
     let digitized = spaced(j, s.count, s.digitized, s.digitized_offset);
-    let proc = w.picker(s).pick(online, rng.random());
+    // Offline dossiers lean towards the procedures that are not fully online: a citizen who comes to the desk
+    // is likelier to need one (the published online shares by level fix only how many arrive online).
+    let proc = if !online && rng.random::<f64>() < OFFLINE_NOT_FULL {
+        w.picker(s).pick_not_full(rng.random())
+    } else {
+        w.picker(s).pick(online, rng.random())
+    };
     let pr = &w.procs[proc as usize];
     let channel = if online {
         Channel::Online
@@ -202,10 +212,10 @@ pub(super) fn plan(w: &World, k: usize, j: u32, day: i64) -> Plan {
         end,
         apology,
         digitized,
-        reused: rng.random::<f64>() < [0.35, 0.25, 0.2][level.min(COMM)],
-        from_storage: rng.random::<f64>() < if online { 0.12 } else { 0.03 },
+        reused: rng.random::<f64>() < [0.45, 0.35, 0.3][level.min(COMM)],
+        from_storage: rng.random::<f64>() < if online { 0.2 } else { 0.06 },
         result_electronic,
-        to_storage: result_electronic && rng.random::<f64>() < 0.45,
+        to_storage: result_electronic && rng.random::<f64>() < 0.5,
         synced,
         applicant_seed,
         receipt_seed,
@@ -524,7 +534,7 @@ fn drawn_applicant(w: &World, p: &Plan) -> Applicant {
     let email = (rng.random::<f64>() < 0.15)
         .then(|| format!("hoso{:06}@example.com", rng.random_range(0..1_000_000u32)));
     let online = p.channel == Channel::Online;
-    let vneid = kind == ApplicantKind::Citizen && rng.random::<f64>() < if online { 0.7 } else { 0.3 };
+    let vneid = kind == ApplicantKind::Citizen && rng.random::<f64>() < if online { 0.75 } else { 0.35 };
     Applicant { kind, name, id_number, phone, email, vneid }
 }
 

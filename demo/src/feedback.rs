@@ -20,6 +20,10 @@ const COMPLAINT_ON_TIME: f64 = 0.000_2;
 /// PAKN and questions not tied to a dossier, per dossier (with a floor so that small demos show them).
 const UNLINKED_PAKN: f64 = 0.000_5;
 const UNLINKED_PAKN_MIN: f64 = 8.0;
+/// At least this many PAKN not tied to a dossier per district (received by the district or one of its
+/// communes, dealt round the districts), so that even the default demo's districts have a dozen PAKN in a year
+/// and one late complaint does not move a district's two PAKN metrics by 12 points.
+const DISTRICT_PAKN_MIN: u64 = 12;
 const QUESTION: f64 = 0.000_6;
 const QUESTION_MIN: f64 = 5.0;
 /// Every eighth PAKN not tied to a dossier repeats an earlier one (counted, not drawn, so that even a small
@@ -44,6 +48,8 @@ struct Feedback {
     questions: u64,
     unlinked: u64,
     earlier: Vec<Pakn>,
+    /// PAKN not tied to a dossier and not repeating one, so far.
+    placed: u64,
 }
 
 /// Replays the dossiers and emits the feedback, day by day.
@@ -53,7 +59,9 @@ pub(super) fn emit_feedback(w: &World, emit: &mut dyn FnMut(Record)) {
     }
     let mut fb = Feedback::default();
     let days = w.days.len().max(1) as u64;
-    let unlinked = (w.dossiers as f64 * UNLINKED_PAKN).round().max(UNLINKED_PAKN_MIN) as u64;
+    let floor = DISTRICT_PAKN_MIN * w.district_units.len() as u64;
+    let unlinked = ((w.dossiers as f64 * UNLINKED_PAKN).round().max(UNLINKED_PAKN_MIN) as u64)
+        .max(floor * REPEAT_EVERY / (REPEAT_EVERY - 1) + 1);
     let questions = (w.dossiers as f64 * QUESTION).round().max(QUESTION_MIN) as u64;
     let mut d = 0u64;
     schedule(w, &mut |day, list| {
@@ -222,7 +230,7 @@ impl Feedback {
         let recent = received >= clock::ymd(2024, 11, 25) * DAY;
         let answered = if recent && rng.random::<f64>() < 0.35 {
             None
-        } else if rng.random::<f64>() < 0.86 {
+        } else if rng.random::<f64>() < 0.93 {
             Some(received + ((due - received) as f64 * rng.random_range(0.1..0.95)) as i64)
         } else {
             Some(due + rng.random_range(HOUR..12 * DAY))
@@ -277,7 +285,15 @@ impl Feedback {
             let content = format!("Phản ánh lần 2: {}", one(&mut rng, tables::COMPLAINTS));
             self.pakn(w, &mut rng, unit, dossier, received, kind, Some(code), content, emit);
         } else {
-            let unit = pick_unit(w, rng.random());
+            // The first ones are dealt round the districts (each to the district or one of its communes).
+            let districts = w.district_units.len() as u64;
+            let unit = match w.district_units.get((self.placed % districts.max(1)) as usize) {
+                Some(units) if self.placed < DISTRICT_PAKN_MIN * districts && !units.is_empty() => {
+                    units[rng.random_range(0..units.len())]
+                }
+                _ => pick_unit(w, rng.random()),
+            };
+            self.placed += 1;
             let received = day * DAY + rng.random_range(0..DAY);
             let (kind, content) = if rng.random::<f64>() < 0.6 {
                 (FeedbackKind::Complaint, one(&mut rng, tables::COMPLAINTS))

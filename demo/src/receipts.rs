@@ -47,7 +47,7 @@ fn payment(rng: &mut StdRng, online: bool) -> (PaymentChannel, PaymentMethod) {
     let payment_channel = match (online, r) {
         (true, r) if r < 0.58 => PaymentChannel::NationalPortal,
         (true, r) if r < 0.93 => PaymentChannel::ProvincialPortal,
-        (false, r) if r < 0.10 => PaymentChannel::ProvincialPortal,
+        (false, r) if r < 0.22 => PaymentChannel::ProvincialPortal,
         _ => PaymentChannel::Counter,
     };
     let r: f64 = rng.random();

@@ -453,3 +453,26 @@ fn the_demo_citizen_has_dossiers_in_tam_ky() {
         assert!(d.code.starts_with("000.00.502.H42-"), "{}", d.code);
     }
 }
+
+#[test]
+fn every_district_has_a_dozen_pakn_even_in_a_small_demo() {
+    // One late complaint among a handful would move a district's two PAKN metrics (6 points each) by up to 12
+    // points: every district (with its communes) gets at least twelve PAKN not tied to a dossier.
+    let rs = small();
+    let levels = unit_levels(rs);
+    // A district names itself, a commune its district (see `unit_levels`).
+    let district_of = |code: &UnitCode| -> Option<UnitCode> { levels.get(code)?.1.clone() };
+    let mut per_district: HashMap<UnitCode, usize> = HashMap::new();
+    for r in rs {
+        if let Record::Feedback(f) = r
+            && matches!(f.kind, FeedbackKind::Complaint | FeedbackKind::Recommendation)
+            && f.dossier.is_none()
+            && f.repeat_of.is_none()
+            && let Some(d) = district_of(&f.unit)
+        {
+            *per_district.entry(d).or_default() += 1;
+        }
+    }
+    assert_eq!(per_district.len(), 18, "{per_district:?}");
+    assert!(per_district.values().all(|&n| n >= 12), "{per_district:?}");
+}

@@ -58,12 +58,23 @@ pub(super) struct Proc {
 pub(super) struct Picker {
     any: Vec<(f64, u32)>,
     online: Vec<(f64, u32)>,
+    /// The procedures that are not fully online.
+    not_full: Vec<(f64, u32)>,
 }
 
 impl Picker {
     /// The procedure at quantile `u` of the popularity distribution (online procedures only when asked).
     pub(super) fn pick(&self, online: bool, u: f64) -> u32 {
         let list = if online && !self.online.is_empty() { &self.online } else { &self.any };
+        Self::at(list, u)
+    }
+
+    /// The procedure at quantile `u` among those that are not fully online (any, when there are none).
+    pub(super) fn pick_not_full(&self, u: f64) -> u32 {
+        Self::at(if self.not_full.is_empty() { &self.any } else { &self.not_full }, u)
+    }
+
+    fn at(list: &[(f64, u32)], u: f64) -> u32 {
         let i = list.partition_point(|&(c, _)| c <= u);
         list.get(i).or(list.last()).map_or(0, |&(_, p)| p)
     }
@@ -128,6 +139,8 @@ pub(super) struct World {
     pub t_end: i64,
     /// Units that receive feedback not tied to a dossier, with cumulative weights.
     pub feedback_units: Vec<(f64, u32)>,
+    /// For each district, its own index in `units` and those of its communes.
+    pub district_units: Vec<Vec<u32>>,
 }
 
 impl World {
@@ -144,6 +157,12 @@ impl World {
         let strata = build_strata(&mut rng, &receivers, &published);
         let (days, cdf) = build_days(&wd);
         let feedback_units = feedback_units(&units, &receivers);
+        let mut district_units = vec![Vec::new(); DISTRICTS.len()];
+        for (i, u) in units.iter().enumerate() {
+            if let Some(d) = u.district {
+                district_units[d].push(i as u32);
+            }
+        }
         World {
             seed,
             wd,
@@ -157,6 +176,7 @@ impl World {
             dossiers: dossier_count(opts.scale),
             t_end: clock::ymd(2025, 1, 1) * clock::DAY,
             feedback_units,
+            district_units,
         }
     }
 
@@ -377,10 +397,14 @@ fn build_procedures(rng: &mut StdRng, wd: &WorkDays) -> (Vec<Proc>, Vec<Picker>)
         if procs[i].rec.online_level != OnlineLevel::None {
             Picker::push(&mut picker.online, weight, i as u32);
         }
+        if procs[i].rec.online_level != OnlineLevel::Full {
+            Picker::push(&mut picker.not_full, weight, i as u32);
+        }
     }
     for p in &mut pickers {
         Picker::normalize(&mut p.any);
         Picker::normalize(&mut p.online);
+        Picker::normalize(&mut p.not_full);
     }
     (procs, pickers)
 }

@@ -108,21 +108,23 @@ impl Browser {
 
     /// The value of a JavaScript expression in the page (promises awaited).
     async fn eval(&mut self, expression: &str) -> Value {
-        let r = self
-            .call(
-                "Runtime.evaluate",
-                json!({"expression": expression, "awaitPromise": true, "returnByValue": true}),
-            )
-            .await;
+        let r = self.evaluate(expression).await;
         assert!(r["exceptionDetails"].is_null(), "{expression}: {r}");
         r["result"]["value"].clone()
+    }
+
+    async fn evaluate(&mut self, expression: &str) -> Value {
+        let params = json!({"expression": expression, "awaitPromise": true, "returnByValue": true});
+        self.call("Runtime.evaluate", params).await
     }
 
     /// Waits until `expression` gives something other than null, false or "" (at most 20 s).
     async fn wait_for(&mut self, expression: &str, what: &str) -> Value {
         let start = Instant::now();
         loop {
-            let v = self.eval(expression).await;
+            // While the page is still loading, its elements may be missing: that is "not yet".
+            let r = self.evaluate(expression).await;
+            let v = if r["exceptionDetails"].is_null() { r["result"]["value"].clone() } else { Value::Null };
             if !(v.is_null() || v == json!(false) || v == json!("")) {
                 return v;
             }
