@@ -305,7 +305,7 @@ function renderSeries() {
   box.replaceChildren();
   if (chart) { chart.destroy(); chart = null; }
   if (!window.uPlot || !s.length) return;
-  const xs = s.map((p) => Date.parse(p.periodStart) / 1000);
+  const xs = s.map((p) => new Date(p.periodStart).getTime() / 1000);
   const ys = s.map((p) => p.total);
   const width = Math.max(320, Math.min(960, box.clientWidth || 720));
   chart = new uPlot({
@@ -422,7 +422,7 @@ function applyLanguage() {
   if (state.metric) { $("breakdownTitle").textContent = `${t("breakdownOf")}: ${t(state.metric)}`; renderGroups(); }
 }
 
-async function start() {
+async function boot() {
   const params = new URLSearchParams(location.hash.slice(1));
   $("year").value = params.get("year") || String(new Date().getFullYear() - 1);
   $("kind").value = ["year", "quarter", "month"].includes(params.get("kind")) ? params.get("kind") : "year";
@@ -467,4 +467,4 @@ async function start() {
   }
 }
 
-start();
+boot();

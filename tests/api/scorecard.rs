@@ -133,6 +133,14 @@ impl Browser {
         }
     }
 
+    /// Presses and releases Enter, as a keyboard does, on whatever has the focus.
+    async fn press_enter(&mut self) {
+        for kind in ["keyDown", "keyUp"] {
+            let key = json!({"type": kind, "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"});
+            self.call("Input.dispatchKeyEvent", key).await;
+        }
+    }
+
     async fn navigate(&mut self, url: &str) {
         self.call("Page.navigate", json!({"url": url})).await;
     }
@@ -238,7 +246,9 @@ async fn the_scorecard_works_in_a_real_browser() {
         .flat_map(|g| g["metrics"].as_array().unwrap().clone())
         .find(|m| m["key"] == "ON_TIME_PROCESSING")
         .unwrap();
-    b.eval("document.querySelector('button[data-metric=\"ON_TIME_PROCESSING\"]').click(), true").await;
+    // By keyboard: focus the metric's button and press Enter.
+    b.eval("document.querySelector('button[data-metric=\"ON_TIME_PROCESSING\"]').focus(), true").await;
+    b.press_enter().await;
     b.wait_for("document.getElementById('breakdownBox').dataset.loaded", "the breakdown").await;
     let cells: Vec<Vec<String>> = serde_json::from_value(
         b.eval(
