@@ -69,6 +69,9 @@ pub struct App {
     pub audit: AuditLog,
     /// Scored reports by the cached counts they were scored from.
     pub scored: moka::future::Cache<Arc<String>, (crate::domain::time::Micros, Arc<Scored>)>,
+    /// Breakdown cells by the cached text they were read from (a province's cells take tens of milliseconds to
+    /// read back).
+    pub cells: moka::future::Cache<Arc<String>, Arc<db::indicators::Cells>>,
     /// Dossiers by code, looked up through this app's pool with concurrent lookups coalesced.
     dossiers_by_code: Arc<Lookups<entity::dossier::Model>>,
     /// Public statuses by code, looked up the same way.
@@ -125,6 +128,7 @@ impl App {
             limiter: crate::rate::Limiter::new(settings_rate, cache.clone()),
             cache,
             scored: moka::future::Cache::new(10_000),
+            cells: moka::future::Cache::new(64),
             snapshot: Arc::new(RwLock::new(None)),
             shared_reads: Arc::new(SharedReads::default()),
         })

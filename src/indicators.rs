@@ -244,7 +244,14 @@ pub async fn breakdown(
         })
         .await
         .map_err(IndicatorError::Shared)?;
-    let cells: ind::Cells = serde_json::from_str(&text)?;
+    let cells = match app.cells.get(&text).await {
+        Some(cells) => cells,
+        None => {
+            let cells: Arc<ind::Cells> = Arc::new(serde_json::from_str(&text)?);
+            app.cells.insert(text, cells.clone()).await;
+            cells
+        }
+    };
     Ok(group_cells(&cells, &tree, unit_code, w, key, by))
 }
 
