@@ -100,18 +100,42 @@ async fn gather(
     };
     let run = |sql: String| async move { conn.query_all_raw(Statement::from_string(backend, sql)).await };
 
-    // The dossiers not summarised before a window's cut, read once and joined with the windows they belong to.
-    let r = DossierRules::at("st.t", "st.s", Receipts::Columns);
-    let rows = format!(
-        "SELECT st.i, {PROCEDURE_FLAGS}, {} FROM {} JOIN {table} ON d.received_at < st.t AND (d.settled_at >= st.c \
-         OR (dp.settled_at IS NOT NULL AND dp.settled_at >= st.c)) WHERE {} GROUP BY st.i, p.id",
-        dossier_columns(&r),
-        dossier_from(scope, Some(first_cut)),
-        r.received
+    // The dossiers not summarised before a window's cut, each paired with the windows it belongs to: those whose
+    // own facts settled at or after the cut, then those whose receipts did (the two never overlap). The pairs are
+    // formed first from three columns and materialised (so that no planner joins the windows with every dossier
+    // row and drops the pairs only after evaluating them); the rules are then evaluated once per pair.
+    let own_rules = DossierRules::at("pairs.t", "pairs.s", Receipts::Columns);
+    let own = format!(
+        "WITH own_ids AS MATERIALIZED (SELECT id, received_at AS received, settled_at AS settled FROM dossier \
+         WHERE settled_at >= {first_cut}{}), \
+         pairs AS MATERIALIZED (SELECT st.i AS i, st.s AS s, st.t AS t, own_ids.id AS id FROM own_ids JOIN {table} \
+         ON own_ids.received < st.t AND own_ids.settled >= st.c) \
+         SELECT pairs.i, {PROCEDURE_FLAGS}, {} FROM pairs JOIN dossier d ON d.id = pairs.id JOIN procedure p ON \
+         p.id = d.procedure_id LEFT JOIN dossier_paid dp ON dp.dossier_id = d.id WHERE {} GROUP BY pairs.i, p.id",
+        unit_filter("unit_id", scope),
+        dossier_columns(&own_rules),
+        own_rules.received
     );
-    for row in run(rows).await? {
-        let g = by_step.entry(index(&row)?).or_default();
-        add_dossier_row(&mut g.sums, &mut g.procedures, &row, 1)?;
+    // Few dossiers have receipts that settle after their own facts: they are paired with their windows first
+    // (materialised, so that the planner cannot join the windows with every dossier instead), then read.
+    let late = DossierRules::at("late.t", "late.s", Receipts::Columns);
+    let paid_later = format!(
+        "WITH late_ids AS MATERIALIZED (SELECT dp0.dossier_id AS id, d0.received_at AS received, d0.settled_at AS \
+         own_settled, dp0.settled_at AS paid_settled FROM dossier_paid dp0 JOIN dossier d0 ON d0.id = dp0.dossier_id \
+         WHERE dp0.settled_at >= {first_cut} AND dp0.settled_at > d0.settled_at{}), \
+         late AS MATERIALIZED (SELECT st.i AS i, st.s AS s, st.t AS t, late_ids.id AS id FROM late_ids JOIN {table} \
+         ON late_ids.received < st.t AND late_ids.own_settled < st.c AND late_ids.paid_settled >= st.c) \
+         SELECT late.i, {PROCEDURE_FLAGS}, {} FROM late JOIN dossier d ON d.id = late.id JOIN dossier_paid dp ON \
+         dp.dossier_id = d.id JOIN procedure p ON p.id = d.procedure_id WHERE {} GROUP BY late.i, p.id",
+        unit_filter("dp0.unit_id", scope),
+        dossier_columns(&late),
+        late.received
+    );
+    for rows in [own, paid_later] {
+        for row in run(rows).await? {
+            let g = by_step.entry(index(&row)?).or_default();
+            add_dossier_row(&mut g.sums, &mut g.procedures, &row, 1)?;
+        }
     }
 
     let r = DossierRules::at("st.t", "st.s", Receipts::Exact);
