@@ -123,26 +123,37 @@ pub async fn series(app: &App, unit_code: &str, windows: &[Window]) -> Result<Ve
     let Some(last) = windows.iter().map(|w| w.at).max() else { return Ok(Vec::new()) };
     // One data version per scope of the unit among the windows (usually one: a scope changes only when a unit
     // merges into it), each read after the request began.
-    let first = app.indicator_inputs(unit_code, last).await?;
-    if first.units.get(unit_code).is_none() {
-        return Err(IndicatorError::UnknownUnit(unit_code.to_owned()));
-    }
-    let mut inputs = vec![(first.units.scope_of(unit_code, last).key.clone(), first)];
-    let mut version_of = Vec::with_capacity(windows.len());
-    for w in windows {
-        let key = inputs[0].1.units.scope_of(unit_code, w.at).key.clone();
-        let i = match inputs.iter().position(|(k, _)| *k == key) {
-            Some(i) => i,
-            None => {
-                inputs.push((key, app.indicator_inputs(unit_code, w.at).await?));
-                inputs.len() - 1
-            }
-        };
-        version_of.push(inputs[i].1.version);
-    }
+    // The counts are made with the first scope's unit tree, so every version must have been read with that same
+    // reference data: when the reference data moved in between, read them all again (as `indicator_inputs`
+    // does for one scope).
+    let mut attempts = 0;
+    let (inputs, version_of) = loop {
+        attempts += 1;
+        let first = app.indicator_inputs(unit_code, last).await?;
+        if first.units.get(unit_code).is_none() {
+            return Err(IndicatorError::UnknownUnit(unit_code.to_owned()));
+        }
+        let mut inputs = vec![(first.units.scope_of(unit_code, last).key.clone(), first)];
+        let mut version_of = Vec::with_capacity(windows.len());
+        for w in windows {
+            let key = inputs[0].1.units.scope_of(unit_code, w.at).key.clone();
+            let i = match inputs.iter().position(|(k, _)| *k == key) {
+                Some(i) => i,
+                None => {
+                    inputs.push((key, app.indicator_inputs(unit_code, w.at).await?));
+                    inputs.len() - 1
+                }
+            };
+            version_of.push(inputs[i].1.version);
+        }
+        let reference = inputs[0].1.version.reference;
+        if attempts == 3 || inputs.iter().all(|(_, x)| x.version.reference == reference) {
+            break (inputs, version_of);
+        }
+    };
     let keys: Vec<_> = windows.iter().map(|w| cache_key(Aggregate::Report, unit_code, w)).collect();
     let mut texts = futures_util::future::join_all(
-        keys.iter().zip(&version_of).map(|((key, _), &version)| app.cache.peek(key, version)),
+        keys.iter().zip(&version_of).map(|((key, ttl), &version)| app.cache.peek(key, version, *ttl)),
     )
     .await;
     let missing: Vec<usize> = (0..windows.len()).filter(|&i| texts[i].is_none()).collect();
@@ -252,7 +263,8 @@ pub async fn breakdown(
             cells
         }
     };
-    Ok(group_cells(&cells, &tree, unit_code, w, key, by))
+    // The instant the cells were counted at (within a live minute, an earlier one than this request's).
+    Ok(group_cells(&cells, &tree, unit_code, &Window { at: cells.t, ..*w }, key, by))
 }
 
 /// Groups the cells of one metric.

@@ -93,6 +93,8 @@ const UNITS = `query ScorecardUnits { units { code name level parentCode validFr
 const state = {
   lang: "vi", token: null, units: [], report: null, series: null, ranking: null,
   metric: null, by: "CHILD_UNIT", groups: [], after: null, generation: 0,
+  // Each kind of answer is taken only from the latest request of its kind (older answers are dropped).
+  groupsTicket: 0, seriesTicket: 0, recordsTicket: 0,
 };
 const $ = (id) => document.getElementById(id);
 const t = (key) => TEXT[state.lang][key] ?? key;
@@ -228,6 +230,8 @@ async function show() {
   showError(null);
   $("main").setAttribute("aria-busy", "true");
   state.metric = null;
+  state.groupsTicket++;
+  state.recordsTicket++;
   $("breakdownBox").hidden = true;
   $("recordsBox").hidden = true;
   const current = () => generation === state.generation;
@@ -237,7 +241,7 @@ async function show() {
     renderReport();
     if (window.scorecardFirstView === undefined) window.scorecardFirstView = performance.now();
   });
-  const series = loadSeries(unit, p.year, generation);
+  const series = loadSeries(unit, p.year);
   const level = childLevel(unit);
   const ranking = level
     ? gql(RANKING, { level, u: unit, p: p.input }).then((d) => { if (current()) { state.ranking = d.ranking; renderRanking(); } })
@@ -250,10 +254,23 @@ async function show() {
   document.body.dataset.loaded = String(generation);
 }
 
-function loadSeries(unit, year, generation) {
+// The months of `year` up to the current one (a month that has not begun has no figures yet).
+function seriesRange(year) {
+  const now = new Date();
+  const next = now.getFullYear() === year ? `${year}-${String(now.getMonth() + 2).padStart(2, "0")}-01` : null;
+  const from = `${year}-01-01`;
+  if (year > now.getFullYear()) return { from, to: from };
+  const to = next && now.getMonth() < 11 ? next : `${year + 1}-01-01`;
+  return { from, to };
+}
+
+function loadSeries(unit, year) {
+  const ticket = ++state.seriesTicket;
   const c = $("cumulative").checked;
-  return gql(SERIES, { u: unit, from: `${year}-01-01`, to: `${year + 1}-01-01`, c }).then((d) => {
-    if (generation !== state.generation) return;
+  const { from, to } = seriesRange(year);
+  if (from >= to) { state.series = []; renderSeries(); return Promise.resolve(); }
+  return gql(SERIES, { u: unit, from, to, c }).then((d) => {
+    if (ticket !== state.seriesTicket) return;
     state.series = d.indicatorSeries;
     renderSeries();
   });
@@ -330,6 +347,7 @@ function renderRanking() {
 }
 
 async function openBreakdown(metric) {
+  state.groupsTicket++;
   state.metric = metric;
   saveHash();
   state.groups = [];
@@ -344,21 +362,26 @@ async function openBreakdown(metric) {
 async function loadGroups() {
   const metric = state.metric;
   if (!metric) return;
+  const ticket = ++state.groupsTicket;
   showError(null);
   const box = $("breakdownBox");
   box.setAttribute("aria-busy", "true");
+  $("moreGroups").disabled = true;
   try {
     const d = await gql(BREAKDOWN, { u: $("unit").value, p: period().input, m: metric, by: $("by").value, after: state.after });
-    if (metric !== state.metric) return;
+    if (ticket !== state.groupsTicket) return;
     const b = d.indicatorBreakdown;
     state.groups.push(...b.edges.map((e) => e.node));
     state.after = b.pageInfo.endCursor;
     renderGroups(b.pageInfo.hasNextPage);
     box.dataset.loaded = String(state.groups.length);
   } catch (e) {
-    showError(e);
+    if (ticket === state.groupsTicket) showError(e);
   } finally {
-    box.setAttribute("aria-busy", "false");
+    if (ticket === state.groupsTicket) {
+      box.setAttribute("aria-busy", "false");
+      $("moreGroups").disabled = false;
+    }
   }
 }
 
@@ -376,6 +399,7 @@ function renderGroups(more) {
 }
 
 async function openRecords(metric) {
+  const ticket = ++state.recordsTicket;
   const p = period().input;
   const u = $("unit").value;
   const box = $("recordsBox");
@@ -399,9 +423,11 @@ async function openRecords(metric) {
       const d = await gql(`query ScorecardDossiers($u: String!, $p: PeriodInput!, $m: MetricKey!) { indicatorDossiers(unitCode: $u, period: $p, metric: $m, first: 20) { edges { node { code status receivedAt dueAt } } } }`, { u, p, m: metric });
       items = d.indicatorDossiers.edges.map((e) => `${e.node.code} · ${e.node.status || ""} · ${e.node.receivedAt.slice(0, 10)} → ${e.node.dueAt.slice(0, 10)}`);
     }
+    if (ticket !== state.recordsTicket) return;
     list.replaceChildren(...(items.length ? items.map((i) => el("li", {}, i)) : [el("li", {}, t("none"))]));
     box.dataset.loaded = String(items.length);
   } catch (e) {
+    if (ticket !== state.recordsTicket) return;
     list.replaceChildren();
     showError(e);
   }
@@ -433,7 +459,7 @@ async function boot() {
   $("unit").addEventListener("change", show);
   $("kind").addEventListener("change", () => { fillParts(); show(); });
   $("part").addEventListener("change", show);
-  $("cumulative").addEventListener("change", () => loadSeries($("unit").value, period().year, state.generation).catch(showError));
+  $("cumulative").addEventListener("change", () => loadSeries($("unit").value, period().year).catch(showError));
   $("by").addEventListener("change", () => { state.groups = []; state.after = null; saveHash(); loadGroups(); });
   $("moreGroups").addEventListener("click", loadGroups);
   $("lang").addEventListener("click", () => { state.lang = state.lang === "vi" ? "en" : "vi"; applyLanguage(); });

@@ -308,15 +308,19 @@ impl AggregateCache {
             .map(|(v, _)| v)
     }
 
-    /// The value under `key` computed at `version`, when either layer has it (nothing is computed).
-    pub async fn peek(&self, key: &IndicatorKey, version: DataVersion) -> Option<Arc<String>> {
+    /// The value under `key` computed at `version`, when either layer has it (nothing is computed). A value found
+    /// in Redis is read as `get_or_compute` reads it (extending a long-lived entry) and kept in process too.
+    pub async fn peek(&self, key: &IndicatorKey, version: DataVersion, ttl: Ttl) -> Option<Arc<String>> {
         let k = key.render(&self.prefix);
-        if let Some((v, _)) = self.local.get(&format!("{k}@{version}")).await {
+        let local_key = format!("{k}@{version}");
+        if let Some((v, _)) = self.local.get(&local_key).await {
             return Some(v);
         }
         let r = self.redis.as_ref()?;
-        let stored = r.get(&k, Ttl::Fixed(Duration::ZERO)).await??;
-        at_version(&stored, version).map(|v| Arc::new(v.to_owned()))
+        let stored = r.get(&k, ttl).await??;
+        let v = Arc::new(at_version(&stored, version)?.to_owned());
+        self.local.insert(local_key, (v.clone(), ttl)).await;
+        Some(v)
     }
 
     /// The cache's health; with Redis, a PING decides.

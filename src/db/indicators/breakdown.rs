@@ -59,6 +59,8 @@ pub struct SectorLabel {
 /// A report's counts by unit and procedure, with the procedures and sectors they name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cells {
+    /// The evaluation instant the cells were counted at.
+    pub t: i64,
     pub cells: Vec<Cell>,
     pub procedures: Vec<ProcedureLabel>,
     pub sectors: Vec<SectorLabel>,
@@ -183,5 +185,5 @@ async fn cells_in(
     cells.sort_by_key(|c| (c.metric, c.unit, c.procedure));
     labels.sort_by_key(|l| l.id);
     sectors.sort_by_key(|s| s.id);
-    Ok(Cells { cells, procedures: labels, sectors })
+    Ok(Cells { t: w.at, cells, procedures: labels, sectors })
 }

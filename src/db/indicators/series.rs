@@ -126,10 +126,11 @@ async fn gather(
          late AS MATERIALIZED (SELECT st.i AS i, st.s AS s, st.t AS t, late_ids.id AS id FROM late_ids JOIN {table} \
          ON late_ids.received < st.t AND late_ids.own_settled < st.c AND late_ids.paid_settled >= st.c) \
          SELECT late.i, {PROCEDURE_FLAGS}, {} FROM late JOIN dossier d ON d.id = late.id JOIN dossier_paid dp ON \
-         dp.dossier_id = d.id JOIN procedure p ON p.id = d.procedure_id WHERE {} GROUP BY late.i, p.id",
+         dp.dossier_id = d.id JOIN procedure p ON p.id = d.procedure_id WHERE {}{} GROUP BY late.i, p.id",
         unit_filter("dp0.unit_id", scope),
         dossier_columns(&late),
-        late.received
+        late.received,
+        unit_filter("d.unit_id", scope)
     );
     for rows in [own, paid_later] {
         for row in run(rows).await? {
