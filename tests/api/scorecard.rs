@@ -273,6 +273,40 @@ async fn the_scorecard_works_in_a_real_browser() {
     assert!(b.eval("location.hash").await.as_str().unwrap().contains("by=PROCEDURE"));
     b.screenshot("scorecard-breakdown").await;
 
+    // On a slow network, by sector then at once by procedure: only the last choice's groups are shown (the
+    // answer for sectors arrives too, and is dropped).
+    let q = format!(
+        r#"{{ indicatorBreakdown(unitCode: "{district}", period: {{year: 2024}}, metric: ON_TIME_PROCESSING, by: PROCEDURE, first: 20) {{ edges {{ node {{ code }} }} }} }}"#
+    );
+    let want: std::collections::BTreeSet<String> = api(&base, &q, None).await["indicatorBreakdown"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["code"].as_str().unwrap().to_owned())
+        .collect();
+    b.call("Network.enable", json!({})).await;
+    let slow = json!({"offline": false, "latency": 400, "downloadThroughput": -1, "uploadThroughput": -1});
+    b.call("Network.emulateNetworkConditions", slow).await;
+    b.eval(
+        "(() => { const s = document.getElementById('by'); document.getElementById('breakdownBox').dataset.loaded = ''; \
+         s.value = 'SECTOR'; s.dispatchEvent(new Event('change')); \
+         s.value = 'PROCEDURE'; s.dispatchEvent(new Event('change')); return true; })()",
+    )
+    .await;
+    b.wait_for(
+        "document.getElementById('breakdownBox').dataset.loaded",
+        "the breakdown after two quick choices",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let shown: std::collections::BTreeSet<String> = serde_json::from_value(
+        b.eval("[...document.querySelectorAll('#breakdown tbody tr')].map(r => r.dataset.code)").await,
+    )
+    .unwrap();
+    assert_eq!(shown, want, "only the groups by procedure are shown");
+    let fast = json!({"offline": false, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1});
+    b.call("Network.emulateNetworkConditions", fast).await;
+
     // A LEADER's token opens the records behind a metric.
     let leader = token(Role::Leader, Some("49"), "leader-1");
     b.eval(&format!(
