@@ -53,25 +53,51 @@ pub struct Report {
 
 /// The report of `unit_code` for window `w`, from the cache when the unit's data has not changed.
 pub async fn report(app: &App, unit_code: &str, w: &Window) -> Result<Report, IndicatorError> {
+    let (text, _) = cached(app, Aggregate::Report, unit_code, w).await?;
+    scored(app, text, w).await
+}
+
+/// What the cache keeps of `kind` for `unit_code` and window `w`, at the data version of the unit's scope read
+/// after this call began; counted (on a replica when one has caught up) when the cache does not hold it. Also the
+/// unit tree it was read with.
+async fn cached(
+    app: &App,
+    kind: Aggregate,
+    unit_code: &str,
+    w: &Window,
+) -> Result<(Arc<String>, Arc<crate::domain::scope::UnitTree>), IndicatorError> {
     let fresh = app.indicator_inputs(unit_code, w.at).await?;
     let tree = fresh.units.clone();
     if tree.get(unit_code).is_none() {
         return Err(IndicatorError::UnknownUnit(unit_code.to_owned()));
     }
-    let (key, ttl) = cache_key(Aggregate::Report, unit_code, w);
+    let (key, ttl) = cache_key(kind, unit_code, w);
     let text = app
         .cache
         .get_or_compute(&key, fresh.version, ttl, || async {
             let (tree, calendar) = (&tree, &fresh.calendar);
-            let c = app
-                .reads
-                .run(|db| async move { ind::counts(&db, tree, calendar, unit_code, w).await })
-                .await?;
-            cached_text(w, &c)
+            match kind {
+                Aggregate::Report => {
+                    let c = app
+                        .reads
+                        .run(|db| async move { ind::counts(&db, tree, calendar, unit_code, w).await })
+                        .await?;
+                    cached_text(w, &c)
+                }
+                Aggregate::Cells => {
+                    let cells = app
+                        .reads
+                        .run(
+                            |db| async move { ind::breakdown_cells(&db, tree, calendar, unit_code, w).await },
+                        )
+                        .await?;
+                    Ok(serde_json::to_string(&cells)?)
+                }
+            }
         })
         .await
         .map_err(IndicatorError::Shared)?;
-    scored(app, text, w).await
+    Ok((text, tree))
 }
 
 /// The cache key of what is kept for `unit_code` and window `w`, and how long it is kept.
@@ -193,7 +219,7 @@ pub enum BreakdownBy {
 }
 
 /// What a breakdown group is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GroupKind {
     /// The unit's own records (and, for procedure metrics, the procedures of an authority outside its scope).
     Own,
@@ -237,24 +263,7 @@ pub async fn breakdown(
     key: MetricKey,
     by: BreakdownBy,
 ) -> Result<Breakdown, IndicatorError> {
-    let fresh = app.indicator_inputs(unit_code, w.at).await?;
-    let tree = fresh.units.clone();
-    if tree.get(unit_code).is_none() {
-        return Err(IndicatorError::UnknownUnit(unit_code.to_owned()));
-    }
-    let (cache_key, ttl) = cache_key(Aggregate::Cells, unit_code, w);
-    let text = app
-        .cache
-        .get_or_compute(&cache_key, fresh.version, ttl, || async {
-            let (tree, calendar) = (&tree, &fresh.calendar);
-            let cells = app
-                .reads
-                .run(|db| async move { ind::breakdown_cells(&db, tree, calendar, unit_code, w).await })
-                .await?;
-            Ok::<_, IndicatorError>(serde_json::to_string(&cells)?)
-        })
-        .await
-        .map_err(IndicatorError::Shared)?;
+    let (text, tree) = cached(app, Aggregate::Cells, unit_code, w).await?;
     let cells = match app.cells.get(&text).await {
         Some(cells) => cells,
         None => {
@@ -285,8 +294,8 @@ fn group_cells(
     let of_metric: Vec<&ind::Cell> = cells.cells.iter().filter(|c| c.key() == key).collect();
     let total =
         of_metric.iter().fold(Count::default(), |t, c| Count { num: t.num + c.num, den: t.den + c.den });
-    // (kind, code, name) → counts.
-    let mut groups: HashMap<(u8, String), (GroupKind, String, Count)> = HashMap::new();
+    // (kind, code) → (name, counts).
+    let mut groups: HashMap<(GroupKind, String), (String, Count)> = HashMap::new();
     for c in of_metric {
         let (kind, code, name) = match by {
             BreakdownBy::ChildUnit => {
@@ -306,17 +315,15 @@ fn group_cells(
                 }
             }
         };
-        let e = groups
-            .entry((kind as u8, code))
-            .or_insert_with(|| (kind, name.unwrap_or_default(), Count::default()));
-        e.2.num += c.num;
-        e.2.den += c.den;
+        let e = groups.entry((kind, code)).or_insert_with(|| (name.unwrap_or_default(), Count::default()));
+        e.1.num += c.num;
+        e.1.den += c.den;
     }
     let metric = crate::domain::indicators::score(key, total);
     let lost_total = crate::domain::indicators::Ratio::int(key.max_score()).minus(metric.score.clone());
     let mut groups: Vec<BreakdownGroup> = groups
         .into_iter()
-        .map(|((_, code), (kind, name, count))| {
+        .map(|((kind, code), (name, count))| {
             let lost = crate::domain::indicators::points_lost(key, total, count);
             BreakdownGroup {
                 kind,

@@ -1,8 +1,9 @@
 //! Files embedded in the binary and served as they are: the pages of `/graphiql` and `/scorecard` and the
 //! third-party builds they load (vendored under `assets/`, each folder's README says where each comes from).
 
-use actix_web::HttpResponse;
+use actix_web::dev::{ServiceFactory, ServiceRequest};
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, web};
 
 pub const HTML: &str = "text/html; charset=utf-8";
 pub const JS: &str = "text/javascript; charset=utf-8";
@@ -30,4 +31,20 @@ impl Asset {
         }
         r.body(self.body)
     }
+}
+
+/// `scope` with a GET route for each of `assets` (at the scope's path followed by the asset's), pages served with
+/// `csp` as their Content-Security-Policy.
+pub fn serve_all<T>(
+    mut scope: actix_web::Scope<T>,
+    assets: &'static [Asset],
+    csp: &'static str,
+) -> actix_web::Scope<T>
+where
+    T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
+{
+    for asset in assets {
+        scope = scope.route(asset.path, web::get().to(move || std::future::ready(asset.serve(csp))));
+    }
+    scope
 }

@@ -6,7 +6,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Compress;
 use actix_web::{HttpResponse, web};
 
-use super::assets::{Asset, CSS, HTML, JS};
+use super::assets::{Asset, CSS, HTML, JS, serve_all};
 
 /// Everything `/graphiql` serves.
 pub static ASSETS: [Asset; 6] = [
@@ -60,13 +60,8 @@ const INTROSPECTION_QUERY: &str = include_str!("../../assets/graphiql/introspect
 /// The routes under `/graphiql`, compressed for browsers that accept it (the GraphiQL build is about 1 MB).
 /// With `introspection` off, the schema is not served either.
 pub fn routes(cfg: &mut web::ServiceConfig, introspection: bool) {
-    let mut scope = web::scope("/graphiql").wrap(Compress::default());
-    for asset in &ASSETS {
-        scope = scope.route(
-            asset.path,
-            web::get().to(move || std::future::ready(asset.serve(CONTENT_SECURITY_POLICY))),
-        );
-    }
+    let mut scope =
+        serve_all(web::scope("/graphiql").wrap(Compress::default()), &ASSETS, CONTENT_SECURITY_POLICY);
     if introspection {
         scope = scope.route("/schema.json", web::get().to(schema));
     }

@@ -6,7 +6,7 @@
 use actix_web::middleware::Compress;
 use actix_web::{HttpResponse, web};
 
-use super::assets::{Asset, CSS, HTML, JS};
+use super::assets::{Asset, CSS, HTML, JS, serve_all};
 
 /// Everything `/scorecard` serves.
 pub static ASSETS: [Asset; 5] = [
@@ -51,13 +51,8 @@ const CONTENT_SECURITY_POLICY: &str = concat!(
 
 /// The routes under `/scorecard`, compressed for browsers that accept it; `/` leads there.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let mut scope = web::scope("/scorecard").wrap(Compress::default());
-    for asset in &ASSETS {
-        scope = scope.route(
-            asset.path,
-            web::get().to(move || std::future::ready(asset.serve(CONTENT_SECURITY_POLICY))),
-        );
-    }
+    let scope =
+        serve_all(web::scope("/scorecard").wrap(Compress::default()), &ASSETS, CONTENT_SECURITY_POLICY);
     cfg.service(scope).route(
         "/",
         web::get().to(|| async { HttpResponse::Found().insert_header(("Location", "/scorecard")).finish() }),

@@ -6,16 +6,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use sea_orm::{
-    AccessMode, ConnectionTrait, DbBackend, DbErr, IsolationLevel, Statement, TransactionSession,
-    TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DbErr, Statement, TransactionSession, TransactionTrait};
 use serde::{Deserialize, Serialize};
 
 use super::rules::*;
 use super::{
     DossierSums, ProcedureFlags, add_dossier_row, add_irregular_row, announced_procedures,
-    certified_copy_places, get, procedure_places, transparency_places,
+    certified_copy_places, get, procedure_places, read_snapshot, transparency_places,
 };
 use crate::domain::indicators::{Count, MetricKey, Window};
 use crate::domain::scope::UnitTree;
@@ -75,12 +72,7 @@ pub async fn breakdown_cells(
     unit_code: &str,
     w: &Window,
 ) -> Result<Cells, DbErr> {
-    let txn = match conn.get_database_backend() {
-        DbBackend::Postgres => {
-            conn.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await?
-        }
-        _ => conn.begin().await?,
-    };
+    let txn = read_snapshot(conn).await?;
     let cells = cells_in(&txn, tree, calendar, unit_code, w).await?;
     txn.commit().await?;
     Ok(cells)

@@ -68,15 +68,21 @@ pub async fn counts_with(
     w: &Window,
     summaries: bool,
 ) -> Result<Counts, DbErr> {
-    let txn = match conn.get_database_backend() {
-        DbBackend::Postgres => {
-            conn.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await?
-        }
-        _ => conn.begin().await?,
-    };
+    let txn = read_snapshot(conn).await?;
     let counts = counts_in(&txn, tree, calendar, unit_code, w, summaries).await?;
     txn.commit().await?;
     Ok(counts)
+}
+
+/// A read-only transaction that reads one snapshot of the database (repeatable read on PostgreSQL; on SQLite every
+/// transaction reads one snapshot), for statements whose answers must agree with each other.
+async fn read_snapshot<C: ConnectionTrait + TransactionTrait>(conn: &C) -> Result<C::Transaction, DbErr> {
+    match conn.get_database_backend() {
+        DbBackend::Postgres => {
+            conn.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await
+        }
+        _ => conn.begin().await,
+    }
 }
 
 async fn counts_in(

@@ -240,13 +240,9 @@ pub(super) fn summary_cut(w: &Window) -> Option<Micros> {
 }
 
 /// A dossier metric's (denominator condition, numerator column) over the groups of `dossier_rollup`: the
-/// summary counterpart of [`DossierRules::metric`]; `None` for the metrics that do not count dossiers.
-pub(super) fn summary_metric(k: MetricKey, w: &Window) -> Option<(String, &'static str)> {
-    summary_metric_from(k, &w.start.to_string())
-}
-
-/// [`summary_metric`] with S given as an SQL expression.
-pub(super) fn summary_metric_from(k: MetricKey, s: &str) -> Option<(String, &'static str)> {
+/// summary counterpart of [`DossierRules::metric`], with S an SQL expression; `None` for the metrics that do not
+/// count dossiers.
+pub(super) fn summary_metric(k: MetricKey, s: &str) -> Option<(String, &'static str)> {
     let in_scope = format!("rl.end_month >= {s}");
     let received_in_period = format!("rl.received_month >= {s}");
     use MetricKey::*;
@@ -283,27 +279,36 @@ pub(super) fn summary_metric_from(k: MetricKey, s: &str) -> Option<(String, &'st
 /// The summarised part of [`dossier_sql`]'s sums (one row, without the procedure columns), from the groups of
 /// `dossier_rollup` settled before `cut`.
 pub(super) fn rollup_sql(w: &Window, scope: &Scope, cut: Micros) -> String {
+    format!(
+        "SELECT {} FROM dossier_rollup rl WHERE rl.settle_month < {cut}{}",
+        rollup_columns(&w.start.to_string()),
+        unit_filter("rl.unit_id", scope)
+    )
+}
+
+/// The (denominator, numerator) sums of [`DOSSIER_METRICS`] over the groups of `dossier_rollup rl`, with S an SQL
+/// expression, in the order of [`dossier_columns`].
+pub(super) fn rollup_columns(s: &str) -> String {
     let mut cols = Vec::new();
-    for (den, num) in DOSSIER_METRICS.iter().filter_map(|&k| summary_metric(k, w)) {
+    for (den, num) in DOSSIER_METRICS.iter().filter_map(|&k| summary_metric(k, s)) {
         // SUM of BIGINT is NUMERIC on PostgreSQL.
         cols.push(format!("CAST(COALESCE(SUM(CASE WHEN {den} THEN rl.dossiers ELSE 0 END), 0) AS BIGINT)"));
         cols.push(format!("CAST(COALESCE(SUM(CASE WHEN {den} THEN {num} ELSE 0 END), 0) AS BIGINT)"));
     }
-    format!(
-        "SELECT {} FROM dossier_rollup rl WHERE rl.settle_month < {cut}{}",
-        cols.join(", "),
-        unit_filter("rl.unit_id", scope)
-    )
+    cols.join(", ")
 }
+
+/// What [`procedure_rollup_sql`] reads of `procedure_rollup pr` after [`PROCEDURE_FLAGS`].
+pub(super) const PROCEDURE_ROLLUP_COLUMNS: &str =
+    "MIN(pr.first_settled), MIN(pr.first_paid_online), MIN(pr.first_paid_any), MIN(pr.first_vneid)";
 
 /// The summarised part of the procedure metrics: by procedure with settled dossiers received in the period, its
 /// flags as in [`dossier_sql`] and the first months in which one of them settled, one paid online, one paid
 /// and one with a VNeID-verified applicant.
 pub(super) fn procedure_rollup_sql(w: &Window, scope: &Scope) -> String {
     format!(
-        "SELECT {PROCEDURE_FLAGS}, MIN(pr.first_settled), MIN(pr.first_paid_online), MIN(pr.first_paid_any), \
-         MIN(pr.first_vneid) FROM procedure_rollup pr JOIN procedure p ON p.id = pr.procedure_id \
-         WHERE pr.received_month >= {}{} GROUP BY p.id",
+        "SELECT {PROCEDURE_FLAGS}, {PROCEDURE_ROLLUP_COLUMNS} FROM procedure_rollup pr JOIN procedure p \
+         ON p.id = pr.procedure_id WHERE pr.received_month >= {}{} GROUP BY p.id",
         w.start,
         unit_filter("pr.unit_id", scope)
     )
@@ -392,16 +397,23 @@ pub(super) fn irregular_sql(w: &Window, scope: &Scope) -> String {
 /// [`irregular_sql`], with `by_unit` also by unit (the unit's id then follows the counts).
 pub(super) fn irregular_sql_by(w: &Window, scope: &Scope, by_unit: bool) -> String {
     let r = DossierRules::new(w, Receipts::Exact);
-    let base = format!("{} AND {}", r.received_in_period, r.fee);
     let (unit_column, unit_group) = if by_unit { (", d.unit_id", ", d.unit_id") } else { ("", "") };
     format!(
-        "SELECT p.id, SUM(CASE WHEN {base} AND {} THEN 1 ELSE 0 END), SUM(CASE WHEN {base} AND {} THEN 1 ELSE 0 END)\
-         {unit_column} FROM {} WHERE dp.irregular AND {}{} GROUP BY p.id{unit_group}",
-        r.paid_online,
-        r.paid_any,
+        "SELECT p.id, {}{unit_column} FROM {} WHERE dp.irregular AND {}{} GROUP BY p.id{unit_group}",
+        irregular_columns(&r),
         dossier_from(scope, None),
         r.received,
         unit_filter("d.unit_id", scope)
+    )
+}
+
+/// The dossiers received in the period, fee-bearing and paid online, and paid at all, under rules `r` (read with
+/// [`Receipts::Exact`]), as two select columns.
+pub(super) fn irregular_columns(r: &DossierRules) -> String {
+    let base = format!("{} AND {}", r.received_in_period, r.fee);
+    format!(
+        "SUM(CASE WHEN {base} AND {} THEN 1 ELSE 0 END), SUM(CASE WHEN {base} AND {} THEN 1 ELSE 0 END)",
+        r.paid_online, r.paid_any
     )
 }
 
@@ -452,9 +464,17 @@ pub(super) fn pakn_rules_at(t: &str, s: &str) -> (String, String, String) {
 pub(super) fn pakn_sql(w: &Window, scope: &Scope) -> String {
     let (in_scope, on_time, satisfied) = pakn_rules(w);
     format!(
-        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN {on_time} THEN 1 ELSE 0 END), 0), \
-         COALESCE(SUM(CASE WHEN {satisfied} THEN 1 ELSE 0 END), 0) FROM feedback f WHERE {in_scope}{}",
+        "SELECT {} FROM feedback f WHERE {in_scope}{}",
+        pakn_columns(&on_time, &satisfied),
         unit_filter("f.unit_id", scope)
+    )
+}
+
+/// The PAKN in scope, on time and satisfied (the conditions of [`pakn_rules`]), as three select columns.
+pub(super) fn pakn_columns(on_time: &str, satisfied: &str) -> String {
+    format!(
+        "COUNT(*), COALESCE(SUM(CASE WHEN {on_time} THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN {satisfied} THEN 1 ELSE 0 END), 0)"
     )
 }
 
@@ -463,9 +483,9 @@ pub(super) fn pakn_sql(w: &Window, scope: &Scope) -> String {
 pub(super) fn pakn_by_sql(w: &Window, scope: &Scope) -> String {
     let (in_scope, on_time, satisfied) = pakn_rules(w);
     format!(
-        "SELECT f.unit_id, fd.procedure_id, COUNT(*), COALESCE(SUM(CASE WHEN {on_time} THEN 1 ELSE 0 END), 0), \
-         COALESCE(SUM(CASE WHEN {satisfied} THEN 1 ELSE 0 END), 0) FROM feedback f \
-         LEFT JOIN dossier fd ON fd.id = f.dossier_id WHERE {in_scope}{} GROUP BY f.unit_id, fd.procedure_id",
+        "SELECT f.unit_id, fd.procedure_id, {} FROM feedback f LEFT JOIN dossier fd ON fd.id = f.dossier_id \
+         WHERE {in_scope}{} GROUP BY f.unit_id, fd.procedure_id",
+        pakn_columns(&on_time, &satisfied),
         unit_filter("f.unit_id", scope)
     )
 }
@@ -482,7 +502,7 @@ mod tests {
         let rules = DossierRules::new(&w, Receipts::Columns);
         for k in DOSSIER_METRICS {
             assert!(rules.metric(k).is_some(), "{k:?} has no row rule");
-            assert!(summary_metric(k, &w).is_some(), "{k:?} has no summary rule");
+            assert!(summary_metric(k, &w.start.to_string()).is_some(), "{k:?} has no summary rule");
         }
     }
 }

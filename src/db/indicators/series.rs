@@ -6,15 +6,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sea_orm::{
-    AccessMode, ConnectionTrait, DbBackend, DbErr, IsolationLevel, Statement, TransactionSession,
-    TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DbErr, Statement, TransactionSession, TransactionTrait};
 
 use super::rules::*;
 use super::{
     Counts, Gathered, add_dossier_row, add_irregular_row, add_procedure_rollup_row, announced_procedures,
-    assemble, counts_in, get,
+    assemble, counts_in, get, read_snapshot,
 };
 use crate::domain::indicators::Window;
 use crate::domain::scope::{Scope, ScopeAt, UnitTree};
@@ -29,12 +26,7 @@ pub async fn series_counts(
     unit_code: &str,
     windows: &[Window],
 ) -> Result<Vec<Counts>, DbErr> {
-    let txn = match conn.get_database_backend() {
-        DbBackend::Postgres => {
-            conn.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await?
-        }
-        _ => conn.begin().await?,
-    };
+    let txn = read_snapshot(conn).await?;
     let mut out: Vec<Option<Counts>> = vec![None; windows.len()];
     // One pass per scope (the unit's scope changes only when a unit merges into it) over the windows the
     // summaries answer; any other window is counted alone.
@@ -140,13 +132,10 @@ async fn gather(
     }
 
     let r = DossierRules::at("st.t", "st.s", Receipts::Exact);
-    let base = format!("{} AND {}", r.received_in_period, r.fee);
     let irregular = format!(
-        "SELECT st.i, p.id, SUM(CASE WHEN {base} AND {} THEN 1 ELSE 0 END), \
-         SUM(CASE WHEN {base} AND {} THEN 1 ELSE 0 END) FROM {} JOIN {table} ON d.received_at >= st.s \
-         AND d.received_at < st.t WHERE dp.irregular AND {}{} GROUP BY st.i, p.id",
-        r.paid_online,
-        r.paid_any,
+        "SELECT st.i, p.id, {} FROM {} JOIN {table} ON d.received_at >= st.s AND d.received_at < st.t \
+         WHERE dp.irregular AND {}{} GROUP BY st.i, p.id",
+        irregular_columns(&r),
         dossier_from(scope, None),
         r.received,
         unit_filter("d.unit_id", scope)
@@ -157,24 +146,18 @@ async fn gather(
     }
 
     // The summary groups settled before a window's cut that lie in its period.
-    let mut cols = Vec::new();
-    for (den, num) in DOSSIER_METRICS.iter().filter_map(|&k| summary_metric_from(k, "st.s")) {
-        cols.push(format!("CAST(COALESCE(SUM(CASE WHEN {den} THEN rl.dossiers ELSE 0 END), 0) AS BIGINT)"));
-        cols.push(format!("CAST(COALESCE(SUM(CASE WHEN {den} THEN {num} ELSE 0 END), 0) AS BIGINT)"));
-    }
     let rollup = format!(
         "SELECT st.i, {} FROM dossier_rollup rl JOIN {table} ON rl.settle_month < st.c AND \
          (rl.end_month >= st.s OR rl.received_month >= st.s) WHERE 1 = 1{} GROUP BY st.i",
-        cols.join(", "),
+        rollup_columns("st.s"),
         unit_filter("rl.unit_id", scope)
     );
     for row in run(rollup).await? {
         by_step.entry(index(&row)?).or_default().sums.add_row(&row, 1)?;
     }
     let procedures = format!(
-        "SELECT st.i, {PROCEDURE_FLAGS}, MIN(pr.first_settled), MIN(pr.first_paid_online), MIN(pr.first_paid_any), \
-         MIN(pr.first_vneid) FROM procedure_rollup pr JOIN procedure p ON p.id = pr.procedure_id JOIN {table} \
-         ON pr.received_month >= st.s AND pr.received_month < st.c WHERE 1 = 1{} GROUP BY st.i, p.id",
+        "SELECT st.i, {PROCEDURE_FLAGS}, {PROCEDURE_ROLLUP_COLUMNS} FROM procedure_rollup pr JOIN procedure p \
+         ON p.id = pr.procedure_id JOIN {table} ON pr.received_month >= st.s AND pr.received_month < st.c WHERE 1 = 1{} GROUP BY st.i, p.id",
         unit_filter("pr.unit_id", scope)
     );
     for row in run(procedures).await? {
@@ -185,9 +168,8 @@ async fn gather(
 
     let (in_scope, on_time, satisfied) = pakn_rules_at("st.t", "st.s");
     let pakn = format!(
-        "SELECT st.i, COUNT(*), COALESCE(SUM(CASE WHEN {on_time} THEN 1 ELSE 0 END), 0), \
-         COALESCE(SUM(CASE WHEN {satisfied} THEN 1 ELSE 0 END), 0) FROM feedback f JOIN {table} ON {in_scope} \
-         WHERE 1 = 1{} GROUP BY st.i",
+        "SELECT st.i, {} FROM feedback f JOIN {table} ON {in_scope} WHERE 1 = 1{} GROUP BY st.i",
+        pakn_columns(&on_time, &satisfied),
         unit_filter("f.unit_id", scope)
     );
     for row in run(pakn).await? {
