@@ -153,8 +153,26 @@ per_backend! {
         let before = count(&target.conn().await, "SELECT COUNT(*) FROM feedback").await;
         let (mut gateway, base) = serve_process(&target).await;
         let hotline = token(dvc_gateway::auth::Role::Hotline, Some("49"), "hotline-1");
-        let writes: Vec<_> = (0..400).map(|i| tokio::spawn(record(base.clone(), hotline.clone(), i))).collect();
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        // Killed once the first write is acknowledged (how long that takes under 400 concurrent writes depends on
+        // the machine), while most are still in flight.
+        let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let writes: Vec<_> = (0..400)
+            .map(|i| {
+                let (base, hotline, acked) = (base.clone(), hotline.clone(), acked.clone());
+                tokio::spawn(async move {
+                    let code = record(base, hotline, i).await;
+                    if code.is_some() {
+                        acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    code
+                })
+            })
+            .collect();
+        let started = Instant::now();
+        while acked.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            assert!(started.elapsed() < Duration::from_secs(60), "no write acknowledged in 60 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         kill(&mut gateway, "-KILL");
         gateway.wait().unwrap();
         let mut acknowledged = Vec::new();
