@@ -102,6 +102,16 @@ INSERT INTO dossier_rollup (unit_id, received_month, end_month, settle_month, en
 INSERT INTO procedure_rollup (unit_id, procedure_id, received_month, first_settled, first_paid_online, first_paid_any, first_vneid)
   SELECT im.new_id, r.procedure_id, r.received_month, r.first_settled, r.first_paid_online, r.first_paid_any, r.first_vneid
   FROM procedure_rollup r JOIN id_map im ON im.old_id = r.unit_id ORDER BY im.new_id;
+INSERT INTO open_rollup (unit_id, at_month, received_month, end_month, ended_with_result, fee_bearing, full_online,
+    paper_result, dossiers, on_time, satisfied, synced, online, paid_online, paid_any, result_electronic, digitized,
+    digitized_electronic, reused, shared, vneid)
+  SELECT im.new_id, r.at_month, r.received_month, r.end_month, r.ended_with_result, r.fee_bearing, r.full_online,
+         r.paper_result, r.dossiers, r.on_time, r.satisfied, r.synced, r.online, r.paid_online, r.paid_any,
+         r.result_electronic, r.digitized, r.digitized_electronic, r.reused, r.shared, r.vneid
+  FROM open_rollup r JOIN id_map im ON im.old_id = r.unit_id ORDER BY im.new_id;
+INSERT INTO open_procedure_rollup (unit_id, procedure_id, at_month, received_month, paid_online, paid_any, vneid)
+  SELECT im.new_id, r.procedure_id, r.at_month, r.received_month, r.paid_online, r.paid_any, r.vneid
+  FROM open_procedure_rollup r JOIN id_map im ON im.old_id = r.unit_id ORDER BY im.new_id;
 UPDATE data_change SET generation = generation + 1 WHERE id = 0;
 SQL
   psql -q "$pg/$db" -c "VACUUM ANALYZE"

@@ -7,6 +7,7 @@
 pub mod apology_letter;
 pub mod audit_event;
 pub mod calendar_day;
+pub mod calendar_month;
 pub mod data_change;
 pub mod dossier;
 pub mod dossier_event;
@@ -14,6 +15,9 @@ pub mod dossier_paid;
 pub mod dossier_rollup;
 pub mod feedback;
 pub mod holiday;
+pub mod open_horizon;
+pub mod open_procedure_rollup;
+pub mod open_rollup;
 pub mod procedure;
 pub mod procedure_rollup;
 pub mod receipt;

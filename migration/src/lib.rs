@@ -13,6 +13,7 @@ mod m20261129_000001_privacy;
 mod m20261129_000002_drop_clear_recorder;
 mod m20261130_000001_rollup_names;
 mod m20261130_000002_procedure_search;
+mod m20261206_000001_open_rollup;
 
 /// The migration before which the gateway seals the clear `feedback.recorded_by` with its key (it drops the
 /// column).
@@ -20,8 +21,8 @@ pub const SEAL_RECORDERS_BEFORE: &str = "m20261129_000002_drop_clear_recorder";
 
 /// Migrations after which the gateway derives the indicator summaries again from the stored rows (they create
 /// or recreate the summary tables), unless the database was empty.
-pub const REBUILD_SUMMARIES_AFTER: [&str; 2] =
-    ["m20261128_000001_indicator_summaries", "m20261130_000001_rollup_names"];
+pub const REBUILD_SUMMARIES_AFTER: [&str; 3] =
+    ["m20261128_000001_indicator_summaries", "m20261130_000001_rollup_names", "m20261206_000001_open_rollup"];
 
 /// The migration after which the gateway fills `procedure.search_text` of the stored procedures.
 pub const FILL_PROCEDURE_SEARCH_AFTER: &str = "m20261130_000002_procedure_search";
@@ -92,6 +93,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_drop_clear_recorder::Migration),
             Box::new(m20261130_000001_rollup_names::Migration),
             Box::new(m20261130_000002_procedure_search::Migration),
+            Box::new(m20261206_000001_open_rollup::Migration),
         ]
     }
 }

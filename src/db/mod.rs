@@ -157,6 +157,8 @@ pub async fn migrate(conn: &DatabaseConnection, vault: &crate::pii::Vault) -> Re
         _ => "INSERT OR IGNORE INTO data_change (id, generation) VALUES (0, 0)",
     };
     conn.execute_unprepared(sql).await?;
+    // The open summaries reach the current month before the first report.
+    rollup::extend_open(conn, crate::domain::time::month_of(crate::domain::time::now())).await?;
     Ok(())
 }
 

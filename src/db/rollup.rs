@@ -13,9 +13,12 @@ use std::collections::HashMap;
 
 use sea_orm::{ConnectionTrait, DbErr, Statement};
 
+use migration::SUMMARY_FROM;
+use sea_orm::{DbBackend, TransactionSession, TransactionTrait};
+
 use super::derived::{refresh_receipts, settled_sql};
 use super::sql::id_list;
-use crate::domain::time::{Micros, month_of, next_month};
+use crate::domain::time::{Micros, month_of, next_month, now};
 
 /// The summary rows to rebuild: by unit, the first and last month of receipt touched.
 #[derive(Debug, Default)]
@@ -75,22 +78,58 @@ impl Dirty {
     /// Rebuilds the marked summary rows from the dossiers as they are now. Each unit's change counter is bumped
     /// first: its row lock, held to the end of the transaction, makes concurrent rebuilds of one unit's rows
     /// run one after the other, each seeing the other's committed rows (units in order, so two rebuilds
-    /// never wait for each other in a cycle).
+    /// never wait for each other in a cycle). The rows of up to 200 units are rebuilt by one statement of each
+    /// kind.
+    ///
+    /// The open summaries are rebuilt with them, up to their horizon, which is read under a lock that an
+    /// extension of the horizon ([`extend_open`]) waits for and takes first: the two never interleave.
     pub async fn rebuild(self, conn: &impl ConnectionTrait) -> Result<(), DbErr> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
         let backend = conn.get_database_backend();
-        let mut parts: Vec<_> = self.0.into_iter().collect();
+        let lock = match backend {
+            DbBackend::Postgres => {
+                // The summary statements are estimated far costlier than they run (a dossier spans a month start
+                // or two, not the dozen the planner assumes): compiling them would take longer than running them.
+                conn.execute_unprepared("SET LOCAL jit = off").await?;
+                " FOR SHARE"
+            }
+            // SQLite runs one writing transaction at a time.
+            _ => "",
+        };
+        let horizon = horizon(conn, lock).await?;
+        let mut parts: Vec<(i64, (Micros, Micros))> = self
+            .0
+            .into_iter()
+            .map(|(unit, (first, last))| {
+                // The open summaries write the months before the summarised years as 0: those are rebuilt
+                // together.
+                let lo = if first < SUMMARY_FROM { i64::MIN + 1 } else { first };
+                (unit, (lo, next_month(last)))
+            })
+            .collect();
         parts.sort_unstable();
-        for (unit, (first, last)) in parts {
-            super::mark_changed(conn, [unit]).await?;
-            let (lo, hi) = (first, next_month(last));
-            for table in ["dossier_rollup", "procedure_rollup"] {
-                let delete = format!(
-                    "DELETE FROM {table} WHERE unit_id = {unit} AND received_month >= {lo} AND received_month < {hi}"
-                );
+        super::mark_changed(conn, parts.iter().map(|&(unit, _)| unit)).await?;
+        // Many units (an import) in few statements: each reads the dossiers and their receipts once.
+        for chunk in parts.chunks(200) {
+            let within = |unit: &str, at: &str| {
+                let arms: Vec<String> = chunk
+                    .iter()
+                    .map(|(u, (lo, hi))| format!("({unit} = {u} AND {at} >= {lo} AND {at} < {hi})"))
+                    .collect();
+                format!("({})", arms.join(" OR "))
+            };
+            for table in ["dossier_rollup", "procedure_rollup", "open_rollup", "open_procedure_rollup"] {
+                let delete = format!("DELETE FROM {table} WHERE {}", within("unit_id", "received_month"));
                 conn.execute_raw(Statement::from_string(backend, delete)).await?;
             }
-            let filter = format!("d.unit_id = {unit} AND d.received_at >= {lo} AND d.received_at < {hi}");
-            for sql in super::indicators::rollup_insert_sql(backend, &filter) {
+            let filter = within("d.unit_id", "d.received_at");
+            let months = format!("cm.month_start <= {horizon}");
+            let inserts = super::indicators::rollup_insert_sql(backend, &filter)
+                .into_iter()
+                .chain(super::indicators::open_insert_sql(backend, &filter, &months));
+            for sql in inserts {
                 conn.execute_raw(Statement::from_string(backend, sql)).await?;
             }
         }
@@ -119,8 +158,11 @@ pub async fn rebuild_all(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
         .map(|r| r.try_get_by_index::<i64>(0))
         .collect::<Result<Vec<_>, _>>()?;
     refresh_receipts(conn, &paid).await?;
-    conn.execute_unprepared("DELETE FROM dossier_rollup").await?;
-    conn.execute_unprepared("DELETE FROM procedure_rollup").await?;
+    for table in ["dossier_rollup", "procedure_rollup", "open_rollup", "open_procedure_rollup"] {
+        conn.execute_unprepared(&format!("DELETE FROM {table}")).await?;
+    }
+    let to = month_of(now());
+    conn.execute_unprepared(&format!("UPDATE open_horizon SET open_to = {to} WHERE id = 0")).await?;
     let mut dirty = Dirty::default();
     dirty
         .add_rows(
@@ -129,4 +171,51 @@ pub async fn rebuild_all(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
         )
         .await?;
     dirty.rebuild(conn).await
+}
+
+/// The last month start the open summaries cover, read with `lock` (an SQL locking clause, or nothing).
+async fn horizon(conn: &impl ConnectionTrait, lock: &str) -> Result<Micros, DbErr> {
+    let sql = format!("SELECT open_to FROM open_horizon WHERE id = 0{lock}");
+    let row = conn.query_one_raw(Statement::from_string(conn.get_database_backend(), sql)).await?;
+    row.map(|r| r.try_get_by_index(0))
+        .transpose()?
+        .ok_or_else(|| DbErr::RecordNotFound("open_horizon".into()))
+}
+
+/// Extends the open summaries to every month start up to `to` (when they do not reach it yet), in one transaction:
+/// every dossier not settled at such a month start is summarised at it. A report at a month start past the
+/// horizon reads its open dossiers row by row, so this changes no answer, only how fast later ones come; the
+/// gateway runs it at start and as months pass. Returns whether it extended them.
+pub async fn extend_open<C: ConnectionTrait + TransactionTrait>(conn: &C, to: Micros) -> Result<bool, DbErr> {
+    let txn = conn.begin().await?;
+    let backend = txn.get_database_backend();
+    // The write lock first (on SQLite too, so that the transaction never has to upgrade a read lock).
+    txn.execute_unprepared("UPDATE open_horizon SET open_to = open_to WHERE id = 0").await?;
+    let from = horizon(&txn, "").await?;
+    if from >= to {
+        txn.commit().await?;
+        return Ok(false);
+    }
+    // The dossiers settled before the first new month start have no pair with it or any later one.
+    let filter = format!("(d.settled_at > {from} OR dp.settled_at > {from})");
+    let months = format!("cm.month_start > {from} AND cm.month_start <= {to}");
+    for sql in super::indicators::open_insert_sql(backend, &filter, &months) {
+        txn.execute_raw(Statement::from_string(backend, sql)).await?;
+    }
+    txn.execute_unprepared(&format!("UPDATE open_horizon SET open_to = {to} WHERE id = 0")).await?;
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// Keeps the open summaries reaching the current month: checks every quarter of an hour (a month's start is
+/// summarised within that of its beginning; until then, reports at it read its open dossiers row by row).
+pub async fn keep_open_extended(db: sea_orm::DatabaseConnection) {
+    loop {
+        match extend_open(&db, month_of(now())).await {
+            Ok(true) => tracing::info!("open dossier summaries extended to the current month"),
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "extending the open dossier summaries failed"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(15 * 60)).await;
+    }
 }

@@ -72,8 +72,14 @@ async fn scalar(app: &dvc_gateway::app::App, sql: &str) -> i64 {
 }
 
 /// Every unit of the demo province counted both ways agrees, the stored `settled_at` values follow their rule, and
-/// the maintained summary is the one a full rebuild gives.
+/// the maintained summaries are the ones a full rebuild gives.
 async fn check(app: &dvc_gateway::app::App, label: &str) {
+    check_counts(app, label).await;
+    check_stored(app, label).await;
+}
+
+/// Every unit of the demo province counted with the summaries and row by row agrees, in every window.
+async fn check_counts(app: &dvc_gateway::app::App, label: &str) {
     let tree = app.units().await.unwrap();
     let calendar = app.calendar().await.unwrap();
     let units: Vec<String> = ["VN", "49"]
@@ -88,6 +94,11 @@ async fn check(app: &dvc_gateway::app::App, label: &str) {
             assert_eq!(summarised, rows, "{label}: unit {unit}, window {w:?}");
         }
     }
+}
+
+/// The stored `settled_at` and `negative_feedback_at` follow their rules, and the maintained summaries are the ones
+/// a full rebuild gives.
+async fn check_stored(app: &dvc_gateway::app::App, label: &str) {
     let backend = app.db.get_database_backend();
     let rule = dvc_gateway::db::derived::settled_sql(backend, "negative_feedback_at");
     let off = scalar(app, &format!("SELECT COUNT(*) FROM dossier WHERE settled_at <> {rule}")).await;
@@ -114,6 +125,17 @@ async fn check(app: &dvc_gateway::app::App, label: &str) {
                 "procedure_rollup",
                 "unit_id, procedure_id, received_month, first_settled, first_paid_online, first_paid_any, first_vneid",
             ),
+            (
+                "open_rollup",
+                "unit_id, at_month, received_month, end_month, ended_with_result, fee_bearing, full_online, \
+                 paper_result, dossiers, on_time, satisfied, synced, online, paid_online, paid_any, result_electronic, digitized, digitized_electronic, \
+                 reused, shared, vneid",
+            ),
+            (
+                "open_procedure_rollup",
+                "unit_id, at_month, received_month, procedure_id, paid_online, paid_any, vneid",
+            ),
+            ("open_horizon", "id, open_to"),
         ] {
             let list: Vec<&str> = columns.split(',').map(str::trim).collect();
             let select = list
@@ -357,9 +379,9 @@ per_backend! {
         let sum = "SELECT CAST(COALESCE(SUM(dossiers), 0) AS BIGINT) FROM dossier_rollup";
         let summarised = scalar(&app, sum).await;
         assert!(summarised > 100, "{summarised}");
-        // Back to the release before the rollup's names (`n`, 0/1 flags, an empty table) and procedures without a
-        // search key; migrating derives the summary again and fills the keys.
-        migration::Migrator::down(&app.db, Some(2)).await.unwrap();
+        // Back to the release before the rollup's names (`n`, 0/1 flags, an empty table), procedures without a
+        // search key and the open summaries; migrating derives the summaries again and fills the keys.
+        migration::Migrator::down(&app.db, Some(3)).await.unwrap();
         assert_eq!(scalar(&app, "SELECT COUNT(*) FROM dossier_rollup WHERE er_kind = 1 AND n > 0").await, 0);
         dvc_gateway::db::migrate(&app.db, &test_vault()).await.unwrap();
         assert_eq!(scalar(&app, sum).await, summarised);
@@ -367,5 +389,44 @@ per_backend! {
         let keyed = scalar(&app, "SELECT COUNT(*) FROM procedure WHERE search_text LIKE '%\u{1f}%'").await;
         assert!(procedures > 0 && keyed == procedures, "{keyed} of {procedures} procedures have a search key");
         check(&app, "after the summary table was recreated").await;
+    }
+}
+
+// The open summaries cover the month starts up to their horizon: a report at a later month start reads its open
+// dossiers row by row and answers the same, and extending the horizon (as the gateway does when a month begins)
+// gives the summaries a full rebuild gives.
+per_backend! {
+    #[tokio::test]
+    async fn open_summaries_reach_each_new_month_and_answer_alike_before_and_after(backend: Backend) {
+        use dvc_gateway::domain::time::{month_of, now};
+        let mut records = Vec::new();
+        generate(&DemoOptions { scale: 0.002, seed: 5 }, &mut |r| records.push(r));
+        let text = records.iter().map(Record::to_line).collect::<Vec<_>>().join("\n");
+        let db = TestDb::new(backend).await;
+        let app = app(&db);
+        assert!(import_str(&app, &text, false).await.committed);
+        // Migrating extended them to the current month, and the import kept them there.
+        let current = month_of(now());
+        assert_eq!(scalar(&app, "SELECT open_to FROM open_horizon").await, current);
+        let july = migration::month_start(2024, 7);
+        let open_in_july = format!("SELECT CAST(COALESCE(SUM(dossiers), 0) AS BIGINT) FROM open_rollup WHERE at_month = {july}");
+        let summarised = scalar(&app, &open_in_july).await;
+        assert!(summarised > 0, "no dossier open at the start of July 2024");
+
+        // As if the gateway had last run in June 2024.
+        let june = migration::month_start(2024, 6);
+        for sql in [
+            format!("DELETE FROM open_rollup WHERE at_month > {june}"),
+            format!("DELETE FROM open_procedure_rollup WHERE at_month > {june}"),
+            format!("UPDATE open_horizon SET open_to = {june}"),
+        ] {
+            app.db.execute_unprepared(&sql).await.unwrap();
+        }
+        check_counts(&app, "with the open summaries ending in June 2024").await;
+
+        assert!(dvc_gateway::db::rollup::extend_open(&app.db, current).await.unwrap());
+        assert!(!dvc_gateway::db::rollup::extend_open(&app.db, current).await.unwrap(), "extended twice");
+        assert_eq!(scalar(&app, &open_in_july).await, summarised);
+        check(&app, "after the open summaries were extended").await;
     }
 }

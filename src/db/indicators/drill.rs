@@ -9,7 +9,8 @@ use crate::domain::time::Calendar;
 
 use super::rules::*;
 use super::{
-    announced_procedures, certified_copy_places, dossier_aggregates, procedure_places, transparency_places,
+    Reading, announced_procedures, certified_copy_places, dossier_aggregates, procedure_places,
+    transparency_places,
 };
 
 /// Which records of a metric a drill-down lists.
@@ -157,7 +158,7 @@ pub async fn drill_procedures(
         }
         ProceduresPaidOnline | ProceduresWithReceipts | VneidProcedures => {
             let scope = tree.scope_at(unit_code, w.at);
-            let (_, procedures) = dossier_aggregates(conn, w, &scope, summary_cut(w)).await?;
+            let (_, procedures) = dossier_aggregates(conn, w, &scope, Reading::of(conn, w).await?).await?;
             procedure_places(&procedures).collect()
         }
         other => return Err(DrillError::NotProcedureMetric(other)),

@@ -9,7 +9,7 @@ mod series;
 
 pub use breakdown::*;
 pub use drill::*;
-pub(in crate::db) use rules::rollup_insert_sql;
+pub(in crate::db) use rules::{open_insert_sql, rollup_insert_sql};
 pub use series::*;
 
 use std::collections::HashMap;
@@ -94,8 +94,8 @@ async fn counts_in(
     summaries: bool,
 ) -> Result<Counts, DbErr> {
     let scope = tree.scope_at(unit_code, w.at);
-    let cut = if summaries { summary_cut(w) } else { None };
-    let (sums, procedures) = dossier_aggregates(conn, w, &scope, cut).await?;
+    let reading = if summaries { Reading::of(conn, w).await? } else { Reading::Rows };
+    let (sums, procedures) = dossier_aggregates(conn, w, &scope, reading).await?;
     let backend = conn.get_database_backend();
     let mut pakn = [0; 3];
     if let Some(row) = conn.query_one_raw(Statement::from_string(backend, pakn_sql(w, &scope))).await? {
@@ -265,19 +265,88 @@ fn add_procedure_rollup_row(
     Ok(())
 }
 
-/// The dossier metrics, as the sums of `dossier_sql`'s (denominator, numerator) pairs over the dossiers read row
-/// by row and the summarised ones (before `cut`), and the [`ProcedureFacts`] of the scope.
+/// Adds a row of [`open_procedure_sql`] whose columns from `first` on are [`PROCEDURE_FLAGS`] and
+/// [`OPEN_PROCEDURE_COLUMNS`]: a procedure with a dossier received in the period.
+fn add_open_procedure_row(
+    procedures: &mut ProcedureFlags,
+    row: &QueryResult,
+    first: usize,
+) -> Result<(), DbErr> {
+    let e = procedures.entry(row.try_get_by_index::<i64>(first)?).or_default();
+    e.fee_bearing |= get(row, first + 1)? > 0;
+    e.accepts_citizens |= get(row, first + 2)? > 0;
+    e.received = true;
+    e.paid_online |= get(row, first + 3)? > 0;
+    e.paid_any |= get(row, first + 4)? > 0;
+    e.vneid |= get(row, first + 5)? > 0;
+    Ok(())
+}
+
+/// How a window's dossiers are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// Every dossier row by row.
+    Rows,
+    /// The dossiers settled before the cut from `dossier_rollup`, the others row by row.
+    Settled(Micros),
+    /// Every dossier from the summaries: those settled before the cut (the window's own instant, a month start)
+    /// from `dossier_rollup`, the others from the open summaries of that month start.
+    Summaries(Micros),
+}
+
+impl Reading {
+    /// The fastest reading that answers window `w`, in the snapshot `conn` reads (the open summaries' horizon is
+    /// read in it).
+    async fn of(conn: &impl ConnectionTrait, w: &Window) -> Result<Self, DbErr> {
+        let Some(cut) = summary_cut(w) else { return Ok(Reading::Rows) };
+        if cut == w.at && open_answers(w, cut, open_horizon(conn).await?) {
+            Ok(Reading::Summaries(cut))
+        } else {
+            Ok(Reading::Settled(cut))
+        }
+    }
+}
+
+/// The last month start the open summaries cover.
+async fn open_horizon(conn: &impl ConnectionTrait) -> Result<Micros, DbErr> {
+    let sql = "SELECT open_to FROM open_horizon WHERE id = 0";
+    let row = conn.query_one_raw(Statement::from_string(conn.get_database_backend(), sql.to_owned())).await?;
+    Ok(match row {
+        Some(row) => row.try_get_by_index(0)?,
+        None => i64::MIN,
+    })
+}
+
+/// The dossier metrics, as the sums of `dossier_sql`'s (denominator, numerator) pairs over the dossiers read as
+/// `reading` says, and the [`ProcedureFacts`] of the scope.
 async fn dossier_aggregates(
     conn: &impl ConnectionTrait,
     w: &Window,
     scope: &Scope,
-    cut: Option<Micros>,
+    reading: Reading,
 ) -> Result<(DossierSums, ProcedureFlags), DbErr> {
     let backend = conn.get_database_backend();
     let mut sums = DossierSums::default();
     let mut procedures = ProcedureFlags::new();
-    for row in conn.query_all_raw(Statement::from_string(backend, dossier_sql(w, scope, cut))).await? {
-        add_dossier_row(&mut sums, &mut procedures, &row, 0)?;
+    let (cut, rows) = match reading {
+        Reading::Rows => (None, Some(dossier_sql(w, scope, None))),
+        Reading::Settled(cut) => (Some(cut), Some(dossier_sql(w, scope, Some(cut)))),
+        Reading::Summaries(cut) => (Some(cut), None),
+    };
+    if let Some(sql) = rows {
+        for row in conn.query_all_raw(Statement::from_string(backend, sql)).await? {
+            add_dossier_row(&mut sums, &mut procedures, &row, 0)?;
+        }
+    }
+    if let Reading::Summaries(_) = reading {
+        if let Some(row) =
+            conn.query_one_raw(Statement::from_string(backend, open_rollup_sql(w, scope))).await?
+        {
+            sums.add_row(&row, 0)?;
+        }
+        for row in conn.query_all_raw(Statement::from_string(backend, open_procedure_sql(w, scope))).await? {
+            add_open_procedure_row(&mut procedures, &row, 0)?;
+        }
     }
     // Paid online and paid at all, of the dossiers with irregular receipts.
     for row in conn.query_all_raw(Statement::from_string(backend, irregular_sql(w, scope))).await? {

@@ -42,6 +42,9 @@ pub(super) struct DossierRules {
     /// Processing ended by RESOLVED or RETURNED (the ends ELECTRONIC_RESULT counts), and that end.
     pub(super) ended_with_result: String,
     pub(super) end_event: String,
+    /// When processing ended by T for the rules: the end, or else a single unanswered supplement request; NULL
+    /// while it runs.
+    pub(super) end_t: String,
 }
 
 /// The per-dossier facts the numerators read besides the rules above.
@@ -148,6 +151,7 @@ impl DossierRules {
             ),
             ended_with_result,
             end_event,
+            end_t,
         }
     }
 
@@ -314,6 +318,68 @@ pub(super) fn procedure_rollup_sql(w: &Window, scope: &Scope) -> String {
     )
 }
 
+/// The count columns of the summary tables after `dossiers`: how many of a group's dossiers meet each fact of
+/// [`summary_facts`].
+pub(super) const FACT_NAMES: [&str; 12] = [
+    "on_time",
+    "satisfied",
+    "synced",
+    "online",
+    "paid_online",
+    "paid_any",
+    "result_electronic",
+    "digitized",
+    "digitized_electronic",
+    "reused",
+    "shared",
+    "vneid",
+];
+
+/// The facts a summary counts of each dossier under rules `r`, in the order of [`FACT_NAMES`].
+fn summary_facts(r: &DossierRules) -> [String; 12] {
+    [
+        r.on_time.clone(),
+        format!("{} AND {}", r.on_time, r.no_negative),
+        r.synced.clone(),
+        r.online.clone(),
+        r.paid_online.clone(),
+        r.paid_any.clone(),
+        RESULT_ELECTRONIC.to_owned(),
+        DIGITIZED.to_owned(),
+        format!("{DIGITIZED} AND {RESULT_ELECTRONIC}"),
+        REUSED.to_owned(),
+        SHARED.to_owned(),
+        VNEID.to_owned(),
+    ]
+}
+
+/// A summary's select list over the rows `rows` (a derived table): the group keys `keys` (already computed in
+/// `rows`, as named), then the count of dossiers and the sum of every fact of [`summary_facts`].
+fn summary_insert(table: &str, keys: &[(&str, &str)], rows: &str) -> String {
+    let columns = keys.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ");
+    let values = keys.iter().map(|(_, v)| *v).collect::<Vec<_>>().join(", ");
+    let sums = FACT_NAMES.map(|n| format!("SUM({n})")).join(", ");
+    format!(
+        "INSERT INTO {table} ({columns}, dossiers, {}) SELECT {values}, COUNT(*), {sums} FROM {rows} GROUP BY {values}",
+        FACT_NAMES.join(", ")
+    )
+}
+
+/// The facts of [`summary_facts`] as 0/1 select columns named after them.
+fn fact_columns(r: &DossierRules) -> String {
+    FACT_NAMES
+        .iter()
+        .zip(summary_facts(r))
+        .map(|(n, c)| format!("CASE WHEN {c} THEN 1 ELSE 0 END AS {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `cond` as a boolean select value (a bare condition is not a value on every backend).
+fn truth(cond: &str) -> String {
+    format!("(CASE WHEN {cond} THEN TRUE ELSE FALSE END)")
+}
+
 /// The statements that summarise the settled dossiers selected by `filter` (a condition on `dossier d`) into
 /// `dossier_rollup` and `procedure_rollup`. Their facts are evaluated by the rules of [`DossierRules`] at
 /// `SUMMARY_TO`, after every instant of a settled dossier, which is what they are at any instant after it
@@ -325,57 +391,37 @@ pub(in crate::db) fn rollup_insert_sql(backend: DbBackend, filter: &str) -> [Str
         Receipts::Columns,
     );
     // The months of receipt, end and settling, by equality joins on the day (hash joins on PostgreSQL).
-    let month = |alias: &str| format!("{alias}.month_start");
     let settled = greatest(backend, &["d.settled_at".to_owned(), "COALESCE(dp.settled_at, 0)".to_owned()]);
-    let flag = |cond: &str| format!("CASE WHEN {cond} THEN 1 ELSE 0 END");
-    let truth = |cond: &str| format!("(CASE WHEN {cond} THEN TRUE ELSE FALSE END)");
-    let keys = [
-        ("rm", month("rd")),
-        ("em", month("ed")),
-        ("sm", month("sd")),
-        ("ended_with_result", truth(&r.ended_with_result)),
-        ("fee_bearing", truth(r.fee)),
-        ("full_online", truth(&r.full)),
-        ("paper_result", truth("p.returns_paper_result")),
-    ];
-    let facts = [
-        ("on_time", r.on_time.clone()),
-        ("satisfied", format!("{} AND {}", r.on_time, r.no_negative)),
-        ("synced", r.synced.clone()),
-        ("online", r.online.to_owned()),
-        ("paid_online", r.paid_online.clone()),
-        ("paid_any", r.paid_any.clone()),
-        ("result_electronic", RESULT_ELECTRONIC.to_owned()),
-        ("digitized", DIGITIZED.to_owned()),
-        ("digitized_electronic", format!("{DIGITIZED} AND {RESULT_ELECTRONIC}")),
-        ("reused", REUSED.to_owned()),
-        ("shared", SHARED.to_owned()),
-        ("vneid", VNEID.to_owned()),
-    ];
-    let columns = keys
-        .iter()
-        .map(|(n, e)| format!("{e} AS {n}"))
-        .chain(facts.iter().map(|(n, c)| format!("{} AS {n}", flag(c))))
-        .collect::<Vec<_>>()
-        .join(", ");
     let rows = format!(
-        "(SELECT d.unit_id, d.procedure_id, {columns} FROM dossier d JOIN procedure p ON p.id = d.procedure_id \
+        "(SELECT d.unit_id, d.procedure_id, rd.month_start AS rm, ed.month_start AS em, sd.month_start AS sm, \
+         {} AS ewr, {} AS fee, {} AS fo, {} AS paper, {} FROM dossier d JOIN procedure p ON p.id = d.procedure_id \
          LEFT JOIN dossier_paid dp ON dp.dossier_id = d.id JOIN calendar_day rd ON rd.day = {} \
          JOIN calendar_day ed ON ed.day = {} JOIN calendar_day sd ON sd.day = {} WHERE {filter} AND d.settled_at < {NEVER} \
          AND d.not_accepted_at IS NULL AND (dp.settled_at IS NULL OR dp.settled_at < {NEVER})) x",
+        truth(&r.ended_with_result),
+        truth(r.fee),
+        truth(&r.full),
+        truth("p.returns_paper_result"),
+        fact_columns(&r),
         day_sql("d.received_at"),
         day_sql(&r.end_event),
         day_sql(&settled),
     );
-    let key_names = keys.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
-    let names = facts.iter().map(|(n, _)| *n).collect::<Vec<_>>();
-    let sums = names.iter().map(|n| format!("SUM({n})")).collect::<Vec<_>>().join(", ");
     let first = |n: &str| format!("MIN(CASE WHEN {n} = 1 THEN sm END)");
     [
-        format!(
-            "INSERT INTO dossier_rollup (unit_id, received_month, end_month, settle_month, ended_with_result, \
-             fee_bearing, full_online, paper_result, dossiers, {}) SELECT unit_id, {key_names}, COUNT(*), {sums} FROM {rows} GROUP BY unit_id, {key_names}",
-            names.join(", ")
+        summary_insert(
+            "dossier_rollup",
+            &[
+                ("unit_id", "unit_id"),
+                ("received_month", "rm"),
+                ("end_month", "em"),
+                ("settle_month", "sm"),
+                ("ended_with_result", "ewr"),
+                ("fee_bearing", "fee"),
+                ("full_online", "fo"),
+                ("paper_result", "paper"),
+            ],
+            &rows,
         ),
         format!(
             "INSERT INTO procedure_rollup (unit_id, procedure_id, received_month, first_settled, first_paid_online, \
@@ -386,6 +432,108 @@ pub(in crate::db) fn rollup_insert_sql(backend: DbBackend, filter: &str) -> [Str
             first("vneid")
         ),
     ]
+}
+
+/// The statements that summarise, into `open_rollup` and `open_procedure_rollup`, the dossiers selected by
+/// `filter` (a condition on `dossier d`) at each month start M of `calendar_month cm` meeting `months` (a
+/// condition on `cm.month_start`) at which they were received and not yet settled: their facts evaluated by the
+/// rules of [`DossierRules`] at M. A month or an end before the summarised years is written as 0, no end by M as
+/// `NEVER`: the summaries answer only periods that start in the summarised years.
+pub(in crate::db) fn open_insert_sql(backend: DbBackend, filter: &str, months: &str) -> [String; 2] {
+    use migration::{NEVER, day_sql};
+    let m = "cm.month_start";
+    let r = DossierRules::at(m, m, Receipts::Columns);
+    let settled = greatest(backend, &["d.settled_at".to_owned(), "COALESCE(dp.settled_at, 0)".to_owned()]);
+    let end_t = &r.end_t;
+    let rows = format!(
+        "(SELECT d.unit_id, d.procedure_id, {m} AS am, COALESCE(rd.month_start, 0) AS rm, \
+         CASE WHEN {end_t} IS NULL THEN {NEVER} ELSE COALESCE(ed.month_start, 0) END AS em, {} AS ewr, {} AS fee, \
+         {} AS fo, {} AS paper, {} FROM dossier d JOIN procedure p ON p.id = d.procedure_id \
+         LEFT JOIN dossier_paid dp ON dp.dossier_id = d.id \
+         JOIN calendar_month cm ON {m} > d.received_at AND {m} <= {settled} AND {months} \
+         LEFT JOIN calendar_day rd ON rd.day = {} LEFT JOIN calendar_day ed ON ed.day = {} \
+         WHERE {filter} AND (d.not_accepted_at IS NULL OR d.not_accepted_at > {m})) x",
+        truth(&format!("{} IS NOT NULL AND {} < {m} AND {}", r.end_event, r.end_event, r.ended_with_result)),
+        truth(r.fee),
+        truth(&r.full),
+        truth("p.returns_paper_result"),
+        fact_columns(&r),
+        day_sql("d.received_at"),
+        day_sql(end_t),
+    );
+    [
+        summary_insert(
+            "open_rollup",
+            &[
+                ("unit_id", "unit_id"),
+                ("at_month", "am"),
+                ("received_month", "rm"),
+                ("end_month", "em"),
+                ("ended_with_result", "ewr"),
+                ("fee_bearing", "fee"),
+                ("full_online", "fo"),
+                ("paper_result", "paper"),
+            ],
+            &rows,
+        ),
+        format!(
+            "INSERT INTO open_procedure_rollup (unit_id, procedure_id, at_month, received_month, paid_online, \
+             paid_any, vneid) SELECT unit_id, procedure_id, am, rm, MAX(paid_online), MAX(paid_any), MAX(vneid) \
+             FROM {rows} GROUP BY unit_id, procedure_id, am, rm"
+        ),
+    ]
+}
+
+/// The groups of summary table `table` (`dossier_rollup` or `open_rollup`) within `scope` merged across units by
+/// their other keys `keys`, of the rows meeting `filter`, as a materialised common table `rl` with the table's
+/// count columns (the `WITH` clause): far fewer groups than the units' rows, computed once, so that joining them
+/// with many windows costs little. (A group's count fits in 32 bits, whose sum PostgreSQL adds as a 64-bit
+/// integer rather than as a decimal.)
+pub(super) fn merged_rollup(table: &str, keys: &str, filter: &str, scope: &Scope) -> String {
+    let sums = std::iter::once("dossiers")
+        .chain(FACT_NAMES)
+        .map(|c| format!("CAST(SUM(CAST({c} AS INTEGER)) AS BIGINT) AS {c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "WITH rl AS MATERIALIZED (SELECT {keys}, {sums} FROM {table} WHERE {filter}{} GROUP BY {keys})",
+        unit_filter("unit_id", scope)
+    )
+}
+
+/// Whether the open summaries may answer window `w` whose summary cut is `cut`, given their horizon: `w` is
+/// evaluated at that month start, the horizon covers it, and its period starts in the summarised years (the
+/// summaries write earlier months as 0).
+pub(super) fn open_answers(w: &Window, cut: Micros, horizon: Micros) -> bool {
+    cut == w.at && cut <= horizon && w.start >= migration::SUMMARY_FROM
+}
+
+/// The open summary's part of [`dossier_sql`]'s sums (one row, without the procedure columns): the dossiers
+/// received and not settled before `w.at`, a month start.
+pub(super) fn open_rollup_sql(w: &Window, scope: &Scope) -> String {
+    format!(
+        "SELECT {} FROM open_rollup rl WHERE rl.at_month = {}{}",
+        rollup_columns(&w.start.to_string()),
+        w.at,
+        unit_filter("rl.unit_id", scope)
+    )
+}
+
+/// What [`open_procedure_sql`] reads of `open_procedure_rollup opr` after [`PROCEDURE_FLAGS`]: whether one of
+/// the procedure's dossiers was paid online, paid, VNeID-verified.
+pub(super) const OPEN_PROCEDURE_COLUMNS: &str = "CAST(MAX(opr.paid_online) AS BIGINT), \
+     CAST(MAX(opr.paid_any) AS BIGINT), CAST(MAX(opr.vneid) AS BIGINT)";
+
+/// The open summary's part of the procedure metrics: by procedure with dossiers received in the period and open at
+/// `w.at`, its flags as in [`dossier_sql`] and [`OPEN_PROCEDURE_COLUMNS`].
+pub(super) fn open_procedure_sql(w: &Window, scope: &Scope) -> String {
+    format!(
+        "SELECT {PROCEDURE_FLAGS}, {OPEN_PROCEDURE_COLUMNS} FROM open_procedure_rollup opr JOIN procedure p \
+         ON p.id = opr.procedure_id WHERE opr.at_month = {} AND opr.received_month >= {}{} GROUP BY p.id",
+        w.at,
+        w.start,
+        unit_filter("opr.unit_id", scope)
+    )
 }
 
 /// The paid counts (online, any) of the dossiers with irregular receipts, by procedure: what the main

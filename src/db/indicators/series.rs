@@ -1,7 +1,9 @@
 //! The counts of many windows of one unit (a monthly series, say) in one pass: each statement of a report is
 //! run once for all the windows, joined with a small table of the windows' instants (S, T and the summary cut),
 //! instead of once per window. The rules are the same text as a single report's, with S and T read from that
-//! table, so every window's counts equal the report of that window.
+//! table, so every window's counts equal the report of that window. Windows evaluated at a month start the open
+//! summaries cover read them instead of their open dossiers; the summary groups are merged across the scope's
+//! units before they are paired with the windows.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,12 +12,12 @@ use sea_orm::{ConnectionTrait, DbErr, Statement, TransactionSession, Transaction
 
 use super::rules::*;
 use super::{
-    Counts, Gathered, add_dossier_row, add_irregular_row, add_procedure_rollup_row, announced_procedures,
-    assemble, counts_in, get, read_snapshot,
+    Counts, Gathered, add_dossier_row, add_irregular_row, add_open_procedure_row, add_procedure_rollup_row,
+    announced_procedures, assemble, counts_in, get, open_horizon, read_snapshot,
 };
 use crate::domain::indicators::Window;
 use crate::domain::scope::{Scope, ScopeAt, UnitTree};
-use crate::domain::time::{Calendar, Micros};
+use crate::domain::time::{Calendar, Micros, month_of, next_month};
 
 /// The counts of `unit_code` for each of `windows`, in order, read from one snapshot of the database; equal, window
 /// by window, to [`super::counts`].
@@ -27,6 +29,11 @@ pub async fn series_counts(
     windows: &[Window],
 ) -> Result<Vec<Counts>, DbErr> {
     let txn = read_snapshot(conn).await?;
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // The summaries of many windows are merged and grouped in memory rather than sorted on disk.
+        txn.execute_unprepared("SET LOCAL work_mem = '64MB'").await?;
+    }
+    let horizon = open_horizon(&txn).await?;
     let mut out: Vec<Option<Counts>> = vec![None; windows.len()];
     // One pass per scope (the unit's scope changes only when a unit merges into it) over the windows the
     // summaries answer; any other window is counted alone.
@@ -45,8 +52,15 @@ pub async fn series_counts(
     for (at, members) in passes {
         let latest = members.iter().map(|&(i, _)| windows[i].at).max().unwrap_or_default();
         let announced = announced_procedures(&txn, tree, unit_code, latest).await?;
-        let steps: Vec<Step> =
-            members.iter().map(|&(i, cut)| Step { index: i, w: windows[i], cut }).collect();
+        let steps: Vec<Step> = members
+            .iter()
+            .map(|&(i, cut)| Step {
+                index: i,
+                w: windows[i],
+                cut,
+                open: open_answers(&windows[i], cut, horizon),
+            })
+            .collect();
         let mut gathered = gather(&txn, &at.scope, &steps).await?;
         for step in &steps {
             let g = gathered.remove(&step.index).unwrap_or_default();
@@ -60,20 +74,37 @@ pub async fn series_counts(
 /// A scope and the windows counted over it: their indexes and summary cuts.
 type Pass = (Arc<ScopeAt>, Vec<(usize, Micros)>);
 
-/// One window of a pass and its summary cut.
+/// One window of a pass, its summary cut, and whether the open summaries answer it (see [`open_answers`]).
 struct Step {
     index: usize,
     w: Window,
     cut: Micros,
+    open: bool,
 }
 
 /// The windows as a derived table `st(i, s, t, c)`.
-fn steps_table(steps: &[Step]) -> String {
+fn steps_table<'a>(steps: impl Iterator<Item = &'a Step>) -> String {
     let rows: Vec<String> = steps
-        .iter()
         .map(|st| format!("SELECT {} AS i, {} AS s, {} AS t, {} AS c", st.index, st.w.start, st.w.at, st.cut))
         .collect();
     format!("({}) st", rows.join(" UNION ALL "))
+}
+
+/// The months of receipt each window's procedure summary spans, from its start to its cut, as a derived table
+/// `sm(i, m)`.
+fn steps_months_table(steps: &[Step]) -> String {
+    let mut rows = Vec::new();
+    for st in steps {
+        let mut m = month_of(st.w.start);
+        while m < st.cut {
+            rows.push(format!("SELECT {} AS i, {m} AS m", st.index));
+            m = next_month(m);
+        }
+    }
+    if rows.is_empty() {
+        rows.push("SELECT -1 AS i, 0 AS m".to_owned());
+    }
+    format!("({}) sm", rows.join(" UNION ALL "))
 }
 
 /// Everything the windows' counts are made of, by window index, with one statement of each kind.
@@ -83,8 +114,7 @@ async fn gather(
     steps: &[Step],
 ) -> Result<HashMap<usize, Gathered>, DbErr> {
     let backend = conn.get_database_backend();
-    let table = steps_table(steps);
-    let first_cut = steps.iter().map(|s| s.cut).min().unwrap_or_default();
+    let table = steps_table(steps.iter());
     let cut_of: HashMap<usize, Micros> = steps.iter().map(|s| (s.index, s.cut)).collect();
     let mut by_step: HashMap<usize, Gathered> = HashMap::new();
     let index = |row: &sea_orm::QueryResult| -> Result<usize, DbErr> {
@@ -92,51 +122,90 @@ async fn gather(
     };
     let run = |sql: String| async move { conn.query_all_raw(Statement::from_string(backend, sql)).await };
 
-    // The dossiers not summarised before a window's cut, each paired with the windows it belongs to: those whose
-    // own facts settled at or after the cut, then those whose receipts did (the two never overlap). The pairs are
-    // formed first from three columns and materialised (so that no planner joins the windows with every dossier
-    // row and drops the pairs only after evaluating them); the rules are then evaluated once per pair.
-    let own_rules = DossierRules::at("pairs.t", "pairs.s", Receipts::Columns);
-    let own = format!(
-        "WITH own_ids AS MATERIALIZED (SELECT id, received_at AS received, settled_at AS settled FROM dossier \
-         WHERE settled_at >= {first_cut}{}), \
-         pairs AS MATERIALIZED (SELECT st.i AS i, st.s AS s, st.t AS t, own_ids.id AS id FROM own_ids JOIN {table} \
-         ON own_ids.received < st.t AND own_ids.settled >= st.c) \
-         SELECT pairs.i, {PROCEDURE_FLAGS}, {} FROM pairs JOIN dossier d ON d.id = pairs.id JOIN procedure p ON \
-         p.id = d.procedure_id LEFT JOIN dossier_paid dp ON dp.dossier_id = d.id WHERE {} GROUP BY pairs.i, p.id",
-        unit_filter("unit_id", scope),
-        dossier_columns(&own_rules),
-        own_rules.received
-    );
-    // Few dossiers have receipts that settle after their own facts: they are paired with their windows first
-    // (materialised, so that the planner cannot join the windows with every dossier instead), then read.
-    let late = DossierRules::at("late.t", "late.s", Receipts::Columns);
-    let paid_later = format!(
-        "WITH late_ids AS MATERIALIZED (SELECT dp0.dossier_id AS id, d0.received_at AS received, d0.settled_at AS \
-         own_settled, dp0.settled_at AS paid_settled FROM dossier_paid dp0 JOIN dossier d0 ON d0.id = dp0.dossier_id \
-         WHERE dp0.settled_at >= {first_cut} AND dp0.settled_at > d0.settled_at{}), \
-         late AS MATERIALIZED (SELECT st.i AS i, st.s AS s, st.t AS t, late_ids.id AS id FROM late_ids JOIN {table} \
-         ON late_ids.received < st.t AND late_ids.own_settled < st.c AND late_ids.paid_settled >= st.c) \
-         SELECT late.i, {PROCEDURE_FLAGS}, {} FROM late JOIN dossier d ON d.id = late.id JOIN dossier_paid dp ON \
-         dp.dossier_id = d.id JOIN procedure p ON p.id = d.procedure_id WHERE {}{} GROUP BY late.i, p.id",
-        unit_filter("dp0.unit_id", scope),
-        dossier_columns(&late),
-        late.received,
-        unit_filter("d.unit_id", scope)
-    );
-    for rows in [own, paid_later] {
-        for row in run(rows).await? {
-            let g = by_step.entry(index(&row)?).or_default();
-            add_dossier_row(&mut g.sums, &mut g.procedures, &row, 1)?;
+    // The windows the open summaries answer: the dossiers received and not settled at their instant, a month start.
+    let opens: Vec<&Step> = steps.iter().filter(|st| st.open).collect();
+    if !opens.is_empty() {
+        let open = steps_table(opens.iter().copied());
+        // Only the month starts of these windows.
+        let at_months = opens.iter().map(|st| st.w.at.to_string()).collect::<Vec<_>>().join(", ");
+        let sums = format!(
+            "SELECT st.i, {} FROM open_rollup rl JOIN {open} ON rl.at_month = st.t WHERE rl.at_month IN \
+             ({at_months}){} GROUP BY st.i",
+            rollup_columns("st.s"),
+            unit_filter("rl.unit_id", scope)
+        );
+        for row in run(sums).await? {
+            by_step.entry(index(&row)?).or_default().sums.add_row(&row, 1)?;
+        }
+        // Merged across units first: fewer rows to pair with the windows.
+        let procedures = format!(
+            "WITH opr AS MATERIALIZED (SELECT procedure_id, at_month, received_month, MAX(paid_online) AS \
+             paid_online, MAX(paid_any) AS paid_any, MAX(vneid) AS vneid FROM open_procedure_rollup WHERE \
+             at_month IN ({at_months}){} GROUP BY procedure_id, at_month, received_month) \
+             SELECT st.i, {PROCEDURE_FLAGS}, {OPEN_PROCEDURE_COLUMNS} FROM opr JOIN procedure p \
+             ON p.id = opr.procedure_id JOIN {open} ON opr.at_month = st.t AND opr.received_month >= st.s \
+             GROUP BY st.i, p.id",
+            unit_filter("unit_id", scope)
+        );
+        for row in run(procedures).await? {
+            add_open_procedure_row(&mut by_step.entry(index(&row)?).or_default().procedures, &row, 1)?;
+        }
+    }
+    let rows: Vec<&Step> = steps.iter().filter(|st| !st.open).collect();
+    if !rows.is_empty() {
+        let table = steps_table(rows.iter().copied());
+        let first_cut = rows.iter().map(|s| s.cut).min().unwrap_or_default();
+        // The other windows: the dossiers not summarised before a window's cut, each paired with the windows it
+        // belongs to: those whose own facts settled at or after the cut, then those whose receipts did (the two
+        // never overlap). The pairs are formed first from three columns and materialised (so that no planner joins
+        // the windows with every dossier row and drops the pairs only after evaluating them); the rules are then
+        // evaluated once per pair.
+        let own_rules = DossierRules::at("pairs.t", "pairs.s", Receipts::Columns);
+        let own = format!(
+            "WITH own_ids AS MATERIALIZED (SELECT id, received_at AS received, settled_at AS settled FROM dossier \
+             WHERE settled_at >= {first_cut}{}), \
+             pairs AS MATERIALIZED (SELECT st.i AS i, st.s AS s, st.t AS t, own_ids.id AS id FROM own_ids JOIN {table} \
+             ON own_ids.received < st.t AND own_ids.settled >= st.c) \
+             SELECT pairs.i, {PROCEDURE_FLAGS}, {} FROM pairs JOIN dossier d ON d.id = pairs.id JOIN procedure p ON \
+             p.id = d.procedure_id LEFT JOIN dossier_paid dp ON dp.dossier_id = d.id WHERE {} GROUP BY pairs.i, p.id",
+            unit_filter("unit_id", scope),
+            dossier_columns(&own_rules),
+            own_rules.received
+        );
+        // Few dossiers have receipts that settle after their own facts: they are paired with their windows first
+        // (materialised, so that the planner cannot join the windows with every dossier instead), then read.
+        let late = DossierRules::at("late.t", "late.s", Receipts::Columns);
+        let paid_later = format!(
+            "WITH late_ids AS MATERIALIZED (SELECT dp0.dossier_id AS id, d0.received_at AS received, d0.settled_at AS \
+             own_settled, dp0.settled_at AS paid_settled FROM dossier_paid dp0 JOIN dossier d0 ON d0.id = dp0.dossier_id \
+             WHERE dp0.settled_at >= {first_cut} AND dp0.settled_at > d0.settled_at{}), \
+             late AS MATERIALIZED (SELECT st.i AS i, st.s AS s, st.t AS t, late_ids.id AS id FROM late_ids JOIN {table} \
+             ON late_ids.received < st.t AND late_ids.own_settled < st.c AND late_ids.paid_settled >= st.c) \
+             SELECT late.i, {PROCEDURE_FLAGS}, {} FROM late JOIN dossier d ON d.id = late.id JOIN dossier_paid dp ON \
+             dp.dossier_id = d.id JOIN procedure p ON p.id = d.procedure_id WHERE {}{} GROUP BY late.i, p.id",
+            unit_filter("dp0.unit_id", scope),
+            dossier_columns(&late),
+            late.received,
+            unit_filter("d.unit_id", scope)
+        );
+        for rows in [own, paid_later] {
+            for row in run(rows).await? {
+                let g = by_step.entry(index(&row)?).or_default();
+                add_dossier_row(&mut g.sums, &mut g.procedures, &row, 1)?;
+            }
         }
     }
 
+    // The few dossiers with irregular receipts are found first (through their partial index), then paired with
+    // the windows.
     let r = DossierRules::at("st.t", "st.s", Receipts::Exact);
     let irregular = format!(
-        "SELECT st.i, p.id, {} FROM {} JOIN {table} ON d.received_at >= st.s AND d.received_at < st.t \
-         WHERE dp.irregular AND {}{} GROUP BY st.i, p.id",
+        "WITH irr AS MATERIALIZED (SELECT dossier_id AS id FROM dossier_paid WHERE irregular{}) \
+         SELECT st.i, p.id, {} FROM irr JOIN dossier d ON d.id = irr.id JOIN procedure p ON p.id = d.procedure_id \
+         JOIN dossier_paid dp ON dp.dossier_id = d.id JOIN {table} ON d.received_at >= st.s AND d.received_at < st.t \
+         WHERE {}{} GROUP BY st.i, p.id",
+        unit_filter("unit_id", scope),
         irregular_columns(&r),
-        dossier_from(scope, None),
         r.received,
         unit_filter("d.unit_id", scope)
     );
@@ -146,19 +215,33 @@ async fn gather(
     }
 
     // The summary groups settled before a window's cut that lie in its period.
+    // Only the groups settled before the last cut, and the procedures' months of receipt the windows span.
+    let last_cut = steps.iter().map(|st| st.cut).max().unwrap_or_default();
+    let first_start = steps.iter().map(|st| st.w.start).min().unwrap_or_default();
+    let groups = merged_rollup(
+        "dossier_rollup",
+        "received_month, end_month, settle_month, ended_with_result, fee_bearing, full_online, paper_result",
+        &format!("settle_month < {last_cut}"),
+        scope,
+    );
     let rollup = format!(
-        "SELECT st.i, {} FROM dossier_rollup rl JOIN {table} ON rl.settle_month < st.c AND \
-         (rl.end_month >= st.s OR rl.received_month >= st.s) WHERE 1 = 1{} GROUP BY st.i",
-        rollup_columns("st.s"),
-        unit_filter("rl.unit_id", scope)
+        "{groups} SELECT st.i, {} FROM rl JOIN {table} ON rl.settle_month < st.c AND \
+         (rl.end_month >= st.s OR rl.received_month >= st.s) GROUP BY st.i",
+        rollup_columns("st.s")
     );
     for row in run(rollup).await? {
         by_step.entry(index(&row)?).or_default().sums.add_row(&row, 1)?;
     }
+    // Merged across units first, then paired with the windows by month of receipt (an equality join).
+    let months = steps_months_table(steps);
     let procedures = format!(
-        "SELECT st.i, {PROCEDURE_FLAGS}, {PROCEDURE_ROLLUP_COLUMNS} FROM procedure_rollup pr JOIN procedure p \
-         ON p.id = pr.procedure_id JOIN {table} ON pr.received_month >= st.s AND pr.received_month < st.c WHERE 1 = 1{} GROUP BY st.i, p.id",
-        unit_filter("pr.unit_id", scope)
+        "WITH pr AS MATERIALIZED (SELECT procedure_id, received_month, MIN(first_settled) AS first_settled, \
+         MIN(first_paid_online) AS first_paid_online, MIN(first_paid_any) AS first_paid_any, MIN(first_vneid) AS \
+         first_vneid FROM procedure_rollup WHERE received_month >= {first_start} AND received_month < {last_cut}{} \
+         GROUP BY procedure_id, received_month) \
+         SELECT sm.i, {PROCEDURE_FLAGS}, {PROCEDURE_ROLLUP_COLUMNS} FROM pr JOIN procedure p ON p.id = pr.procedure_id \
+         JOIN {months} ON pr.received_month = sm.m GROUP BY sm.i, p.id",
+        unit_filter("unit_id", scope)
     );
     for row in run(procedures).await? {
         let i = index(&row)?;
