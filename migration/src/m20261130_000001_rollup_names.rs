@@ -11,7 +11,7 @@ use sea_orm_migration::prelude::*;
 pub struct Migration;
 
 /// The counts of a group: how many dossiers it has, and how many of them meet each rule.
-const COUNTS: [&str; 13] = [
+pub(crate) const COUNTS: [&str; 13] = [
     "dossiers",
     "on_time",
     "satisfied",

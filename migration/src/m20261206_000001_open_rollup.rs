@@ -11,27 +11,12 @@
 
 use sea_orm_migration::prelude::*;
 
+// The counts of a group: the columns `dossier_rollup` has had since that migration.
+use crate::m20261130_000001_rollup_names::COUNTS;
 use crate::{SUMMARY_FROM, calendar_days};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-/// The counts of a group, as in `dossier_rollup`.
-const COUNTS: [&str; 13] = [
-    "dossiers",
-    "on_time",
-    "satisfied",
-    "synced",
-    "online",
-    "paid_online",
-    "paid_any",
-    "result_electronic",
-    "digitized",
-    "digitized_electronic",
-    "reused",
-    "shared",
-    "vneid",
-];
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
