@@ -546,10 +546,13 @@ pub(super) fn irregular_sql(w: &Window, scope: &Scope) -> String {
 pub(super) fn irregular_sql_by(w: &Window, scope: &Scope, by_unit: bool) -> String {
     let r = DossierRules::new(w, Receipts::Exact);
     let (unit_column, unit_group) = if by_unit { (", d.unit_id", ", d.unit_id") } else { ("", "") };
+    // Found from their receipts' row, through its partial index: a scan of the scope's dossiers would grow with
+    // them.
     format!(
-        "SELECT p.id, {}{unit_column} FROM {} WHERE dp.irregular AND {}{} GROUP BY p.id{unit_group}",
+        "SELECT p.id, {}{unit_column} FROM dossier_paid dp JOIN dossier d ON d.id = dp.dossier_id JOIN procedure p \
+         ON p.id = d.procedure_id WHERE dp.irregular{} AND {}{} GROUP BY p.id{unit_group}",
         irregular_columns(&r),
-        dossier_from(scope, None),
+        unit_filter("dp.unit_id", scope),
         r.received,
         unit_filter("d.unit_id", scope)
     )
