@@ -126,11 +126,12 @@ async fn gather(
     let opens: Vec<&Step> = steps.iter().filter(|st| st.open).collect();
     if !opens.is_empty() {
         let open = steps_table(opens.iter().copied());
-        // Only the month starts of these windows.
+        // Only the month starts of these windows, and the groups in a window's period (as for `dossier_rollup`
+        // below: a group outside it is in no metric's denominator).
         let at_months = opens.iter().map(|st| st.w.at.to_string()).collect::<Vec<_>>().join(", ");
         let sums = format!(
-            "SELECT st.i, {} FROM open_rollup rl JOIN {open} ON rl.at_month = st.t WHERE rl.at_month IN \
-             ({at_months}){} GROUP BY st.i",
+            "SELECT st.i, {} FROM open_rollup rl JOIN {open} ON rl.at_month = st.t AND \
+             (rl.end_month >= st.s OR rl.received_month >= st.s) WHERE rl.at_month IN ({at_months}){} GROUP BY st.i",
             rollup_columns("st.s"),
             unit_filter("rl.unit_id", scope)
         );
