@@ -11,10 +11,8 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ConnectionTrait, DbErr, Statement};
-
 use migration::SUMMARY_FROM;
-use sea_orm::{DbBackend, TransactionSession, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, TransactionSession, TransactionTrait};
 
 use super::derived::{refresh_receipts, settled_sql};
 use super::sql::id_list;
@@ -174,7 +172,7 @@ pub async fn rebuild_all(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
 }
 
 /// The last month start the open summaries cover, read with `lock` (an SQL locking clause, or nothing).
-async fn horizon(conn: &impl ConnectionTrait, lock: &str) -> Result<Micros, DbErr> {
+pub(in crate::db) async fn horizon(conn: &impl ConnectionTrait, lock: &str) -> Result<Micros, DbErr> {
     let sql = format!("SELECT open_to FROM open_horizon WHERE id = 0{lock}");
     let row = conn.query_one_raw(Statement::from_string(conn.get_database_backend(), sql)).await?;
     row.map(|r| r.try_get_by_index(0))
@@ -187,6 +185,10 @@ async fn horizon(conn: &impl ConnectionTrait, lock: &str) -> Result<Micros, DbEr
 /// horizon reads its open dossiers row by row, so this changes no answer, only how fast later ones come; the
 /// gateway runs it at start and as months pass. Returns whether it extended them.
 pub async fn extend_open<C: ConnectionTrait + TransactionTrait>(conn: &C, to: Micros) -> Result<bool, DbErr> {
+    // Nearly always already there: a read, without taking the write lock.
+    if horizon(conn, "").await? >= to {
+        return Ok(false);
+    }
     let txn = conn.begin().await?;
     let backend = txn.get_database_backend();
     // The write lock first (on SQLite too, so that the transaction never has to upgrade a read lock).
@@ -207,15 +209,16 @@ pub async fn extend_open<C: ConnectionTrait + TransactionTrait>(conn: &C, to: Mi
     Ok(true)
 }
 
-/// Keeps the open summaries reaching the current month: checks every quarter of an hour (a month's start is
-/// summarised within that of its beginning; until then, reports at it read its open dossiers row by row).
+/// Keeps the open summaries reaching the current month (migrating extended them at start): checks every quarter of
+/// an hour (a month's start is summarised within that of its beginning; until then, reports at it read its open
+/// dossiers row by row).
 pub async fn keep_open_extended(db: sea_orm::DatabaseConnection) {
     loop {
+        tokio::time::sleep(std::time::Duration::from_secs(15 * 60)).await;
         match extend_open(&db, month_of(now())).await {
             Ok(true) => tracing::info!("open dossier summaries extended to the current month"),
             Ok(false) => {}
             Err(e) => tracing::error!(error = %e, "extending the open dossier summaries failed"),
         }
-        tokio::time::sleep(std::time::Duration::from_secs(15 * 60)).await;
     }
 }

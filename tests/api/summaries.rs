@@ -428,5 +428,19 @@ per_backend! {
         assert!(!dvc_gateway::db::rollup::extend_open(&app.db, current).await.unwrap(), "extended twice");
         assert_eq!(scalar(&app, &open_in_july).await, summarised);
         check(&app, "after the open summaries were extended").await;
+
+        // A report at a month start reads the open summaries, not the rows: a group made late there moves it.
+        let tree = app.units().await.unwrap();
+        let calendar = app.calendar().await.unwrap();
+        let w = Window::of(&PeriodSpec { year: Some(2024), month: Some(6), ..Default::default() }, None, now()).unwrap();
+        let before = counts_with(&app.db, &tree, &calendar, "49", &w, true).await.unwrap();
+        let tampered = format!(
+            "UPDATE open_rollup SET on_time = 0 WHERE at_month = {july} AND on_time > 0 AND end_month >= {june}"
+        );
+        app.db.execute_unprepared(&tampered).await.unwrap();
+        let after = counts_with(&app.db, &tree, &calendar, "49", &w, true).await.unwrap();
+        let on_time = dvc_gateway::domain::indicators::MetricKey::OnTimeProcessing;
+        assert!(after.get(on_time).num < before.get(on_time).num, "the open summaries were not read");
+        assert_eq!(after.get(on_time).den, before.get(on_time).den);
     }
 }

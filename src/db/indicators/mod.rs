@@ -299,22 +299,12 @@ impl Reading {
     /// read in it).
     async fn of(conn: &impl ConnectionTrait, w: &Window) -> Result<Self, DbErr> {
         let Some(cut) = summary_cut(w) else { return Ok(Reading::Rows) };
-        if cut == w.at && open_answers(w, cut, open_horizon(conn).await?) {
+        if cut == w.at && open_answers(w, cut, crate::db::rollup::horizon(conn, "").await?) {
             Ok(Reading::Summaries(cut))
         } else {
             Ok(Reading::Settled(cut))
         }
     }
-}
-
-/// The last month start the open summaries cover.
-async fn open_horizon(conn: &impl ConnectionTrait) -> Result<Micros, DbErr> {
-    let sql = "SELECT open_to FROM open_horizon WHERE id = 0";
-    let row = conn.query_one_raw(Statement::from_string(conn.get_database_backend(), sql.to_owned())).await?;
-    Ok(match row {
-        Some(row) => row.try_get_by_index(0)?,
-        None => i64::MIN,
-    })
 }
 
 /// The dossier metrics, as the sums of `dossier_sql`'s (denominator, numerator) pairs over the dossiers read as

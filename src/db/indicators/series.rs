@@ -13,7 +13,7 @@ use sea_orm::{ConnectionTrait, DbErr, Statement, TransactionSession, Transaction
 use super::rules::*;
 use super::{
     Counts, Gathered, add_dossier_row, add_irregular_row, add_open_procedure_row, add_procedure_rollup_row,
-    announced_procedures, assemble, counts_in, get, open_horizon, read_snapshot,
+    announced_procedures, assemble, counts_in, get, read_snapshot,
 };
 use crate::domain::indicators::Window;
 use crate::domain::scope::{Scope, ScopeAt, UnitTree};
@@ -33,7 +33,7 @@ pub async fn series_counts(
         // The summaries of many windows are merged and grouped in memory rather than sorted on disk.
         txn.execute_unprepared("SET LOCAL work_mem = '64MB'").await?;
     }
-    let horizon = open_horizon(&txn).await?;
+    let horizon = crate::db::rollup::horizon(&txn, "").await?;
     let mut out: Vec<Option<Counts>> = vec![None; windows.len()];
     // One pass per scope (the unit's scope changes only when a unit merges into it) over the windows the
     // summaries answer; any other window is counted alone.
