@@ -80,6 +80,8 @@ pub struct App {
     pub reads: Arc<db::replicas::Reads>,
     snapshot: Arc<RwLock<Option<Snapshot>>>,
     shared_reads: Arc<SharedReads<db::DataVersion>>,
+    /// The versions this instance may use without reading them, while writers wait for it (PostgreSQL).
+    pub freshness: db::freshness::Freshness,
 }
 
 /// Dossier rows of one shape by code, looked up through one pool with concurrent lookups coalesced.
@@ -106,6 +108,8 @@ pub struct IndicatorInputs {
     pub calendar: Arc<Calendar>,
     /// The version of the scope's data and the reference data, read after the request arrived.
     pub version: db::DataVersion,
+    /// The name the version goes by (see [`App::version_of`]).
+    pub scope_key: String,
 }
 
 impl App {
@@ -131,6 +135,7 @@ impl App {
             cells: moka::future::Cache::new(64),
             snapshot: Arc::new(RwLock::new(None)),
             shared_reads: Arc::new(SharedReads::default()),
+            freshness: db::freshness::Freshness::new(),
         })
     }
 
@@ -173,7 +178,7 @@ impl App {
 
     async fn snapshot(&self) -> Result<(Arc<UnitTree>, Arc<Calendar>), DbErr> {
         let no_scope = Scope { ids: Default::default(), whole_tree: false };
-        let generation = self.shared_reads.get("", || db::data_version(&self.db, &no_scope)).await?.reference;
+        let generation = self.version_of("", &no_scope).await?.reference;
         self.snapshot_at(generation).await
     }
 
@@ -207,15 +212,38 @@ impl App {
         let mut attempts = 0;
         loop {
             let at = units.scope_of(unit_code, t);
-            let version = self.shared_reads.get(&at.key, || db::data_version(&self.db, &at.scope)).await?;
+            let version = self.version_of(&at.key, &at.scope).await?;
             let current =
                 self.snapshot.read().await.as_ref().is_some_and(|s| s.generation == version.reference);
             attempts += 1;
             if current || attempts == 3 {
-                return Ok(IndicatorInputs { units, calendar, version });
+                return Ok(IndicatorInputs { units, calendar, version, scope_key: at.key.clone() });
             }
             (units, calendar) = self.snapshot_at(version.reference).await?;
         }
+    }
+
+    /// The version of `scope` (named `key`) as of this call: remembered when writers wait for this instance
+    /// (see [`db::freshness`]), otherwise read by a read that started after this call began.
+    pub(crate) async fn version_of(&self, key: &str, scope: &Scope) -> Result<db::DataVersion, DbErr> {
+        if let Some(v) = self.remembered_version(key) {
+            return Ok(v);
+        }
+        let epoch = self.freshness.epoch();
+        let v = self.shared_reads.get(key, || db::data_version(&self.db, scope)).await?;
+        self.freshness.remember(key, epoch, v);
+        Ok(v)
+    }
+
+    /// The version of the scope named `key`, when this instance may use it without reading it (see
+    /// [`db::freshness`]).
+    pub fn remembered_version(&self, key: &str) -> Option<db::DataVersion> {
+        self.freshness.remembered(key)
+    }
+
+    /// Starts listening for writes, so that cached answers need no version read per request (PostgreSQL).
+    pub fn listen_for_writes(&self) {
+        self.freshness.listen(&self.db);
     }
 
     /// The caller a request's `Authorization` header names: none is anonymous; a token must verify and name a

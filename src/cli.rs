@@ -280,6 +280,7 @@ async fn serve(settings: Settings, demo: bool, demo_scale: f64) -> anyhow::Resul
     let app = App::new(conn, settings)?;
     let timeout = app.settings.limits.request_timeout;
     let app = with_replicas(app, Some(timeout)).await?;
+    app.listen_for_writes();
     if demo {
         load_demo(&app, demo_scale).await?;
     }

@@ -49,12 +49,14 @@ pub enum IndicatorError {
 pub struct Report {
     pub window: Window,
     pub scored: Arc<Scored>,
+    /// The scope and data version it was computed for (a single report's; `None` in a series).
+    pub basis: Option<(String, crate::db::DataVersion)>,
 }
 
 /// The report of `unit_code` for window `w`, from the cache when the unit's data has not changed.
 pub async fn report(app: &App, unit_code: &str, w: &Window) -> Result<Report, IndicatorError> {
-    let (text, _) = cached(app, Aggregate::Report, unit_code, w).await?;
-    scored(app, text, w).await
+    let (text, _, basis) = cached(app, Aggregate::Report, unit_code, w).await?;
+    Ok(Report { basis: Some(basis), ..scored(app, text, w).await? })
 }
 
 /// What the cache keeps of `kind` for `unit_code` and window `w`, at the data version of the unit's scope read
@@ -65,7 +67,10 @@ async fn cached(
     kind: Aggregate,
     unit_code: &str,
     w: &Window,
-) -> Result<(Arc<String>, Arc<crate::domain::scope::UnitTree>), IndicatorError> {
+) -> Result<
+    (Arc<String>, Arc<crate::domain::scope::UnitTree>, (String, crate::db::DataVersion)),
+    IndicatorError,
+> {
     let fresh = app.indicator_inputs(unit_code, w.at).await?;
     let tree = fresh.units.clone();
     if tree.get(unit_code).is_none() {
@@ -97,7 +102,7 @@ async fn cached(
         })
         .await
         .map_err(IndicatorError::Shared)?;
-    Ok((text, tree))
+    Ok((text, tree, (fresh.scope_key, fresh.version)))
 }
 
 /// The cache key of what is kept for `unit_code` and window `w`, and how long it is kept.
@@ -139,7 +144,7 @@ async fn scored(app: &App, text: Arc<String>, w: &Window) -> Result<Report, Indi
             s
         }
     };
-    Ok(Report { window: Window { at: scored.0, ..*w }, scored: scored.1 })
+    Ok(Report { window: Window { at: scored.0, ..*w }, scored: scored.1, basis: None })
 }
 
 /// The reports of `unit_code` for each of `windows`, in order: each exactly [`report`] of its window, and kept in
@@ -263,7 +268,7 @@ pub async fn breakdown(
     key: MetricKey,
     by: BreakdownBy,
 ) -> Result<Breakdown, IndicatorError> {
-    let (text, tree) = cached(app, Aggregate::Cells, unit_code, w).await?;
+    let (text, tree, _) = cached(app, Aggregate::Cells, unit_code, w).await?;
     let cells = match app.cells.get(&text).await {
         Some(cells) => cells,
         None => {

@@ -83,6 +83,7 @@ pub fn run_with_pools(
         metrics: Metrics::new(),
         loaders,
         documents: crate::http::documents(),
+        answers: crate::http::answers::Answers::default(),
         stopping: stopping_rx,
     };
     let pools = std::sync::Arc::new(std::sync::Mutex::new(pools));

@@ -14,6 +14,7 @@ mod m20261129_000002_drop_clear_recorder;
 mod m20261130_000001_rollup_names;
 mod m20261130_000002_procedure_search;
 mod m20261206_000001_open_rollup;
+mod m20261207_000001_cache_reader;
 
 /// The migration before which the gateway seals the clear `feedback.recorded_by` with its key (it drops the
 /// column).
@@ -94,6 +95,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_rollup_names::Migration),
             Box::new(m20261130_000002_procedure_search::Migration),
             Box::new(m20261206_000001_open_rollup::Migration),
+            Box::new(m20261207_000001_cache_reader::Migration),
         ]
     }
 }

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod bulk;
 pub mod coalesce;
 pub mod derived;
+pub mod freshness;
 pub mod indicators;
 pub mod lifecycle;
 pub mod read;

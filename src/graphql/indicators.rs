@@ -352,6 +352,10 @@ impl IndicatorQuery {
         as_of: Option<DateTime<FixedOffset>>,
     ) -> async_graphql::Result<IndicatorReport> {
         let r = service(ctx).indicators(&unit_code, &period.spec(), as_of.map(to_micros)).await.gql()?;
+        // The edge may keep the whole answer, with what each of its reports was computed from.
+        if let Ok(basis) = ctx.data::<std::sync::Arc<crate::http::answers::AnswerBasis>>() {
+            basis.note(&r);
+        }
         Ok(to_report(unit_code, &r.window, &r.scored))
     }
 

@@ -2,6 +2,7 @@
 //! for subscriptions, health, readiness, metrics and GraphiQL. Tokens are verified here, once, and handed to the
 //! schema as a typed [`crate::auth::Caller`] with where the request came from ([`RequestMeta`]).
 
+pub mod answers;
 pub mod assets;
 pub mod error;
 pub mod graphiql;
@@ -41,6 +42,8 @@ pub struct HttpState {
     pub loaders: Loaders,
     /// Parsed documents by their text, so that a query asked again is not parsed again.
     pub documents: Documents,
+    /// Whole answers to anonymous indicator queries of settled windows, kept while their data does not move.
+    pub answers: answers::Answers,
     /// Becomes `true` when the gateway stops: WebSocket connections close with 1001.
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -206,14 +209,23 @@ async fn execute(
         Ok(c) => c,
         Err(r) => return *r,
     };
+    // An anonymous request asked before may be answered with the bytes kept for it (see [`answers`]).
+    let answer_key = if caller == Caller::Anonymous { answers::key(&request) } else { None };
+    if let Some(key) = &answer_key
+        && let Some(answer) = edge.answers.get(&edge.app, key).await
+    {
+        return kept_answer(edge, req, &meta, request.operation_name.as_deref(), &answer).await;
+    }
     // Parsed once, here: the schema reuses the document, and whether it parsed names the code of the errors
     // that come without one.
     let name = request.operation_name.clone();
     let variables = request.variables.clone();
     let mut public = 0;
+    let mut keepable = false;
     let (parsed, op) = match parse(&edge.documents, &mut request).await {
         Ok(doc) => {
             public = crate::graphql::cost::public_weight(doc, &variables);
+            keepable = answer_key.is_some() && answers::keepable(doc, name.as_deref());
             let op = match &name {
                 Some(name) => doc
                     .operations
@@ -248,7 +260,11 @@ async fn execute(
     let started = Instant::now();
     let request_id = meta.request_id.clone();
     // This worker's app (its own pool): resolvers find it before the schema's.
-    let request = request.data(caller).data(meta).data(edge.loaders.clone()).data(edge.app.clone());
+    let basis = Arc::new(answers::AnswerBasis::default());
+    let mut request = request.data(caller).data(meta).data(edge.loaders.clone()).data(edge.app.clone());
+    if keepable {
+        request = request.data(basis.clone());
+    }
     let limit = edge.app.settings.limits.request_timeout;
     // Dropping the execution on timeout drops its statements (a transaction rolls back); PostgreSQL stops them
     // by its own `statement_timeout`, set to the same limit. A panic while it runs ends this request alone, with
@@ -296,7 +312,42 @@ async fn execute(
             actix_web::http::StatusCode::OK
         };
     let ct = if graphql_response { GRAPHQL_RESPONSE } else { "application/json" };
-    HttpResponse::build(status).insert_header((header::CONTENT_TYPE, ct)).json(response)
+    let body = match serde_json::to_vec(&response) {
+        Ok(body) => web::Bytes::from(body),
+        Err(e) => {
+            tracing::error!(error = %e, "an answer could not be serialised");
+            return EdgeError::Internal.respond(req);
+        }
+    };
+    if let Some(key) = answer_key
+        && keepable
+        && response.errors.is_empty()
+    {
+        edge.answers.keep(key, body.clone(), &basis, public).await;
+    }
+    HttpResponse::build(status).insert_header((header::CONTENT_TYPE, ct)).body(body)
+}
+
+/// Answers with a kept answer: counted by the rate limit, the metrics and the log like any other.
+async fn kept_answer(
+    edge: &HttpState,
+    req: &HttpRequest,
+    meta: &RequestMeta,
+    operation_name: Option<&str>,
+    answer: &answers::Answer,
+) -> HttpResponse {
+    let started = Instant::now();
+    let addr = meta.client_addr.as_deref().unwrap_or_default();
+    if let Err(secs) = edge.app.limiter.take(Bucket::Public, addr, answer.public_weight).await {
+        edge.metrics.errors.with_label_values(&["RATE_LIMITED"]).inc();
+        return EdgeError::RateLimited(secs).respond(req);
+    }
+    let operation = edge.metrics.operation_label(operation_name);
+    edge.metrics.latency.with_label_values(&[&operation]).observe(started.elapsed().as_secs_f64());
+    edge.metrics.requests.with_label_values(&[&operation, "ok"]).inc();
+    tracing::info!(operation = %operation, outcome = "ok", us = started.elapsed().as_micros() as u64, "graphql");
+    let ct = if wants_graphql_response(req) { GRAPHQL_RESPONSE } else { "application/json" };
+    HttpResponse::Ok().insert_header((header::CONTENT_TYPE, ct)).body(answer.body.clone())
 }
 
 async fn graphql_post(edge: web::Data<HttpState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {

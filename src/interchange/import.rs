@@ -1158,6 +1158,9 @@ where
         }
     };
     let report = settle(conn, txn, stamp, report, touched, opts).await?;
+    if report.committed {
+        db::freshness::acknowledge_writes(conn, None).await;
+    }
     if let Some(w) = rejects.as_mut() {
         w.flush().await?;
     }

@@ -210,7 +210,10 @@ impl<'a> Service<'a> {
         let g = self.grant(op).await?;
         let stamp = self.stamp(op.name(), Some(&g.tree));
         let w = Writer { db: &self.app.db, scope: &g.scope, stamp: &stamp, now: g.now };
-        match run(&w, &g).await {
+        let outcome = run(&w, &g).await;
+        // Committed or not, no instance answers from data older than this write once it is acknowledged.
+        crate::db::freshness::acknowledge_writes(&self.app.db, Some(&self.app.freshness)).await;
+        match outcome {
             Err(WriteError::NotFound) => {
                 if let Some((kind, code)) = miss {
                     self.missed(op, kind, code, &g).await?;

@@ -9,6 +9,7 @@ use chrono::Datelike;
 use dvc_gateway::auth::{Caller, Role};
 use dvc_gateway::cache::{Aggregate, AggregateCache, CacheHealth, IndicatorKey, Ttl};
 use dvc_gateway::db::DataVersion;
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use crate::support::*;
@@ -337,4 +338,179 @@ async fn report_subscribers_get_a_new_report_when_the_data_changes() {
         121,
         "{next}"
     );
+}
+
+/// An app on `db` whose reads of data versions are counted, listening for writes once its lease is taken.
+async fn listening_counted(db: &TestDb) -> (dvc_gateway::app::App, Arc<AtomicUsize>) {
+    let mut conn = db.conn.clone();
+    let reads = Arc::new(AtomicUsize::new(0));
+    let counter = reads.clone();
+    conn.set_metric_callback(move |info| {
+        if info.statement.sql.contains("FROM data_change") {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let app = dvc_gateway::app::App::new(conn, settings()).expect("app");
+    app.listen_for_writes();
+    assert!(app.freshness.armed_within(Duration::from_secs(10)).await, "the lease is taken");
+    (app, reads)
+}
+
+/// An app that does not listen: a writer as from another process, such as the importer.
+fn not_listening(db: &TestDb) -> dvc_gateway::app::App {
+    dvc_gateway::app::App::new(db.conn.clone(), settings()).expect("app")
+}
+
+#[tokio::test]
+async fn a_listening_instance_answers_without_reading_the_version_and_still_includes_every_acknowledged_write()
+ {
+    let db = TestDb::new(Backend::Postgres).await;
+    let (a, reads) = listening_counted(&db).await;
+    let b = app(&db);
+    assert!(b.freshness.armed_within(Duration::from_secs(10)).await);
+    assert!(import_str(&b, SAMPLE, false).await.committed);
+    let sa = schema(&a);
+    let first = run(&sa, &a, Caller::Anonymous, Q, json!({"u": "49"})).await;
+    assert_eq!(on_time_den(&first), 120, "{first}");
+    assert!(reads.swap(0, Ordering::SeqCst) > 0);
+    for _ in 0..5 {
+        assert_eq!(run(&sa, &a, Caller::Anonymous, Q, json!({"u": "49"})).await, first);
+    }
+    assert_eq!(reads.swap(0, Ordering::SeqCst), 0, "cached answers read no version while nothing is written");
+
+    // A write from another process is in the very next answer.
+    assert!(import_str(&not_listening(&db), EXTRA_DOSSIER, false).await.committed);
+    assert_eq!(on_time_den(&run(&sa, &a, Caller::Anonymous, Q, json!({"u": "49"})).await), 121);
+    assert_eq!(reads.swap(0, Ordering::SeqCst), 1, "the write made the next answer read the version again");
+    run(&sa, &a, Caller::Anonymous, Q, json!({"u": "49"})).await;
+    assert_eq!(reads.swap(0, Ordering::SeqCst), 0);
+
+    // A write through another instance's API is taken in before it is acknowledged.
+    let v = run(
+        &schema(&b),
+        &b,
+        staff(Role::Officer, "49"),
+        "mutation { changeDossierStatus(code: \"EXTRA-0001\", status: PROCESSING) { status } }",
+        json!({}),
+    )
+    .await;
+    assert!(v["errors"].is_null(), "{v}");
+    run(&sa, &a, Caller::Anonymous, Q, json!({"u": "49"})).await;
+    assert_eq!(
+        reads.swap(0, Ordering::SeqCst),
+        1,
+        "b's write ended a's remembered version before it was acknowledged"
+    );
+}
+
+#[tokio::test]
+async fn a_lease_that_takes_nothing_in_holds_writers_until_it_lapses_and_no_longer() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let (a, _) = listening_counted(&db).await;
+    assert!(import_str(&a, SAMPLE, false).await.committed);
+    // A reader that stopped taking in announcements (hung, or cut off) with two seconds of lease left.
+    db.conn
+        .execute_unprepared(
+            "INSERT INTO cache_reader (id, lease_until, taken_in) VALUES ('hung', now() + interval '2 seconds', 0)",
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    assert!(import_str(&not_listening(&db), EXTRA_DOSSIER, false).await.committed);
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(1500), "the writer waited for the live lease: {waited:?}");
+    assert!(waited < Duration::from_secs(5), "and not past it: {waited:?}");
+    let v = run(&schema(&a), &a, Caller::Anonymous, Q, json!({"u": "49"})).await;
+    assert_eq!(on_time_den(&v), 121, "{v}");
+}
+
+#[tokio::test]
+async fn an_instance_that_loses_its_listening_connection_reads_versions_until_it_listens_again() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let (a, reads) = listening_counted(&db).await;
+    assert!(import_str(&a, SAMPLE, false).await.committed);
+    let sa = schema(&a);
+    run(&sa, &a, Caller::Anonymous, Q, json!({"u": "49"})).await;
+    run(&sa, &a, Caller::Anonymous, Q, json!({"u": "49"})).await;
+    reads.swap(0, Ordering::SeqCst);
+    let kill = format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'dvc-cache-reader {}'",
+        a.freshness.id()
+    );
+    let killed: i64 = db
+        .conn
+        .query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, kill))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap();
+    assert_eq!(killed, 1, "one listening connection");
+    let cut = Instant::now();
+    while a.freshness.is_armed() {
+        assert!(cut.elapsed() < Duration::from_secs(1), "the instance noticed the lost connection at once");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Meanwhile a write elsewhere: the answers that follow include it, read or remembered.
+    assert!(import_str(&not_listening(&db), EXTRA_DOSSIER, false).await.committed);
+    let v = run(&sa, &a, Caller::Anonymous, Q, json!({"u": "49"})).await;
+    assert_eq!(on_time_den(&v), 121, "{v}");
+    // (The import above waited for this instance's lease: until it listened again, or the lease lapsed.)
+    assert!(a.freshness.armed_within(Duration::from_secs(10)).await, "listening again");
+    run(&sa, &a, Caller::Anonymous, Q, json!({"u": "49"})).await;
+    reads.swap(0, Ordering::SeqCst);
+    run(&sa, &a, Caller::Anonymous, Q, json!({"u": "49"})).await;
+    assert_eq!(reads.swap(0, Ordering::SeqCst), 0, "remembered again");
+}
+
+#[tokio::test]
+async fn a_kept_whole_answer_is_sent_again_only_while_its_data_does_not_move() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let (a, reads) = listening_counted(&db).await;
+    assert!(import_str(&a, SAMPLE, false).await.committed);
+    let base = serve(a.clone()).await;
+    let c = reqwest::Client::new();
+    let ask = |body: serde_json::Value, token: Option<String>| {
+        let mut r = c.post(format!("{base}/graphql")).json(&body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let year = json!({"query": Q, "variables": {"u": "49"}});
+    let first = ask(year.clone(), None).await;
+    assert_eq!(on_time_den(&first), 120, "{first}");
+    reads.swap(0, Ordering::SeqCst);
+    for _ in 0..3 {
+        assert_eq!(ask(year.clone(), None).await, first);
+    }
+    assert_eq!(reads.swap(0, Ordering::SeqCst), 0);
+
+    // A write from another process: the next answer includes it, and is then kept in its turn.
+    assert!(import_str(&not_listening(&db), EXTRA_DOSSIER, false).await.committed);
+    let after = ask(year.clone(), None).await;
+    assert_eq!(on_time_den(&after), 121, "{after}");
+    assert_eq!(ask(year.clone(), None).await, after);
+
+    // Other variables are another answer; a token goes down the whole path (and gets the same numbers).
+    let other = ask(json!({"query": Q, "variables": {"u": "20000"}}), None).await;
+    assert!(other["errors"].is_null(), "{other}");
+    assert_ne!(other, after);
+    assert_eq!(ask(year.clone(), Some(token(Role::Leader, Some("49"), "leader"))).await, after);
+
+    // A status changed through the API moves the province's version: the kept answer is not sent again.
+    let officer = token(Role::Officer, Some("49"), "officer");
+    let moved = ask(
+        json!({"query": "mutation { changeDossierStatus(code: \"EXTRA-0001\", status: PROCESSING) { status } }"}),
+        Some(officer),
+    )
+    .await;
+    assert!(moved["errors"].is_null(), "{moved}");
+    reads.swap(0, Ordering::SeqCst);
+    assert_eq!(on_time_den(&ask(year.clone(), None).await), 121);
+    assert_eq!(reads.swap(0, Ordering::SeqCst), 1, "the answer after the write read the version again");
 }

@@ -140,7 +140,9 @@ pub fn operator(operation: &str) -> dvc_gateway::db::audit::Stamp {
 }
 
 pub fn app(db: &TestDb) -> App {
-    App::new(db.conn.clone(), settings()).expect("app")
+    let app = App::new(db.conn.clone(), settings()).expect("app");
+    app.listen_for_writes();
+    app
 }
 
 pub async fn import_str(app: &App, text: &str, skip_invalid: bool) -> ImportReport {
@@ -215,7 +217,9 @@ pub fn app_with_redis(db: &TestDb, url: &str, prefix: &str) -> App {
         _ => None,
     })
     .expect("settings");
-    App::new(db.conn.clone(), settings).expect("app")
+    let app = App::new(db.conn.clone(), settings).expect("app");
+    app.listen_for_writes();
+    app
 }
 
 /// A fresh key prefix.
