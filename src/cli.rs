@@ -105,6 +105,7 @@ fn init_logging(json: bool) -> tracing_appender::non_blocking::WorkerGuard {
     // in one write, and a quiet gateway's lines still appear at once.
     let (writer, guard) =
         tracing_appender::non_blocking(std::io::BufWriter::with_capacity(64 << 10, std::io::stderr()));
+    crate::http::access::init(writer.clone(), json);
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     if json {
         builder.json().init();

@@ -9,7 +9,7 @@ use tracing_actix_web::TracingLogger;
 use crate::app::App;
 use crate::graphql::{GatewaySchema, build_schema};
 use crate::http::error::json_errors;
-use crate::http::{HttpState, Metrics, PathOnlySpan, routes};
+use crate::http::{HttpState, Metrics, RequestSpan, routes};
 
 /// How long a stopping gateway waits for the requests in flight before it closes their connections.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
@@ -97,7 +97,7 @@ pub fn run_with_pools(
         ActixApp::new()
             .wrap(json_errors())
             .wrap(actix_web::middleware::from_fn(crate::http::request_id_header))
-            .wrap(TracingLogger::<PathOnlySpan>::new())
+            .wrap(TracingLogger::<RequestSpan>::new())
             .configure(move |cfg| routes(cfg, edge))
     })
     .workers(workers())

@@ -39,7 +39,7 @@ use tokio::sync::watch;
 use super::DataVersion;
 
 /// How long a lease lasts after a renewal, in the database's clock.
-pub const LEASE: Duration = Duration::from_secs(3);
+pub const LEASE: Duration = Duration::from_secs(5);
 /// How much earlier than the database an instance counts its own lease to end.
 pub const MARGIN: Duration = Duration::from_secs(1);
 /// How often an instance renews its lease.
@@ -254,13 +254,10 @@ async fn session(weak: &Weak<Inner>, db: &DatabaseConnection) -> Result<(), sea_
     let mut listener = PgListener::connect_with(&own).await?;
     listener.ignore_pool_close_event(true);
     let Some(id) = weak.upgrade().map(|i| i.id.clone()) else { return Ok(()) };
-    sea_orm::sqlx::query(
-        "SELECT set_config('search_path', $1, false), set_config('application_name', $2, false)",
-    )
-    .bind(format!("\"{}\"", schema.replace('"', "\"\"")))
-    .bind(format!("dvc-cache-reader {id}"))
-    .execute(&mut listener)
-    .await?;
+    set_up(&mut listener, &schema, "cache-reader", &id).await?;
+    // Renewals and acknowledgements need not wait for the disk: a lost one only shortens a lease, and a crash that
+    // loses it also ends this connection, which ends this session's use of what it remembers.
+    sea_orm::sqlx::query("SET synchronous_commit = off").execute(&mut listener).await?;
     listener.listen(&format!("{CHANNEL_PREFIX}{schema}")).await?;
     let lease_ms = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
     let sent = Instant::now();

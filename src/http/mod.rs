@@ -2,6 +2,7 @@
 //! for subscriptions, health, readiness, metrics and GraphiQL. Tokens are verified here, once, and handed to the
 //! schema as a typed [`crate::auth::Caller`] with where the request came from ([`RequestMeta`]).
 
+pub mod access;
 pub mod answers;
 pub mod assets;
 pub mod error;
@@ -293,8 +294,13 @@ async fn execute(
     edge.metrics.latency.with_label_values(&[&operation]).observe(started.elapsed().as_secs_f64());
     let outcome = if response.errors.is_empty() { "ok" } else { "error" };
     edge.metrics.requests.with_label_values(&[&operation, outcome]).inc();
-    // Logged inside the request's span, so the line carries its request id.
-    tracing::info!(operation = %operation, outcome = %outcome, us = started.elapsed().as_micros() as u64, "graphql");
+    access::log(&access::Line {
+        method: req.method().as_str(),
+        operation: &operation,
+        outcome,
+        micros: started.elapsed().as_micros() as u64,
+        request_id: request_id.as_deref(),
+    });
     for e in &response.errors {
         let code = e
             .extensions
@@ -345,7 +351,13 @@ async fn kept_answer(
     let operation = edge.metrics.operation_label(operation_name);
     edge.metrics.latency.with_label_values(&[&operation]).observe(started.elapsed().as_secs_f64());
     edge.metrics.requests.with_label_values(&[&operation, "ok"]).inc();
-    tracing::info!(operation = %operation, outcome = "ok", us = started.elapsed().as_micros() as u64, "graphql");
+    access::log(&access::Line {
+        method: req.method().as_str(),
+        operation: &operation,
+        outcome: "ok",
+        micros: started.elapsed().as_micros() as u64,
+        request_id: meta.request_id.as_deref(),
+    });
     let ct = if wants_graphql_response(req) { GRAPHQL_RESPONSE } else { "application/json" };
     HttpResponse::Ok().insert_header((header::CONTENT_TYPE, ct)).body(answer.body.clone())
 }
@@ -435,17 +447,17 @@ async fn metrics(edge: web::Data<HttpState>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(edge.metrics.render())
 }
 
-/// The root span of every request, as tracing-actix-web's default one but with the path only: a query string
-/// (GET requests carry the query and its variables there) can hold personal data and never reaches the logs.
-pub struct PathOnlySpan;
+/// The root span of every request, with its request id only: tracing-actix-web's default one carries the URL,
+/// whose query string (GET requests carry the query and its variables there) can hold personal data that must
+/// never reach the logs, and the method and path are on the request's access line (see [`access`]).
+pub struct RequestSpan;
 
-impl RootSpanBuilder for PathOnlySpan {
+impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> tracing::Span {
         let request_id = request.extensions().get::<RequestId>().map(ToString::to_string).unwrap_or_default();
+        // Its one field in every line logged while the request runs (the access line names the rest).
         tracing::info_span!(
             "http",
-            http.method = %request.method(),
-            http.route = %request.path(),
             request_id = %request_id,
             http.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,

@@ -274,4 +274,39 @@ async fn the_access_log_is_one_plain_line_per_request_when_not_on_a_terminal() {
     for line in requests {
         assert!(line.contains("outcome=ok") && line.contains("request_id=") && line.len() < 300, "{line}");
     }
+
+    // With LOG_FORMAT=json, every line is a JSON object, the access lines too.
+    let mut gateway = target
+        .command(&["serve"])
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "info")
+        .env("LOG_FORMAT", "json")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while reqwest::get(format!("{base}/readyz")).await.map(|r| r.status().as_u16()).ok() != Some(200) {
+        assert!(started.elapsed() < Duration::from_secs(60), "the gateway starts");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = reqwest::Client::new()
+        .post(format!("{base}/graphql"))
+        .json(&json!({"query": "query Hello { __typename }", "operationName": "Hello"}))
+        .send()
+        .await
+        .unwrap();
+    let id = r.headers().get("x-request-id").map(|v| v.to_str().unwrap().to_owned());
+    kill(&mut gateway, "-TERM");
+    assert!(gateway.wait().unwrap().success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let access: Vec<_> = lines.iter().filter(|l| l["fields"]["message"] == "graphql").collect();
+    assert_eq!(access.len(), 1, "{text}");
+    assert_eq!(access[0]["fields"]["operation"], "Hello", "{text}");
+    assert_eq!(access[0]["fields"]["outcome"], "ok", "{text}");
+    assert_eq!(access[0]["fields"]["method"], "POST", "{text}");
+    if let Some(id) = id {
+        assert_eq!(access[0]["span"]["request_id"], id.as_str(), "{text}");
+    }
 }
