@@ -124,9 +124,9 @@ impl Dirty {
             }
             let filter = within("d.unit_id", "d.received_at");
             let months = format!("cm.month_start <= {horizon}");
-            let inserts = super::indicators::rollup_insert_sql(backend, &filter)
+            let inserts = super::indicators::rules::rollup_insert_sql(backend, &filter)
                 .into_iter()
-                .chain(super::indicators::open_insert_sql(backend, &filter, &months));
+                .chain(super::indicators::rules::open_insert_sql(backend, &filter, &months));
             for sql in inserts {
                 conn.execute_raw(Statement::from_string(backend, sql)).await?;
             }
@@ -201,7 +201,7 @@ pub async fn extend_open<C: ConnectionTrait + TransactionTrait>(conn: &C, to: Mi
     // The dossiers settled before the first new month start have no pair with it or any later one.
     let filter = format!("(d.settled_at > {from} OR dp.settled_at > {from})");
     let months = format!("cm.month_start > {from} AND cm.month_start <= {to}");
-    for sql in super::indicators::open_insert_sql(backend, &filter, &months) {
+    for sql in super::indicators::rules::open_insert_sql(backend, &filter, &months) {
         txn.execute_raw(Statement::from_string(backend, sql)).await?;
     }
     txn.execute_unprepared(&format!("UPDATE open_horizon SET open_to = {to} WHERE id = 0")).await?;

@@ -339,6 +339,36 @@ pub(crate) fn to_report(unit_code: String, w: &Window, s: &dom::Scored) -> Indic
 #[derive(Default)]
 pub struct IndicatorQuery;
 
+/// What one request's indicator reports were computed from, noted by their resolvers for the edge, which may
+/// keep the whole answer (`http::answers`); `None` once one of them
+/// could not be kept (a live window, or a report without a single basis).
+pub struct AnswerBasis(std::sync::Mutex<Option<Vec<(String, crate::db::DataVersion)>>>);
+
+impl Default for AnswerBasis {
+    fn default() -> Self {
+        AnswerBasis(std::sync::Mutex::new(Some(Vec::new())))
+    }
+}
+
+impl AnswerBasis {
+    /// Notes a report the answer holds.
+    pub fn note(&self, report: &crate::indicators::Report) {
+        let mut noted = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match (&report.basis, report.window.live) {
+            (Some(b), false) => {
+                if let Some(v) = noted.as_mut() {
+                    v.push(b.clone());
+                }
+            }
+            _ => *noted = None,
+        }
+    }
+
+    pub(crate) fn taken(&self) -> Option<Vec<(String, crate::db::DataVersion)>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
 /// Indicator queries.
 #[Object]
 impl IndicatorQuery {
@@ -353,7 +383,7 @@ impl IndicatorQuery {
     ) -> async_graphql::Result<IndicatorReport> {
         let r = service(ctx).indicators(&unit_code, &period.spec(), as_of.map(to_micros)).await.gql()?;
         // The edge may keep the whole answer, with what each of its reports was computed from.
-        if let Ok(basis) = ctx.data::<std::sync::Arc<crate::http::answers::AnswerBasis>>() {
+        if let Ok(basis) = ctx.data::<std::sync::Arc<AnswerBasis>>() {
             basis.note(&r);
         }
         Ok(to_report(unit_code, &r.window, &r.scored))

@@ -9,13 +9,14 @@
 //! write in one of the scopes, or a lease lost, sends the request down the whole path again, which replaces the
 //! answer. Tokens, mutations, errors, live windows and any other root field are never kept.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use actix_web::web::Bytes;
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection};
 
 use crate::app::App;
 use crate::db::DataVersion;
+pub use crate::graphql::indicators::AnswerBasis;
 
 /// How many bytes of answers (and their keys) an instance keeps.
 const ANSWERS_BYTES: u64 = 16 << 20;
@@ -86,35 +87,6 @@ pub fn keepable(doc: &ExecutableDocument, name: Option<&str>) -> bool {
             Selection::Field(f) => matches!(f.node.name.node.as_str(), "indicators" | "__typename"),
             _ => false,
         })
-}
-
-/// What one request's indicator reports were computed from, noted by their resolvers; `None` once one of them
-/// could not be kept (a live window, or a report without a single basis).
-pub struct AnswerBasis(Mutex<Option<Vec<(String, DataVersion)>>>);
-
-impl Default for AnswerBasis {
-    fn default() -> Self {
-        AnswerBasis(Mutex::new(Some(Vec::new())))
-    }
-}
-
-impl AnswerBasis {
-    /// Notes a report the answer holds.
-    pub fn note(&self, report: &crate::indicators::Report) {
-        let mut noted = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match (&report.basis, report.window.live) {
-            (Some(b), false) => {
-                if let Some(v) = noted.as_mut() {
-                    v.push(b.clone());
-                }
-            }
-            _ => *noted = None,
-        }
-    }
-
-    fn taken(&self) -> Option<Vec<(String, DataVersion)>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
-    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Prometheus metrics: requests and latency per GraphQL operation, errors by code, and the database pool.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// How many distinct operation names get a label of their own.
@@ -19,6 +19,8 @@ pub struct Metrics {
     pub pool: IntGaugeVec,
     /// Reads that could go to a replica, by where they ran (`replica`, or `primary` as the fallback).
     pub replica_reads: IntCounterVec,
+    /// Requests answered with a kept answer (see `http::answers`).
+    pub kept_answers: IntCounter,
 }
 
 impl Metrics {
@@ -55,8 +57,14 @@ impl Metrics {
             &["target"],
         )
         .expect("valid metric");
+        let kept_answers = IntCounter::new(
+            "graphql_kept_answers_total",
+            "GraphQL requests answered with the bytes kept for the same text (no parsing or execution)",
+        )
+        .expect("valid metric");
         for c in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(kept_answers.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(requests.clone()),
             Box::new(latency.clone()),
             Box::new(errors.clone()),
             Box::new(pool.clone()),
@@ -64,7 +72,16 @@ impl Metrics {
         ] {
             registry.register(c).expect("unique metric");
         }
-        Metrics { registry, operations: Default::default(), requests, latency, errors, pool, replica_reads }
+        Metrics {
+            registry,
+            operations: Default::default(),
+            requests,
+            latency,
+            errors,
+            pool,
+            replica_reads,
+            kept_answers,
+        }
     }
 
     /// The label for a client's operation name: the name itself while it is a plain GraphQL name and fewer than

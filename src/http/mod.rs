@@ -351,6 +351,7 @@ async fn kept_answer(
     let operation = edge.metrics.operation_label(operation_name);
     edge.metrics.latency.with_label_values(&[&operation]).observe(started.elapsed().as_secs_f64());
     edge.metrics.requests.with_label_values(&[&operation, "ok"]).inc();
+    edge.metrics.kept_answers.inc();
     access::log(&access::Line {
         method: req.method().as_str(),
         operation: &operation,

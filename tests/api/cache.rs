@@ -489,6 +489,8 @@ async fn a_kept_whole_answer_is_sent_again_only_while_its_data_does_not_move() {
         assert_eq!(ask(year.clone(), None).await, first);
     }
     assert_eq!(reads.swap(0, Ordering::SeqCst), 0);
+    let metrics = c.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("graphql_kept_answers_total 3"), "{metrics}");
 
     // A write from another process: the next answer includes it, and is then kept in its turn.
     assert!(import_str(&not_listening(&db), EXTRA_DOSSIER, false).await.committed);

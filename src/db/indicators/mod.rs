@@ -4,12 +4,11 @@
 
 mod breakdown;
 mod drill;
-mod rules;
+pub(in crate::db) mod rules;
 mod series;
 
 pub use breakdown::*;
 pub use drill::*;
-pub(in crate::db) use rules::{open_insert_sql, rollup_insert_sql};
 pub use series::*;
 
 use std::collections::HashMap;
