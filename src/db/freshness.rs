@@ -145,8 +145,8 @@ impl Freshness {
         self.is_armed()
     }
 
-    /// Forgets every remembered version: this instance wrote.
-    fn wrote(&self) {
+    /// Forgets every remembered version: this instance wrote (or may have: a write that failed after its commit).
+    pub fn wrote(&self) {
         self.inner.epoch.fetch_add(1, Ordering::SeqCst);
     }
 

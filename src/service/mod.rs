@@ -211,8 +211,14 @@ impl<'a> Service<'a> {
         let stamp = self.stamp(op.name(), Some(&g.tree));
         let w = Writer { db: &self.app.db, scope: &g.scope, stamp: &stamp, now: g.now };
         let outcome = run(&w, &g).await;
-        // Committed or not, no instance answers from data older than this write once it is acknowledged.
-        crate::db::freshness::acknowledge_writes(&self.app.db, Some(&self.app.freshness)).await;
+        // No instance answers from data older than this write once it is acknowledged. A failed write is no
+        // acknowledgement, so it does not wait for the other instances (during an outage that wait would only
+        // delay the error); this instance forgets what it remembers in case the failure came after a commit.
+        if outcome.is_ok() {
+            crate::db::freshness::acknowledge_writes(&self.app.db, Some(&self.app.freshness)).await;
+        } else {
+            self.app.freshness.wrote();
+        }
         match outcome {
             Err(WriteError::NotFound) => {
                 if let Some((kind, code)) = miss {

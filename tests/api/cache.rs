@@ -422,6 +422,25 @@ async fn a_lease_that_takes_nothing_in_holds_writers_until_it_lapses_and_no_long
     assert!(waited < Duration::from_secs(5), "and not past it: {waited:?}");
     let v = run(&schema(&a), &a, Caller::Anonymous, Q, json!({"u": "49"})).await;
     assert_eq!(on_time_den(&v), 121, "{v}");
+
+    // A write that fails acknowledges nothing: its error comes at once, whatever the leases.
+    db.conn
+        .execute_unprepared(
+            "UPDATE cache_reader SET lease_until = now() + interval '4 seconds', taken_in = 0 WHERE id = 'hung'",
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let refused = run(
+        &schema(&a),
+        &a,
+        staff(Role::Officer, "49"),
+        "mutation { changeDossierStatus(code: \"EXTRA-0001\", status: RECEIVED) { status } }",
+        json!({}),
+    )
+    .await;
+    assert!(!refused["errors"].is_null(), "{refused}");
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
 }
 
 #[tokio::test]
