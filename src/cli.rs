@@ -306,7 +306,9 @@ async fn serve(settings: Settings, demo: bool, demo_scale: f64) -> anyhow::Resul
         stop.await;
     });
     running.server.await?;
-    // Stopped (SIGINT or SIGTERM): the accesses the writer still holds go to the database first.
+    // Stopped (SIGINT or SIGTERM): the lease goes back, so that other instances' writes stop waiting for this one.
+    app.freshness.release(&app.db).await;
+    // The accesses the writer still holds go to the database first.
     purge.abort();
     extend.abort();
     if !app.audit.flush_within(std::time::Duration::from_secs(30)).await {

@@ -150,6 +150,23 @@ impl Freshness {
         self.inner.epoch.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Stops listening and gives the lease back (a gateway that stops), so that writers need not wait for it to
+    /// lapse; remembered versions are no longer used.
+    pub async fn release(&self, db: &DatabaseConnection) {
+        self.inner.disarm();
+        self.inner._alive.send_replace(());
+        if db.get_database_backend() == DbBackend::Postgres {
+            let gone = Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "DELETE FROM cache_reader WHERE id = $1",
+                [self.inner.id.clone().into()],
+            );
+            if let Err(e) = db.execute_raw(gone).await {
+                tracing::warn!(error = %e, "the cache lease was not given back; it lapses by itself");
+            }
+        }
+    }
+
     /// Starts listening for writes on `db` (PostgreSQL only; once; needs a Tokio runtime). Until the lease is
     /// taken, and whenever it is lost, versions are read per request.
     pub fn listen(&self, db: &DatabaseConnection) {

@@ -480,6 +480,21 @@ async fn an_instance_that_loses_its_listening_connection_reads_versions_until_it
     reads.swap(0, Ordering::SeqCst);
     run(&sa, &a, Caller::Anonymous, Q, json!({"u": "49"})).await;
     assert_eq!(reads.swap(0, Ordering::SeqCst), 0, "remembered again");
+
+    // A stopping instance gives its lease back: no writer waits for it, and it remembers nothing any more.
+    a.freshness.release(&a.db).await;
+    assert!(!a.freshness.is_armed());
+    let live = "SELECT COUNT(*) FROM cache_reader WHERE lease_until > now()";
+    let live = |db: &TestDb| {
+        let q = sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, live);
+        let conn = db.conn.clone();
+        async move { conn.query_one_raw(q).await.unwrap().unwrap().try_get_by_index::<i64>(0).unwrap() }
+    };
+    assert_eq!(live(&db).await, 0);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(live(&db).await, 0, "and does not take one again");
+    run(&sa, &a, Caller::Anonymous, Q, json!({"u": "49"})).await;
+    assert_eq!(reads.swap(0, Ordering::SeqCst), 1, "versions are read again");
 }
 
 #[tokio::test]
