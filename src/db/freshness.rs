@@ -261,9 +261,7 @@ async fn lapsed(weak: &Weak<Inner>) {
 /// connection is lost (`Ok`) or a statement fails.
 async fn session(weak: &Weak<Inner>, db: &DatabaseConnection) -> Result<(), sea_orm::sqlx::Error> {
     // The listening connection is opened apart from the app's pool, without its setup: it takes the pool's schema.
-    let schema: String = sea_orm::sqlx::query_scalar("SELECT current_schema()")
-        .fetch_one(db.get_postgres_connection_pool())
-        .await?;
+    let schema = pool_schema(db).await?;
     // A pool of its own, of one connection: a listener holds its connection, which the app's pool would lose.
     let own = PgPoolOptions::new()
         .max_connections(1)
@@ -345,11 +343,15 @@ async fn own_connection(
     what: &str,
     id: &str,
 ) -> Result<(PgConnection, String), sea_orm::sqlx::Error> {
-    let pool = db.get_postgres_connection_pool();
-    let schema: String = sea_orm::sqlx::query_scalar("SELECT current_schema()").fetch_one(pool).await?;
-    let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
+    let schema = pool_schema(db).await?;
+    let mut conn = PgConnection::connect_with(&db.get_postgres_connection_pool().connect_options()).await?;
     set_up(&mut conn, &schema, what, id).await?;
     Ok((conn, schema))
+}
+
+/// The schema the connections of `db`'s pool work in (their setup sets it).
+async fn pool_schema(db: &DatabaseConnection) -> Result<String, sea_orm::sqlx::Error> {
+    sea_orm::sqlx::query_scalar("SELECT current_schema()").fetch_one(db.get_postgres_connection_pool()).await
 }
 
 /// Sets a connection opened apart from the pool (without its setup) to `schema`, named for the activity view.

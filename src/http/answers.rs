@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use actix_web::web::Bytes;
-use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection};
+use async_graphql::parser::types::{OperationDefinition, OperationType, Selection};
 
 use crate::app::App;
 use crate::db::DataVersion;
@@ -74,16 +74,11 @@ impl Answers {
     }
 }
 
-/// Whether an answer to `doc`'s operation `name` may be kept: a query whose every root field is `indicators`
-/// (or `__typename`), without fragments.
-pub fn keepable(doc: &ExecutableDocument, name: Option<&str>) -> bool {
-    let op = match name {
-        Some(name) => doc.operations.iter().find(|(n, _)| n.map(|n| n.as_str()) == Some(name)),
-        None => doc.operations.iter().next(),
-    };
-    let Some((_, op)) = op else { return false };
-    op.node.ty == OperationType::Query
-        && op.node.selection_set.node.items.iter().all(|s| match &s.node {
+/// Whether an answer to operation `op` may be kept: a query whose every root field is `indicators` (or
+/// `__typename`), without fragments.
+pub fn keepable(op: &OperationDefinition) -> bool {
+    op.ty == OperationType::Query
+        && op.selection_set.node.items.iter().all(|s| match &s.node {
             Selection::Field(f) => matches!(f.node.name.node.as_str(), "indicators" | "__typename"),
             _ => false,
         })
@@ -93,24 +88,29 @@ pub fn keepable(doc: &ExecutableDocument, name: Option<&str>) -> bool {
 mod tests {
     use super::*;
 
-    fn doc(text: &str) -> ExecutableDocument {
+    fn doc(text: &str) -> async_graphql::parser::types::ExecutableDocument {
         async_graphql::parser::parse_query(text).expect("parses")
+    }
+
+    /// Whether the answer to `doc`'s operation `name` (as the edge chooses it) may be kept.
+    fn keeps(doc: &async_graphql::parser::types::ExecutableDocument, name: Option<&str>) -> bool {
+        crate::http::chosen_operation(doc, name).is_some_and(keepable)
     }
 
     #[test]
     fn only_queries_of_indicator_reports_are_kept() {
         let report = "indicators(unitCode: \"49\", period: { year: 2024 }) { total }";
-        assert!(keepable(&doc(&format!("{{ {report} }}")), None));
-        assert!(keepable(&doc(&format!("{{ a: {report} b: {report} __typename }}")), None));
-        assert!(!keepable(&doc(&format!("{{ {report} dossierStatus(code: \"x\") {{ status }} }}")), None));
-        assert!(!keepable(&doc(&format!("{{ ...F }} fragment F on Query {{ {report} }}")), None));
-        assert!(!keepable(&doc(&format!("{{ ... on Query {{ {report} }} }}")), None));
-        assert!(!keepable(&doc("mutation { recordFeedback { code } }"), None));
+        assert!(keeps(&doc(&format!("{{ {report} }}")), None));
+        assert!(keeps(&doc(&format!("{{ a: {report} b: {report} __typename }}")), None));
+        assert!(!keeps(&doc(&format!("{{ {report} dossierStatus(code: \"x\") {{ status }} }}")), None));
+        assert!(!keeps(&doc(&format!("{{ ...F }} fragment F on Query {{ {report} }}")), None));
+        assert!(!keeps(&doc(&format!("{{ ... on Query {{ {report} }} }}")), None));
+        assert!(!keeps(&doc("mutation { recordFeedback { code } }"), None));
         let two =
             doc(&format!("query A {{ {report} }} query B {{ dossierStatus(code: \"x\") {{ status }} }}"));
-        assert!(keepable(&two, Some("A")));
-        assert!(!keepable(&two, Some("B")));
-        assert!(!keepable(&two, Some("C")));
+        assert!(keeps(&two, Some("A")));
+        assert!(!keeps(&two, Some("B")));
+        assert!(!keeps(&two, Some("C")));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpRequest, HttpResponse, web};
-use async_graphql::parser::types::{ExecutableDocument, OperationType};
+use async_graphql::parser::types::{ExecutableDocument, OperationDefinition, OperationType};
 use serde::Deserialize;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 
@@ -106,13 +106,18 @@ fn wants_graphql_response(req: &HttpRequest) -> bool {
         .is_some_and(|a| a.contains(GRAPHQL_RESPONSE))
 }
 
+/// The media type of a request's answer: the GraphQL response type when the client accepts it.
+fn content_type(req: &HttpRequest) -> &'static str {
+    if wants_graphql_response(req) { GRAPHQL_RESPONSE } else { "application/json" }
+}
+
 fn request_error(
     req: &HttpRequest,
     status: actix_web::http::StatusCode,
     message: &str,
     code: &str,
 ) -> HttpResponse {
-    let ct = if wants_graphql_response(req) { GRAPHQL_RESPONSE } else { "application/json" };
+    let ct = content_type(req);
     let body = error_body(message, code, request_id_of(req).as_deref());
     HttpResponse::build(status).insert_header((header::CONTENT_TYPE, ct)).json(body)
 }
@@ -226,16 +231,9 @@ async fn execute(
     let (parsed, op) = match parse(&edge.documents, &mut request).await {
         Ok(doc) => {
             public = crate::graphql::cost::public_weight(doc, &variables);
-            keepable = answer_key.is_some() && answers::keepable(doc, name.as_deref());
-            let op = match &name {
-                Some(name) => doc
-                    .operations
-                    .iter()
-                    .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str()))
-                    .map(|(_, o)| o.node.ty),
-                None => doc.operations.iter().next().map(|(_, o)| o.node.ty),
-            };
-            (true, op)
+            let chosen = chosen_operation(doc, name.as_deref());
+            keepable = answer_key.is_some() && chosen.is_some_and(answers::keepable);
+            (true, chosen.map(|o| o.ty))
         }
         Err(_) => (false, None),
     };
@@ -261,9 +259,10 @@ async fn execute(
     let started = Instant::now();
     let request_id = meta.request_id.clone();
     // This worker's app (its own pool): resolvers find it before the schema's.
-    let basis = Arc::new(answers::AnswerBasis::default());
     let mut request = request.data(caller).data(meta).data(edge.loaders.clone()).data(edge.app.clone());
-    if keepable {
+    // What the resolvers read, noted for an answer that may be kept.
+    let basis = keepable.then(|| Arc::new(answers::AnswerBasis::default()));
+    if let Some(basis) = &basis {
         request = request.data(basis.clone());
     }
     let limit = edge.app.settings.limits.request_timeout;
@@ -291,16 +290,8 @@ async fn execute(
             e.extensions.get_or_insert_with(Default::default).set("requestId", id.as_str());
         }
     }
-    edge.metrics.latency.with_label_values(&[&operation]).observe(started.elapsed().as_secs_f64());
     let outcome = if response.errors.is_empty() { "ok" } else { "error" };
-    edge.metrics.requests.with_label_values(&[&operation, outcome]).inc();
-    access::log(&access::Line {
-        method: req.method().as_str(),
-        operation: &operation,
-        outcome,
-        micros: started.elapsed().as_micros() as u64,
-        request_id: request_id.as_deref(),
-    });
+    finished(edge, req, &operation, outcome, started, request_id.as_deref());
     for e in &response.errors {
         let code = e
             .extensions
@@ -317,7 +308,7 @@ async fn execute(
         } else {
             actix_web::http::StatusCode::OK
         };
-    let ct = if graphql_response { GRAPHQL_RESPONSE } else { "application/json" };
+    let ct = content_type(req);
     let body = match serde_json::to_vec(&response) {
         Ok(body) => web::Bytes::from(body),
         Err(e) => {
@@ -325,11 +316,10 @@ async fn execute(
             return EdgeError::Internal.respond(req);
         }
     };
-    if let Some(key) = answer_key
-        && keepable
+    if let (Some(key), Some(basis)) = (answer_key, &basis)
         && response.errors.is_empty()
     {
-        edge.answers.keep(key, body.clone(), &basis, public).await;
+        edge.answers.keep(key, body.clone(), basis, public).await;
     }
     HttpResponse::build(status).insert_header((header::CONTENT_TYPE, ct)).body(body)
 }
@@ -349,18 +339,41 @@ async fn kept_answer(
         return EdgeError::RateLimited(secs).respond(req);
     }
     let operation = edge.metrics.operation_label(operation_name);
-    edge.metrics.latency.with_label_values(&[&operation]).observe(started.elapsed().as_secs_f64());
-    edge.metrics.requests.with_label_values(&[&operation, "ok"]).inc();
     edge.metrics.kept_answers.inc();
+    finished(edge, req, &operation, "ok", started, meta.request_id.as_deref());
+    HttpResponse::Ok().insert_header((header::CONTENT_TYPE, content_type(req))).body(answer.body.clone())
+}
+
+/// Counts an answered GraphQL request in the metrics and writes its access line.
+fn finished(
+    edge: &HttpState,
+    req: &HttpRequest,
+    operation: &str,
+    outcome: &str,
+    started: Instant,
+    request_id: Option<&str>,
+) {
+    edge.metrics.latency.with_label_values(&[operation]).observe(started.elapsed().as_secs_f64());
+    edge.metrics.requests.with_label_values(&[operation, outcome]).inc();
     access::log(&access::Line {
         method: req.method().as_str(),
-        operation: &operation,
-        outcome: "ok",
+        operation,
+        outcome,
         micros: started.elapsed().as_micros() as u64,
-        request_id: meta.request_id.as_deref(),
+        request_id,
     });
-    let ct = if wants_graphql_response(req) { GRAPHQL_RESPONSE } else { "application/json" };
-    HttpResponse::Ok().insert_header((header::CONTENT_TYPE, ct)).body(answer.body.clone())
+}
+
+/// The operation of `doc` a request names (or its first, when it names none), as GraphQL over HTTP chooses it.
+pub(crate) fn chosen_operation<'d>(
+    doc: &'d ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'d OperationDefinition> {
+    let chosen = match name {
+        Some(name) => doc.operations.iter().find(|(n, _)| n.map(|n| n.as_str()) == Some(name)),
+        None => doc.operations.iter().next(),
+    };
+    chosen.map(|(_, o)| &o.node)
 }
 
 async fn graphql_post(edge: web::Data<HttpState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
