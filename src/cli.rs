@@ -287,6 +287,7 @@ async fn serve(settings: Settings, demo: bool, demo_scale: f64) -> anyhow::Resul
     }
     let purge = tokio::spawn(crate::audit::purge_daily(app.db.clone(), app.settings.audit_retention_days));
     let extend = tokio::spawn(db::rollup::keep_open_extended(app.db.clone()));
+    let groups = tokio::spawn(db::groups::keep_fresh(app.db.clone(), std::time::Duration::from_millis(250)));
     let workers = crate::startup::workers();
     let pools = match app.db.get_database_backend() {
         // SQLite writes through one connection at a time: the workers share the app's pool.
@@ -311,6 +312,7 @@ async fn serve(settings: Settings, demo: bool, demo_scale: f64) -> anyhow::Resul
     // The accesses the writer still holds go to the database first.
     purge.abort();
     extend.abort();
+    groups.abort();
     if !app.audit.flush_within(std::time::Duration::from_secs(30)).await {
         tracing::error!("stopping with audit events the database did not take");
     }

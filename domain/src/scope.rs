@@ -214,6 +214,26 @@ impl UnitTree {
         }
     }
 
+    /// The units whose summaries are also kept merged over their scope (see the gateway's `db::groups`): every
+    /// PROVINCE and MINISTRY, with the ids of the units of its scope once every merge into it has happened
+    /// (`scope_at` at the end of time), the unit itself included.
+    pub fn summary_groups(&self) -> impl Iterator<Item = (i64, Vec<i64>)> + '_ {
+        self.units
+            .iter()
+            .filter(|u| is_summary_group(u.level))
+            .map(|u| (u.id, self.scope_of(&u.code, Micros::MAX).scope.sorted_ids()))
+    }
+
+    /// The summary group whose merged rows answer for the scope of `code` at `t`, with its number of units: the
+    /// unit is a group, and every merge into its scope has happened by `t` (its scope at `t` is the group's
+    /// units). `None` otherwise: the units' own rows answer.
+    pub fn summary_group_at(&self, code: &str, t: Micros) -> Option<(i64, usize)> {
+        let u = self.get(code).filter(|u| is_summary_group(u.level))?;
+        let whole = self.scope_of(code, Micros::MAX);
+        let at = self.scope_of(code, t);
+        (whole.key == at.key).then(|| (u.id, whole.scope.ids.len()))
+    }
+
     /// Whether `code` is `ancestor` or lies below it by `parent` links.
     pub fn is_within(&self, code: &str, ancestor: &str) -> bool {
         let mut cur = Some(code);
@@ -306,6 +326,11 @@ impl UnitTree {
             None => self.all().iter().filter(of_level).collect(),
         })
     }
+}
+
+/// Whether a unit of this level has its summaries kept merged over its scope.
+fn is_summary_group(level: UnitLevel) -> bool {
+    matches!(level, UnitLevel::Province | UnitLevel::Ministry)
 }
 
 #[cfg(test)]

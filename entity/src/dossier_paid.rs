@@ -2,7 +2,8 @@
 //! receipts). A receipt counts over `[issued_at, cancelled_at)`; when the union of those intervals is one
 //! interval it is stored here (`paid_to` missing: still counting), and the indicators read this row instead of
 //! the receipts. When it is several (a receipt cancelled and another issued after a gap), `irregular` is set,
-//! the intervals are empty, and the indicators read the receipts themselves.
+//! the intervals are empty, and the indicators read the receipts themselves: the summaries once, when they are
+//! derived, and a report only for the dossiers it reads row by row.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -18,7 +19,8 @@ pub struct Model {
     pub paid_online_from: Option<i64>,
     pub paid_online_to: Option<i64>,
     pub irregular: bool,
-    /// The latest of the instants above, or `i64::MAX` when `irregular`: see `dossier_rollup`.
+    /// The latest instant at which one of the dossier's receipts was issued or cancelled (`i64::MAX` when past
+    /// the summarised years): see `dossier_rollup`.
     pub settled_at: i64,
 }
 

@@ -15,6 +15,8 @@ mod m20261130_000001_rollup_names;
 mod m20261130_000002_procedure_search;
 mod m20261206_000001_open_rollup;
 mod m20261207_000001_cache_reader;
+mod m20261208_000001_settled_receipts;
+mod m20261208_000002_summary_groups;
 
 /// The migration before which the gateway seals the clear `feedback.recorded_by` with its key (it drops the
 /// column).
@@ -22,8 +24,13 @@ pub const SEAL_RECORDERS_BEFORE: &str = "m20261129_000002_drop_clear_recorder";
 
 /// Migrations after which the gateway derives the indicator summaries again from the stored rows (they create
 /// or recreate the summary tables), unless the database was empty.
-pub const REBUILD_SUMMARIES_AFTER: [&str; 3] =
-    ["m20261128_000001_indicator_summaries", "m20261130_000001_rollup_names", "m20261206_000001_open_rollup"];
+pub const REBUILD_SUMMARIES_AFTER: [&str; 5] = [
+    "m20261128_000001_indicator_summaries",
+    "m20261130_000001_rollup_names",
+    "m20261206_000001_open_rollup",
+    "m20261208_000001_settled_receipts",
+    "m20261208_000002_summary_groups",
+];
 
 /// The migration after which the gateway fills `procedure.search_text` of the stored procedures.
 pub const FILL_PROCEDURE_SEARCH_AFTER: &str = "m20261130_000002_procedure_search";
@@ -36,8 +43,8 @@ pub const AUDIT_MIN_AGE_DAYS: i64 = 180;
 /// both databases read only PAKN rows, not every rating of a unit.
 pub const PAKN_KINDS: &str = "kind IN ('COMPLAINT', 'RECOMMENDATION')";
 
-/// `settled_at` of a dossier whose indicator facts may still change (it is open, its receipts count over
-/// several intervals, or its dates lie outside the summarised years): the indicators read it row by row.
+/// `settled_at` of a dossier whose indicator facts may still change (it is open, or its dates lie outside the
+/// summarised years): the indicators read it row by row.
 pub const NEVER: i64 = i64::MAX;
 
 /// The summarised instants, `[SUMMARY_FROM, SUMMARY_TO)`: 2000-01-01 to 2100-01-01 in Vietnam time. A dossier
@@ -96,6 +103,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000002_procedure_search::Migration),
             Box::new(m20261206_000001_open_rollup::Migration),
             Box::new(m20261207_000001_cache_reader::Migration),
+            Box::new(m20261208_000001_settled_receipts::Migration),
+            Box::new(m20261208_000002_summary_groups::Migration),
         ]
     }
 }

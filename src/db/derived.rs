@@ -82,10 +82,12 @@ pub fn settled_at_of_new(received_at: Micros, synced_at: Option<Micros>, f: &Der
     })
 }
 
-/// `settled_at` of a `dossier_paid` row: the latest bound of its intervals, `NEVER` when irregular.
-pub fn paid_settled_at(irregular: bool, bounds: [Option<Micros>; 4]) -> Micros {
+/// `settled_at` of a `dossier_paid` row: the latest instant at which one of the dossier's receipts was issued or
+/// cancelled (from then on whether it is paid no longer changes, even when its receipts count over several
+/// intervals), `NEVER` when that is past the summarised span.
+pub fn paid_settled_at(bounds: impl IntoIterator<Item = Option<Micros>>) -> Micros {
     let latest = bounds.into_iter().flatten().max().unwrap_or(0);
-    if irregular || latest >= SUMMARY_TO { NEVER } else { latest }
+    if latest >= SUMMARY_TO { NEVER } else { latest }
 }
 
 /// The rule as SQL over the columns of `dossier` (unqualified, as in an UPDATE), with the dossier's
@@ -178,7 +180,6 @@ pub async fn refresh_receipts(conn: &impl ConnectionTrait, dossier_ids: &[i64]) 
             let irregular = any == PaidSpan::Several || online == PaidSpan::Several;
             let (paid_from, paid_to) = if irregular { (None, None) } else { any.bounds() };
             let (paid_online_from, paid_online_to) = if irregular { (None, None) } else { online.bounds() };
-            let bounds = [paid_from, paid_to, paid_online_from, paid_online_to];
             entity::dossier_paid::ActiveModel {
                 dossier_id: Set(dossier_id),
                 unit_id: Set(unit_id),
@@ -187,7 +188,7 @@ pub async fn refresh_receipts(conn: &impl ConnectionTrait, dossier_ids: &[i64]) 
                 paid_online_from: Set(paid_online_from),
                 paid_online_to: Set(paid_online_to),
                 irregular: Set(irregular),
-                settled_at: Set(paid_settled_at(irregular, bounds)),
+                settled_at: Set(paid_settled_at(rs.iter().flat_map(|&(i, c, _)| [Some(i), c]))),
             }
         });
         insert_chunked(conn, models.collect(), 8).await?;

@@ -6,6 +6,7 @@ pub mod bulk;
 pub mod coalesce;
 pub mod derived;
 pub mod freshness;
+pub mod groups;
 pub mod indicators;
 pub mod lifecycle;
 pub mod read;

@@ -109,6 +109,8 @@ impl Dirty {
             .collect();
         parts.sort_unstable();
         super::mark_changed(conn, parts.iter().map(|&(unit, _)| unit)).await?;
+        // The merged rows of their groups are out of date for these months until merged again.
+        super::groups::mark_stale(conn, &parts).await?;
         // Many units (an import) in few statements: each reads the dossiers and their receipts once.
         for chunk in parts.chunks(200) {
             let within = |unit: &str, at: &str| {
@@ -168,7 +170,9 @@ pub async fn rebuild_all(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
             "SELECT unit_id, MIN(received_at), MAX(received_at) FROM dossier GROUP BY unit_id".to_owned(),
         )
         .await?;
-    dirty.rebuild(conn).await
+    dirty.rebuild(conn).await?;
+    super::groups::regroup(conn, &super::load_units(conn).await?).await?;
+    super::groups::merge_all(conn).await
 }
 
 /// The last month start the open summaries cover, read with `lock` (an SQL locking clause, or nothing).
@@ -204,6 +208,7 @@ pub async fn extend_open<C: ConnectionTrait + TransactionTrait>(conn: &C, to: Mi
     for sql in super::indicators::rules::open_insert_sql(backend, &filter, &months) {
         txn.execute_raw(Statement::from_string(backend, sql)).await?;
     }
+    super::groups::merge_open_months(&txn, from, to).await?;
     txn.execute_unprepared(&format!("UPDATE open_horizon SET open_to = {to} WHERE id = 0")).await?;
     txn.commit().await?;
     Ok(true)

@@ -211,6 +211,8 @@ struct Importer<'a, C> {
     touched: HashSet<i64>,
     /// The indicator summary rows this import changes, rebuilt once before it commits.
     dirty: db::rollup::Dirty,
+    /// A unit was written: the summary groups are recomputed before it commits.
+    units_changed: bool,
 }
 
 /// A line that passed its own checks, waiting for its batch.
@@ -569,6 +571,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
             }
             self.refs.unit_codes.insert(id, u.code.clone());
             self.touched.insert(db::REFERENCE_DATA);
+            self.units_changed = true;
             self.report.written += 1;
         }
         Ok(())
@@ -1191,6 +1194,7 @@ async fn import_batches<R: AsyncBufRead + Unpin>(
         report: ImportReport::default(),
         touched: HashSet::new(),
         dirty: db::rollup::Dirty::default(),
+        units_changed: false,
     };
     let keep_text = opts.skip_invalid && rejects.is_some();
     let bad_text = rejects.is_some();
@@ -1222,6 +1226,9 @@ async fn import_batches<R: AsyncBufRead + Unpin>(
         }
     }
     std::mem::take(&mut imp.dirty).rebuild(txn).await?;
+    if imp.units_changed {
+        db::groups::regroup(txn, &db::load_units(txn).await?).await?;
+    }
     let touched = std::mem::take(&mut imp.touched);
     Ok((imp.report, touched))
 }
@@ -1268,6 +1275,11 @@ async fn settle(
         report.committed = true;
         db::audit::insert(&txn, &[audit(&report)]).await?;
         txn.commit().await?;
+        // The summary groups it made out of date are merged again before it returns (until then, and if this
+        // fails, reports of those groups read their units' rows).
+        if let Err(e) = db::groups::refresh(conn).await {
+            tracing::warn!(error = %e, "merging the summary groups after the import failed");
+        }
         // A large import leaves PostgreSQL's statistics describing the tables as they were (empty, on a first
         // import) until autovacuum comes by; the indicator queries planned on them meanwhile can take seconds.
         if report.written >= ANALYZE_AFTER && conn.get_database_backend() == sea_orm::DbBackend::Postgres {

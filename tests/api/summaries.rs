@@ -72,23 +72,34 @@ async fn scalar(app: &dvc_gateway::app::App, sql: &str) -> i64 {
 }
 
 /// Every unit of the demo province counted both ways agrees, the stored `settled_at` values follow their rule, and
-/// the maintained summaries are the ones a full rebuild gives.
+/// the maintained summaries are the ones a full rebuild gives. The province is counted twice: as the writes left
+/// its summary group (merged rows out of date after an API write: its units' rows answer), and after the group was
+/// merged again (its merged rows answer).
 async fn check(app: &dvc_gateway::app::App, label: &str) {
     check_counts(app, label).await;
+    dvc_gateway::db::groups::refresh(&app.db).await.unwrap();
+    assert_eq!(scalar(app, "SELECT COUNT(*) FROM summary_stale").await, 0, "{label}: still out of date");
+    check_units(app, label, &["49".to_owned()]).await;
     check_stored(app, label).await;
 }
 
 /// Every unit of the demo province counted with the summaries and row by row agrees, in every window.
 async fn check_counts(app: &dvc_gateway::app::App, label: &str) {
     let tree = app.units().await.unwrap();
-    let calendar = app.calendar().await.unwrap();
     let units: Vec<String> = ["VN", "49"]
         .iter()
         .map(|c| c.to_string())
         .chain(tree.all().iter().filter(|u| u.code.len() == 5).take(3).map(|u| u.code.to_string()))
         .collect();
+    check_units(app, label, &units).await;
+}
+
+/// These units counted with the summaries and row by row agree, in every window.
+async fn check_units(app: &dvc_gateway::app::App, label: &str, units: &[String]) {
+    let tree = app.units().await.unwrap();
+    let calendar = app.calendar().await.unwrap();
     for w in windows() {
-        for unit in &units {
+        for unit in units {
             let summarised = counts_with(&app.db, &tree, &calendar, unit, &w, true).await.unwrap();
             let rows = counts_with(&app.db, &tree, &calendar, unit, &w, false).await.unwrap();
             assert_eq!(summarised, rows, "{label}: unit {unit}, window {w:?}");
@@ -380,9 +391,9 @@ per_backend! {
         let summarised = scalar(&app, sum).await;
         assert!(summarised > 100, "{summarised}");
         // Back to the release before the rollup's names (`n`, 0/1 flags, an empty table), procedures without a
-        // search key, the open summaries and the cache readers' leases; migrating derives the summaries again and
-        // fills the keys.
-        migration::Migrator::down(&app.db, Some(4)).await.unwrap();
+        // search key, the open summaries, the cache readers' leases, the settled irregular receipts and the summary
+        // groups; migrating derives the summaries again and fills the keys.
+        migration::Migrator::down(&app.db, Some(6)).await.unwrap();
         assert_eq!(scalar(&app, "SELECT COUNT(*) FROM dossier_rollup WHERE er_kind = 1 AND n > 0").await, 0);
         dvc_gateway::db::migrate(&app.db, &test_vault()).await.unwrap();
         assert_eq!(scalar(&app, sum).await, summarised);
@@ -443,5 +454,105 @@ per_backend! {
         let on_time = dvc_gateway::domain::indicators::MetricKey::OnTimeProcessing;
         assert!(after.get(on_time).num < before.get(on_time).num, "the open summaries were not read");
         assert_eq!(after.get(on_time).den, before.get(on_time).den);
+    }
+}
+
+// A dossier whose receipts count over several intervals settles like any other once its last receipt was issued
+// or cancelled, and the summaries count it exactly: a report they answer whole (a year evaluated at its end, a
+// month start) reads no receipt at all. Receipts moved out of reach behind the gateway's back do not move it,
+// while the same report read row by row sees them gone.
+per_backend! {
+    #[tokio::test]
+    async fn a_report_the_summaries_answer_reads_no_receipt_even_for_irregular_payments(backend: Backend) {
+        use dvc_gateway::domain::indicators::MetricKey;
+        use dvc_gateway::domain::time::now;
+        let mut records = Vec::new();
+        generate(&DemoOptions { scale: 0.004, seed: 7 }, &mut |r| records.push(r));
+        let text = records.iter().map(Record::to_line).collect::<Vec<_>>().join("\n");
+        let db = TestDb::new(backend).await;
+        let app = app(&db);
+        assert!(import_str(&app, &text, false).await.committed);
+        let (from, to) = (migration::month_start(2024, 1), migration::month_start(2025, 1));
+        let irregular = format!(
+            "SELECT COUNT(*) FROM dossier_paid dp JOIN dossier d ON d.id = dp.dossier_id WHERE dp.irregular \
+             AND d.received_at >= {from} AND d.received_at < {to}"
+        );
+        assert!(scalar(&app, &irregular).await > 0, "no irregular receipts in 2024 to test with");
+        let unsettled = format!("{irregular} AND dp.settled_at >= {to}");
+        assert_eq!(scalar(&app, &unsettled).await, 0, "irregular receipts of 2024 still unsettled at its end");
+        check(&app, "with irregular receipts settled").await;
+
+        let tree = app.units().await.unwrap();
+        let calendar = app.calendar().await.unwrap();
+        let year = Window::of(&PeriodSpec { year: Some(2024), ..Default::default() }, None, now()).unwrap();
+        let before = counts_with(&app.db, &tree, &calendar, "49", &year, true).await.unwrap();
+        app.db.execute_unprepared("UPDATE receipt SET issued_at = issued_at + 1000000000000000").await.unwrap();
+        let after = counts_with(&app.db, &tree, &calendar, "49", &year, true).await.unwrap();
+        assert_eq!(after, before, "the summarised report read the receipts");
+        let rows = counts_with(&app.db, &tree, &calendar, "49", &year, false).await.unwrap();
+        let paid = |c: &dvc_gateway::db::indicators::Counts| c.get(MetricKey::PaidOnlineDossiers).num;
+        assert!(paid(&rows) < paid(&before), "read row by row, the receipts out of reach count: {rows:?}");
+    }
+}
+
+// A province's report reads its summary group's merged rows while they are current and its units' rows while a
+// write has made them out of date; merging them again gives what a rebuild from scratch gives; the groups' units
+// are the scopes the unit tree computes.
+per_backend! {
+    #[tokio::test]
+    async fn a_province_report_reads_its_merged_rows_only_while_they_are_current(backend: Backend) {
+        use dvc_gateway::domain::indicators::MetricKey;
+        use dvc_gateway::domain::time::now;
+        let mut records = Vec::new();
+        generate(&DemoOptions { scale: 0.002, seed: 9 }, &mut |r| records.push(r));
+        let text = records.iter().map(Record::to_line).collect::<Vec<_>>().join("\n");
+        let db = TestDb::new(backend).await;
+        let app = app(&db);
+        assert!(import_str(&app, &text, false).await.committed);
+        let tree = app.units().await.unwrap();
+        let calendar = app.calendar().await.unwrap();
+        let groups: Vec<(i64, Vec<i64>)> = tree.summary_groups().collect();
+        assert!(!groups.is_empty());
+        for (group, units) in &groups {
+            let sql = format!("SELECT unit_id FROM summary_group WHERE group_id = {group} ORDER BY unit_id");
+            let rows = app.db.query_all_raw(Statement::from_string(app.db.get_database_backend(), sql)).await.unwrap();
+            let stored: Vec<i64> = rows.iter().map(|r| r.try_get_by_index(0).unwrap()).collect();
+            assert_eq!(&stored, units, "the units of group {group}");
+        }
+        // The import left every group current.
+        assert_eq!(scalar(&app, "SELECT COUNT(*) FROM summary_stale").await, 0);
+        assert!(scalar(&app, "SELECT COUNT(*) FROM dossier_rollup WHERE unit_id < 0").await > 0);
+        let year = Window::of(&PeriodSpec { year: Some(2024), ..Default::default() }, None, now()).unwrap();
+        let count = |summaries: bool| {
+            let (app, tree, calendar, year) = (&app, &tree, &calendar, &year);
+            async move { counts_with(&app.db, tree, calendar, "49", year, summaries).await.unwrap() }
+        };
+        assert_eq!(count(true).await, count(false).await, "merged rows");
+
+        // An API write: the province's merged rows are out of date, its units' rows answer.
+        let target = records
+            .iter()
+            .find_map(|r| match r {
+                Record::Dossier(d) if d.received_at.format("%Y").to_string() == "2024" => Some(d.code.clone()),
+                _ => None,
+            })
+            .unwrap();
+        let issue = r#"mutation($d: String!) { issueReceipt(input: { series: "G-1", number: 1, dossierCode: $d,
+            payerName: "B", amount: 5000, kind: FEE, paymentChannel: NATIONAL_PORTAL }) { status } }"#;
+        let v = run(&schema(&app), &app, staff(Role::Admin, "VN"), issue, json!({"d": target})).await;
+        assert!(v["errors"].is_null(), "{v}");
+        assert!(scalar(&app, "SELECT COUNT(*) FROM summary_stale").await > 0);
+        assert_eq!(count(true).await, count(false).await, "units' rows while out of date");
+
+        // Merged again: current, equal to a rebuild's, and read.
+        assert_eq!(dvc_gateway::db::groups::refresh(&app.db).await.unwrap(), 1);
+        assert_eq!(count(true).await, count(false).await, "merged again");
+        check_stored(&app, "merged again").await;
+        let before = count(true).await;
+        app.db.execute_unprepared("UPDATE dossier_rollup SET on_time = 0 WHERE unit_id < 0").await.unwrap();
+        let after = count(true).await;
+        let on_time = MetricKey::OnTimeProcessing;
+        assert!(after.get(on_time).num < before.get(on_time).num, "the merged rows were not read");
+        assert_eq!(count(false).await, before, "the units' rows are untouched");
     }
 }

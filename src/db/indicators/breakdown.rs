@@ -107,7 +107,9 @@ async fn cells_in(
             add(&mut cells, (Some(unit), Some(procedure), k), c.num, c.den);
         }
     }
-    for row in conn.query_all_raw(Statement::from_string(backend, irregular_sql_by(w, &scope, true))).await? {
+    for row in
+        conn.query_all_raw(Statement::from_string(backend, irregular_sql_by(w, &scope, None, true))).await?
+    {
         let (procedure, online, _) = add_irregular_row(&mut sums, &mut procedures, &row, 0)?;
         let unit: i64 = row.try_get_by_index(3)?;
         add(&mut cells, (Some(unit), Some(procedure), MetricKey::PaidOnlineDossiers), online, 0);

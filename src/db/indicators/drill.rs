@@ -158,7 +158,9 @@ pub async fn drill_procedures(
         }
         ProceduresPaidOnline | ProceduresWithReceipts | VneidProcedures => {
             let scope = tree.scope_at(unit_code, w.at);
-            let (_, procedures) = dossier_aggregates(conn, w, &scope, Reading::of(conn, w).await?).await?;
+            let units = Summarised::Units(&scope);
+            let (_, procedures) =
+                dossier_aggregates(conn, w, &scope, &units, Reading::of(conn, w).await?).await?;
             procedure_places(&procedures).collect()
         }
         other => return Err(DrillError::NotProcedureMetric(other)),

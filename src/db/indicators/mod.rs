@@ -94,25 +94,35 @@ async fn counts_in(
 ) -> Result<Counts, DbErr> {
     let scope = tree.scope_at(unit_code, w.at);
     let reading = if summaries { Reading::of(conn, w).await? } else { Reading::Rows };
-    let (sums, procedures) = dossier_aggregates(conn, w, &scope, reading).await?;
+    let rows = match reading {
+        Reading::Rows => Summarised::Units(&scope),
+        _ => summarised(conn, tree, unit_code, w.at, &scope).await?,
+    };
+    let (sums, procedures) = dossier_aggregates(conn, w, &scope, &rows, reading).await?;
     let backend = conn.get_database_backend();
     let mut pakn = [0; 3];
     if let Some(row) = conn.query_one_raw(Statement::from_string(backend, pakn_sql(w, &scope))).await? {
         pakn = [get(&row, 0)?, get(&row, 1)?, get(&row, 2)?];
     }
     let announced = announced_procedures(conn, tree, unit_code, w.at).await?;
-    let gathered = Gathered { sums, procedures, pakn };
+    let gathered = Gathered { sums, procedures, procedure_counts: None, pakn };
     Ok(assemble(&gathered, &announced, tree, calendar, unit_code, &scope, w))
 }
 
 /// What one window's counts are made of, as read from the database: the dossier sums, the procedures with
-/// dossiers in the scope, and the PAKN in scope, on time and satisfied.
+/// dossiers in the scope (or the procedure metrics already counted from them, in the order of
+/// [`PROCEDURE_METRICS`]), and the PAKN in scope, on time and satisfied.
 #[derive(Debug, Default)]
 struct Gathered {
     sums: DossierSums,
     procedures: ProcedureFlags,
+    procedure_counts: Option<[Count; 3]>,
     pakn: [i64; 3],
 }
+
+/// The metrics counted by procedure from the procedures with dossiers in the scope (see [`procedure_places`]).
+const PROCEDURE_METRICS: [MetricKey; 3] =
+    [MetricKey::ProceduresPaidOnline, MetricKey::ProceduresWithReceipts, MetricKey::VneidProcedures];
 
 /// The counts of window `w` from what was gathered for it, the procedures of the unit's announcing authority and
 /// the unit tree.
@@ -135,6 +145,9 @@ fn assemble(
     // procedures had a paid dossier (see `procedure_places`).
     for k in DOSSIER_METRICS.into_iter().filter(|&k| k != MetricKey::ProceduresWithReceipts) {
         let c = g.sums.get(k);
+        add(k, c.num, c.den);
+    }
+    for (k, c) in PROCEDURE_METRICS.into_iter().zip(g.procedure_counts.unwrap_or_default()) {
         add(k, c.num, c.den);
     }
     let places = procedure_places(&g.procedures)
@@ -312,6 +325,7 @@ async fn dossier_aggregates(
     conn: &impl ConnectionTrait,
     w: &Window,
     scope: &Scope,
+    summarised: &Summarised<'_>,
     reading: Reading,
 ) -> Result<(DossierSums, ProcedureFlags), DbErr> {
     let backend = conn.get_database_backend();
@@ -329,30 +343,61 @@ async fn dossier_aggregates(
     }
     if let Reading::Summaries(_) = reading {
         if let Some(row) =
-            conn.query_one_raw(Statement::from_string(backend, open_rollup_sql(w, scope))).await?
+            conn.query_one_raw(Statement::from_string(backend, open_rollup_sql(w, summarised))).await?
         {
             sums.add_row(&row, 0)?;
         }
-        for row in conn.query_all_raw(Statement::from_string(backend, open_procedure_sql(w, scope))).await? {
+        for row in
+            conn.query_all_raw(Statement::from_string(backend, open_procedure_sql(w, summarised))).await?
+        {
             add_open_procedure_row(&mut procedures, &row, 0)?;
         }
     }
-    // Paid online and paid at all, of the dossiers with irregular receipts.
-    for row in conn.query_all_raw(Statement::from_string(backend, irregular_sql(w, scope))).await? {
-        add_irregular_row(&mut sums, &mut procedures, &row, 0)?;
+    // Paid online and paid at all, of the dossiers with irregular receipts read row by row (none when the
+    // summaries answer the whole window).
+    if let Reading::Rows | Reading::Settled(_) = reading {
+        for row in conn.query_all_raw(Statement::from_string(backend, irregular_sql(w, scope, cut))).await? {
+            add_irregular_row(&mut sums, &mut procedures, &row, 0)?;
+        }
     }
     if let Some(cut) = cut {
         if let Some(row) =
-            conn.query_one_raw(Statement::from_string(backend, rollup_sql(w, scope, cut))).await?
+            conn.query_one_raw(Statement::from_string(backend, rollup_sql(w, summarised, cut))).await?
         {
             sums.add_row(&row, 0)?;
         }
-        for row in conn.query_all_raw(Statement::from_string(backend, procedure_rollup_sql(w, scope))).await?
+        for row in
+            conn.query_all_raw(Statement::from_string(backend, procedure_rollup_sql(w, summarised))).await?
         {
             add_procedure_rollup_row(&mut procedures, &row, 0, cut)?;
         }
     }
     Ok((sums, procedures))
+}
+
+/// How the summaries answer for `scope`, the scope of `unit_code` at `t`, in the snapshot `conn` reads: through the
+/// unit's summary group when it has one whose units are the scope's (as stored, counted) and nothing has made its
+/// merged rows out of date; otherwise through the scope's units' own rows.
+async fn summarised<'a>(
+    conn: &impl ConnectionTrait,
+    tree: &UnitTree,
+    unit_code: &str,
+    t: Micros,
+    scope: &'a Scope,
+) -> Result<Summarised<'a>, DbErr> {
+    let Some((group, units)) = tree.summary_group_at(unit_code, t) else {
+        return Ok(Summarised::Units(scope));
+    };
+    let sql = format!(
+        "SELECT (SELECT COUNT(*) FROM summary_group WHERE group_id = {group}), \
+         (SELECT COUNT(*) FROM summary_stale WHERE group_id = {group})"
+    );
+    let row = conn.query_one_raw(Statement::from_string(conn.get_database_backend(), sql)).await?;
+    let stored = match row {
+        Some(r) => (get(&r, 0)?, get(&r, 1)?),
+        None => (0, 1),
+    };
+    Ok(if stored == (units as i64, 0) { Summarised::Group(group) } else { Summarised::Units(scope) })
 }
 
 /// The places of the procedures with dossiers in the scope in the procedure metrics.

@@ -12,6 +12,28 @@ use crate::domain::scope::Scope;
 use crate::domain::time::{Micros, month_of};
 use crate::domain::{Channel, DossierStatus, OnlineLevel, PaymentChannel};
 
+/// Which rows of the summary tables answer for a scope: a summary group's merged rows, or the units' own rows
+/// (see `db::groups`).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Summarised<'a> {
+    /// The merged rows of the group with this id.
+    Group(i64),
+    /// The rows of the scope's units.
+    Units(&'a Scope),
+}
+
+impl Summarised<'_> {
+    /// The condition on a summary table's unit column `column` (with a leading ` AND `).
+    pub(super) fn filter(&self, column: &str) -> String {
+        match self {
+            Summarised::Group(g) => format!(" AND {column} = {}", -g),
+            // The merged rows have negative ids.
+            Summarised::Units(scope) if scope.whole_tree => format!(" AND {column} >= 0"),
+            Summarised::Units(scope) => unit_filter(column, scope),
+        }
+    }
+}
+
 pub(super) fn unit_filter(column: &str, scope: &Scope) -> String {
     if scope.whole_tree {
         String::new()
@@ -282,11 +304,11 @@ pub(super) fn summary_metric(k: MetricKey, s: &str) -> Option<(String, &'static 
 
 /// The summarised part of [`dossier_sql`]'s sums (one row, without the procedure columns), from the groups of
 /// `dossier_rollup` settled before `cut`.
-pub(super) fn rollup_sql(w: &Window, scope: &Scope, cut: Micros) -> String {
+pub(super) fn rollup_sql(w: &Window, rows: &Summarised, cut: Micros) -> String {
     format!(
         "SELECT {} FROM dossier_rollup rl WHERE rl.settle_month < {cut}{}",
         rollup_columns(&w.start.to_string()),
-        unit_filter("rl.unit_id", scope)
+        rows.filter("rl.unit_id")
     )
 }
 
@@ -309,18 +331,18 @@ pub(super) const PROCEDURE_ROLLUP_COLUMNS: &str =
 /// The summarised part of the procedure metrics: by procedure with settled dossiers received in the period, its
 /// flags as in [`dossier_sql`] and the first months in which one of them settled, one paid online, one paid
 /// and one with a VNeID-verified applicant.
-pub(super) fn procedure_rollup_sql(w: &Window, scope: &Scope) -> String {
+pub(super) fn procedure_rollup_sql(w: &Window, rows: &Summarised) -> String {
     format!(
         "SELECT {PROCEDURE_FLAGS}, {PROCEDURE_ROLLUP_COLUMNS} FROM procedure_rollup pr JOIN procedure p \
          ON p.id = pr.procedure_id WHERE pr.received_month >= {}{} GROUP BY p.id",
         w.start,
-        unit_filter("pr.unit_id", scope)
+        rows.filter("pr.unit_id")
     )
 }
 
 /// The count columns of the summary tables after `dossiers`: how many of a group's dossiers meet each fact of
 /// [`summary_facts`].
-pub(super) const FACT_NAMES: [&str; 12] = [
+pub(in crate::db) const FACT_NAMES: [&str; 12] = [
     "on_time",
     "satisfied",
     "synced",
@@ -386,9 +408,11 @@ fn truth(cond: &str) -> String {
 /// settled.
 pub(in crate::db) fn rollup_insert_sql(backend: DbBackend, filter: &str) -> [String; 2] {
     use migration::{NEVER, SUMMARY_TO, day_sql};
+    // Exactly: a dossier whose receipts count over several intervals is summarised like any other (they are few,
+    // and read once here rather than by every report).
     let r = DossierRules::new(
         &Window { start: 0, end: SUMMARY_TO, at: SUMMARY_TO, live: false },
-        Receipts::Columns,
+        Receipts::Exact,
     );
     // The months of receipt, end and settling, by equality joins on the day (hash joins on PostgreSQL).
     let settled = greatest(backend, &["d.settled_at".to_owned(), "COALESCE(dp.settled_at, 0)".to_owned()]);
@@ -442,7 +466,7 @@ pub(in crate::db) fn rollup_insert_sql(backend: DbBackend, filter: &str) -> [Str
 pub(in crate::db) fn open_insert_sql(backend: DbBackend, filter: &str, months: &str) -> [String; 2] {
     use migration::{NEVER, day_sql};
     let m = "cm.month_start";
-    let r = DossierRules::at(m, m, Receipts::Columns);
+    let r = DossierRules::at(m, m, Receipts::Exact);
     let settled = greatest(backend, &["d.settled_at".to_owned(), "COALESCE(dp.settled_at, 0)".to_owned()]);
     let end_t = &r.end_t;
     let rows = format!(
@@ -489,7 +513,7 @@ pub(in crate::db) fn open_insert_sql(backend: DbBackend, filter: &str, months: &
 /// count columns (the `WITH` clause): far fewer groups than the units' rows, computed once, so that joining them
 /// with many windows costs little. (A group's count fits in 32 bits, whose sum PostgreSQL adds as a 64-bit
 /// integer rather than as a decimal.)
-pub(super) fn merged_rollup(table: &str, keys: &str, filter: &str, scope: &Scope) -> String {
+pub(super) fn merged_rollup(table: &str, keys: &str, filter: &str, rows: &Summarised) -> String {
     let sums = std::iter::once("dossiers")
         .chain(FACT_NAMES)
         .map(|c| format!("CAST(SUM(CAST({c} AS INTEGER)) AS BIGINT) AS {c}"))
@@ -497,7 +521,7 @@ pub(super) fn merged_rollup(table: &str, keys: &str, filter: &str, scope: &Scope
         .join(", ");
     format!(
         "WITH rl AS MATERIALIZED (SELECT {keys}, {sums} FROM {table} WHERE {filter}{} GROUP BY {keys})",
-        unit_filter("unit_id", scope)
+        rows.filter("unit_id")
     )
 }
 
@@ -510,12 +534,12 @@ pub(super) fn open_answers(w: &Window, cut: Micros, horizon: Micros) -> bool {
 
 /// The open summary's part of [`dossier_sql`]'s sums (one row, without the procedure columns): the dossiers
 /// received and not settled before `w.at`, a month start.
-pub(super) fn open_rollup_sql(w: &Window, scope: &Scope) -> String {
+pub(super) fn open_rollup_sql(w: &Window, rows: &Summarised) -> String {
     format!(
         "SELECT {} FROM open_rollup rl WHERE rl.at_month = {}{}",
         rollup_columns(&w.start.to_string()),
         w.at,
-        unit_filter("rl.unit_id", scope)
+        rows.filter("rl.unit_id")
     )
 }
 
@@ -526,31 +550,35 @@ pub(super) const OPEN_PROCEDURE_COLUMNS: &str = "CAST(MAX(opr.paid_online) AS BI
 
 /// The open summary's part of the procedure metrics: by procedure with dossiers received in the period and open at
 /// `w.at`, its flags as in [`dossier_sql`] and [`OPEN_PROCEDURE_COLUMNS`].
-pub(super) fn open_procedure_sql(w: &Window, scope: &Scope) -> String {
+pub(super) fn open_procedure_sql(w: &Window, rows: &Summarised) -> String {
     format!(
         "SELECT {PROCEDURE_FLAGS}, {OPEN_PROCEDURE_COLUMNS} FROM open_procedure_rollup opr JOIN procedure p \
          ON p.id = opr.procedure_id WHERE opr.at_month = {} AND opr.received_month >= {}{} GROUP BY p.id",
         w.at,
         w.start,
-        unit_filter("opr.unit_id", scope)
+        rows.filter("opr.unit_id")
     )
 }
 
-/// The paid counts (online, any) of the dossiers with irregular receipts, by procedure: what the main
-/// aggregate, reading receipt columns only, left out.
-pub(super) fn irregular_sql(w: &Window, scope: &Scope) -> String {
-    irregular_sql_by(w, scope, false)
+/// The paid counts (online, any) of the dossiers with irregular receipts that [`dossier_sql`] reads row by row
+/// (every one of the scope, or with `cut` those not summarised before it), by procedure: what that aggregate,
+/// reading receipt columns only, left out. The summaries count the others exactly.
+pub(super) fn irregular_sql(w: &Window, scope: &Scope, cut: Option<Micros>) -> String {
+    irregular_sql_by(w, scope, cut, false)
 }
 
 /// [`irregular_sql`], with `by_unit` also by unit (the unit's id then follows the counts).
-pub(super) fn irregular_sql_by(w: &Window, scope: &Scope, by_unit: bool) -> String {
+pub(super) fn irregular_sql_by(w: &Window, scope: &Scope, cut: Option<Micros>, by_unit: bool) -> String {
     let r = DossierRules::new(w, Receipts::Exact);
     let (unit_column, unit_group) = if by_unit { (", d.unit_id", ", d.unit_id") } else { ("", "") };
+    // The dossiers [`dossier_from`] reads with this cut.
+    let unsummarised =
+        cut.map(|c| format!(" AND (d.settled_at >= {c} OR dp.settled_at >= {c})")).unwrap_or_default();
     // Found from their receipts' row, through its partial index: a scan of the scope's dossiers would grow with
     // them.
     format!(
         "SELECT p.id, {}{unit_column} FROM dossier_paid dp JOIN dossier d ON d.id = dp.dossier_id JOIN procedure p \
-         ON p.id = d.procedure_id WHERE dp.irregular{} AND {}{} GROUP BY p.id{unit_group}",
+         ON p.id = d.procedure_id WHERE dp.irregular{} AND {}{}{unsummarised} GROUP BY p.id{unit_group}",
         irregular_columns(&r),
         unit_filter("dp.unit_id", scope),
         r.received,

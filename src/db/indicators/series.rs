@@ -12,10 +12,10 @@ use sea_orm::{ConnectionTrait, DbErr, Statement, TransactionSession, Transaction
 
 use super::rules::*;
 use super::{
-    Counts, Gathered, add_dossier_row, add_irregular_row, add_open_procedure_row, add_procedure_rollup_row,
-    announced_procedures, assemble, counts_in, get, read_snapshot,
+    Counts, Gathered, add_dossier_row, add_irregular_row, add_procedure_rollup_row, announced_procedures,
+    assemble, counts_in, get, read_snapshot,
 };
-use crate::domain::indicators::Window;
+use crate::domain::indicators::{Count, Window};
 use crate::domain::scope::{Scope, ScopeAt, UnitTree};
 use crate::domain::time::{Calendar, Micros, month_of, next_month};
 
@@ -61,7 +61,8 @@ pub async fn series_counts(
                 open: open_answers(&windows[i], cut, horizon),
             })
             .collect();
-        let mut gathered = gather(&txn, &at.scope, &steps).await?;
+        let rows = super::summarised(&txn, tree, unit_code, latest, &at.scope).await?;
+        let mut gathered = gather(&txn, &at.scope, &rows, &steps).await?;
         for step in &steps {
             let g = gathered.remove(&step.index).unwrap_or_default();
             out[step.index] = Some(assemble(&g, &announced, tree, calendar, unit_code, &at.scope, &step.w));
@@ -90,27 +91,40 @@ fn steps_table<'a>(steps: impl Iterator<Item = &'a Step>) -> String {
     format!("({}) st", rows.join(" UNION ALL "))
 }
 
-/// The months of receipt each window's procedure summary spans, from its start to its cut, as a derived table
-/// `sm(i, m)`.
-fn steps_months_table(steps: &[Step]) -> String {
+/// The months of receipt each window's procedure summary spans, from its start to its cut, with the cut, as a
+/// derived table `sm(i, m, c)`.
+fn steps_months_table<'a>(steps: impl Iterator<Item = &'a Step>) -> String {
     let mut rows = Vec::new();
     for st in steps {
         let mut m = month_of(st.w.start);
         while m < st.cut {
-            rows.push(format!("SELECT {} AS i, {m} AS m", st.index));
+            rows.push(format!("SELECT {} AS i, {m} AS m, {} AS c", st.index, st.cut));
             m = next_month(m);
         }
     }
     if rows.is_empty() {
-        rows.push("SELECT -1 AS i, 0 AS m".to_owned());
+        rows.push("SELECT -1 AS i, 0 AS m, 0 AS c".to_owned());
     }
     format!("({}) sm", rows.join(" UNION ALL "))
+}
+
+/// The procedure summary's rows of months of receipt `[from, to)` merged across the scope's units, as the common
+/// table `pr` (the `WITH` clause).
+fn merged_procedures(from: Micros, to: Micros, summarised: &Summarised) -> String {
+    format!(
+        "WITH pr AS MATERIALIZED (SELECT procedure_id, received_month, MIN(first_settled) AS first_settled, \
+         MIN(first_paid_online) AS first_paid_online, MIN(first_paid_any) AS first_paid_any, MIN(first_vneid) AS \
+         first_vneid FROM procedure_rollup WHERE received_month >= {from} AND received_month < {to}{} \
+         GROUP BY procedure_id, received_month)",
+        summarised.filter("unit_id")
+    )
 }
 
 /// Everything the windows' counts are made of, by window index, with one statement of each kind.
 async fn gather(
     conn: &impl ConnectionTrait,
     scope: &Scope,
+    summarised: &Summarised<'_>,
     steps: &[Step],
 ) -> Result<HashMap<usize, Gathered>, DbErr> {
     let backend = conn.get_database_backend();
@@ -133,21 +147,53 @@ async fn gather(
             "SELECT st.i, {} FROM open_rollup rl JOIN {open} ON rl.at_month = st.t AND \
              (rl.end_month >= st.s OR rl.received_month >= st.s) WHERE rl.at_month IN ({at_months}){} GROUP BY st.i",
             rollup_columns("st.s"),
-            unit_filter("rl.unit_id", scope)
+            summarised.filter("rl.unit_id")
         );
         for row in run(sums).await? {
             by_step.entry(index(&row)?).or_default().sums.add_row(&row, 1)?;
         }
-        // Paired with the windows before they are grouped: a window drops the rows received before its start (about
-        // half of them for monthly windows) before they cost an aggregate.
+        // Their procedure metrics, counted in the statement: each procedure's facts from the open summary (paired
+        // with the windows before they are grouped: a window drops the rows received before its start) and from the
+        // settled one (merged across units first, then paired by month of receipt), joined per window and procedure,
+        // then counted as `procedure_places` counts them.
+        let first = opens.iter().map(|st| st.w.start).min().unwrap_or_default();
+        let last = opens.iter().map(|st| st.cut).max().unwrap_or_default();
+        let months = steps_months_table(opens.iter().copied());
+        let before = |c: &str| format!("CASE WHEN pr.{c} < sm.c THEN 1 ELSE 0 END");
+        let fee = "p.fee > 0 AND f.received = 1";
+        let citizen = "p.accepts_citizens AND f.received = 1";
+        let count = |cond: String| format!("SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)");
         let procedures = format!(
-            "SELECT st.i, {PROCEDURE_FLAGS}, {OPEN_PROCEDURE_COLUMNS} FROM open_procedure_rollup opr JOIN {open} \
-             ON opr.at_month = st.t AND opr.received_month >= st.s JOIN procedure p ON p.id = opr.procedure_id \
-             WHERE opr.at_month IN ({at_months}){} GROUP BY st.i, p.id",
-            unit_filter("opr.unit_id", scope)
+            "{}, facts AS (SELECT st.i AS i, opr.procedure_id AS procedure_id, 1 AS received, opr.paid_online AS \
+             paid_online, opr.paid_any AS paid_any, opr.vneid AS vneid FROM open_procedure_rollup opr JOIN {open} ON \
+             opr.at_month = st.t AND opr.received_month >= st.s WHERE opr.at_month IN ({at_months}){} \
+             UNION ALL SELECT sm.i, pr.procedure_id, {}, {}, {}, {} FROM pr JOIN {months} ON pr.received_month = sm.m), \
+             f AS (SELECT i, procedure_id, MAX(received) AS received, MAX(paid_online) AS paid_online, \
+             MAX(paid_any) AS paid_any, MAX(vneid) AS vneid FROM facts GROUP BY i, procedure_id) \
+             SELECT f.i, {}, {}, {}, {}, {} FROM f JOIN procedure p ON p.id = f.procedure_id GROUP BY f.i",
+            merged_procedures(first, last, summarised),
+            summarised.filter("opr.unit_id"),
+            before("first_settled"),
+            before("first_paid_online"),
+            before("first_paid_any"),
+            before("first_vneid"),
+            count(fee.to_owned()),
+            count(format!("{fee} AND f.paid_online = 1")),
+            count(format!("{fee} AND f.paid_any = 1")),
+            count(citizen.to_owned()),
+            count(format!("{citizen} AND f.vneid = 1")),
         );
+        for st in &opens {
+            by_step.entry(st.index).or_default().procedure_counts = Some(Default::default());
+        }
         for row in run(procedures).await? {
-            add_open_procedure_row(&mut by_step.entry(index(&row)?).or_default().procedures, &row, 1)?;
+            let (fee, paid_online, paid_any) = (get(&row, 1)?, get(&row, 2)?, get(&row, 3)?);
+            let (citizen, vneid) = (get(&row, 4)?, get(&row, 5)?);
+            by_step.entry(index(&row)?).or_default().procedure_counts = Some([
+                Count { num: paid_online, den: fee },
+                Count { num: paid_any, den: fee },
+                Count { num: vneid, den: citizen },
+            ]);
         }
     }
     let rows: Vec<&Step> = steps.iter().filter(|st| !st.open).collect();
@@ -193,35 +239,34 @@ async fn gather(
                 add_dossier_row(&mut g.sums, &mut g.procedures, &row, 1)?;
             }
         }
-    }
 
-    // The few dossiers with irregular receipts are found first (through their partial index), then paired with
-    // the windows.
-    let r = DossierRules::at("st.t", "st.s", Receipts::Exact);
-    let irregular = format!(
-        "WITH irr AS MATERIALIZED (SELECT dossier_id AS id FROM dossier_paid WHERE irregular{}) \
-         SELECT st.i, p.id, {} FROM irr JOIN dossier d ON d.id = irr.id JOIN procedure p ON p.id = d.procedure_id \
-         JOIN dossier_paid dp ON dp.dossier_id = d.id JOIN {table} ON d.received_at >= st.s AND d.received_at < st.t \
-         WHERE {}{} GROUP BY st.i, p.id",
-        unit_filter("unit_id", scope),
-        irregular_columns(&r),
-        r.received,
-        unit_filter("d.unit_id", scope)
-    );
-    for row in run(irregular).await? {
-        let g = by_step.entry(index(&row)?).or_default();
-        add_irregular_row(&mut g.sums, &mut g.procedures, &row, 1)?;
+        // The few dossiers with irregular receipts among those read row by row (the summaries count the others)
+        // are found first (through their partial index), then paired with the windows.
+        let r = DossierRules::at("st.t", "st.s", Receipts::Exact);
+        let irregular = format!(
+            "WITH irr AS MATERIALIZED (SELECT dossier_id AS id FROM dossier_paid WHERE irregular{}) \
+             SELECT st.i, p.id, {} FROM irr JOIN dossier d ON d.id = irr.id JOIN procedure p ON p.id = d.procedure_id \
+             JOIN dossier_paid dp ON dp.dossier_id = d.id JOIN {table} ON d.received_at >= st.s AND d.received_at < st.t \
+             AND (d.settled_at >= st.c OR dp.settled_at >= st.c) WHERE {}{} GROUP BY st.i, p.id",
+            unit_filter("unit_id", scope),
+            irregular_columns(&r),
+            r.received,
+            unit_filter("d.unit_id", scope)
+        );
+        for row in run(irregular).await? {
+            let g = by_step.entry(index(&row)?).or_default();
+            add_irregular_row(&mut g.sums, &mut g.procedures, &row, 1)?;
+        }
     }
 
     // The summary groups settled before a window's cut that lie in its period.
     // Only the groups settled before the last cut, and the procedures' months of receipt the windows span.
     let last_cut = steps.iter().map(|st| st.cut).max().unwrap_or_default();
-    let first_start = steps.iter().map(|st| st.w.start).min().unwrap_or_default();
     let groups = merged_rollup(
         "dossier_rollup",
         "received_month, end_month, settle_month, ended_with_result, fee_bearing, full_online, paper_result",
         &format!("settle_month < {last_cut}"),
-        scope,
+        summarised,
     );
     let rollup = format!(
         "{groups} SELECT st.i, {} FROM rl JOIN {table} ON rl.settle_month < st.c AND \
@@ -231,21 +276,23 @@ async fn gather(
     for row in run(rollup).await? {
         by_step.entry(index(&row)?).or_default().sums.add_row(&row, 1)?;
     }
-    // Merged across units first, then paired with the windows by month of receipt (an equality join).
-    let months = steps_months_table(steps);
-    let procedures = format!(
-        "WITH pr AS MATERIALIZED (SELECT procedure_id, received_month, MIN(first_settled) AS first_settled, \
-         MIN(first_paid_online) AS first_paid_online, MIN(first_paid_any) AS first_paid_any, MIN(first_vneid) AS \
-         first_vneid FROM procedure_rollup WHERE received_month >= {first_start} AND received_month < {last_cut}{} \
-         GROUP BY procedure_id, received_month) \
-         SELECT sm.i, {PROCEDURE_FLAGS}, {PROCEDURE_ROLLUP_COLUMNS} FROM pr JOIN procedure p ON p.id = pr.procedure_id \
-         JOIN {months} ON pr.received_month = sm.m GROUP BY sm.i, p.id",
-        unit_filter("unit_id", scope)
-    );
-    for row in run(procedures).await? {
-        let i = index(&row)?;
-        let cut = cut_of.get(&i).copied().unwrap_or_default();
-        add_procedure_rollup_row(&mut by_step.entry(i).or_default().procedures, &row, 1, cut)?;
+    // The other windows' procedures from the settled summary: merged across units first, then paired with the
+    // windows by month of receipt (an equality join).
+    let rows: Vec<&Step> = steps.iter().filter(|st| !st.open).collect();
+    if !rows.is_empty() {
+        let first = rows.iter().map(|st| st.w.start).min().unwrap_or_default();
+        let last = rows.iter().map(|st| st.cut).max().unwrap_or_default();
+        let procedures = format!(
+            "{} SELECT sm.i, {PROCEDURE_FLAGS}, {PROCEDURE_ROLLUP_COLUMNS} FROM pr JOIN procedure p ON \
+             p.id = pr.procedure_id JOIN {} ON pr.received_month = sm.m GROUP BY sm.i, p.id",
+            merged_procedures(first, last, summarised),
+            steps_months_table(rows.iter().copied())
+        );
+        for row in run(procedures).await? {
+            let i = index(&row)?;
+            let cut = cut_of.get(&i).copied().unwrap_or_default();
+            add_procedure_rollup_row(&mut by_step.entry(i).or_default().procedures, &row, 1, cut)?;
+        }
     }
 
     let (in_scope, on_time, satisfied) = pakn_rules_at("st.t", "st.s");
