@@ -91,8 +91,8 @@ INSERT INTO feedback (code, kind, channel, unit_id, dossier_id, received_at, due
          f.recorded_by_sealed, f.recorded_by_hash, f.recorded_by_masked
   FROM (SELECT * FROM feedback WHERE unit_id IN (SELECT old_id FROM id_map)) f JOIN id_map im ON im.old_id = f.unit_id;
 -- The summaries are a function of the rows copied above: copied the same way, one unit's rows together as the
--- gateway writes them; the province's merged rows (under its negated id) become the copy's, and its summary group
--- the copy's.
+-- gateway writes them (a unit's rows in the order reports read them, as the gateway writes merged rows); the
+-- province's merged rows (under its negated id) become the copy's, and its summary group the copy's.
 INSERT INTO summary_group (group_id, unit_id)
   SELECT g.new_id, u.new_id FROM summary_group sg JOIN id_map g ON g.old_id = sg.group_id
   JOIN id_map u ON u.old_id = sg.unit_id AND u.k = g.k;
@@ -102,20 +102,24 @@ INSERT INTO dossier_rollup (unit_id, received_month, end_month, settle_month, en
   SELECT sign(r.unit_id) * im.new_id, r.received_month, r.end_month, r.settle_month, r.ended_with_result, r.fee_bearing, r.full_online,
          r.paper_result, r.dossiers, r.on_time, r.satisfied, r.synced, r.online, r.paid_online, r.paid_any,
          r.result_electronic, r.digitized, r.digitized_electronic, r.reused, r.shared, r.vneid
-  FROM dossier_rollup r JOIN id_map im ON im.old_id = abs(r.unit_id) ORDER BY im.new_id;
+  FROM dossier_rollup r JOIN id_map im ON im.old_id = abs(r.unit_id)
+  ORDER BY im.new_id, r.unit_id, r.received_month, r.end_month, r.settle_month;
 INSERT INTO procedure_rollup (unit_id, procedure_id, received_month, first_settled, first_paid_online, first_paid_any, first_vneid)
   SELECT sign(r.unit_id) * im.new_id, r.procedure_id, r.received_month, r.first_settled, r.first_paid_online, r.first_paid_any, r.first_vneid
-  FROM procedure_rollup r JOIN id_map im ON im.old_id = abs(r.unit_id) ORDER BY im.new_id;
+  FROM procedure_rollup r JOIN id_map im ON im.old_id = abs(r.unit_id)
+  ORDER BY im.new_id, r.unit_id, r.received_month, r.procedure_id;
 INSERT INTO open_rollup (unit_id, at_month, received_month, end_month, ended_with_result, fee_bearing, full_online,
     paper_result, dossiers, on_time, satisfied, synced, online, paid_online, paid_any, result_electronic, digitized,
     digitized_electronic, reused, shared, vneid)
   SELECT sign(r.unit_id) * im.new_id, r.at_month, r.received_month, r.end_month, r.ended_with_result, r.fee_bearing, r.full_online,
          r.paper_result, r.dossiers, r.on_time, r.satisfied, r.synced, r.online, r.paid_online, r.paid_any,
          r.result_electronic, r.digitized, r.digitized_electronic, r.reused, r.shared, r.vneid
-  FROM open_rollup r JOIN id_map im ON im.old_id = abs(r.unit_id) ORDER BY im.new_id;
+  FROM open_rollup r JOIN id_map im ON im.old_id = abs(r.unit_id)
+  ORDER BY im.new_id, r.unit_id, r.at_month, r.received_month, r.end_month;
 INSERT INTO open_procedure_rollup (unit_id, procedure_id, at_month, received_month, paid_online, paid_any, vneid)
   SELECT sign(r.unit_id) * im.new_id, r.procedure_id, r.at_month, r.received_month, r.paid_online, r.paid_any, r.vneid
-  FROM open_procedure_rollup r JOIN id_map im ON im.old_id = abs(r.unit_id) ORDER BY im.new_id;
+  FROM open_procedure_rollup r JOIN id_map im ON im.old_id = abs(r.unit_id)
+  ORDER BY im.new_id, r.unit_id, r.at_month, r.received_month, r.procedure_id;
 UPDATE data_change SET generation = generation + 1 WHERE id = 0;
 SQL
   psql -q "$pg/$db" -c "VACUUM ANALYZE"

@@ -17,6 +17,7 @@ mod m20261206_000001_open_rollup;
 mod m20261207_000001_cache_reader;
 mod m20261208_000001_settled_receipts;
 mod m20261208_000002_summary_groups;
+mod m20261208_000003_procedure_rollup_months;
 
 /// The migration before which the gateway seals the clear `feedback.recorded_by` with its key (it drops the
 /// column).
@@ -105,6 +106,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000001_cache_reader::Migration),
             Box::new(m20261208_000001_settled_receipts::Migration),
             Box::new(m20261208_000002_summary_groups::Migration),
+            Box::new(m20261208_000003_procedure_rollup_months::Migration),
         ]
     }
 }

@@ -25,11 +25,13 @@ use super::indicators::rules::FACT_NAMES;
 use super::sql::id_list;
 use crate::domain::scope::UnitTree;
 
-/// A summary table: its name, its key columns other than the unit, and its value columns with the aggregate
-/// that merges them over units.
+/// A summary table: its name, its key columns other than the unit, the order in which reports read them (merged
+/// rows are written in that order, so that a report's rows lie on few pages), and its value columns with the
+/// aggregate that merges them over units.
 struct Table {
     name: &'static str,
     keys: &'static str,
+    order: &'static str,
     values: Vec<(&'static str, &'static str)>,
 }
 
@@ -39,11 +41,13 @@ fn tables() -> [Table; 4] {
         Table {
             name: "dossier_rollup",
             keys: "received_month, end_month, settle_month, ended_with_result, fee_bearing, full_online, paper_result",
+            order: "received_month, end_month, settle_month",
             values: counts(),
         },
         Table {
             name: "procedure_rollup",
             keys: "procedure_id, received_month",
+            order: "received_month, procedure_id",
             values: ["first_settled", "first_paid_online", "first_paid_any", "first_vneid"]
                 .map(|c| (c, "MIN"))
                 .to_vec(),
@@ -51,11 +55,13 @@ fn tables() -> [Table; 4] {
         Table {
             name: "open_rollup",
             keys: "at_month, received_month, end_month, ended_with_result, fee_bearing, full_online, paper_result",
+            order: "at_month, received_month, end_month",
             values: counts(),
         },
         Table {
             name: "open_procedure_rollup",
             keys: "procedure_id, at_month, received_month",
+            order: "at_month, received_month, procedure_id",
             values: ["paid_online", "paid_any", "vneid"].map(|c| (c, "MAX")).to_vec(),
         },
     ]
@@ -81,9 +87,11 @@ fn merge_sql(table: &Table, filter: &str, groups: &str) -> String {
     let keys_t = table.keys.split(", ").map(|k| format!("t.{k}")).collect::<Vec<_>>().join(", ");
     let names = table.values.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ");
     let merged = table.values.iter().map(|(c, f)| format!("{f}(t.{c})")).collect::<Vec<_>>().join(", ");
+    let order_t = table.order.split(", ").map(|k| format!("t.{k}")).collect::<Vec<_>>().join(", ");
     format!(
         "INSERT INTO {} (unit_id, {}, {names}) SELECT -sg.group_id, {keys_t}, {merged} FROM {} t JOIN summary_group sg \
-         ON sg.unit_id = t.unit_id WHERE {filter} AND {groups} GROUP BY sg.group_id, {keys_t}",
+         ON sg.unit_id = t.unit_id WHERE {filter} AND {groups} GROUP BY sg.group_id, {keys_t} \
+         ORDER BY sg.group_id, {order_t}",
         table.name, table.keys, table.name
     )
 }

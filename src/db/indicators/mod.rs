@@ -366,8 +366,9 @@ async fn dossier_aggregates(
         {
             sums.add_row(&row, 0)?;
         }
-        for row in
-            conn.query_all_raw(Statement::from_string(backend, procedure_rollup_sql(w, summarised))).await?
+        for row in conn
+            .query_all_raw(Statement::from_string(backend, procedure_rollup_sql(w, summarised, cut)))
+            .await?
         {
             add_procedure_rollup_row(&mut procedures, &row, 0, cut)?;
         }

@@ -330,11 +330,12 @@ pub(super) const PROCEDURE_ROLLUP_COLUMNS: &str =
 
 /// The summarised part of the procedure metrics: by procedure with settled dossiers received in the period, its
 /// flags as in [`dossier_sql`] and the first months in which one of them settled, one paid online, one paid
-/// and one with a VNeID-verified applicant.
-pub(super) fn procedure_rollup_sql(w: &Window, rows: &Summarised) -> String {
+/// and one with a VNeID-verified applicant. Only the months of receipt before `cut` can hold a dossier settled
+/// before it: they are read through the index by unit and month.
+pub(super) fn procedure_rollup_sql(w: &Window, rows: &Summarised, cut: Micros) -> String {
     format!(
         "SELECT {PROCEDURE_FLAGS}, {PROCEDURE_ROLLUP_COLUMNS} FROM procedure_rollup pr JOIN procedure p \
-         ON p.id = pr.procedure_id WHERE pr.received_month >= {}{} GROUP BY p.id",
+         ON p.id = pr.procedure_id WHERE pr.received_month >= {} AND pr.received_month < {cut}{} GROUP BY p.id",
         w.start,
         rows.filter("pr.unit_id")
     )

@@ -108,16 +108,22 @@ fn steps_months_table<'a>(steps: impl Iterator<Item = &'a Step>) -> String {
     format!("({}) sm", rows.join(" UNION ALL "))
 }
 
-/// The procedure summary's rows of months of receipt `[from, to)` merged across the scope's units, as the common
-/// table `pr` (the `WITH` clause).
+/// The procedure summary's rows of months of receipt `[from, to)` merged across the scope's units (a summary
+/// group's rows are merged already), as the common table `pr` (the `WITH` clause).
 fn merged_procedures(from: Micros, to: Micros, summarised: &Summarised) -> String {
-    format!(
-        "WITH pr AS MATERIALIZED (SELECT procedure_id, received_month, MIN(first_settled) AS first_settled, \
-         MIN(first_paid_online) AS first_paid_online, MIN(first_paid_any) AS first_paid_any, MIN(first_vneid) AS \
-         first_vneid FROM procedure_rollup WHERE received_month >= {from} AND received_month < {to}{} \
-         GROUP BY procedure_id, received_month)",
-        summarised.filter("unit_id")
-    )
+    let months =
+        format!("received_month >= {from} AND received_month < {to}{}", summarised.filter("unit_id"));
+    match summarised {
+        Summarised::Group(_) => format!(
+            "WITH pr AS MATERIALIZED (SELECT procedure_id, received_month, first_settled, first_paid_online, \
+             first_paid_any, first_vneid FROM procedure_rollup WHERE {months})"
+        ),
+        Summarised::Units(_) => format!(
+            "WITH pr AS MATERIALIZED (SELECT procedure_id, received_month, MIN(first_settled) AS first_settled, \
+             MIN(first_paid_online) AS first_paid_online, MIN(first_paid_any) AS first_paid_any, MIN(first_vneid) AS \
+             first_vneid FROM procedure_rollup WHERE {months} GROUP BY procedure_id, received_month)"
+        ),
+    }
 }
 
 /// Everything the windows' counts are made of, by window index, with one statement of each kind.
