@@ -83,12 +83,19 @@ struct Step {
     open: bool,
 }
 
+/// `rows` (tuples of integers) as a derived table `alias` with the columns `names` (a `VALUES` list costs the
+/// planner far less than a union of one-row selects; both databases name its columns `column1`, `column2`, …).
+fn values_table(rows: &[String], names: &[&str], alias: &str) -> String {
+    let columns: Vec<String> =
+        names.iter().enumerate().map(|(i, n)| format!("column{} AS {n}", i + 1)).collect();
+    format!("(SELECT {} FROM (VALUES {}) v) {alias}", columns.join(", "), rows.join(", "))
+}
+
 /// The windows as a derived table `st(i, s, t, c)`.
 fn steps_table<'a>(steps: impl Iterator<Item = &'a Step>) -> String {
-    let rows: Vec<String> = steps
-        .map(|st| format!("SELECT {} AS i, {} AS s, {} AS t, {} AS c", st.index, st.w.start, st.w.at, st.cut))
-        .collect();
-    format!("({}) st", rows.join(" UNION ALL "))
+    let rows: Vec<String> =
+        steps.map(|st| format!("({}, {}, {}, {})", st.index, st.w.start, st.w.at, st.cut)).collect();
+    values_table(&rows, &["i", "s", "t", "c"], "st")
 }
 
 /// The months of receipt each window's procedure summary spans, from its start to its cut, with the cut, as a
@@ -98,24 +105,25 @@ fn steps_months_table<'a>(steps: impl Iterator<Item = &'a Step>) -> String {
     for st in steps {
         let mut m = month_of(st.w.start);
         while m < st.cut {
-            rows.push(format!("SELECT {} AS i, {m} AS m, {} AS c", st.index, st.cut));
+            rows.push(format!("({}, {m}, {})", st.index, st.cut));
             m = next_month(m);
         }
     }
     if rows.is_empty() {
-        rows.push("SELECT -1 AS i, 0 AS m, 0 AS c".to_owned());
+        rows.push("(-1, 0, 0)".to_owned());
     }
-    format!("({}) sm", rows.join(" UNION ALL "))
+    values_table(&rows, &["i", "m", "c"], "sm")
 }
 
-/// The procedure summary's rows of months of receipt `[from, to)` merged across the scope's units (a summary
-/// group's rows are merged already), as the common table `pr` (the `WITH` clause).
+/// The procedure summary's rows of months of receipt `[from, to)` merged across the scope's units, as the common
+/// table `pr` (the `WITH` clause). A summary group's rows are merged already: read where they are joined, through
+/// the index by unit and month.
 fn merged_procedures(from: Micros, to: Micros, summarised: &Summarised) -> String {
     let months =
         format!("received_month >= {from} AND received_month < {to}{}", summarised.filter("unit_id"));
     match summarised {
         Summarised::Group(_) => format!(
-            "WITH pr AS MATERIALIZED (SELECT procedure_id, received_month, first_settled, first_paid_online, \
+            "WITH pr AS NOT MATERIALIZED (SELECT procedure_id, received_month, first_settled, first_paid_online, \
              first_paid_any, first_vneid FROM procedure_rollup WHERE {months})"
         ),
         Summarised::Units(_) => format!(
