@@ -177,13 +177,7 @@ pub async fn refresh<C: ConnectionTrait + TransactionTrait>(conn: &C) -> Result<
 pub(crate) async fn regroup(conn: &impl ConnectionTrait, tree: &UnitTree) -> Result<(), DbErr> {
     let backend = conn.get_database_backend();
     lock(conn).await?;
-    for table in tables() {
-        conn.execute_raw(Statement::from_string(
-            backend,
-            format!("DELETE FROM {} WHERE unit_id < 0", table.name),
-        ))
-        .await?;
-    }
+    drop_merged(conn).await?;
     conn.execute_unprepared("DELETE FROM summary_group").await?;
     conn.execute_unprepared("DELETE FROM summary_stale").await?;
     let mut pairs = Vec::new();
@@ -207,15 +201,19 @@ pub(crate) async fn regroup(conn: &impl ConnectionTrait, tree: &UnitTree) -> Res
 pub(in crate::db) async fn merge_all(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
     let backend = conn.get_database_backend();
     lock(conn).await?;
+    drop_merged(conn).await?;
     for table in tables() {
-        conn.execute_raw(Statement::from_string(
-            backend,
-            format!("DELETE FROM {} WHERE unit_id < 0", table.name),
-        ))
-        .await?;
         conn.execute_raw(Statement::from_string(backend, merge_sql(&table, "1 = 1", "1 = 1"))).await?;
     }
     conn.execute_unprepared("DELETE FROM summary_stale").await.map(|_| ())
+}
+
+/// Deletes every merged row (under the lock the caller holds).
+async fn drop_merged(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
+    for table in tables() {
+        conn.execute_unprepared(&format!("DELETE FROM {} WHERE unit_id < 0", table.name)).await?;
+    }
+    Ok(())
 }
 
 /// Writes the merged open rows of the month starts `(from, to]` that [`super::rollup::extend_open`] just
