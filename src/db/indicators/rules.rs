@@ -403,35 +403,45 @@ fn truth(cond: &str) -> String {
     format!("(CASE WHEN {cond} THEN TRUE ELSE FALSE END)")
 }
 
+/// The dossiers a summary statement's part reading receipts `receipts` covers: every dossier whose receipts fit
+/// one interval is read from its receipt columns (a plan free of subqueries), the few others from their receipts
+/// (a subquery per row, which would make the planner's choice for every row worse).
+fn irregular_part(receipts: Receipts) -> &'static str {
+    match receipts {
+        Receipts::Columns => "(dp.irregular IS NULL OR NOT dp.irregular)",
+        Receipts::Exact => "dp.irregular",
+    }
+}
+
 /// The statements that summarise the settled dossiers selected by `filter` (a condition on `dossier d`) into
 /// `dossier_rollup` and `procedure_rollup`. Their facts are evaluated by the rules of [`DossierRules`] at
 /// `SUMMARY_TO`, after every instant of a settled dossier, which is what they are at any instant after it
 /// settled.
 pub(in crate::db) fn rollup_insert_sql(backend: DbBackend, filter: &str) -> [String; 2] {
     use migration::{NEVER, SUMMARY_TO, day_sql};
-    // Exactly: a dossier whose receipts count over several intervals is summarised like any other (they are few,
-    // and read once here rather than by every report).
-    let r = DossierRules::new(
-        &Window { start: 0, end: SUMMARY_TO, at: SUMMARY_TO, live: false },
-        Receipts::Exact,
-    );
     // The months of receipt, end and settling, by equality joins on the day (hash joins on PostgreSQL).
     let settled = greatest(backend, &["d.settled_at".to_owned(), "COALESCE(dp.settled_at, 0)".to_owned()]);
-    let rows = format!(
-        "(SELECT d.unit_id, d.procedure_id, rd.month_start AS rm, ed.month_start AS em, sd.month_start AS sm, \
-         {} AS ewr, {} AS fee, {} AS fo, {} AS paper, {} FROM dossier d JOIN procedure p ON p.id = d.procedure_id \
-         LEFT JOIN dossier_paid dp ON dp.dossier_id = d.id JOIN calendar_day rd ON rd.day = {} \
-         JOIN calendar_day ed ON ed.day = {} JOIN calendar_day sd ON sd.day = {} WHERE {filter} AND d.settled_at < {NEVER} \
-         AND d.not_accepted_at IS NULL AND (dp.settled_at IS NULL OR dp.settled_at < {NEVER})) x",
-        truth(&r.ended_with_result),
-        truth(r.fee),
-        truth(&r.full),
-        truth("p.returns_paper_result"),
-        fact_columns(&r),
-        day_sql("d.received_at"),
-        day_sql(&r.end_event),
-        day_sql(&settled),
-    );
+    let select = |receipts: Receipts| {
+        let r =
+            DossierRules::new(&Window { start: 0, end: SUMMARY_TO, at: SUMMARY_TO, live: false }, receipts);
+        format!(
+            "SELECT d.unit_id, d.procedure_id, rd.month_start AS rm, ed.month_start AS em, sd.month_start AS sm, \
+             {} AS ewr, {} AS fee, {} AS fo, {} AS paper, {} FROM dossier d JOIN procedure p ON p.id = d.procedure_id \
+             LEFT JOIN dossier_paid dp ON dp.dossier_id = d.id JOIN calendar_day rd ON rd.day = {} \
+             JOIN calendar_day ed ON ed.day = {} JOIN calendar_day sd ON sd.day = {} WHERE {filter} AND d.settled_at < {NEVER} \
+             AND d.not_accepted_at IS NULL AND (dp.settled_at IS NULL OR dp.settled_at < {NEVER}) AND {}",
+            truth(&r.ended_with_result),
+            truth(r.fee),
+            truth(&r.full),
+            truth("p.returns_paper_result"),
+            fact_columns(&r),
+            day_sql("d.received_at"),
+            day_sql(&r.end_event),
+            day_sql(&settled),
+            irregular_part(receipts),
+        )
+    };
+    let rows = format!("({} UNION ALL {}) x", select(Receipts::Columns), select(Receipts::Exact));
     let first = |n: &str| format!("MIN(CASE WHEN {n} = 1 THEN sm END)");
     [
         summary_insert(
@@ -467,25 +477,32 @@ pub(in crate::db) fn rollup_insert_sql(backend: DbBackend, filter: &str) -> [Str
 pub(in crate::db) fn open_insert_sql(backend: DbBackend, filter: &str, months: &str) -> [String; 2] {
     use migration::{NEVER, day_sql};
     let m = "cm.month_start";
-    let r = DossierRules::at(m, m, Receipts::Exact);
     let settled = greatest(backend, &["d.settled_at".to_owned(), "COALESCE(dp.settled_at, 0)".to_owned()]);
-    let end_t = &r.end_t;
-    let rows = format!(
-        "(SELECT d.unit_id, d.procedure_id, {m} AS am, COALESCE(rd.month_start, 0) AS rm, \
-         CASE WHEN {end_t} IS NULL THEN {NEVER} ELSE COALESCE(ed.month_start, 0) END AS em, {} AS ewr, {} AS fee, \
-         {} AS fo, {} AS paper, {} FROM dossier d JOIN procedure p ON p.id = d.procedure_id \
-         LEFT JOIN dossier_paid dp ON dp.dossier_id = d.id \
-         JOIN calendar_month cm ON {m} > d.received_at AND {m} <= {settled} AND {months} \
-         LEFT JOIN calendar_day rd ON rd.day = {} LEFT JOIN calendar_day ed ON ed.day = {} \
-         WHERE {filter} AND (d.not_accepted_at IS NULL OR d.not_accepted_at > {m})) x",
-        truth(&format!("{} IS NOT NULL AND {} < {m} AND {}", r.end_event, r.end_event, r.ended_with_result)),
-        truth(r.fee),
-        truth(&r.full),
-        truth("p.returns_paper_result"),
-        fact_columns(&r),
-        day_sql("d.received_at"),
-        day_sql(end_t),
-    );
+    let select = |receipts: Receipts| {
+        let r = DossierRules::at(m, m, receipts);
+        let end_t = &r.end_t;
+        format!(
+            "SELECT d.unit_id, d.procedure_id, {m} AS am, COALESCE(rd.month_start, 0) AS rm, \
+             CASE WHEN {end_t} IS NULL THEN {NEVER} ELSE COALESCE(ed.month_start, 0) END AS em, {} AS ewr, {} AS fee, \
+             {} AS fo, {} AS paper, {} FROM dossier d JOIN procedure p ON p.id = d.procedure_id \
+             LEFT JOIN dossier_paid dp ON dp.dossier_id = d.id \
+             JOIN calendar_month cm ON {m} > d.received_at AND {m} <= {settled} AND {months} \
+             LEFT JOIN calendar_day rd ON rd.day = {} LEFT JOIN calendar_day ed ON ed.day = {} \
+             WHERE {filter} AND (d.not_accepted_at IS NULL OR d.not_accepted_at > {m}) AND {}",
+            truth(&format!(
+                "{} IS NOT NULL AND {} < {m} AND {}",
+                r.end_event, r.end_event, r.ended_with_result
+            )),
+            truth(r.fee),
+            truth(&r.full),
+            truth("p.returns_paper_result"),
+            fact_columns(&r),
+            day_sql("d.received_at"),
+            day_sql(end_t),
+            irregular_part(receipts),
+        )
+    };
+    let rows = format!("({} UNION ALL {}) x", select(Receipts::Columns), select(Receipts::Exact));
     [
         summary_insert(
             "open_rollup",
