@@ -177,20 +177,47 @@ async fn gather(
         let fee = "p.fee > 0 AND f.received = 1";
         let citizen = "p.accepts_citizens AND f.received = 1";
         let count = |cond: String| format!("SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)");
+        // When every window spans one month of receipt and the scope is a summary group, each side holds at most one
+        // row per window and procedure: the two are paired by a join rather than grouped after a union.
+        let one_month = |st: &&Step| next_month(month_of(st.w.start)) >= st.w.at.max(st.cut);
+        let facts = if matches!(summarised, Summarised::Group(_)) && opens.iter().all(one_month) {
+            let either = |c: &str| format!("COALESCE(o.{c}, 0) | COALESCE(q.{c}, 0) AS {c}");
+            format!(
+                "o AS (SELECT st.i AS i, opr.procedure_id AS procedure_id, opr.paid_online AS paid_online, \
+                 opr.paid_any AS paid_any, opr.vneid AS vneid FROM open_procedure_rollup opr JOIN {open} ON \
+                 opr.at_month = st.t AND opr.received_month >= st.s WHERE opr.at_month IN ({at_months}){}), \
+                 q AS (SELECT sm.i AS i, pr.procedure_id AS procedure_id, {} AS received, {} AS paid_online, {} AS \
+                 paid_any, {} AS vneid FROM pr JOIN {months} ON pr.received_month = sm.m), \
+                 f AS (SELECT COALESCE(o.i, q.i) AS i, COALESCE(o.procedure_id, q.procedure_id) AS procedure_id, \
+                 CASE WHEN o.i IS NULL THEN q.received ELSE 1 END AS received, {}, {}, {} FROM o FULL JOIN q ON \
+                 o.i = q.i AND o.procedure_id = q.procedure_id)",
+                summarised.filter("opr.unit_id"),
+                before("first_settled"),
+                before("first_paid_online"),
+                before("first_paid_any"),
+                before("first_vneid"),
+                either("paid_online"),
+                either("paid_any"),
+                either("vneid"),
+            )
+        } else {
+            format!(
+                "facts AS (SELECT st.i AS i, opr.procedure_id AS procedure_id, 1 AS received, opr.paid_online AS \
+                 paid_online, opr.paid_any AS paid_any, opr.vneid AS vneid FROM open_procedure_rollup opr JOIN {open} ON \
+                 opr.at_month = st.t AND opr.received_month >= st.s WHERE opr.at_month IN ({at_months}){} \
+                 UNION ALL SELECT sm.i, pr.procedure_id, {}, {}, {}, {} FROM pr JOIN {months} ON pr.received_month = sm.m), \
+                 f AS (SELECT i, procedure_id, MAX(received) AS received, MAX(paid_online) AS paid_online, \
+                 MAX(paid_any) AS paid_any, MAX(vneid) AS vneid FROM facts GROUP BY i, procedure_id)",
+                summarised.filter("opr.unit_id"),
+                before("first_settled"),
+                before("first_paid_online"),
+                before("first_paid_any"),
+                before("first_vneid"),
+            )
+        };
         let procedures = format!(
-            "{}, facts AS (SELECT st.i AS i, opr.procedure_id AS procedure_id, 1 AS received, opr.paid_online AS \
-             paid_online, opr.paid_any AS paid_any, opr.vneid AS vneid FROM open_procedure_rollup opr JOIN {open} ON \
-             opr.at_month = st.t AND opr.received_month >= st.s WHERE opr.at_month IN ({at_months}){} \
-             UNION ALL SELECT sm.i, pr.procedure_id, {}, {}, {}, {} FROM pr JOIN {months} ON pr.received_month = sm.m), \
-             f AS (SELECT i, procedure_id, MAX(received) AS received, MAX(paid_online) AS paid_online, \
-             MAX(paid_any) AS paid_any, MAX(vneid) AS vneid FROM facts GROUP BY i, procedure_id) \
-             SELECT f.i, {}, {}, {}, {}, {} FROM f JOIN procedure p ON p.id = f.procedure_id GROUP BY f.i",
+            "{}, {facts} SELECT f.i, {}, {}, {}, {}, {} FROM f JOIN procedure p ON p.id = f.procedure_id GROUP BY f.i",
             merged_procedures(first, last, summarised),
-            summarised.filter("opr.unit_id"),
-            before("first_settled"),
-            before("first_paid_online"),
-            before("first_paid_any"),
-            before("first_vneid"),
             count(fee.to_owned()),
             count(format!("{fee} AND f.paid_online = 1")),
             count(format!("{fee} AND f.paid_any = 1")),
