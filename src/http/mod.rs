@@ -187,12 +187,14 @@ pub fn documents() -> Documents {
         .build()
 }
 
-/// The request's document: the one parsed before from the same text, or parsed now (and kept if it parses).
+/// The request's document: `cached` (the one parsed before from the same text), or parsed now (and kept if it
+/// parses).
 async fn parse<'r>(
     documents: &Documents,
+    cached: Option<Arc<ExecutableDocument>>,
     request: &'r mut async_graphql::Request,
 ) -> Result<&'r ExecutableDocument, async_graphql::ServerError> {
-    match documents.get(&request.query).await {
+    match cached {
         Some(doc) => request.set_parsed_query(ExecutableDocument::clone(&doc)),
         None => {
             if let Ok(doc) = request.parsed_query() {
@@ -215,28 +217,40 @@ async fn execute(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    // An anonymous request asked before may be answered with the bytes kept for it (see [`answers`]).
-    let answer_key = if caller == Caller::Anonymous { answers::key(&request) } else { None };
-    if let Some(key) = &answer_key
-        && let Some(answer) = edge.answers.get(&edge.app, key).await
-    {
-        return kept_answer(edge, req, &meta, request.operation_name.as_deref(), &answer).await;
+    let name = request.operation_name.clone();
+    // An anonymous request asked before may be answered with the bytes kept for it (see [`answers`]): only one
+    // whose document was parsed before and may be kept is looked up (the others spare the key's making).
+    let cached = edge.documents.get(&request.query).await;
+    let may_keep = |doc: &ExecutableDocument| {
+        caller == Caller::Anonymous && chosen_operation(doc, name.as_deref()).is_some_and(answers::keepable)
+    };
+    let mut answer_key = None;
+    if cached.as_deref().is_some_and(may_keep) {
+        answer_key = answers::key(&request);
+        if let Some(key) = &answer_key
+            && let Some(answer) = edge.answers.get(&edge.app, key).await
+        {
+            return kept_answer(edge, req, &meta, name.as_deref(), &answer).await;
+        }
     }
     // Parsed once, here: the schema reuses the document, and whether it parsed names the code of the errors
     // that come without one.
-    let name = request.operation_name.clone();
     let variables = request.variables.clone();
     let mut public = 0;
     let mut keepable = false;
-    let (parsed, op) = match parse(&edge.documents, &mut request).await {
+    let (parsed, op) = match parse(&edge.documents, cached, &mut request).await {
         Ok(doc) => {
             public = crate::graphql::cost::public_weight(doc, &variables);
             let chosen = chosen_operation(doc, name.as_deref());
-            keepable = answer_key.is_some() && chosen.is_some_and(answers::keepable);
+            keepable = may_keep(doc);
             (true, chosen.map(|o| o.ty))
         }
         Err(_) => (false, None),
     };
+    if keepable && answer_key.is_none() {
+        answer_key = answers::key(&request);
+    }
+    keepable &= answer_key.is_some();
     // GraphQL over HTTP: a GET request may only carry a query.
     if get && matches!(op, Some(OperationType::Mutation) | Some(OperationType::Subscription)) {
         return EdgeError::MutationByGet.respond(req);
