@@ -7,8 +7,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DbErr, Statement, TransactionSession, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement};
 
 use super::rules::*;
 use super::{
@@ -22,7 +23,7 @@ use crate::domain::time::{Calendar, Micros, month_of, next_month};
 /// The counts of `unit_code` for each of `windows`, in order, read from one snapshot of the database; equal, window
 /// by window, to [`super::counts`].
 pub async fn series_counts(
-    conn: &(impl ConnectionTrait + TransactionTrait),
+    conn: &DatabaseConnection,
     tree: &UnitTree,
     calendar: &Calendar,
     unit_code: &str,
@@ -33,6 +34,7 @@ pub async fn series_counts(
         // The summaries of many windows are merged and grouped in memory rather than sorted on disk.
         txn.execute_unprepared("SET LOCAL work_mem = '64MB'").await?;
     }
+    let side = sibling(conn, &txn).await?;
     let horizon = crate::db::rollup::horizon(&txn, "").await?;
     let mut out: Vec<Option<Counts>> = vec![None; windows.len()];
     // One pass per scope (the unit's scope changes only when a unit merges into it) over the windows the
@@ -62,14 +64,49 @@ pub async fn series_counts(
             })
             .collect();
         let rows = super::summarised(&txn, tree, unit_code, latest, &at.scope).await?;
-        let mut gathered = gather(&txn, &at.scope, &rows, &steps).await?;
+        let mut gathered = gather(&txn, side.as_ref(), &at.scope, &rows, &steps).await?;
         for step in &steps {
             let g = gathered.remove(&step.index).unwrap_or_default();
             out[step.index] = Some(assemble(&g, &announced, tree, calendar, unit_code, &at.scope, &step.w));
         }
     }
+    if let Some(side) = side {
+        side.commit().await?;
+    }
     txn.commit().await?;
     Ok(out.into_iter().map(Option::unwrap_or_default).collect())
+}
+
+/// How long a series waits for a second connection of its pool (one being opened, say) before it runs every
+/// statement on its first.
+const SIBLING_WAIT: Duration = Duration::from_millis(50);
+
+/// A read-only transaction on another connection of `db` that sees exactly what `txn` sees (PostgreSQL's exported
+/// snapshot, also on a standby), so that a series runs two statements at a time. `None` on SQLite, and when the
+/// pool has no idle connection and no room for another, or none comes within [`SIBLING_WAIT`]: a request holding
+/// one connection never waits long for a second.
+async fn sibling(
+    db: &DatabaseConnection,
+    txn: &DatabaseTransaction,
+) -> Result<Option<DatabaseTransaction>, DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(None);
+    }
+    let pool = db.get_postgres_connection_pool();
+    if pool.num_idle() == 0 && pool.size() >= pool.options().get_max_connections() {
+        return Ok(None);
+    }
+    let exported = Statement::from_string(DbBackend::Postgres, "SELECT pg_export_snapshot()");
+    let Some(row) = txn.query_one_raw(exported).await? else { return Ok(None) };
+    let id: String = row.try_get_by_index(0)?;
+    // An identifier such as 00000003-0000001B-1, quoted into the statement below.
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Ok(None);
+    }
+    let Ok(Ok(side)) = tokio::time::timeout(SIBLING_WAIT, read_snapshot(db)).await else { return Ok(None) };
+    side.execute_unprepared(&format!("SET TRANSACTION SNAPSHOT '{id}'")).await?;
+    side.execute_unprepared("SET LOCAL work_mem = '64MB'").await?;
+    Ok(Some(side))
 }
 
 /// A scope and the windows counted over it: their indexes and summary cuts.
@@ -134,8 +171,137 @@ fn merged_procedures(from: Micros, to: Micros, summarised: &Summarised) -> Strin
     }
 }
 
-/// Everything the windows' counts are made of, by window index, with one statement of each kind.
+/// The open windows' procedure metrics, counted in one statement, by window: each procedure's facts from the open
+/// summary (paired with the windows before they are grouped: a window drops the rows received before its start) and
+/// from the settled one (merged across units first, then paired by month of receipt), joined per window and
+/// procedure, then counted as `procedure_places` counts them. `None` when no window is open.
+fn open_procedures_sql(opens: &[&Step], summarised: &Summarised) -> Option<String> {
+    if opens.is_empty() {
+        return None;
+    }
+    let open = steps_table(opens.iter().copied());
+    let at_months = opens.iter().map(|st| st.w.at.to_string()).collect::<Vec<_>>().join(", ");
+    let first = opens.iter().map(|st| st.w.start).min().unwrap_or_default();
+    let last = opens.iter().map(|st| st.cut).max().unwrap_or_default();
+    let months = steps_months_table(opens.iter().copied());
+    let before = |c: &str| format!("CASE WHEN pr.{c} < sm.c THEN 1 ELSE 0 END");
+    let fee = "p.fee > 0 AND f.received = 1";
+    let citizen = "p.accepts_citizens AND f.received = 1";
+    let count = |cond: String| format!("SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)");
+    // When every window spans one month of receipt and the scope is a summary group, each side holds at most one
+    // row per window and procedure: the two are paired by a join rather than grouped after a union.
+    let one_month = |st: &&Step| next_month(month_of(st.w.start)) >= st.w.at.max(st.cut);
+    let facts = if matches!(summarised, Summarised::Group(_)) && opens.iter().all(one_month) {
+        let either = |c: &str| format!("COALESCE(o.{c}, 0) | COALESCE(q.{c}, 0) AS {c}");
+        format!(
+            "o AS (SELECT st.i AS i, opr.procedure_id AS procedure_id, opr.paid_online AS paid_online, \
+             opr.paid_any AS paid_any, opr.vneid AS vneid FROM open_procedure_rollup opr JOIN {open} ON \
+             opr.at_month = st.t AND opr.received_month >= st.s WHERE opr.at_month IN ({at_months}){}), \
+             q AS (SELECT sm.i AS i, pr.procedure_id AS procedure_id, {} AS received, {} AS paid_online, {} AS \
+             paid_any, {} AS vneid FROM pr JOIN {months} ON pr.received_month = sm.m), \
+             f AS (SELECT COALESCE(o.i, q.i) AS i, COALESCE(o.procedure_id, q.procedure_id) AS procedure_id, \
+             CASE WHEN o.i IS NULL THEN q.received ELSE 1 END AS received, {}, {}, {} FROM o FULL JOIN q ON \
+             o.i = q.i AND o.procedure_id = q.procedure_id)",
+            summarised.filter("opr.unit_id"),
+            before("first_settled"),
+            before("first_paid_online"),
+            before("first_paid_any"),
+            before("first_vneid"),
+            either("paid_online"),
+            either("paid_any"),
+            either("vneid"),
+        )
+    } else {
+        format!(
+            "facts AS (SELECT st.i AS i, opr.procedure_id AS procedure_id, 1 AS received, opr.paid_online AS \
+             paid_online, opr.paid_any AS paid_any, opr.vneid AS vneid FROM open_procedure_rollup opr JOIN {open} ON \
+             opr.at_month = st.t AND opr.received_month >= st.s WHERE opr.at_month IN ({at_months}){} \
+             UNION ALL SELECT sm.i, pr.procedure_id, {}, {}, {}, {} FROM pr JOIN {months} ON pr.received_month = sm.m), \
+             f AS (SELECT i, procedure_id, MAX(received) AS received, MAX(paid_online) AS paid_online, \
+             MAX(paid_any) AS paid_any, MAX(vneid) AS vneid FROM facts GROUP BY i, procedure_id)",
+            summarised.filter("opr.unit_id"),
+            before("first_settled"),
+            before("first_paid_online"),
+            before("first_paid_any"),
+            before("first_vneid"),
+        )
+    };
+    let procedures = format!(
+        "{}, {facts} SELECT f.i, {}, {}, {}, {}, {} FROM f JOIN procedure p ON p.id = f.procedure_id GROUP BY f.i",
+        merged_procedures(first, last, summarised),
+        count(fee.to_owned()),
+        count(format!("{fee} AND f.paid_online = 1")),
+        count(format!("{fee} AND f.paid_any = 1")),
+        count(citizen.to_owned()),
+        count(format!("{citizen} AND f.vneid = 1")),
+    );
+    Some(procedures)
+}
+
+/// Everything the windows' counts are made of, by window index, with one statement of each kind. The open
+/// windows' procedure metrics, the costliest statement, are counted in two statements when there is a `side` (a
+/// transaction with the same snapshot, see [`sibling`]): half the windows there while the other statements run on
+/// `conn`, the other half on `conn` after them; without one, in one statement after them.
 async fn gather(
+    conn: &impl ConnectionTrait,
+    side: Option<&DatabaseTransaction>,
+    scope: &Scope,
+    summarised: &Summarised<'_>,
+    steps: &[Step],
+) -> Result<HashMap<usize, Gathered>, DbErr> {
+    let backend = conn.get_database_backend();
+    let opens: Vec<&Step> = steps.iter().filter(|st| st.open).collect();
+    let procedures_of = |opens: &[&Step]| open_procedures_sql(opens, summarised);
+    let (mut by_step, procedures) = match side {
+        // The open windows split in two: the first half's procedure metrics on `side`, the second's on `conn` after
+        // the other statements, so that both connections work all along.
+        Some(side) => {
+            let (first, second) = opens.split_at(opens.len() / 2);
+            let on_side = async {
+                match procedures_of(first) {
+                    Some(sql) => side.query_all_raw(Statement::from_string(backend, sql)).await,
+                    None => Ok(Vec::new()),
+                }
+            };
+            let on_conn = async {
+                let by_step = gather_others(conn, scope, summarised, steps).await?;
+                let rows = match procedures_of(second) {
+                    Some(sql) => conn.query_all_raw(Statement::from_string(backend, sql)).await?,
+                    None => Vec::new(),
+                };
+                Ok::<_, DbErr>((by_step, rows))
+            };
+            let ((by_step, mut rows), side_rows) = tokio::try_join!(on_conn, on_side)?;
+            rows.extend(side_rows);
+            (by_step, rows)
+        }
+        None => {
+            let by_step = gather_others(conn, scope, summarised, steps).await?;
+            let rows = match procedures_of(&opens) {
+                Some(sql) => conn.query_all_raw(Statement::from_string(backend, sql)).await?,
+                None => Vec::new(),
+            };
+            (by_step, rows)
+        }
+    };
+    for st in &opens {
+        by_step.entry(st.index).or_default().procedure_counts = Some(Default::default());
+    }
+    for row in procedures {
+        let (fee, paid_online, paid_any) = (get(&row, 1)?, get(&row, 2)?, get(&row, 3)?);
+        let (citizen, vneid) = (get(&row, 4)?, get(&row, 5)?);
+        let i = usize::try_from(row.try_get_by_index::<i32>(0)?).unwrap_or_default();
+        by_step.entry(i).or_default().procedure_counts = Some([
+            Count { num: paid_online, den: fee },
+            Count { num: paid_any, den: fee },
+            Count { num: vneid, den: citizen },
+        ]);
+    }
+    Ok(by_step)
+}
+
+/// What [`gather`] gathers but the open windows' procedure metrics.
+async fn gather_others(
     conn: &impl ConnectionTrait,
     scope: &Scope,
     summarised: &Summarised<'_>,
@@ -165,76 +331,6 @@ async fn gather(
         );
         for row in run(sums).await? {
             by_step.entry(index(&row)?).or_default().sums.add_row(&row, 1)?;
-        }
-        // Their procedure metrics, counted in the statement: each procedure's facts from the open summary (paired
-        // with the windows before they are grouped: a window drops the rows received before its start) and from the
-        // settled one (merged across units first, then paired by month of receipt), joined per window and procedure,
-        // then counted as `procedure_places` counts them.
-        let first = opens.iter().map(|st| st.w.start).min().unwrap_or_default();
-        let last = opens.iter().map(|st| st.cut).max().unwrap_or_default();
-        let months = steps_months_table(opens.iter().copied());
-        let before = |c: &str| format!("CASE WHEN pr.{c} < sm.c THEN 1 ELSE 0 END");
-        let fee = "p.fee > 0 AND f.received = 1";
-        let citizen = "p.accepts_citizens AND f.received = 1";
-        let count = |cond: String| format!("SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)");
-        // When every window spans one month of receipt and the scope is a summary group, each side holds at most one
-        // row per window and procedure: the two are paired by a join rather than grouped after a union.
-        let one_month = |st: &&Step| next_month(month_of(st.w.start)) >= st.w.at.max(st.cut);
-        let facts = if matches!(summarised, Summarised::Group(_)) && opens.iter().all(one_month) {
-            let either = |c: &str| format!("COALESCE(o.{c}, 0) | COALESCE(q.{c}, 0) AS {c}");
-            format!(
-                "o AS (SELECT st.i AS i, opr.procedure_id AS procedure_id, opr.paid_online AS paid_online, \
-                 opr.paid_any AS paid_any, opr.vneid AS vneid FROM open_procedure_rollup opr JOIN {open} ON \
-                 opr.at_month = st.t AND opr.received_month >= st.s WHERE opr.at_month IN ({at_months}){}), \
-                 q AS (SELECT sm.i AS i, pr.procedure_id AS procedure_id, {} AS received, {} AS paid_online, {} AS \
-                 paid_any, {} AS vneid FROM pr JOIN {months} ON pr.received_month = sm.m), \
-                 f AS (SELECT COALESCE(o.i, q.i) AS i, COALESCE(o.procedure_id, q.procedure_id) AS procedure_id, \
-                 CASE WHEN o.i IS NULL THEN q.received ELSE 1 END AS received, {}, {}, {} FROM o FULL JOIN q ON \
-                 o.i = q.i AND o.procedure_id = q.procedure_id)",
-                summarised.filter("opr.unit_id"),
-                before("first_settled"),
-                before("first_paid_online"),
-                before("first_paid_any"),
-                before("first_vneid"),
-                either("paid_online"),
-                either("paid_any"),
-                either("vneid"),
-            )
-        } else {
-            format!(
-                "facts AS (SELECT st.i AS i, opr.procedure_id AS procedure_id, 1 AS received, opr.paid_online AS \
-                 paid_online, opr.paid_any AS paid_any, opr.vneid AS vneid FROM open_procedure_rollup opr JOIN {open} ON \
-                 opr.at_month = st.t AND opr.received_month >= st.s WHERE opr.at_month IN ({at_months}){} \
-                 UNION ALL SELECT sm.i, pr.procedure_id, {}, {}, {}, {} FROM pr JOIN {months} ON pr.received_month = sm.m), \
-                 f AS (SELECT i, procedure_id, MAX(received) AS received, MAX(paid_online) AS paid_online, \
-                 MAX(paid_any) AS paid_any, MAX(vneid) AS vneid FROM facts GROUP BY i, procedure_id)",
-                summarised.filter("opr.unit_id"),
-                before("first_settled"),
-                before("first_paid_online"),
-                before("first_paid_any"),
-                before("first_vneid"),
-            )
-        };
-        let procedures = format!(
-            "{}, {facts} SELECT f.i, {}, {}, {}, {}, {} FROM f JOIN procedure p ON p.id = f.procedure_id GROUP BY f.i",
-            merged_procedures(first, last, summarised),
-            count(fee.to_owned()),
-            count(format!("{fee} AND f.paid_online = 1")),
-            count(format!("{fee} AND f.paid_any = 1")),
-            count(citizen.to_owned()),
-            count(format!("{citizen} AND f.vneid = 1")),
-        );
-        for st in &opens {
-            by_step.entry(st.index).or_default().procedure_counts = Some(Default::default());
-        }
-        for row in run(procedures).await? {
-            let (fee, paid_online, paid_any) = (get(&row, 1)?, get(&row, 2)?, get(&row, 3)?);
-            let (citizen, vneid) = (get(&row, 4)?, get(&row, 5)?);
-            by_step.entry(index(&row)?).or_default().procedure_counts = Some([
-                Count { num: paid_online, den: fee },
-                Count { num: paid_any, den: fee },
-                Count { num: vneid, den: citizen },
-            ]);
         }
     }
     let rows: Vec<&Step> = steps.iter().filter(|st| !st.open).collect();
