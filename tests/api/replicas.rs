@@ -109,6 +109,29 @@ async fn a_write_on_the_primary_is_seen_by_the_very_next_read_through_the_replic
     assert_eq!(fallback, 0);
 }
 
+const SERIES: &str = r#"{ indicatorSeries(unitCode: "49", from: "2024-01-01", to: "2026-01-01", step: MONTH) {
+    periodStart total groups { metrics { key numerator denominator } } } }"#;
+
+/// A series computed through the replica (two transactions there, the second importing the first's exported
+/// snapshot) is the series the primary computes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_series_through_the_replica_equals_the_primarys() {
+    let (db, primary) = sample_app(Backend::Postgres).await;
+    let leader = staff(Role::Leader, "49");
+    let want = run(&schema(&primary), &primary, leader.clone(), SERIES, json!({})).await;
+    assert!(want["errors"].is_null(), "{want}");
+    assert_eq!(want["data"]["indicatorSeries"].as_array().map(Vec::len), Some(24), "{want}");
+    let app = app_with_replica(&db, &replica_addr(), Duration::from_secs(5)).await;
+    let got = run(&schema(&app), &app, leader, SERIES, json!({})).await;
+    assert_eq!(got, want);
+    let (replica, fallback) = counts(&app);
+    assert!(
+        replica >= 1,
+        "the series was read through the replica: {replica} there, {fallback} on the primary"
+    );
+    assert_eq!(fallback, 0);
+}
+
 /// A TCP proxy in front of the replica, which the tests stop or stall.
 struct Proxy {
     addr: String,
