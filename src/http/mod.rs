@@ -241,16 +241,13 @@ async fn execute(
     let (parsed, op) = match parse(&edge.documents, cached, &mut request).await {
         Ok(doc) => {
             public = crate::graphql::cost::public_weight(doc, &variables);
-            let chosen = chosen_operation(doc, name.as_deref());
             keepable = may_keep(doc);
-            (true, chosen.map(|o| o.ty))
+            (true, chosen_operation(doc, name.as_deref()).map(|o| o.ty))
         }
         Err(_) => (false, None),
     };
-    if keepable && answer_key.is_none() {
-        answer_key = answers::key(&request);
-    }
-    keepable &= answer_key.is_some();
+    // The key its answer is kept under, when it may be kept.
+    let answer_key = if keepable { answer_key.or_else(|| answers::key(&request)) } else { None };
     // GraphQL over HTTP: a GET request may only carry a query.
     if get && matches!(op, Some(OperationType::Mutation) | Some(OperationType::Subscription)) {
         return EdgeError::MutationByGet.respond(req);
@@ -275,7 +272,7 @@ async fn execute(
     // This worker's app (its own pool): resolvers find it before the schema's.
     let mut request = request.data(caller).data(meta).data(edge.loaders.clone()).data(edge.app.clone());
     // What the resolvers read, noted for an answer that may be kept.
-    let basis = keepable.then(|| Arc::new(answers::AnswerBasis::default()));
+    let basis = answer_key.is_some().then(|| Arc::new(answers::AnswerBasis::default()));
     if let Some(basis) = &basis {
         request = request.data(basis.clone());
     }

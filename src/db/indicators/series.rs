@@ -31,8 +31,7 @@ pub async fn series_counts(
 ) -> Result<Vec<Counts>, DbErr> {
     let txn = read_snapshot(conn).await?;
     if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        // The summaries of many windows are merged and grouped in memory rather than sorted on disk.
-        txn.execute_unprepared("SET LOCAL work_mem = '64MB'").await?;
+        txn.execute_unprepared(WORK_MEM).await?;
     }
     let side = sibling(conn, &txn).await?;
     let horizon = crate::db::rollup::horizon(&txn, "").await?;
@@ -77,6 +76,9 @@ pub async fn series_counts(
     Ok(out.into_iter().map(Option::unwrap_or_default).collect())
 }
 
+/// A series' summaries of many windows are merged and grouped in memory rather than sorted on disk (PostgreSQL).
+const WORK_MEM: &str = "SET LOCAL work_mem = '64MB'";
+
 /// How long a series waits for a second connection of its pool (one being opened, say) before it runs every
 /// statement on its first.
 const SIBLING_WAIT: Duration = Duration::from_millis(50);
@@ -105,7 +107,7 @@ async fn sibling(
     }
     let Ok(Ok(side)) = tokio::time::timeout(SIBLING_WAIT, read_snapshot(db)).await else { return Ok(None) };
     side.execute_unprepared(&format!("SET TRANSACTION SNAPSHOT '{id}'")).await?;
-    side.execute_unprepared("SET LOCAL work_mem = '64MB'").await?;
+    side.execute_unprepared(WORK_MEM).await?;
     Ok(Some(side))
 }
 
@@ -193,39 +195,35 @@ fn open_procedures_sql(backend: DbBackend, opens: &[&Step], summarised: &Summari
     // union (SQLite runs a full join as nested loops over the two sides: 15 times slower on the demo).
     let one_month = |st: &&Step| next_month(month_of(st.w.start)) >= st.w.at.max(st.cut);
     let paired = backend == DbBackend::Postgres && matches!(summarised, Summarised::Group(_));
+    let open_facts = format!(
+        "SELECT st.i AS i, opr.procedure_id AS procedure_id, 1 AS received, opr.paid_online AS paid_online, \
+         opr.paid_any AS paid_any, opr.vneid AS vneid FROM open_procedure_rollup opr JOIN {open} ON \
+         opr.at_month = st.t AND opr.received_month >= st.s WHERE opr.at_month IN ({at_months}){}",
+        summarised.filter("opr.unit_id")
+    );
+    let settled_facts = format!(
+        "SELECT sm.i AS i, pr.procedure_id AS procedure_id, {} AS received, {} AS paid_online, {} AS paid_any, {} AS \
+         vneid FROM pr JOIN {months} ON pr.received_month = sm.m",
+        before("first_settled"),
+        before("first_paid_online"),
+        before("first_paid_any"),
+        before("first_vneid"),
+    );
     let facts = if paired && opens.iter().all(one_month) {
         let either = |c: &str| format!("COALESCE(o.{c}, 0) | COALESCE(q.{c}, 0) AS {c}");
         format!(
-            "o AS (SELECT st.i AS i, opr.procedure_id AS procedure_id, opr.paid_online AS paid_online, \
-             opr.paid_any AS paid_any, opr.vneid AS vneid FROM open_procedure_rollup opr JOIN {open} ON \
-             opr.at_month = st.t AND opr.received_month >= st.s WHERE opr.at_month IN ({at_months}){}), \
-             q AS (SELECT sm.i AS i, pr.procedure_id AS procedure_id, {} AS received, {} AS paid_online, {} AS \
-             paid_any, {} AS vneid FROM pr JOIN {months} ON pr.received_month = sm.m), \
-             f AS (SELECT COALESCE(o.i, q.i) AS i, COALESCE(o.procedure_id, q.procedure_id) AS procedure_id, \
-             CASE WHEN o.i IS NULL THEN q.received ELSE 1 END AS received, {}, {}, {} FROM o FULL JOIN q ON \
-             o.i = q.i AND o.procedure_id = q.procedure_id)",
-            summarised.filter("opr.unit_id"),
-            before("first_settled"),
-            before("first_paid_online"),
-            before("first_paid_any"),
-            before("first_vneid"),
+            "o AS ({open_facts}), q AS ({settled_facts}), f AS (SELECT COALESCE(o.i, q.i) AS i, \
+             COALESCE(o.procedure_id, q.procedure_id) AS procedure_id, COALESCE(o.received, q.received) AS received, \
+             {}, {}, {} FROM o FULL JOIN q ON o.i = q.i AND o.procedure_id = q.procedure_id)",
             either("paid_online"),
             either("paid_any"),
             either("vneid"),
         )
     } else {
         format!(
-            "facts AS (SELECT st.i AS i, opr.procedure_id AS procedure_id, 1 AS received, opr.paid_online AS \
-             paid_online, opr.paid_any AS paid_any, opr.vneid AS vneid FROM open_procedure_rollup opr JOIN {open} ON \
-             opr.at_month = st.t AND opr.received_month >= st.s WHERE opr.at_month IN ({at_months}){} \
-             UNION ALL SELECT sm.i, pr.procedure_id, {}, {}, {}, {} FROM pr JOIN {months} ON pr.received_month = sm.m), \
-             f AS (SELECT i, procedure_id, MAX(received) AS received, MAX(paid_online) AS paid_online, \
-             MAX(paid_any) AS paid_any, MAX(vneid) AS vneid FROM facts GROUP BY i, procedure_id)",
-            summarised.filter("opr.unit_id"),
-            before("first_settled"),
-            before("first_paid_online"),
-            before("first_paid_any"),
-            before("first_vneid"),
+            "facts AS ({open_facts} UNION ALL {settled_facts}), f AS (SELECT i, procedure_id, MAX(received) AS \
+             received, MAX(paid_online) AS paid_online, MAX(paid_any) AS paid_any, MAX(vneid) AS vneid FROM facts \
+             GROUP BY i, procedure_id)"
         )
     };
     let procedures = format!(
@@ -251,40 +249,25 @@ async fn gather(
     summarised: &Summarised<'_>,
     steps: &[Step],
 ) -> Result<HashMap<usize, Gathered>, DbErr> {
-    let backend = conn.get_database_backend();
     let opens: Vec<&Step> = steps.iter().filter(|st| st.open).collect();
-    let procedures_of = |opens: &[&Step]| open_procedures_sql(backend, opens, summarised);
     let (mut by_step, procedures) = match side {
         // The open windows split in two: the first half's procedure metrics on `side`, the second's on `conn` after
         // the other statements, so that both connections work all along.
         Some(side) => {
             let (first, second) = opens.split_at(opens.len() / 2);
-            let on_side = async {
-                match procedures_of(first) {
-                    Some(sql) => side.query_all_raw(Statement::from_string(backend, sql)).await,
-                    None => Ok(Vec::new()),
-                }
-            };
             let on_conn = async {
                 let by_step = gather_others(conn, scope, summarised, steps).await?;
-                let rows = match procedures_of(second) {
-                    Some(sql) => conn.query_all_raw(Statement::from_string(backend, sql)).await?,
-                    None => Vec::new(),
-                };
-                Ok::<_, DbErr>((by_step, rows))
+                Ok::<_, DbErr>((by_step, open_procedure_counts(conn, second, summarised).await?))
             };
-            let ((by_step, mut rows), side_rows) = tokio::try_join!(on_conn, on_side)?;
+            let ((by_step, mut rows), side_rows) =
+                tokio::try_join!(on_conn, open_procedure_counts(side, first, summarised))?;
             rows.extend(side_rows);
             (by_step, rows)
         }
-        None => {
-            let by_step = gather_others(conn, scope, summarised, steps).await?;
-            let rows = match procedures_of(&opens) {
-                Some(sql) => conn.query_all_raw(Statement::from_string(backend, sql)).await?,
-                None => Vec::new(),
-            };
-            (by_step, rows)
-        }
+        None => (
+            gather_others(conn, scope, summarised, steps).await?,
+            open_procedure_counts(conn, &opens, summarised).await?,
+        ),
     };
     for st in &opens {
         by_step.entry(st.index).or_default().procedure_counts = Some(Default::default());
@@ -300,6 +283,19 @@ async fn gather(
         ]);
     }
     Ok(by_step)
+}
+
+/// The rows of [`open_procedures_sql`] for `opens`, read on `c` (none when no window is open).
+async fn open_procedure_counts(
+    c: &impl ConnectionTrait,
+    opens: &[&Step],
+    summarised: &Summarised<'_>,
+) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+    let backend = c.get_database_backend();
+    match open_procedures_sql(backend, opens, summarised) {
+        Some(sql) => c.query_all_raw(Statement::from_string(backend, sql)).await,
+        None => Ok(Vec::new()),
+    }
 }
 
 /// What [`gather`] gathers but the open windows' procedure metrics.
