@@ -191,3 +191,85 @@ per_backend! {
         assert_eq!(entity::feedback::Entity::find().count(&app.db).await.unwrap(), 43);
     }
 }
+
+per_backend! {
+    #[tokio::test]
+    async fn free_text_of_every_kind_survives_a_bulk_import(backend: Backend) {
+        // PostgreSQL receives a batch's rows as one array literal a column: quotes, backslashes, braces, commas,
+        // the word NULL and line breaks must come back as written, on every kind of row a batch inserts.
+        const AWKWARD: [&str; 10] = [
+            r#"say "hi""#,
+            r"C:\temp\",
+            r#"\"quoted\""#,
+            "{a,b}",
+            "NULL",
+            r"\N",
+            "tab\there",
+            "line\nbreak",
+            "Nguyễn \"Văn\" \\ {x}, 'y'",
+            "}",
+        ];
+        let mut i = 0;
+        let mut next = || {
+            i += 1;
+            AWKWARD[i % AWKWARD.len()]
+        };
+        let text: Vec<String> = SAMPLE
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                match v["type"].as_str() {
+                    Some("dossier") => {
+                        for e in v["events"].as_array_mut().unwrap() {
+                            e["note"] = next().into();
+                        }
+                        for s in v["supplements"].as_array_mut().into_iter().flatten() {
+                            s["reason"] = next().into();
+                        }
+                        for a in v["apologies"].as_array_mut().into_iter().flatten() {
+                            a["reason"] = next().into();
+                        }
+                    }
+                    Some("receipt") if v.get("cancel_reason").is_some() => v["cancel_reason"] = next().into(),
+                    _ => {}
+                }
+                v.to_string()
+            })
+            .collect();
+        let db = TestDb::new(backend).await;
+        let app = crate::support::app(&db);
+        let r = import_str(&app, &text.join("\n"), false).await;
+        assert!(r.committed && r.rejected == 0, "{backend:?} {:?}", r.errors.first());
+        let exported: std::collections::HashMap<String, serde_json::Value> = export_string(&app, None)
+            .await
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|v| {
+                let key = format!("{}|{}|{}|{}", v["type"], v["code"], v["series"], v["number"]);
+                (key, v)
+            })
+            .collect();
+        let texts = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+            let list = |k: &str, f: &str| -> Vec<serde_json::Value> {
+                v[k].as_array().into_iter().flatten().map(|x| x[f].clone()).collect()
+            };
+            [list("events", "note"), list("supplements", "reason"), list("apologies", "reason")]
+                .concat()
+                .into_iter()
+                .chain([v["cancel_reason"].clone()])
+                .collect()
+        };
+        let mut checked = 0;
+        for line in &text {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if !matches!(v["type"].as_str(), Some("dossier" | "receipt")) {
+                continue;
+            }
+            let key = format!("{}|{}|{}|{}", v["type"], v["code"], v["series"], v["number"]);
+            let back = exported.get(&key).unwrap_or_else(|| panic!("{key} exported"));
+            assert_eq!(texts(back), texts(&v), "{backend:?} {key}");
+            checked += texts(&v).iter().filter(|t| AWKWARD.iter().any(|a| t.as_str() == Some(a))).count();
+        }
+        assert!(checked > 1_500, "{checked} awkward texts compared");
+    }
+}
