@@ -91,6 +91,7 @@ impl Dirty {
                 // The summary statements are estimated far costlier than they run (a dossier spans a month start
                 // or two, not the dozen the planner assumes): compiling them would take longer than running them.
                 conn.execute_unprepared("SET LOCAL jit = off").await?;
+                conn.execute_unprepared(super::sql::WORK_MEM).await?;
                 " FOR SHARE"
             }
             // SQLite runs one writing transaction at a time.

@@ -5,6 +5,10 @@ use std::fmt::Display;
 
 use sea_orm::DbBackend;
 
+/// For statements that group or join many summary or dossier rows: grouped in memory rather than sorted on disk
+/// (PostgreSQL; for the rest of the transaction).
+pub const WORK_MEM: &str = "SET LOCAL work_mem = '64MB'";
+
 /// `'A', 'B'`: enumeration names as SQL string literals, for `IN (…)` or `=`.
 pub fn names<T: Display>(items: impl IntoIterator<Item = T>) -> String {
     items.into_iter().map(|v| format!("'{v}'")).collect::<Vec<_>>().join(", ")

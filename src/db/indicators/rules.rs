@@ -417,7 +417,7 @@ fn irregular_part(receipts: Receipts) -> &'static str {
 /// `dossier_rollup` and `procedure_rollup`. Their facts are evaluated by the rules of [`DossierRules`] at
 /// `SUMMARY_TO`, after every instant of a settled dossier, which is what they are at any instant after it
 /// settled.
-pub(in crate::db) fn rollup_insert_sql(backend: DbBackend, filter: &str) -> [String; 2] {
+pub(in crate::db) fn rollup_insert_sql(backend: DbBackend, filter: &str) -> Vec<String> {
     use migration::{NEVER, SUMMARY_TO, day_sql};
     // The months of receipt, end and settling, by equality joins on the day (hash joins on PostgreSQL).
     let settled = greatest(backend, &["d.settled_at".to_owned(), "COALESCE(dp.settled_at, 0)".to_owned()]);
@@ -441,32 +441,34 @@ pub(in crate::db) fn rollup_insert_sql(backend: DbBackend, filter: &str) -> [Str
             irregular_part(receipts),
         )
     };
-    let rows = format!("({} UNION ALL {}) x", select(Receipts::Columns), select(Receipts::Exact));
+    let rows = format!("({} UNION ALL {})", select(Receipts::Columns), select(Receipts::Exact));
     let first = |n: &str| format!("MIN(CASE WHEN {n} = 1 THEN sm END)");
-    [
-        summary_insert(
-            "dossier_rollup",
-            &[
-                ("unit_id", "unit_id"),
-                ("received_month", "rm"),
-                ("end_month", "em"),
-                ("settle_month", "sm"),
-                ("ended_with_result", "ewr"),
-                ("fee_bearing", "fee"),
-                ("full_online", "fo"),
-                ("paper_result", "paper"),
-            ],
-            &rows,
-        ),
-        format!(
-            "INSERT INTO procedure_rollup (unit_id, procedure_id, received_month, first_settled, first_paid_online, \
+    sharing_rows(backend, &rows, |rows| {
+        [
+            summary_insert(
+                "dossier_rollup",
+                &[
+                    ("unit_id", "unit_id"),
+                    ("received_month", "rm"),
+                    ("end_month", "em"),
+                    ("settle_month", "sm"),
+                    ("ended_with_result", "ewr"),
+                    ("fee_bearing", "fee"),
+                    ("full_online", "fo"),
+                    ("paper_result", "paper"),
+                ],
+                rows,
+            ),
+            format!(
+                "INSERT INTO procedure_rollup (unit_id, procedure_id, received_month, first_settled, first_paid_online, \
              first_paid_any, first_vneid) SELECT unit_id, procedure_id, rm, MIN(sm), {}, {}, {} FROM {rows} \
              GROUP BY unit_id, procedure_id, rm",
-            first("paid_online"),
-            first("paid_any"),
-            first("vneid")
-        ),
-    ]
+                first("paid_online"),
+                first("paid_any"),
+                first("vneid")
+            ),
+        ]
+    })
 }
 
 /// The statements that summarise, into `open_rollup` and `open_procedure_rollup`, the dossiers selected by
@@ -474,7 +476,7 @@ pub(in crate::db) fn rollup_insert_sql(backend: DbBackend, filter: &str) -> [Str
 /// condition on `cm.month_start`) at which they were received and not yet settled: their facts evaluated by the
 /// rules of [`DossierRules`] at M. A month or an end before the summarised years is written as 0, no end by M as
 /// `NEVER`: the summaries answer only periods that start in the summarised years.
-pub(in crate::db) fn open_insert_sql(backend: DbBackend, filter: &str, months: &str) -> [String; 2] {
+pub(in crate::db) fn open_insert_sql(backend: DbBackend, filter: &str, months: &str) -> Vec<String> {
     use migration::{NEVER, day_sql};
     let m = "cm.month_start";
     let settled = greatest(backend, &["d.settled_at".to_owned(), "COALESCE(dp.settled_at, 0)".to_owned()]);
@@ -502,28 +504,43 @@ pub(in crate::db) fn open_insert_sql(backend: DbBackend, filter: &str, months: &
             irregular_part(receipts),
         )
     };
-    let rows = format!("({} UNION ALL {}) x", select(Receipts::Columns), select(Receipts::Exact));
-    [
-        summary_insert(
-            "open_rollup",
-            &[
-                ("unit_id", "unit_id"),
-                ("at_month", "am"),
-                ("received_month", "rm"),
-                ("end_month", "em"),
-                ("ended_with_result", "ewr"),
-                ("fee_bearing", "fee"),
-                ("full_online", "fo"),
-                ("paper_result", "paper"),
-            ],
-            &rows,
-        ),
-        format!(
-            "INSERT INTO open_procedure_rollup (unit_id, procedure_id, at_month, received_month, paid_online, \
+    let rows = format!("({} UNION ALL {})", select(Receipts::Columns), select(Receipts::Exact));
+    sharing_rows(backend, &rows, |rows| {
+        [
+            summary_insert(
+                "open_rollup",
+                &[
+                    ("unit_id", "unit_id"),
+                    ("at_month", "am"),
+                    ("received_month", "rm"),
+                    ("end_month", "em"),
+                    ("ended_with_result", "ewr"),
+                    ("fee_bearing", "fee"),
+                    ("full_online", "fo"),
+                    ("paper_result", "paper"),
+                ],
+                rows,
+            ),
+            format!(
+                "INSERT INTO open_procedure_rollup (unit_id, procedure_id, at_month, received_month, paid_online, \
              paid_any, vneid) SELECT unit_id, procedure_id, am, rm, MAX(paid_online), MAX(paid_any), MAX(vneid) \
              FROM {rows} GROUP BY unit_id, procedure_id, am, rm"
-        ),
-    ]
+            ),
+        ]
+    })
+}
+
+/// The two summary inserts `inserts` makes of the rows of `rows` (a parenthesised subquery), given the name to
+/// read them from: on PostgreSQL one statement that reads the dossiers once, into a materialised common table
+/// that the first insert (itself a common table) and the second both read; elsewhere the two inserts, each with
+/// the subquery (SQLite has no inserts in common tables).
+fn sharing_rows(backend: DbBackend, rows: &str, inserts: impl Fn(&str) -> [String; 2]) -> Vec<String> {
+    if backend == DbBackend::Postgres {
+        let [first, second] = inserts("x");
+        vec![format!("WITH x AS MATERIALIZED {rows}, w AS ({first}) {second}")]
+    } else {
+        inserts(&format!("{rows} x")).into()
+    }
 }
 
 /// The groups of summary table `table` (`dossier_rollup` or `open_rollup`) within `scope` merged across units by

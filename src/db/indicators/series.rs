@@ -16,6 +16,7 @@ use super::{
     Counts, Gathered, add_dossier_row, add_irregular_row, add_procedure_rollup_row, announced_procedures,
     assemble, counts_in, get, read_snapshot,
 };
+use crate::db::sql::WORK_MEM;
 use crate::domain::indicators::{Count, Window};
 use crate::domain::scope::{Scope, ScopeAt, UnitTree};
 use crate::domain::time::{Calendar, Micros, month_of, next_month};
@@ -75,9 +76,6 @@ pub async fn series_counts(
     txn.commit().await?;
     Ok(out.into_iter().map(Option::unwrap_or_default).collect())
 }
-
-/// A series' summaries of many windows are merged and grouped in memory rather than sorted on disk (PostgreSQL).
-const WORK_MEM: &str = "SET LOCAL work_mem = '64MB'";
 
 /// How long a series waits for a second connection of its pool (one being opened, say) before it runs every
 /// statement on its first.
