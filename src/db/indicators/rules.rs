@@ -376,11 +376,13 @@ fn summary_facts(r: &DossierRules) -> [String; 12] {
     ]
 }
 
-/// A summary's select list over the rows `rows` (a derived table): the group keys `keys` (already computed in
-/// `rows`, as named), then the count of dossiers and the sum of every fact of [`summary_facts`].
-fn summary_insert(table: &str, keys: &[(&str, &str)], rows: &str) -> String {
-    let columns = keys.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ");
-    let values = keys.iter().map(|(_, v)| *v).collect::<Vec<_>>().join(", ");
+/// The insert of a summary (`dossier_rollup` or `open_rollup`) from the rows `rows` (a derived table): grouped by
+/// `keys` and the flags of [`FLAGS`] (each already computed in `rows`, as named), the count of dossiers and the
+/// sum of every fact of [`summary_facts`].
+fn summary_insert(table: &str, keys: [(&str, &str); 4], rows: &str) -> String {
+    let keys = keys.iter().chain(&FLAGS);
+    let columns = keys.clone().map(|(c, _)| *c).collect::<Vec<_>>().join(", ");
+    let values = keys.map(|(_, v)| *v).collect::<Vec<_>>().join(", ");
     let sums = FACT_NAMES.map(|n| format!("SUM({n})")).join(", ");
     format!(
         "INSERT INTO {table} ({columns}, dossiers, {}) SELECT {values}, COUNT(*), {sums} FROM {rows} GROUP BY {values}",
@@ -447,15 +449,11 @@ pub(in crate::db) fn rollup_insert_sql(backend: DbBackend, filter: &str) -> Vec<
         [
             summary_insert(
                 "dossier_rollup",
-                &[
+                [
                     ("unit_id", "unit_id"),
                     ("received_month", "rm"),
                     ("end_month", "em"),
                     ("settle_month", "sm"),
-                    ("ended_with_result", "ewr"),
-                    ("fee_bearing", "fee"),
-                    ("full_online", "fo"),
-                    ("paper_result", "paper"),
                 ],
                 rows,
             ),
@@ -509,16 +507,7 @@ pub(in crate::db) fn open_insert_sql(backend: DbBackend, filter: &str, months: &
         [
             summary_insert(
                 "open_rollup",
-                &[
-                    ("unit_id", "unit_id"),
-                    ("at_month", "am"),
-                    ("received_month", "rm"),
-                    ("end_month", "em"),
-                    ("ended_with_result", "ewr"),
-                    ("fee_bearing", "fee"),
-                    ("full_online", "fo"),
-                    ("paper_result", "paper"),
-                ],
+                [("unit_id", "unit_id"), ("at_month", "am"), ("received_month", "rm"), ("end_month", "em")],
                 rows,
             ),
             format!(
@@ -529,6 +518,10 @@ pub(in crate::db) fn open_insert_sql(backend: DbBackend, filter: &str, months: &
         ]
     })
 }
+
+/// The flag columns of `dossier_rollup` and `open_rollup`, each with its name in the rows they are derived from.
+const FLAGS: [(&str, &str); 4] =
+    [("ended_with_result", "ewr"), ("fee_bearing", "fee"), ("full_online", "fo"), ("paper_result", "paper")];
 
 /// The two summary inserts `inserts` makes of the rows of `rows` (a parenthesised subquery), given the name to
 /// read them from: on PostgreSQL one statement that reads the dossiers once, into a materialised common table
