@@ -1075,7 +1075,7 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
         let mut out = HashMap::new();
         let keys: Vec<(&str, i64)> = keys.iter().copied().collect();
         let backend = self.conn.get_database_backend();
-        if backend == sea_orm::DbBackend::Postgres {
+        if backend == sea_orm::DbBackend::Postgres && !keys.is_empty() {
             // A join with the keys as two arrays: a list of pairs is planned as one index probe per pair, which on
             // a batch of receipts took longer to plan than to run.
             let sql = "SELECT r.series, r.content_hash, r.number, r.id, r.dossier_id FROM receipt r \
