@@ -221,11 +221,9 @@ async fn execute(
     // An anonymous request asked before may be answered with the bytes kept for it (see [`answers`]): only one
     // whose document was parsed before and may be kept is looked up (the others spare the key's making).
     let cached = edge.documents.get(&request.query).await;
-    let may_keep = |doc: &ExecutableDocument| {
-        caller == Caller::Anonymous && chosen_operation(doc, name.as_deref()).is_some_and(answers::keepable)
-    };
+    let may_keep = |op: Option<&_>| caller == Caller::Anonymous && op.is_some_and(answers::keepable);
     let mut answer_key = None;
-    if cached.as_deref().is_some_and(may_keep) {
+    if cached.as_deref().is_some_and(|doc| may_keep(chosen_operation(doc, name.as_deref()))) {
         answer_key = answers::key(&request);
         if let Some(key) = &answer_key
             && let Some(answer) = edge.answers.get(&edge.app, key).await
@@ -241,8 +239,9 @@ async fn execute(
     let (parsed, op) = match parse(&edge.documents, cached, &mut request).await {
         Ok(doc) => {
             public = crate::graphql::cost::public_weight(doc, &variables);
-            keepable = may_keep(doc);
-            (true, chosen_operation(doc, name.as_deref()).map(|o| o.ty))
+            let chosen = chosen_operation(doc, name.as_deref());
+            keepable = may_keep(chosen);
+            (true, chosen.map(|o| o.ty))
         }
         Err(_) => (false, None),
     };

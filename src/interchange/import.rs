@@ -1075,38 +1075,44 @@ impl<'a, C: ConnectionTrait> Importer<'a, C> {
         let mut out = HashMap::new();
         let keys: Vec<(&str, i64)> = keys.iter().copied().collect();
         let backend = self.conn.get_database_backend();
-        if backend == sea_orm::DbBackend::Postgres && !keys.is_empty() {
+        let mut found: Vec<(String, String, i64, i64, i64)> = Vec::new();
+        if backend == sea_orm::DbBackend::Postgres {
             // A join with the keys as two arrays: a list of pairs is planned as one index probe per pair, which on
             // a batch of receipts took longer to plan than to run.
-            let sql = "SELECT r.series, r.content_hash, r.number, r.id, r.dossier_id FROM receipt r \
-                       JOIN unnest($1::text[], $2::bigint[]) AS k(series, number) \
-                       ON r.series = k.series AND r.number = k.number";
-            let values = vec![text_array(keys.iter().map(|k| k.0)), int_array(keys.iter().map(|k| k.1))];
-            for row in self.conn.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await? {
-                let (series, hash, number, id, dossier_id): (String, String, i64, i64, i64) =
-                    row.try_get_many_by_index()?;
-                out.insert((series, number), (Stored { id, hash, unit_id: 0 }, dossier_id));
+            if !keys.is_empty() {
+                let sql = "SELECT r.series, r.content_hash, r.number, r.id, r.dossier_id FROM receipt r \
+                           JOIN unnest($1::text[], $2::bigint[]) AS k(series, number) \
+                           ON r.series = k.series AND r.number = k.number";
+                let values = vec![text_array(keys.iter().map(|k| k.0)), int_array(keys.iter().map(|k| k.1))];
+                for row in
+                    self.conn.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?
+                {
+                    found.push(row.try_get_many_by_index()?);
+                }
+            }
+        } else {
+            for chunk in keys.chunks(900) {
+                found.extend(
+                    entity::receipt::Entity::find()
+                        .select_only()
+                        .columns([entity::receipt::Column::Series, entity::receipt::Column::ContentHash])
+                        .columns([entity::receipt::Column::Number, entity::receipt::Column::Id])
+                        .column(entity::receipt::Column::DossierId)
+                        .filter(
+                            Expr::tuple([
+                                Expr::col(entity::receipt::Column::Series),
+                                Expr::col(entity::receipt::Column::Number),
+                            ])
+                            .in_tuples(chunk.iter().map(|&(s, n)| (s.to_owned(), n))),
+                        )
+                        .into_tuple::<(String, String, i64, i64, i64)>()
+                        .all(self.conn)
+                        .await?,
+                );
             }
         }
-        for chunk in keys.chunks(900).filter(|_| backend != sea_orm::DbBackend::Postgres) {
-            let rows = entity::receipt::Entity::find()
-                .select_only()
-                .columns([entity::receipt::Column::Series, entity::receipt::Column::ContentHash])
-                .columns([entity::receipt::Column::Number, entity::receipt::Column::Id])
-                .column(entity::receipt::Column::DossierId)
-                .filter(
-                    Expr::tuple([
-                        Expr::col(entity::receipt::Column::Series),
-                        Expr::col(entity::receipt::Column::Number),
-                    ])
-                    .in_tuples(chunk.iter().map(|&(s, n)| (s.to_owned(), n))),
-                )
-                .into_tuple::<(String, String, i64, i64, i64)>()
-                .all(self.conn)
-                .await?;
-            for (series, hash, number, id, dossier_id) in rows {
-                out.insert((series, number), (Stored { id, hash, unit_id: 0 }, dossier_id));
-            }
+        for (series, hash, number, id, dossier_id) in found {
+            out.insert((series, number), (Stored { id, hash, unit_id: 0 }, dossier_id));
         }
         // The unit a stored receipt belongs to is its dossier's.
         let ids: Vec<i64> = out.values().map(|(_, d)| *d).collect::<HashSet<_>>().into_iter().collect();

@@ -273,14 +273,18 @@ async fn gather(
     for row in procedures {
         let (fee, paid_online, paid_any) = (get(&row, 1)?, get(&row, 2)?, get(&row, 3)?);
         let (citizen, vneid) = (get(&row, 4)?, get(&row, 5)?);
-        let i = usize::try_from(row.try_get_by_index::<i32>(0)?).unwrap_or_default();
-        by_step.entry(i).or_default().procedure_counts = Some([
+        by_step.entry(step_index(&row)?).or_default().procedure_counts = Some([
             Count { num: paid_online, den: fee },
             Count { num: paid_any, den: fee },
             Count { num: vneid, den: citizen },
         ]);
     }
     Ok(by_step)
+}
+
+/// The window index a statement of [`gather`] writes first in each row.
+fn step_index(row: &sea_orm::QueryResult) -> Result<usize, DbErr> {
+    Ok(usize::try_from(row.try_get_by_index::<i32>(0)?).unwrap_or_default())
 }
 
 /// The rows of [`open_procedures_sql`] for `opens`, read on `c` (none when no window is open).
@@ -307,9 +311,6 @@ async fn gather_others(
     let table = steps_table(steps.iter());
     let cut_of: HashMap<usize, Micros> = steps.iter().map(|s| (s.index, s.cut)).collect();
     let mut by_step: HashMap<usize, Gathered> = HashMap::new();
-    let index = |row: &sea_orm::QueryResult| -> Result<usize, DbErr> {
-        Ok(usize::try_from(row.try_get_by_index::<i32>(0)?).unwrap_or_default())
-    };
     let run = |sql: String| async move { conn.query_all_raw(Statement::from_string(backend, sql)).await };
 
     // The windows the open summaries answer: the dossiers received and not settled at their instant, a month start.
@@ -326,7 +327,7 @@ async fn gather_others(
             summarised.filter("rl.unit_id")
         );
         for row in run(sums).await? {
-            by_step.entry(index(&row)?).or_default().sums.add_row(&row, 1)?;
+            by_step.entry(step_index(&row)?).or_default().sums.add_row(&row, 1)?;
         }
     }
     let rows: Vec<&Step> = steps.iter().filter(|st| !st.open).collect();
@@ -368,7 +369,7 @@ async fn gather_others(
         );
         for rows in [own, paid_later] {
             for row in run(rows).await? {
-                let g = by_step.entry(index(&row)?).or_default();
+                let g = by_step.entry(step_index(&row)?).or_default();
                 add_dossier_row(&mut g.sums, &mut g.procedures, &row, 1)?;
             }
         }
@@ -387,7 +388,7 @@ async fn gather_others(
             unit_filter("d.unit_id", scope)
         );
         for row in run(irregular).await? {
-            let g = by_step.entry(index(&row)?).or_default();
+            let g = by_step.entry(step_index(&row)?).or_default();
             add_irregular_row(&mut g.sums, &mut g.procedures, &row, 1)?;
         }
     }
@@ -407,7 +408,7 @@ async fn gather_others(
         rollup_columns("st.s")
     );
     for row in run(rollup).await? {
-        by_step.entry(index(&row)?).or_default().sums.add_row(&row, 1)?;
+        by_step.entry(step_index(&row)?).or_default().sums.add_row(&row, 1)?;
     }
     // The other windows' procedures from the settled summary: merged across units first, then paired with the
     // windows by month of receipt (an equality join).
@@ -422,7 +423,7 @@ async fn gather_others(
             steps_months_table(rows.iter().copied())
         );
         for row in run(procedures).await? {
-            let i = index(&row)?;
+            let i = step_index(&row)?;
             let cut = cut_of.get(&i).copied().unwrap_or_default();
             add_procedure_rollup_row(&mut by_step.entry(i).or_default().procedures, &row, 1, cut)?;
         }
@@ -435,7 +436,7 @@ async fn gather_others(
         unit_filter("f.unit_id", scope)
     );
     for row in run(pakn).await? {
-        by_step.entry(index(&row)?).or_default().pakn = [get(&row, 1)?, get(&row, 2)?, get(&row, 3)?];
+        by_step.entry(step_index(&row)?).or_default().pakn = [get(&row, 1)?, get(&row, 2)?, get(&row, 3)?];
     }
     Ok(by_step)
 }
